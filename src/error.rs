@@ -1,0 +1,44 @@
+//! The library's error type. The binary wraps it in `anyhow` for context; the library never panics
+//! on bad input, it returns one of these with a message a person can act on.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A data file exists but is not what it should be (bad magic, wrong length, ...).
+    #[error("{}: {problem}", path.display())]
+    BadData { path: PathBuf, problem: String },
+
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A network whose layers do not chain, or an unsupported layer configuration.
+    #[error("invalid network: {0}")]
+    Network(String),
+
+    /// Fetching data from the network failed (no connection, bad status, checksum mismatch).
+    #[error("download failed: {0}")]
+    Download(String),
+
+    /// An argument out of its valid range (batch size 0, NaN learning rate, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub fn bad_data(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::BadData { path: path.into(), problem: problem.into() }
+    }
+}

@@ -1,0 +1,11 @@
+//! lenet-gpu: a training engine for convolutional networks, with a CPU path (the reference and the
+//! fallback) and a GPU path through wgpu compute shaders.
+
+pub mod cpu;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod rng;
+pub mod train;
+
+pub use error::{Error, Result};
