@@ -1,0 +1,108 @@
+//! Helpers shared by the integration tests: the shared MNIST copy, temporary directories, and
+//! small IDX files built in memory.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The shared MNIST copy (`../shared/data/mnist` from the crate root), if its four files are
+/// there. When absent, prints a visible skip message and returns None, unless
+/// `LENET_REQUIRE_MNIST=1`, in which case the absence is a test failure.
+pub fn shared_mnist_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    if lenet_gpu::data::mnist::files_present(&dir) {
+        return Some(dir);
+    }
+    let required = std::env::var("LENET_REQUIRE_MNIST").is_ok_and(|v| v == "1");
+    assert!(!required, "LENET_REQUIRE_MNIST=1 but MNIST was not found in {}", dir.display());
+    eprintln!("skipping: MNIST not found in {} (set LENET_REQUIRE_MNIST=1 to make this fail)", dir.display());
+    None
+}
+
+/// A fresh directory under the system temp dir, removed (with its contents) on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("lenet-test-{}-{n}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Names of the entries in the directory, sorted (hidden ones included).
+    pub fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An IDX image file: magic 0x803, then n, rows, cols, then `pixels` (not checked against them,
+/// so tests can build inconsistent files).
+pub fn idx_images(n: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for word in [0x803, n, rows, cols] {
+        out.extend(word.to_be_bytes());
+    }
+    out.extend(pixels);
+    out
+}
+
+/// An IDX label file: magic 0x801, then n, then `labels`.
+pub fn idx_labels(n: u32, labels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for word in [0x801, n] {
+        out.extend(word.to_be_bytes());
+    }
+    out.extend(labels);
+    out
+}
+
+/// `n` consistent images of `side`x`side` with pixel values from their index.
+pub fn images_of(n: u32, side: u32) -> Vec<u8> {
+    let len = (n * side * side) as usize;
+    idx_images(n, side, side, &(0..len).map(|i| (i * 7 % 256) as u8).collect::<Vec<_>>())
+}
+
+/// `n` consistent labels cycling 0..9.
+pub fn labels_of(n: u32) -> Vec<u8> {
+    idx_labels(n, &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>())
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("gzip in memory");
+    enc.finish().expect("gzip in memory")
+}
+
+pub fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// MD5 of `bytes` in lowercase hex.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,209 @@
+//! The downloader against a tiny local HTTP/1.1 server: good files, checksum mismatches, HTTP
+//! errors, dropped connections, mirror failover and unreachable mirrors.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{TempDir, md5_hex};
+use lenet_gpu::data::download::{RemoteFile, download};
+
+/// What the server answers for one path.
+#[derive(Clone)]
+enum Reply {
+    Ok(Vec<u8>),
+    /// Announces the full length but sends only the first half, then closes.
+    Truncated(Vec<u8>),
+}
+
+/// A one-thread HTTP/1.1 server on 127.0.0.1 that answers GETs from a fixed table (404 for
+/// anything else), one request per connection. It stops after `max_requests` requests or a few
+/// seconds, whichever comes first, so a test can never leave it running.
+struct Server {
+    base: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(routes: &[(&str, Reply)], max_requests: usize) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+        listener.set_nonblocking(true).expect("nonblocking listener");
+        let base = format!("http://{}/mnist/", listener.local_addr().expect("local address"));
+        let routes: HashMap<String, Reply> =
+            routes.iter().map(|(name, reply)| (format!("/mnist/{name}"), reply.clone())).collect();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&requests);
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut served = 0;
+            while served < max_requests && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        served += 1;
+                        if let Some(path) = serve(stream, &routes) {
+                            log.lock().unwrap().push(path);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Server { base, requests, thread: Some(thread) }
+    }
+
+    /// This server as the only mirror.
+    fn mirrors(&self) -> Vec<String> {
+        vec![self.base.clone()]
+    }
+
+    /// The paths requested so far, after waiting for the server to finish.
+    fn finish(mut self) -> Vec<String> {
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread");
+        }
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Answers one request; returns its path.
+fn serve(stream: TcpStream, routes: &HashMap<String, Reply>) -> Option<String> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    let path = request_line.split_whitespace().nth(1)?.to_string();
+    // Skip the headers up to the blank line.
+    let mut line = String::new();
+    while reader.read_line(&mut line).ok()? > 2 {
+        line.clear();
+    }
+    let mut out = stream;
+    let (status, length, body): (&str, usize, &[u8]) = match routes.get(&path) {
+        Some(Reply::Ok(body)) => ("200 OK", body.len(), body),
+        Some(Reply::Truncated(body)) => ("200 OK", body.len(), &body[..body.len() / 2]),
+        None => ("404 Not Found", 9, b"not found"),
+    };
+    let head = format!("HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n");
+    let _ = out.write_all(head.as_bytes()).and_then(|_| out.write_all(body)).and_then(|_| out.flush());
+    Some(path)
+}
+
+/// Deterministic file content of a given length.
+fn content(len: usize, salt: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)).collect()
+}
+
+/// A `RemoteFile` whose strings live for the whole test run, as the API wants `&'static str`.
+fn remote(name: &str, body: &[u8]) -> RemoteFile {
+    RemoteFile {
+        name: Box::leak(name.to_string().into_boxed_str()),
+        md5: Box::leak(md5_hex(body).into_boxed_str()),
+    }
+}
+
+/// A base URL on which nothing listens: a port bound once, then freed.
+fn closed_port_mirror() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a local port");
+    let addr = listener.local_addr().expect("local address");
+    drop(listener);
+    format!("http://{addr}/mnist/")
+}
+
+#[test]
+fn good_files_arrive_verified_and_are_not_fetched_twice() {
+    let (a, b) = (content(100_000, 1), content(5_000, 2));
+    let server = Server::start(&[("a.gz", Reply::Ok(a.clone())), ("b.gz", Reply::Ok(b.clone()))], 2);
+    let dir = TempDir::new("dl-good");
+    let target = dir.join("nested/dir");
+    let files = [remote("a.gz", &a), remote("b.gz", &b)];
+    download(&target, &server.mirrors(), &files, false).expect("download succeeds");
+    assert_eq!(std::fs::read(target.join("a.gz")).unwrap(), a);
+    assert_eq!(std::fs::read(target.join("b.gz")).unwrap(), b);
+    assert_eq!(server.finish(), ["/mnist/a.gz", "/mnist/b.gz"]);
+    let listing: Vec<_> = std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(listing.len(), 2, "stray files: {listing:?}");
+    // Present files are skipped: this works with no server at all.
+    download(&target, &[closed_port_mirror()], &files, false).expect("nothing to fetch");
+}
+
+#[test]
+fn an_unpacked_copy_counts_as_present() {
+    let dir = TempDir::new("dl-raw");
+    common::write(&dir.join("c"), b"unpacked data");
+    download(dir.path(), &[closed_port_mirror()], &[remote("c.gz", b"whatever")], false).expect("skipped");
+}
+
+#[test]
+fn a_checksum_mismatch_is_rejected_and_leaves_nothing() {
+    let served = content(50_000, 3);
+    let server = Server::start(&[("a.gz", Reply::Ok(served))], 1);
+    let dir = TempDir::new("dl-md5");
+    let expected = remote("a.gz", b"the real content");
+    let err = download(dir.path(), &server.mirrors(), &[expected], false).unwrap_err().to_string();
+    for word in ["a.gz", "MD5 mismatch", expected.md5, &server.base] {
+        assert!(err.contains(word), "error lacks {word:?}: {err}");
+    }
+    assert_eq!(dir.entries(), Vec::<String>::new(), "files left behind");
+    server.finish();
+}
+
+#[test]
+fn a_dropped_connection_leaves_nothing() {
+    let body = content(200_000, 4);
+    let server = Server::start(&[("a.gz", Reply::Truncated(body.clone()))], 1);
+    let dir = TempDir::new("dl-truncated");
+    let err = download(dir.path(), &server.mirrors(), &[remote("a.gz", &body)], false).unwrap_err();
+    assert!(err.to_string().contains("a.gz"), "{err}");
+    assert_eq!(dir.entries(), Vec::<String>::new(), "files left behind");
+    server.finish();
+}
+
+#[test]
+fn a_404_is_reported_with_its_url() {
+    let server = Server::start(&[], 1);
+    let dir = TempDir::new("dl-404");
+    let err = download(dir.path(), &server.mirrors(), &[remote("missing.gz", b"x")], false)
+        .unwrap_err()
+        .to_string();
+    let url = format!("{}missing.gz", server.base);
+    assert!(err.contains(&url) && err.contains("404"), "{err}");
+    assert_eq!(dir.entries(), Vec::<String>::new());
+    server.finish();
+}
+
+#[test]
+fn failing_mirrors_fall_over_to_a_good_one() {
+    let a = content(30_000, 5);
+    let broken = Server::start(&[("a.gz", Reply::Ok(content(30_000, 6)))], 1);
+    let good = Server::start(&[("a.gz", Reply::Ok(a.clone()))], 1);
+    let dir = TempDir::new("dl-failover");
+    let mirrors = [closed_port_mirror(), broken.base.clone(), good.base.clone()];
+    download(dir.path(), &mirrors, &[remote("a.gz", &a)], false).expect("the third mirror works");
+    assert_eq!(std::fs::read(dir.join("a.gz")).unwrap(), a);
+    assert_eq!(dir.entries(), ["a.gz"]);
+    assert_eq!(broken.finish(), ["/mnist/a.gz"]);
+    assert_eq!(good.finish(), ["/mnist/a.gz"]);
+}
+
+#[test]
+fn an_unreachable_mirror_fails_fast_with_one_line_per_file() {
+    let dir = TempDir::new("dl-unreachable");
+    let mirror = closed_port_mirror();
+    let files = [remote("a.gz", b"a"), remote("b.gz", b"b")];
+    let start = Instant::now();
+    let err = download(dir.path(), std::slice::from_ref(&mirror), &files, false).unwrap_err().to_string();
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains(&format!("{mirror}a.gz")), "{err}");
+    assert!(lines[0].contains("connection refused"), "{err}");
+    assert!(lines[1].contains("b.gz") && lines[1].contains("no mirror was reachable"), "{err}");
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}
