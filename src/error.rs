@@ -25,6 +25,10 @@ pub enum Error {
     #[error("download failed: {0}")]
     Download(String),
 
+    /// Training produced a non-finite loss.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+
     /// An argument out of its valid range (batch size 0, NaN learning rate, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -1,1 +1,213 @@
-//! (to be written)
+//! The training loop both paths share: epochs, shuffling, evaluation, and progress reporting.
+//! An `Engine` does the arithmetic (the CPU path here, the GPU path in `gpu`); this module
+//! decides what to run and measures it.
+
+use crate::cpu::optimizer::Optimizer;
+use crate::data::{Dataset, Split};
+use crate::model::{Parameters, Plan};
+use crate::rng::Rng;
+use crate::{Error, Result};
+use std::time::Instant;
+
+/// Running totals an engine reports while it trains an epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Progress {
+    pub images_done: usize,
+    pub loss_sum: f64,
+    pub correct: u64,
+}
+
+/// Something that can train and run a network: the CPU path or the GPU path.
+pub trait Engine {
+    /// What runs the arithmetic, e.g. "CPU (2 threads)".
+    fn device_name(&self) -> String;
+
+    /// Trains on `data` in the order given, in batches of `batch_size` (the last batch may be
+    /// smaller), calling `progress` now and then with the totals so far. Returns the final totals.
+    fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        order: &[u32],
+        batch_size: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Progress>;
+
+    /// The predicted class of every image in `data`.
+    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>>;
+
+    /// The network being trained.
+    fn plan(&self) -> &Plan;
+
+    /// A copy of the current parameters.
+    fn parameters(&self) -> Parameters;
+}
+
+/// What `fit` needs to know beyond the engine.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Rejects values no training run can use, with the valid range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::InvalidArgument(msg));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        let lr = self.optimizer.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("learning rate must be a positive finite number, got {lr}"));
+        }
+        if let Optimizer::Sgd { momentum, .. } = self.optimizer
+            && !(0.0..1.0).contains(&momentum)
+        {
+            return bad(format!("momentum must be in [0, 1), got {momentum}"));
+        }
+        Ok(())
+    }
+}
+
+/// One epoch's figures, as printed after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_accuracy: f64,
+    /// Training time only (evaluation excluded).
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// Receives what happens during `fit`, to show it.
+pub trait Observer {
+    fn epoch_started(&mut self, _epoch: usize, _images: usize) {}
+    fn progress(&mut self, _progress: Progress) {}
+    fn epoch_finished(&mut self, _report: &EpochReport) {}
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// The order in which epoch `epoch` (counted from 1) visits `n` examples: a permutation drawn
+/// from the seed, so the same seed gives the same batches on every device and after a resume.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    Rng::derive(seed, &format!("shuffle/epoch-{epoch}")).shuffle(&mut order);
+    order
+}
+
+/// Trains for `config.epochs` epochs, evaluating on the test set after each.
+pub fn fit(
+    engine: &mut dyn Engine,
+    split: &Split,
+    config: &TrainConfig,
+    observer: &mut dyn Observer,
+) -> Result<Vec<EpochReport>> {
+    config.validate()?;
+    (1..=config.epochs).map(|epoch| train_epoch(engine, split, config, epoch, observer)).collect()
+}
+
+/// Trains epoch `epoch` (counted from 1) of `config`, then evaluates on the test set.
+pub fn train_epoch(
+    engine: &mut dyn Engine,
+    split: &Split,
+    config: &TrainConfig,
+    epoch: usize,
+    observer: &mut dyn Observer,
+) -> Result<EpochReport> {
+    config.validate()?;
+    check_fits(engine.plan(), &split.train)?;
+    check_fits(engine.plan(), &split.test)?;
+    if split.train.is_empty() {
+        return Err(Error::InvalidArgument("the training set is empty".into()));
+    }
+    let order = epoch_order(split.train.len(), config.seed, epoch);
+    observer.epoch_started(epoch, order.len());
+    let start = Instant::now();
+    let totals =
+        engine.train_epoch(&split.train, &order, config.batch_size, &mut |p| observer.progress(p))?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !totals.loss_sum.is_finite() {
+        return Err(Error::Diverged(format!(
+            "the loss became {} during epoch {epoch}, after {} images: try a lower learning rate (--lr)",
+            totals.loss_sum, totals.images_done
+        )));
+    }
+    let test_accuracy =
+        if split.test.is_empty() { f64::NAN } else { evaluate(engine, &split.test)?.accuracy() };
+    let report = EpochReport {
+        epoch,
+        train_loss: totals.loss_sum / totals.images_done as f64,
+        train_accuracy: totals.correct as f64 / totals.images_done as f64,
+        test_accuracy,
+        seconds,
+        images_per_second: totals.images_done as f64 / seconds,
+    };
+    observer.epoch_finished(&report);
+    Ok(report)
+}
+
+/// The network's input must be one channel of the dataset's image size.
+fn check_fits(plan: &Plan, data: &Dataset) -> Result<()> {
+    let input = plan.input();
+    if input.channels != 1 || input.height != data.rows || input.width != data.cols {
+        return Err(Error::InvalidArgument(format!(
+            "the network takes {input} inputs but the images are 1@{}x{}",
+            data.rows, data.cols
+        )));
+    }
+    Ok(())
+}
+
+/// Accuracy and confusion matrix on a labelled set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub classes: usize,
+    /// confusion[actual * classes + predicted]
+    pub confusion: Vec<u64>,
+}
+
+impl Evaluation {
+    pub fn from_predictions(labels: &[u8], predictions: &[u8], classes: usize) -> Evaluation {
+        let mut confusion = vec![0; classes * classes];
+        for (&actual, &predicted) in labels.iter().zip(predictions) {
+            confusion[actual as usize * classes + predicted as usize] += 1;
+        }
+        Evaluation { classes, confusion }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.confusion.iter().sum()
+    }
+
+    pub fn correct(&self) -> u64 {
+        (0..self.classes).map(|c| self.confusion[c * self.classes + c]).sum()
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct() as f64 / self.total().max(1) as f64
+    }
+
+    /// Accuracy on the examples whose label is `class`.
+    pub fn class_accuracy(&self, class: usize) -> f64 {
+        let row = &self.confusion[class * self.classes..(class + 1) * self.classes];
+        row[class] as f64 / row.iter().sum::<u64>().max(1) as f64
+    }
+}
+
+/// Runs `engine` over `data` and compares its predictions with the labels.
+pub fn evaluate(engine: &mut dyn Engine, data: &Dataset) -> Result<Evaluation> {
+    check_fits(engine.plan(), data)?;
+    let predictions = engine.predict(data)?;
+    let classes = engine.plan().classes();
+    Ok(Evaluation::from_predictions(&data.labels, &predictions, classes))
+}

@@ -1,1 +1,8 @@
-//! (to be written)
+//! The network as data: layer specs, the shapes they produce, and the flat parameter buffer with
+//! PyTorch-named views.
+
+mod params;
+mod spec;
+
+pub use params::{ParamView, Parameters};
+pub use spec::{Layer, Network, Plan, PlannedLayer, Shape};

@@ -1,0 +1,334 @@
+//! `lenet`: train, evaluate and inspect LeNet-5 (or another network) on MNIST.
+
+mod progress;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lenet_gpu::checkpoint;
+use lenet_gpu::cpu::engine::CpuEngine;
+use lenet_gpu::cpu::optimizer::Optimizer;
+use lenet_gpu::data::download::{self, MNIST_FILES};
+use lenet_gpu::data::mnist::{self, DataOptions, DatasetChoice};
+use lenet_gpu::data::{MEAN, STD};
+use lenet_gpu::model::{Network, Parameters};
+use lenet_gpu::train::{self, Engine, TrainConfig};
+use progress::ConsoleObserver;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lenet",
+    version,
+    about = "Train and inspect LeNet-5 on MNIST: a CPU path and (soon) a GPU path"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train LeNet-5 and report loss and test accuracy after each epoch.
+    Train(TrainArgs),
+    /// Evaluate a saved model on the test set: accuracy, per-class accuracy, confusion matrix.
+    Eval(EvalArgs),
+    /// Show the network's layers with output shapes and parameter counts.
+    Summary,
+    /// Download MNIST into the data directory (checked against the published MD5 sums).
+    Download(DataArgs),
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Directory holding the four MNIST files (.gz or raw). Default: $LENET_DATA_DIR, else ./data/mnist.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct DatasetArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Which data: `mnist` (looked for in the data directory, downloaded if absent), `synthetic`
+    /// (digits generated from the seed, MNIST-shaped), or `auto` (MNIST, else synthetic with a notice).
+    #[arg(long, value_enum, default_value_t = DatasetKind::Auto)]
+    dataset: DatasetKind,
+    /// Never try to download MNIST.
+    #[arg(long)]
+    no_download: bool,
+    /// Use only the first N training images.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    limit_train: Option<u32>,
+    /// Use only the first N test images.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    limit_test: Option<u32>,
+    /// Worker threads for the CPU path (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum DatasetKind {
+    Auto,
+    Mnist,
+    Synthetic,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+enum OptimizerKind {
+    /// SGD with momentum.
+    Sgd,
+    /// Adam (β1 0.9, β2 0.999, ε 1e-8).
+    Adam,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    epochs: u32,
+    /// Images per training step (the last step of an epoch may be smaller).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// Learning rate [default: 0.01 for sgd, 0.001 for adam].
+    #[arg(long, value_parser = positive_float)]
+    lr: Option<f32>,
+    /// Momentum for SGD, in [0, 1).
+    #[arg(long, default_value_t = 0.9, value_parser = momentum)]
+    momentum: f32,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    optimizer: OptimizerKind,
+    /// Seed for initialization, shuffling and synthetic data: the same seed gives the same numbers.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Save the model here (safetensors, PyTorch's state_dict names) after every epoch, atomically.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    /// The model to evaluate (a safetensors checkpoint written by `lenet train --save`, or by
+    /// PyTorch's `safetensors.torch.save_file` for the same network).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Seed for synthetic data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn positive_float(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a positive finite number, got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn momentum(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("must be in [0, 1), got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train(args),
+        Command::Eval(args) => eval(args),
+        Command::Summary => summary(),
+        Command::Download(args) => download_mnist(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn set_threads(threads: Option<u32>) -> Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+            .context("starting worker threads")?;
+    }
+    Ok(())
+}
+
+/// Finds (or downloads, or generates) the data, applies the limits, and says what it is using.
+fn load_data(args: &DatasetArgs, seed: u64) -> Result<lenet_gpu::data::Split> {
+    let choice = match args.dataset {
+        DatasetKind::Auto => DatasetChoice::Auto,
+        DatasetKind::Mnist => DatasetChoice::Mnist,
+        DatasetKind::Synthetic => DatasetChoice::Synthetic,
+    };
+    let opts = DataOptions {
+        data_dir: mnist::default_data_dir(args.data.data_dir.as_deref()),
+        choice,
+        seed,
+        download: !args.no_download,
+        progress: true,
+    };
+    let loaded = mnist::obtain(&opts)?;
+    if let Some(notice) = &loaded.notice {
+        eprintln!("{notice}");
+    }
+    let mut split = loaded.split;
+    if let Some(n) = args.limit_train {
+        split.train = split.train.take(n as usize);
+    }
+    if let Some(n) = args.limit_test {
+        split.test = split.test.take(n as usize);
+    }
+    eprintln!("data: {} (using {} train, {} test)", loaded.description, split.train.len(), split.test.len());
+    Ok(split)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    set_threads(args.dataset.threads)?;
+    let lr = args.lr.unwrap_or(match args.optimizer {
+        OptimizerKind::Sgd => 0.01,
+        OptimizerKind::Adam => 0.001,
+    });
+    let optimizer = match args.optimizer {
+        OptimizerKind::Sgd => Optimizer::Sgd { lr, momentum: args.momentum },
+        OptimizerKind::Adam => Optimizer::adam(lr),
+    };
+    let config = TrainConfig {
+        epochs: args.epochs as usize,
+        batch_size: args.batch_size as usize,
+        optimizer,
+        seed: args.seed,
+    };
+    config.validate()?;
+    let split = load_data(&args.dataset, args.seed)?;
+
+    let network = Network::lenet5();
+    let plan = network.plan()?;
+    let params = Parameters::init(&plan, args.seed);
+    let mut engine = CpuEngine::new(plan, params, optimizer);
+    eprintln!(
+        "training LeNet-5 ({} parameters) on {}: {} epochs, batch {}, {:?} lr {lr}, seed {}",
+        engine.plan().parameter_count,
+        engine.device_name(),
+        config.epochs,
+        config.batch_size,
+        args.optimizer,
+        config.seed
+    );
+    let mut observer = ConsoleObserver::new(config.epochs);
+    for epoch in 1..=config.epochs {
+        train::train_epoch(&mut engine, &split, &config, epoch, &mut observer)?;
+        if let Some(path) = &args.save {
+            let metadata = checkpoint_metadata(&network, epoch, &config, args.optimizer);
+            checkpoint::save(path, &engine.parameters(), metadata)
+                .with_context(|| format!("saving the model after epoch {epoch}"))?;
+        }
+    }
+    if let Some(path) = &args.save {
+        eprintln!("model saved to {}", path.display());
+    }
+    Ok(())
+}
+
+fn checkpoint_metadata(
+    network: &Network,
+    epoch: usize,
+    config: &TrainConfig,
+    optimizer: OptimizerKind,
+) -> HashMap<String, String> {
+    HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("architecture".to_string(), network.layers_string()),
+        ("input".to_string(), network.input.to_string()),
+        ("normalization".to_string(), format!("mean={MEAN},std={STD}")),
+        ("epoch".to_string(), epoch.to_string()),
+        ("seed".to_string(), config.seed.to_string()),
+        ("optimizer".to_string(), format!("{optimizer:?} lr={}", config.optimizer.lr()).to_lowercase()),
+    ])
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    set_threads(args.dataset.threads)?;
+    let plan = Network::lenet5().plan()?;
+    let (params, _) = checkpoint::load(&args.model, &plan)?;
+    let split = load_data(&args.dataset, args.seed)?;
+    if split.test.is_empty() {
+        bail!("the test set is empty");
+    }
+    let mut engine = CpuEngine::new(plan, params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 });
+    let evaluation = train::evaluate(&mut engine, &split.test)?;
+    println!(
+        "test accuracy: {:.2}% ({} of {})",
+        evaluation.accuracy() * 100.0,
+        evaluation.correct(),
+        evaluation.total()
+    );
+    println!("\nconfusion matrix (rows: true digit, columns: predicted):");
+    print!("      ");
+    for c in 0..evaluation.classes {
+        print!("{c:>6}");
+    }
+    println!("  accuracy");
+    for actual in 0..evaluation.classes {
+        print!("{actual:>6}");
+        for predicted in 0..evaluation.classes {
+            print!("{:>6}", evaluation.confusion[actual * evaluation.classes + predicted]);
+        }
+        println!("  {:>7.2}%", evaluation.class_accuracy(actual) * 100.0);
+    }
+    Ok(())
+}
+
+fn summary() -> Result<()> {
+    let network = Network::lenet5();
+    let plan = network.plan()?;
+    println!("LeNet-5: {}", network.layers_string());
+    println!("{:<8} {:<36} {:>14} {:>10}", "layer", "kind", "output shape", "params");
+    println!("{}", "-".repeat(71));
+    println!("{:<8} {:<36} {:>14} {:>10}", "input", "", plan.input().to_string(), 0);
+    for l in &plan.layers {
+        println!(
+            "{:<8} {:<36} {:>14} {:>10}",
+            l.name,
+            l.layer.describe(),
+            l.output.to_string(),
+            l.parameter_count()
+        );
+    }
+    println!("{}", "-".repeat(71));
+    println!("total parameters: {}", group_thousands(plan.parameter_count));
+    Ok(())
+}
+
+fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn download_mnist(args: DataArgs) -> Result<()> {
+    let dir = mnist::default_data_dir(args.data_dir.as_deref());
+    download::download(&dir, &download::mirrors_from_env(), &MNIST_FILES, true)?;
+    mnist::load(&dir).with_context(|| format!("checking the downloaded files in {}", dir.display()))?;
+    println!("MNIST is ready in {}", dir.display());
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Shows training as it happens: a progress bar on a terminal, a few plain lines otherwise (so
+//! logs and CI output stay readable), and one summary line per epoch.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use lenet_gpu::train::{EpochReport, Observer, Progress};
+use std::io::IsTerminal;
+
+pub struct ConsoleObserver {
+    epochs: usize,
+    bar: Option<ProgressBar>,
+    images: usize,
+    /// For plain output: the next quarter of the epoch to report.
+    next_quarter: usize,
+    terminal: bool,
+}
+
+impl ConsoleObserver {
+    pub fn new(epochs: usize) -> Self {
+        ConsoleObserver {
+            epochs,
+            bar: None,
+            images: 0,
+            next_quarter: 1,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+fn running_loss(p: &Progress) -> f64 {
+    p.loss_sum / p.images_done.max(1) as f64
+}
+
+impl Observer for ConsoleObserver {
+    fn epoch_started(&mut self, epoch: usize, images: usize) {
+        self.images = images;
+        self.next_quarter = 1;
+        if self.terminal {
+            let bar = ProgressBar::new(images as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {human_pos}/{human_len} images, {per_sec}, loss {msg}, ETA {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+            self.bar = Some(bar);
+        }
+    }
+
+    fn progress(&mut self, p: Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.images_done as u64);
+            bar.set_message(format!("{:.4}", running_loss(&p)));
+        } else if self.next_quarter < 4 && p.images_done * 4 >= self.next_quarter * self.images {
+            eprintln!("  {}/{} images, loss {:.4}", p.images_done, self.images, running_loss(&p));
+            self.next_quarter += 1;
+        }
+    }
+
+    fn epoch_finished(&mut self, r: &EpochReport) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, test acc {:.2}%, {:.1} s, {:.0} images/s",
+            r.epoch,
+            self.epochs,
+            r.train_loss,
+            r.train_accuracy * 100.0,
+            r.test_accuracy * 100.0,
+            r.seconds,
+            r.images_per_second
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Checkpoints in safetensors format, with the tensor names, shapes and layouts of PyTorch's
+//! state_dict for the same network, so a model moves between this engine and PyTorch with
+//! `safetensors.torch.save_file` / `load_file`.
+
+use crate::model::{Parameters, Plan};
+use crate::{Error, Result};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `params` to `path` with `metadata`, atomically: the bytes go to a temporary file in the
+/// same directory, which is synced and then renamed over `path`, so a crash leaves either the old
+/// checkpoint or the new one, never half of one.
+pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>) -> Result<()> {
+    let bytes: Vec<Vec<u8>> = params
+        .views
+        .iter()
+        .map(|v| params.values[v.offset..v.offset + v.len].iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let tensors = params.views.iter().zip(&bytes).map(|(v, b)| {
+        let view = TensorView::new(Dtype::F32, v.shape.clone(), b).expect("view length matches its shape");
+        (v.name.clone(), view)
+    });
+    let serialized = safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| Error::bad_data(path, format!("cannot serialize checkpoint: {e}")))?;
+    write_atomically(path, &serialized)
+}
+
+/// Reads a checkpoint for `plan`: every tensor the plan needs must be there, as f32, with
+/// exactly the plan's shape. Returns the parameters and the checkpoint's metadata.
+pub fn load(path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |problem: String| Error::bad_data(path, problem);
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors checkpoint ({e})")))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt checkpoint ({e})")))?;
+    let mut params = Parameters::zeros(plan);
+    for v in &params.views.clone() {
+        let tensor = file.tensor(&v.name).map_err(|_| {
+            bad(format!("tensor {} is missing (the checkpoint has: {})", v.name, sorted_names(&file)))
+        })?;
+        if tensor.dtype() != Dtype::F32 {
+            return Err(bad(format!("tensor {} is {:?}, expected F32", v.name, tensor.dtype())));
+        }
+        if tensor.shape() != v.shape.as_slice() {
+            return Err(bad(format!(
+                "tensor {} has shape {:?}, but this network needs {:?} (a checkpoint of another architecture?)",
+                v.name,
+                tensor.shape(),
+                v.shape
+            )));
+        }
+        let dst = &mut params.values[v.offset..v.offset + v.len];
+        for (d, chunk) in dst.iter_mut().zip(tensor.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes(chunk.try_into().expect("4-byte chunk"));
+        }
+    }
+    Ok((params, metadata))
+}
+
+fn sorted_names(file: &SafeTensors) -> String {
+    let mut names = file.names();
+    names.sort();
+    names.join(", ")
+}
+
+/// Writes `bytes` to a temporary sibling of `path`, syncs it, and renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| Error::bad_data(path, "not a file path"))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}

@@ -1,0 +1,29 @@
+//! ReLU. GPU twin: `shaders/activation.wgsl`.
+
+use rayon::prelude::*;
+
+/// Elements per parallel task: ReLU is memory-bound, so small tasks only add overhead.
+const TASK: usize = 16 * 1024;
+
+/// output = max(input, 0).
+pub fn relu_forward(input: &[f32], output: &mut [f32]) {
+    assert_eq!(input.len(), output.len(), "relu size");
+    output.par_chunks_mut(TASK).zip(input.par_chunks(TASK)).for_each(|(o, i)| {
+        for (y, &x) in o.iter_mut().zip(i) {
+            *y = x.max(0.0);
+        }
+    });
+}
+
+/// d_input = d_output where the forward output was positive, else 0. Uses the output rather
+/// than the input so the input need not be kept.
+pub fn relu_backward(output: &[f32], d_output: &[f32], d_input: &mut [f32]) {
+    assert!(output.len() == d_output.len() && output.len() == d_input.len(), "relu size");
+    d_input.par_chunks_mut(TASK).zip(output.par_chunks(TASK)).zip(d_output.par_chunks(TASK)).for_each(
+        |((dx, y), dy)| {
+            for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+                *dx = if y > 0.0 { dy } else { 0.0 };
+            }
+        },
+    );
+}

@@ -1,0 +1,182 @@
+//! 2-D convolution (cross-correlation, as in PyTorch) with bias, any kernel size, stride and zero
+//! padding. GPU twin: `shaders/conv.wgsl`.
+//!
+//! Each image is lowered to a patch matrix (im2col) so the work becomes one matrix product:
+//! output[OC, P] = weight[OC, K] · cols[K, P] + bias, with K = C·KH·KW and P = OH·OW.
+
+use super::GRAD_CHUNK;
+use super::gemm::gemm;
+use rayon::prelude::*;
+
+/// The geometry of a batched convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_channels: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvShape {
+    pub fn out_h(&self) -> usize {
+        (self.in_h + 2 * self.padding - self.kernel_h) / self.stride + 1
+    }
+    pub fn out_w(&self) -> usize {
+        (self.in_w + 2 * self.padding - self.kernel_w) / self.stride + 1
+    }
+    /// Floats in one input image.
+    pub fn input_len(&self) -> usize {
+        self.in_channels * self.in_h * self.in_w
+    }
+    /// Floats in one output image.
+    pub fn output_len(&self) -> usize {
+        self.out_channels * self.out_h() * self.out_w()
+    }
+    /// K: the length of one patch (a row of the weight matrix).
+    pub fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel_h * self.kernel_w
+    }
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.patch_len()
+    }
+    fn positions(&self) -> usize {
+        self.out_h() * self.out_w()
+    }
+}
+
+/// Lowers one image [C, H, W] to cols [K, P]: row (c, ky, kx), column (oy, ox) holds the input
+/// pixel under kernel tap (ky, kx) when the kernel sits at output position (oy, ox), or 0 in the
+/// padding.
+fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
+    let (oh, ow) = (s.out_h(), s.out_w());
+    let mut rows = cols.chunks_exact_mut(oh * ow);
+    for c in 0..s.in_channels {
+        let plane = &image[c * s.in_h * s.in_w..(c + 1) * s.in_h * s.in_w];
+        for ky in 0..s.kernel_h {
+            for kx in 0..s.kernel_w {
+                let row = rows.next().expect("cols has K rows");
+                for oy in 0..oh {
+                    let iy = (oy * s.stride + ky) as isize - s.padding as isize;
+                    let out_row = &mut row[oy * ow..(oy + 1) * ow];
+                    if iy < 0 || iy >= s.in_h as isize {
+                        out_row.fill(0.0);
+                        continue;
+                    }
+                    let in_row = &plane[iy as usize * s.in_w..(iy as usize + 1) * s.in_w];
+                    for (ox, v) in out_row.iter_mut().enumerate() {
+                        let ix = (ox * s.stride + kx) as isize - s.padding as isize;
+                        *v = if ix < 0 || ix >= s.in_w as isize { 0.0 } else { in_row[ix as usize] };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of im2col: adds each entry of cols [K, P] back onto the pixel it was copied from.
+fn col2im(s: &ConvShape, cols: &[f32], image: &mut [f32]) {
+    image.fill(0.0);
+    let (oh, ow) = (s.out_h(), s.out_w());
+    let mut rows = cols.chunks_exact(oh * ow);
+    for c in 0..s.in_channels {
+        let plane = &mut image[c * s.in_h * s.in_w..(c + 1) * s.in_h * s.in_w];
+        for ky in 0..s.kernel_h {
+            for kx in 0..s.kernel_w {
+                let row = rows.next().expect("cols has K rows");
+                for oy in 0..oh {
+                    let iy = (oy * s.stride + ky) as isize - s.padding as isize;
+                    if iy < 0 || iy >= s.in_h as isize {
+                        continue;
+                    }
+                    for ox in 0..ow {
+                        let ix = (ox * s.stride + kx) as isize - s.padding as isize;
+                        if ix >= 0 && ix < s.in_w as isize {
+                            plane[iy as usize * s.in_w + ix as usize] += row[oy * ow + ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// output [N, OC, OH, OW] = conv(input [N, C, H, W], weight [OC, C, KH, KW]) + bias [OC].
+pub fn conv2d_forward(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32], output: &mut [f32]) {
+    let (k, p) = (s.patch_len(), s.positions());
+    assert_eq!(input.len(), s.batch * s.input_len(), "conv input size");
+    assert_eq!(weight.len(), s.weight_len(), "conv weight size");
+    assert_eq!(bias.len(), s.out_channels, "conv bias size");
+    assert_eq!(output.len(), s.batch * s.output_len(), "conv output size");
+    output.par_chunks_mut(s.output_len()).zip(input.par_chunks(s.input_len())).for_each_init(
+        || vec![0.0f32; k * p],
+        |cols, (out, image)| {
+            im2col(s, image, cols);
+            for (row, &b) in out.chunks_exact_mut(p).zip(bias) {
+                row.fill(b);
+            }
+            gemm(s.out_channels, p, k, weight, false, cols, false, 1.0, out);
+        },
+    );
+}
+
+/// Gradients of a convolution, given d_output [N, OC, OH, OW]:
+/// d_weight [OC, C, KH, KW] = Σ_n d_out[OC, P] · cols[K, P]ᵀ, d_bias [OC] = Σ_n,p d_out,
+/// and, when asked for, d_input [N, C, H, W] = col2im(weightᵀ · d_out).
+pub fn conv2d_backward(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    d_output: &[f32],
+    d_input: Option<&mut [f32]>,
+    d_weight: &mut [f32],
+    d_bias: &mut [f32],
+) {
+    let (k, p) = (s.patch_len(), s.positions());
+    assert_eq!(input.len(), s.batch * s.input_len(), "conv input size");
+    assert_eq!(d_output.len(), s.batch * s.output_len(), "conv d_output size");
+    assert_eq!(d_weight.len(), s.weight_len(), "conv d_weight size");
+    assert_eq!(d_bias.len(), s.out_channels, "conv d_bias size");
+
+    // Weight and bias gradients: a partial sum per chunk of images, then the chunks in order.
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = input
+        .par_chunks(GRAD_CHUNK * s.input_len())
+        .zip(d_output.par_chunks(GRAD_CHUNK * s.output_len()))
+        .map(|(images, d_outs)| {
+            let mut cols = vec![0.0f32; k * p];
+            let mut dw = vec![0.0f32; s.weight_len()];
+            let mut db = vec![0.0f32; s.out_channels];
+            for (image, d_out) in images.chunks_exact(s.input_len()).zip(d_outs.chunks_exact(s.output_len()))
+            {
+                im2col(s, image, &mut cols);
+                gemm(s.out_channels, k, p, d_out, false, &cols, true, 1.0, &mut dw);
+                for (b, row) in db.iter_mut().zip(d_out.chunks_exact(p)) {
+                    *b += row.iter().sum::<f32>();
+                }
+            }
+            (dw, db)
+        })
+        .collect();
+    d_weight.fill(0.0);
+    d_bias.fill(0.0);
+    for (dw, db) in &partials {
+        d_weight.iter_mut().zip(dw).for_each(|(a, b)| *a += b);
+        d_bias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
+    }
+
+    // Input gradient, image by image.
+    if let Some(d_input) = d_input {
+        assert_eq!(d_input.len(), s.batch * s.input_len(), "conv d_input size");
+        d_input.par_chunks_mut(s.input_len()).zip(d_output.par_chunks(s.output_len())).for_each_init(
+            || vec![0.0f32; k * p],
+            |d_cols, (d_image, d_out)| {
+                gemm(k, p, s.out_channels, weight, true, d_out, false, 0.0, d_cols);
+                col2im(s, d_cols, d_image);
+            },
+        );
+    }
+}

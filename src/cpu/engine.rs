@@ -1,0 +1,141 @@
+//! The CPU path as an `Engine`: parameters, gradients, optimizer state and activations held in
+//! memory allocated once, and the ops of this module run step by step.
+
+use super::network::{Workspace, forward, forward_backward};
+use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
+use crate::Result;
+use crate::data::Dataset;
+use crate::model::{Parameters, Plan};
+use crate::train::{Engine, Progress};
+
+/// Examples per forward pass when predicting: large enough to keep both cores busy.
+const PREDICT_BATCH: usize = 500;
+
+/// How often (in steps) to report progress: often enough for a smooth bar, rarely enough to cost
+/// nothing.
+const PROGRESS_EVERY: usize = 10;
+
+pub struct CpuEngine {
+    plan: Plan,
+    params: Parameters,
+    grads: Vec<f32>,
+    optimizer: Optimizer,
+    state: OptimizerState,
+    workspace: Workspace,
+    batch_input: Vec<f32>,
+    batch_labels: Vec<u32>,
+}
+
+impl CpuEngine {
+    pub fn new(plan: Plan, params: Parameters, optimizer: Optimizer) -> Self {
+        let n = plan.parameter_count;
+        CpuEngine {
+            workspace: Workspace::new(&plan, 0),
+            grads: vec![0.0; n],
+            state: OptimizerState::new(n),
+            params,
+            plan,
+            optimizer,
+            batch_input: Vec::new(),
+            batch_labels: Vec::new(),
+        }
+    }
+
+    /// Makes sure the buffers hold batches of `batch` examples (allocates only when it grows).
+    fn reserve(&mut self, batch: usize) {
+        if self.workspace.capacity() < batch {
+            self.workspace = Workspace::new(&self.plan, batch);
+            self.batch_input = vec![0.0; batch * self.plan.input().len()];
+            self.batch_labels = vec![0; batch];
+        }
+    }
+
+    /// Gathers a batch into the engine's input buffers and returns its size.
+    fn load_batch(&mut self, data: &Dataset, indices: &[u32]) -> usize {
+        let n = indices.len();
+        let pixels = self.plan.input().len();
+        data.gather_normalized(indices, &mut self.batch_input[..n * pixels], &mut self.batch_labels[..n]);
+        n
+    }
+
+    /// One SGD/Adam step on the examples at `indices`.
+    pub fn train_step(&mut self, data: &Dataset, indices: &[u32]) -> super::loss::LossStats {
+        self.reserve(indices.len());
+        let n = self.load_batch(data, indices);
+        let pixels = self.plan.input().len();
+        let stats = forward_backward(
+            &self.plan,
+            &self.params.values,
+            &self.batch_input[..n * pixels],
+            &self.batch_labels[..n],
+            &mut self.workspace,
+            &mut self.grads,
+        );
+        optimizer_step(&self.optimizer, &mut self.state, &mut self.params.values, &self.grads);
+        stats
+    }
+
+    /// The gradients of the last step.
+    pub fn gradients(&self) -> &[f32] {
+        &self.grads
+    }
+}
+
+impl Engine for CpuEngine {
+    fn device_name(&self) -> String {
+        format!("CPU ({} threads)", rayon::current_num_threads())
+    }
+
+    fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        order: &[u32],
+        batch_size: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Progress> {
+        let mut totals = Progress::default();
+        for (step, indices) in order.chunks(batch_size).enumerate() {
+            let stats = self.train_step(data, indices);
+            totals.images_done += indices.len();
+            totals.loss_sum += stats.loss_sum as f64;
+            totals.correct += stats.correct as u64;
+            if !stats.loss_sum.is_finite() {
+                break; // diverged: the caller reports it
+            }
+            if step % PROGRESS_EVERY == 0 {
+                progress(totals);
+            }
+        }
+        progress(totals);
+        Ok(totals)
+    }
+
+    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
+        let batch = PREDICT_BATCH.min(data.len().max(1));
+        self.reserve(batch);
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        let classes = self.plan.classes();
+        let pixels = self.plan.input().len();
+        let mut predictions = Vec::with_capacity(data.len());
+        for indices in all.chunks(batch) {
+            let n = self.load_batch(data, indices);
+            let logits = forward(
+                &self.plan,
+                &self.params.values,
+                &self.batch_input[..n * pixels],
+                n,
+                &mut self.workspace,
+            );
+            predictions.extend(logits.chunks_exact(classes).map(|row| super::loss::argmax(row) as u8));
+        }
+        Ok(predictions)
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn parameters(&self) -> Parameters {
+        self.params.clone()
+    }
+}

@@ -1,0 +1,84 @@
+//! Max pooling over square windows with a stride (no padding). GPU twin: `shaders/pool.wgsl`.
+//!
+//! The forward pass records, for every output, which input pixel won (its index within the
+//! channel's plane), so the backward pass routes each gradient to exactly that pixel.
+
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub window: usize,
+    pub stride: usize,
+}
+
+impl PoolShape {
+    pub fn out_h(&self) -> usize {
+        (self.in_h - self.window) / self.stride + 1
+    }
+    pub fn out_w(&self) -> usize {
+        (self.in_w - self.window) / self.stride + 1
+    }
+    /// Floats in one input image.
+    pub fn input_len(&self) -> usize {
+        self.channels * self.in_h * self.in_w
+    }
+    /// Floats in one output image.
+    pub fn output_len(&self) -> usize {
+        self.channels * self.out_h() * self.out_w()
+    }
+}
+
+/// output [N, C, OH, OW] = max over each window of input [N, C, H, W]; `argmax` (same size as
+/// output) gets the winning pixel's index within its plane. Ties go to the first pixel in
+/// row-major order.
+pub fn maxpool_forward(s: &PoolShape, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    let (in_plane, out_plane) = (s.in_h * s.in_w, s.out_h() * s.out_w());
+    assert_eq!(input.len(), s.batch * s.input_len(), "pool input size");
+    assert_eq!(output.len(), s.batch * s.output_len(), "pool output size");
+    assert_eq!(argmax.len(), output.len(), "pool argmax size");
+    output
+        .par_chunks_mut(out_plane)
+        .zip(argmax.par_chunks_mut(out_plane))
+        .zip(input.par_chunks(in_plane))
+        .for_each(|((out, arg), plane)| {
+            for oy in 0..s.out_h() {
+                for ox in 0..s.out_w() {
+                    let mut best = (f32::NEG_INFINITY, (oy * s.stride) * s.in_w + ox * s.stride);
+                    for ky in 0..s.window {
+                        let row = (oy * s.stride + ky) * s.in_w;
+                        for kx in 0..s.window {
+                            let i = row + ox * s.stride + kx;
+                            if plane[i] > best.0 {
+                                best = (plane[i], i);
+                            }
+                        }
+                    }
+                    out[oy * s.out_w() + ox] = best.0;
+                    arg[oy * s.out_w() + ox] = best.1 as u32;
+                }
+            }
+        });
+}
+
+/// d_input [N, C, H, W]: each output's gradient added to the pixel that won its window (pixels
+/// that won no window get 0; with overlapping windows one pixel can collect several).
+pub fn maxpool_backward(s: &PoolShape, d_output: &[f32], argmax: &[u32], d_input: &mut [f32]) {
+    let (in_plane, out_plane) = (s.in_h * s.in_w, s.out_h() * s.out_w());
+    assert_eq!(d_output.len(), s.batch * s.output_len(), "pool d_output size");
+    assert_eq!(argmax.len(), d_output.len(), "pool argmax size");
+    assert_eq!(d_input.len(), s.batch * s.input_len(), "pool d_input size");
+    d_input
+        .par_chunks_mut(in_plane)
+        .zip(d_output.par_chunks(out_plane))
+        .zip(argmax.par_chunks(out_plane))
+        .for_each(|((d_plane, d_out), arg)| {
+            d_plane.fill(0.0);
+            for (&g, &i) in d_out.iter().zip(arg) {
+                d_plane[i as usize] += g;
+            }
+        });
+}
