@@ -25,6 +25,10 @@ pub enum Error {
     #[error("download failed: {0}")]
     Download(String),
 
+    /// The GPU could not be used: no adapter, a device error, a validation error.
+    #[error("GPU: {0}")]
+    Gpu(String),
+
     /// Training produced a non-finite loss.
     #[error("training diverged: {0}")]
     Diverged(String),

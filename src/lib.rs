@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod gpu;
 pub mod model;
 pub mod rng;
 pub mod train;

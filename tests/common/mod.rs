@@ -111,3 +111,25 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest;
     md5::Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A GPU to test on (any adapter, software ones such as lavapipe included). When there is none,
+/// prints a visible skip message and returns None, unless `LENET_REQUIRE_GPU=1` (as in CI), in
+/// which case the absence is a test failure.
+pub fn gpu() -> Option<lenet_gpu::gpu::Gpu> {
+    match lenet_gpu::gpu::Gpu::open(lenet_gpu::gpu::DeviceChoice::Gpu) {
+        Ok(Some(gpu)) => Some(gpu),
+        other => {
+            let why = match other {
+                Err(e) => e.to_string(),
+                _ => "no adapter".to_string(),
+            };
+            let required = std::env::var("LENET_REQUIRE_GPU").is_ok_and(|v| v == "1");
+            assert!(!required, "LENET_REQUIRE_GPU=1 but no GPU adapter could be opened: {why}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipping: no GPU adapter ({why}); set LENET_REQUIRE_GPU=1 to make this fail"
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The GPU context: finding adapters, choosing one, opening a device, and the few helpers every
+//! other GPU module uses to create buffers, submit work and read results back. It counts buffer
+//! creations, submissions and readbacks, so tests can prove the training loop does none per step.
+
+use crate::{Error, Result};
+use std::cell::Cell;
+use std::sync::{Arc, Mutex};
+use wgpu::util::DeviceExt;
+
+/// Which device `--device` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// A hardware GPU (discrete, then integrated) if there is one, else the CPU path.
+    Auto,
+    /// The CPU path.
+    Cpu,
+    /// The best adapter of any kind, software ones (e.g. lavapipe) included.
+    Gpu,
+    /// The adapter with this index in `lenet devices`.
+    Index(usize),
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "gpu" => Ok(DeviceChoice::Gpu),
+            _ => s
+                .parse()
+                .map(DeviceChoice::Index)
+                .map_err(|_| format!("expected auto, cpu, gpu or an adapter index, got {s:?}")),
+        }
+    }
+}
+
+/// What `lenet devices` shows about an adapter.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub index: usize,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub timestamp_queries: bool,
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+fn adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+/// Every adapter wgpu finds (honouring `WGPU_BACKEND`), in a stable order.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    adapters(&instance())
+        .iter()
+        .enumerate()
+        .map(|(index, a)| AdapterSummary {
+            index,
+            info: a.get_info(),
+            limits: a.limits(),
+            timestamp_queries: a.features().contains(wgpu::Features::TIMESTAMP_QUERY),
+        })
+        .collect()
+}
+
+/// Higher is better: hardware before software, and the native API before GL on the same device.
+fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 1,
+        wgpu::DeviceType::Cpu => 0,
+    };
+    let api = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 2,
+        wgpu::Backend::Gl => 1,
+        _ => 0,
+    };
+    (kind, api)
+}
+
+fn is_hardware(info: &wgpu::AdapterInfo) -> bool {
+    matches!(info.device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu)
+}
+
+/// An open device with its queue, and counts of what has been done with it.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub counters: Counters,
+    /// Errors wgpu reports outside an error scope (it would otherwise panic): kept to be reported.
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+/// Resource counts since the device was opened.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub buffers_created: Cell<u64>,
+    pub submissions: Cell<u64>,
+    pub readbacks: Cell<u64>,
+}
+
+impl Counters {
+    fn bump(c: &Cell<u64>) {
+        c.set(c.get() + 1);
+    }
+
+    /// (buffers created, submissions, readbacks)
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (self.buffers_created.get(), self.submissions.get(), self.readbacks.get())
+    }
+}
+
+impl Gpu {
+    /// Opens the device `choice` names. `Ok(None)` means: use the CPU path (asked for, or `Auto`
+    /// found no hardware GPU); an error means the named device cannot be had.
+    pub fn open(choice: DeviceChoice) -> Result<Option<Gpu>> {
+        if choice == DeviceChoice::Cpu {
+            return Ok(None);
+        }
+        let instance = instance();
+        let mut found = adapters(&instance);
+        let adapter = match choice {
+            DeviceChoice::Index(i) => {
+                if i >= found.len() {
+                    return Err(Error::Gpu(format!(
+                        "there is no adapter {i}: wgpu found {} (see `lenet devices`)",
+                        found.len()
+                    )));
+                }
+                found.swap_remove(i)
+            }
+            _ => {
+                found.sort_by_key(|a| std::cmp::Reverse(preference(&a.get_info())));
+                match found.into_iter().next() {
+                    Some(a) if choice == DeviceChoice::Gpu || is_hardware(&a.get_info()) => a,
+                    _ if choice == DeviceChoice::Auto => return Ok(None),
+                    _ => return Err(Error::Gpu("no GPU adapter found (see `lenet devices`)".into())),
+                }
+            }
+        };
+        Gpu::from_adapter(adapter).map(Some)
+    }
+
+    fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        // WebGPU's default limits, so the kernels run anywhere wgpu does.
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("lenet"),
+            required_limits: wgpu::Limits::default(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+            .map_err(|e| Error::Gpu(format!("cannot open {} ({:?}): {e}", info.name, info.backend)))?;
+        let uncaptured = Arc::new(Mutex::new(None));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        Ok(Gpu { device, queue, info, counters: Counters::default(), uncaptured })
+    }
+
+    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)"
+    pub fn name(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// Fails with the first error wgpu reported outside an error scope, if any.
+    pub fn check_errors(&self) -> Result<()> {
+        match self.uncaptured.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn create_buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        Counters::bump(&self.counters.buffers_created);
+        // wgpu rejects zero-sized bindings: round up so empty tensors still bind.
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    pub fn create_buffer_init(
+        &self,
+        label: &str,
+        contents: &[u8],
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
+        Counters::bump(&self.counters.buffers_created);
+        let mut padded;
+        let contents = if contents.is_empty() || !contents.len().is_multiple_of(4) {
+            padded = contents.to_vec();
+            padded.resize(contents.len().max(4).next_multiple_of(4), 0);
+            &padded[..]
+        } else {
+            contents
+        };
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage,
+        })
+    }
+
+    pub fn submit(&self, commands: wgpu::CommandBuffer) -> wgpu::SubmissionIndex {
+        Counters::bump(&self.counters.submissions);
+        self.queue.submit([commands])
+    }
+
+    /// Counts a readback done elsewhere (e.g. an asynchronous one in the trainer).
+    pub fn count_readback(&self) {
+        Counters::bump(&self.counters.readbacks);
+    }
+
+    /// Copies `size` bytes at `offset` of `buffer` (which needs COPY_SRC) to the CPU, waiting
+    /// for the GPU. For tests, evaluation and end-of-run results, never inside the training loop.
+    pub fn read_buffer(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let staging =
+            self.create_buffer("readback", size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+        self.submit(encoder.finish());
+        self.count_readback();
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback never completed".into()))?
+            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+        let bytes =
+            staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("readback failed: {e}")))?.to_vec();
+        staging.unmap();
+        Ok(bytes[..size as usize].to_vec())
+    }
+
+    /// Reads `len` f32 values starting at element `offset`.
+    pub fn read_f32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
+        let bytes = self.read_buffer(buffer, offset as u64 * 4, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Reads `len` u32 values starting at element `offset`.
+    pub fn read_u32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
+        let bytes = self.read_buffer(buffer, offset as u64 * 4, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Blocks until the GPU has finished everything submitted, then reports any error it hit.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        self.check_errors()
+    }
+}

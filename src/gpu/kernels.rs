@@ -1,0 +1,457 @@
+//! Compute pipelines built from `shaders/`, one constructor per kernel. Each constructor fixes
+//! the kernel's shapes as WGSL override constants (so loops have constant bounds) and says which
+//! buffers it binds, in order; the caller supplies exactly those buffers to `Kernel::bind`.
+//! The same constructors serve the training scheduler and the one-shot ops the tests use.
+
+use super::context::Gpu;
+use crate::cpu::conv::ConvShape;
+use crate::cpu::dense::DenseShape;
+use crate::cpu::optimizer::Optimizer;
+use crate::cpu::pool::PoolShape;
+use crate::{Error, Result};
+
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
+pub const CONV: &str = include_str!("../../shaders/conv.wgsl");
+pub const POOL: &str = include_str!("../../shaders/pool.wgsl");
+pub const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
+pub const DENSE: &str = include_str!("../../shaders/dense.wgsl");
+pub const LOSS: &str = include_str!("../../shaders/loss.wgsl");
+pub const OPTIMIZER: &str = include_str!("../../shaders/optimizer.wgsl");
+
+/// Threads per workgroup of every element-wise kernel (WORKGROUP in common.wgsl).
+const WORKGROUP: u32 = 64;
+/// The most workgroups one dimension of a dispatch may have (WebGPU's default limit).
+const MAX_GROUPS: u32 = 65_535;
+
+/// How a kernel uses a storage buffer it binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// A compiled kernel: its pipeline, the layout of its storage bindings (group 0), and whether it
+/// also reads the per-step uniform (group 1, bound with a dynamic offset).
+#[derive(Clone)]
+pub struct Kernel {
+    pub name: String,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    bindings: Vec<u32>,
+    uses_step: bool,
+    /// How many invocations one dispatch needs, e.g. one per output element.
+    invocations: u32,
+    /// Whether the kernel runs as a single workgroup (the loss's reduction).
+    single_workgroup: bool,
+}
+
+/// A kernel bound to its buffers, ready to record.
+#[derive(Clone)]
+pub struct Dispatch {
+    pub name: String,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    uses_step: bool,
+    workgroups: [u32; 3],
+}
+
+/// The layout of the per-step uniform, shared by every kernel that reads it.
+pub fn step_layout(gpu: &Gpu) -> wgpu::BindGroupLayout {
+    gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("step"),
+        entries: &[wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(STEP_SIZE),
+            },
+            count: None,
+        }],
+    })
+}
+
+/// Bytes of the `Step` struct in common.wgsl.
+pub const STEP_SIZE: u64 = 32;
+
+/// The `Step` struct of common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepUniform {
+    pub batch_start: u32,
+    pub count: u32,
+    pub slot: u32,
+    pub _pad: u32,
+    pub bias_correction1: f32,
+    pub bias_correction2: f32,
+    pub _pad2: [u32; 2],
+}
+
+/// Workgroup counts covering `invocations` threads, as a 2-D grid when one dimension would
+/// exceed the limit (`linear_id` in common.wgsl undoes it).
+fn grid(invocations: u32) -> [u32; 3] {
+    let groups = invocations.div_ceil(WORKGROUP).max(1);
+    if groups <= MAX_GROUPS { [groups, 1, 1] } else { [MAX_GROUPS, groups.div_ceil(MAX_GROUPS), 1] }
+}
+
+struct KernelSpec<'a> {
+    source: &'static str,
+    entry: &'a str,
+    constants: Vec<(&'a str, f64)>,
+    bindings: &'a [(u32, Access)],
+    uses_step: bool,
+    invocations: usize,
+}
+
+fn build(gpu: &Gpu, step_layout: &wgpu::BindGroupLayout, spec: KernelSpec) -> Result<Kernel> {
+    let invocations = u32::try_from(spec.invocations)
+        .map_err(|_| Error::Gpu(format!("{}: {} invocations is too many", spec.entry, spec.invocations)))?;
+    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(spec.entry),
+        source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{}", spec.source).into()),
+    });
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = spec
+        .bindings
+        .iter()
+        .map(|&(binding, access)| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: access == Access::Read },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect();
+    let layout = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(spec.entry),
+        entries: &entries,
+    });
+    let mut layouts = vec![Some(&layout)];
+    if spec.uses_step {
+        layouts.push(Some(step_layout));
+    }
+    let pipeline_layout = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(spec.entry),
+        bind_group_layouts: &layouts,
+        immediate_size: 0,
+    });
+    let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(spec.entry),
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some(spec.entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &spec.constants,
+            zero_initialize_workgroup_memory: false,
+        },
+        cache: None,
+    });
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(Error::Gpu(format!("building kernel {}: {e}", spec.entry)));
+    }
+    Ok(Kernel {
+        name: spec.entry.to_string(),
+        pipeline,
+        layout,
+        bindings: spec.bindings.iter().map(|b| b.0).collect(),
+        uses_step: spec.uses_step,
+        invocations,
+        single_workgroup: false,
+    })
+}
+
+impl Kernel {
+    /// Binds `buffers`, one per binding in the order the constructor lists them.
+    pub fn bind(&self, gpu: &Gpu, buffers: &[&wgpu::Buffer]) -> Dispatch {
+        assert_eq!(buffers.len(), self.bindings.len(), "{}: wrong number of buffers", self.name);
+        let entries: Vec<wgpu::BindGroupEntry> = self
+            .bindings
+            .iter()
+            .zip(buffers)
+            .map(|(&binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
+            .collect();
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        Dispatch {
+            name: self.name.clone(),
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            uses_step: self.uses_step,
+            workgroups: if self.single_workgroup { [1, 1, 1] } else { grid(self.invocations) },
+        }
+    }
+}
+
+impl Dispatch {
+    /// Records this dispatch; `step_offset` selects the step's uniform for kernels that read it.
+    pub fn record(&self, pass: &mut wgpu::ComputePass, step: Option<(&wgpu::BindGroup, u32)>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        if self.uses_step {
+            let (group, offset) = step.expect("a kernel that reads the step needs a step offset");
+            pass.set_bind_group(1, group, &[offset]);
+        }
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Every kernel constructor, sharing the step layout.
+pub struct Kernels<'g> {
+    pub gpu: &'g Gpu,
+    pub step_layout: wgpu::BindGroupLayout,
+}
+
+use Access::{Read, ReadWrite};
+
+fn conv_constants(s: &ConvShape) -> Vec<(&'static str, f64)> {
+    vec![
+        ("BATCH", s.batch as f64),
+        ("C", s.in_channels as f64),
+        ("H", s.in_h as f64),
+        ("W", s.in_w as f64),
+        ("OC", s.out_channels as f64),
+        ("OH", s.out_h() as f64),
+        ("OW", s.out_w() as f64),
+        ("KH", s.kernel_h as f64),
+        ("KW", s.kernel_w as f64),
+        ("STRIDE", s.stride as f64),
+        ("PAD", s.padding as f64),
+    ]
+}
+
+fn pool_constants(s: &PoolShape) -> Vec<(&'static str, f64)> {
+    vec![
+        ("BATCH", s.batch as f64),
+        ("C", s.channels as f64),
+        ("H", s.in_h as f64),
+        ("W", s.in_w as f64),
+        ("OH", s.out_h() as f64),
+        ("OW", s.out_w() as f64),
+        ("WINDOW", s.window as f64),
+        ("STRIDE", s.stride as f64),
+    ]
+}
+
+fn dense_constants(s: &DenseShape) -> Vec<(&'static str, f64)> {
+    vec![("BATCH", s.batch as f64), ("IN", s.in_features as f64), ("OUT", s.out_features as f64)]
+}
+
+fn flag(on: bool) -> f64 {
+    if on { 1.0 } else { 0.0 }
+}
+
+impl<'g> Kernels<'g> {
+    pub fn new(gpu: &'g Gpu) -> Self {
+        Kernels { gpu, step_layout: step_layout(gpu) }
+    }
+
+    fn build(&self, spec: KernelSpec) -> Result<Kernel> {
+        build(self.gpu, &self.step_layout, spec)
+    }
+
+    /// Buffers: images (bytes packed in u32), labels (likewise), order, batch input, batch labels.
+    pub fn gather(&self, pixels: usize, batch: usize) -> Result<Kernel> {
+        self.build(KernelSpec {
+            source: GATHER,
+            entry: "gather",
+            constants: vec![
+                ("PIXELS", pixels as f64),
+                ("BATCH", batch as f64),
+                ("MEAN", crate::data::MEAN as f64),
+                ("STD", crate::data::STD as f64),
+            ],
+            bindings: &[(0, Read), (1, Read), (2, Read), (3, ReadWrite), (4, ReadWrite)],
+            uses_step: true,
+            invocations: batch * pixels,
+        })
+    }
+
+    /// Buffers: input, params, output. Weight at `w_off`, bias at `b_off` in params.
+    pub fn conv_forward(&self, s: &ConvShape, relu: bool, w_off: usize, b_off: usize) -> Result<Kernel> {
+        let mut constants = conv_constants(s);
+        constants.extend([("RELU", flag(relu)), ("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
+        self.build(KernelSpec {
+            source: CONV,
+            entry: "conv_forward",
+            constants,
+            bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
+            uses_step: false,
+            invocations: s.batch * s.output_len(),
+        })
+    }
+
+    /// Buffers: input (for the mask), params, d_output, d_input.
+    pub fn conv_backward_input(&self, s: &ConvShape, mask_input: bool, w_off: usize) -> Result<Kernel> {
+        let mut constants = conv_constants(s);
+        constants.extend([("MASK_INPUT", flag(mask_input)), ("W_OFF", w_off as f64)]);
+        self.build(KernelSpec {
+            source: CONV,
+            entry: "conv_backward_input",
+            constants,
+            bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
+            uses_step: false,
+            invocations: s.batch * s.input_len(),
+        })
+    }
+
+    /// Buffers: input, d_output, grads. Weight gradient at `w_off`, bias gradient at `b_off`.
+    pub fn conv_backward_params(&self, s: &ConvShape, w_off: usize, b_off: usize) -> Result<Kernel> {
+        let mut constants = conv_constants(s);
+        constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
+        self.build(KernelSpec {
+            source: CONV,
+            entry: "conv_backward_params",
+            constants,
+            bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
+            uses_step: false,
+            invocations: s.weight_len() + s.out_channels,
+        })
+    }
+
+    /// Buffers: input, output, argmax.
+    pub fn maxpool_forward(&self, s: &PoolShape, relu: bool) -> Result<Kernel> {
+        let mut constants = pool_constants(s);
+        constants.push(("RELU", flag(relu)));
+        self.build(KernelSpec {
+            source: POOL,
+            entry: "maxpool_forward",
+            constants,
+            bindings: &[(0, Read), (1, ReadWrite), (2, ReadWrite)],
+            uses_step: false,
+            invocations: s.batch * s.output_len(),
+        })
+    }
+
+    /// Buffers: input (for the mask), d_output, argmax, d_input.
+    pub fn maxpool_backward(&self, s: &PoolShape, mask_input: bool) -> Result<Kernel> {
+        let mut constants = pool_constants(s);
+        constants.push(("MASK_INPUT", flag(mask_input)));
+        self.build(KernelSpec {
+            source: POOL,
+            entry: "maxpool_backward",
+            constants,
+            bindings: &[(0, Read), (3, Read), (4, Read), (5, ReadWrite)],
+            uses_step: false,
+            invocations: s.batch * s.input_len(),
+        })
+    }
+
+    /// Buffers: input, output.
+    pub fn relu_forward(&self, len: usize) -> Result<Kernel> {
+        self.build(KernelSpec {
+            source: ACTIVATION,
+            entry: "relu_forward",
+            constants: vec![("LEN", len as f64)],
+            bindings: &[(0, Read), (1, ReadWrite)],
+            uses_step: false,
+            invocations: len,
+        })
+    }
+
+    /// Buffers: input, params, output.
+    pub fn dense_forward(&self, s: &DenseShape, relu: bool, w_off: usize, b_off: usize) -> Result<Kernel> {
+        let mut constants = dense_constants(s);
+        constants.extend([("RELU", flag(relu)), ("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
+        self.build(KernelSpec {
+            source: DENSE,
+            entry: "dense_forward",
+            constants,
+            bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
+            uses_step: false,
+            invocations: s.batch * s.out_features,
+        })
+    }
+
+    /// Buffers: input (for the mask), params, d_output, d_input.
+    pub fn dense_backward_input(&self, s: &DenseShape, mask_input: bool, w_off: usize) -> Result<Kernel> {
+        let mut constants = dense_constants(s);
+        constants.extend([("MASK_INPUT", flag(mask_input)), ("W_OFF", w_off as f64)]);
+        self.build(KernelSpec {
+            source: DENSE,
+            entry: "dense_backward_input",
+            constants,
+            bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
+            uses_step: false,
+            invocations: s.batch * s.in_features,
+        })
+    }
+
+    /// Buffers: input, d_output, grads.
+    pub fn dense_backward_params(&self, s: &DenseShape, w_off: usize, b_off: usize) -> Result<Kernel> {
+        let mut constants = dense_constants(s);
+        constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
+        self.build(KernelSpec {
+            source: DENSE,
+            entry: "dense_backward_params",
+            constants,
+            bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
+            uses_step: false,
+            invocations: s.out_features * s.in_features + s.out_features,
+        })
+    }
+
+    /// Buffers: logits, labels, d_logits, stats. One workgroup.
+    pub fn softmax_cross_entropy(&self, batch: usize, classes: usize) -> Result<Kernel> {
+        let mut kernel = self.build(KernelSpec {
+            source: LOSS,
+            entry: "softmax_cross_entropy",
+            constants: vec![("BATCH", batch as f64), ("CLASSES", classes as f64)],
+            bindings: &[(0, Read), (1, Read), (2, ReadWrite), (3, ReadWrite)],
+            uses_step: true,
+            invocations: 256,
+        })?;
+        kernel.single_workgroup = true;
+        Ok(kernel)
+    }
+
+    /// Buffers: logits, predictions.
+    pub fn predict(&self, batch: usize, classes: usize) -> Result<Kernel> {
+        self.build(KernelSpec {
+            source: LOSS,
+            entry: "predict",
+            constants: vec![("BATCH", batch as f64), ("CLASSES", classes as f64)],
+            bindings: &[(0, Read), (4, ReadWrite)],
+            uses_step: true,
+            invocations: batch,
+        })
+    }
+
+    /// Buffers: params, grads, first moment (SGD velocity), second moment (Adam only).
+    pub fn optimizer_step(&self, optimizer: &Optimizer, len: usize) -> Result<Kernel> {
+        let (entry, mut constants, bindings): (_, _, &[(u32, Access)]) = match *optimizer {
+            Optimizer::Sgd { lr, momentum } => (
+                "sgd_step",
+                vec![("LR", lr as f64), ("MOMENTUM", momentum as f64)],
+                &[(0, ReadWrite), (1, Read), (2, ReadWrite)],
+            ),
+            Optimizer::Adam { lr, beta1, beta2, eps } => (
+                "adam_step",
+                vec![
+                    ("LR", lr as f64),
+                    ("BETA1", beta1 as f64),
+                    ("BETA2", beta2 as f64),
+                    ("EPS", eps as f64),
+                ],
+                &[(0, ReadWrite), (1, Read), (2, ReadWrite), (3, ReadWrite)],
+            ),
+        };
+        constants.push(("LEN", len as f64));
+        self.build(KernelSpec {
+            source: OPTIMIZER,
+            entry,
+            constants,
+            bindings,
+            uses_step: matches!(optimizer, Optimizer::Adam { .. }),
+            invocations: len,
+        })
+    }
+}

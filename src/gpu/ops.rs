@@ -1,0 +1,269 @@
+//! Each GPU kernel as a one-shot function over CPU slices: upload, dispatch once, read back.
+//! Slow by design (buffers are made per call); they exist so tests can compare every kernel with
+//! its CPU twin, and for one-off uses such as convolving a single picture.
+
+use super::context::Gpu;
+use super::kernels::{Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform};
+use crate::Result;
+use crate::cpu::conv::ConvShape;
+use crate::cpu::dense::DenseShape;
+use crate::cpu::loss::LossStats;
+use crate::cpu::optimizer::{Optimizer, OptimizerState};
+use crate::cpu::pool::PoolShape;
+use crate::data::Dataset;
+
+fn usage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+fn upload<T: bytemuck::Pod>(gpu: &Gpu, data: &[T]) -> wgpu::Buffer {
+    gpu.create_buffer_init("op input", bytemuck::cast_slice(data), usage())
+}
+
+fn empty(gpu: &Gpu, floats: usize) -> wgpu::Buffer {
+    gpu.create_buffer("op output", floats as u64 * 4, usage())
+}
+
+/// Records one dispatch (with `step` as its uniform, if it reads one), submits and waits.
+fn run(gpu: &Gpu, kernels: &Kernels, dispatch: &Dispatch, step: StepUniform) -> Result<()> {
+    let uniform = gpu.create_buffer_init(
+        "step",
+        bytemuck::bytes_of(&step),
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    );
+    let step_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("step"),
+        layout: &kernels.step_layout,
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &uniform,
+                offset: 0,
+                size: wgpu::BufferSize::new(STEP_SIZE),
+            }),
+        }],
+    });
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        dispatch.record(&mut pass, Some((&step_group, 0)));
+    }
+    gpu.submit(encoder.finish());
+    gpu.wait()
+}
+
+fn run_kernel(gpu: &Gpu, kernels: &Kernels, kernel: Result<Kernel>, buffers: &[&wgpu::Buffer]) -> Result<()> {
+    run(gpu, kernels, &kernel?.bind(gpu, buffers), StepUniform::default())
+}
+
+/// Weight and bias as one "flat parameter buffer" (weight at 0, bias after it).
+fn flat(weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    [weight, bias].concat()
+}
+
+/// output = conv(input) + bias, then ReLU if `relu`.
+pub fn conv2d_forward(
+    gpu: &Gpu,
+    s: &ConvShape,
+    relu: bool,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let (x, p, y) =
+        (upload(gpu, input), upload(gpu, &flat(weight, bias)), empty(gpu, s.batch * s.output_len()));
+    run_kernel(gpu, &k, k.conv_forward(s, relu, 0, weight.len()), &[&x, &p, &y])?;
+    gpu.read_f32(&y, 0, s.batch * s.output_len())
+}
+
+/// d_input = the convolution's input gradient, zeroed where `input` ≤ 0 if `mask_input`.
+pub fn conv2d_backward_input(
+    gpu: &Gpu,
+    s: &ConvShape,
+    mask_input: bool,
+    input: &[f32],
+    weight: &[f32],
+    d_output: &[f32],
+) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let (x, p, dy, dx) =
+        (upload(gpu, input), upload(gpu, weight), upload(gpu, d_output), empty(gpu, s.batch * s.input_len()));
+    run_kernel(gpu, &k, k.conv_backward_input(s, mask_input, 0), &[&x, &p, &dy, &dx])?;
+    gpu.read_f32(&dx, 0, s.batch * s.input_len())
+}
+
+/// (d_weight, d_bias) of a convolution.
+pub fn conv2d_backward_params(
+    gpu: &Gpu,
+    s: &ConvShape,
+    input: &[f32],
+    d_output: &[f32],
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let k = Kernels::new(gpu);
+    let (x, dy, g) = (upload(gpu, input), upload(gpu, d_output), empty(gpu, s.weight_len() + s.out_channels));
+    run_kernel(gpu, &k, k.conv_backward_params(s, 0, s.weight_len()), &[&x, &dy, &g])?;
+    let all = gpu.read_f32(&g, 0, s.weight_len() + s.out_channels)?;
+    let (w, b) = all.split_at(s.weight_len());
+    Ok((w.to_vec(), b.to_vec()))
+}
+
+/// (output, argmax) of max pooling, with ReLU after it if `relu`.
+pub fn maxpool_forward(gpu: &Gpu, s: &PoolShape, relu: bool, input: &[f32]) -> Result<(Vec<f32>, Vec<u32>)> {
+    let k = Kernels::new(gpu);
+    let n = s.batch * s.output_len();
+    let (x, y, a) = (upload(gpu, input), empty(gpu, n), empty(gpu, n));
+    run_kernel(gpu, &k, k.maxpool_forward(s, relu), &[&x, &y, &a])?;
+    Ok((gpu.read_f32(&y, 0, n)?, gpu.read_u32(&a, 0, n)?))
+}
+
+/// d_input of max pooling, zeroed where `input` ≤ 0 if `mask_input`.
+pub fn maxpool_backward(
+    gpu: &Gpu,
+    s: &PoolShape,
+    mask_input: bool,
+    input: &[f32],
+    d_output: &[f32],
+    argmax: &[u32],
+) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let (x, dy, a, dx) =
+        (upload(gpu, input), upload(gpu, d_output), upload(gpu, argmax), empty(gpu, s.batch * s.input_len()));
+    run_kernel(gpu, &k, k.maxpool_backward(s, mask_input), &[&x, &dy, &a, &dx])?;
+    gpu.read_f32(&dx, 0, s.batch * s.input_len())
+}
+
+pub fn relu_forward(gpu: &Gpu, input: &[f32]) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let (x, y) = (upload(gpu, input), empty(gpu, input.len()));
+    run_kernel(gpu, &k, k.relu_forward(input.len()), &[&x, &y])?;
+    gpu.read_f32(&y, 0, input.len())
+}
+
+pub fn dense_forward(
+    gpu: &Gpu,
+    s: &DenseShape,
+    relu: bool,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let (x, p, y) =
+        (upload(gpu, input), upload(gpu, &flat(weight, bias)), empty(gpu, s.batch * s.out_features));
+    run_kernel(gpu, &k, k.dense_forward(s, relu, 0, weight.len()), &[&x, &p, &y])?;
+    gpu.read_f32(&y, 0, s.batch * s.out_features)
+}
+
+pub fn dense_backward_input(
+    gpu: &Gpu,
+    s: &DenseShape,
+    mask_input: bool,
+    input: &[f32],
+    weight: &[f32],
+    d_output: &[f32],
+) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let n = s.batch * s.in_features;
+    let (x, p, dy, dx) = (upload(gpu, input), upload(gpu, weight), upload(gpu, d_output), empty(gpu, n));
+    run_kernel(gpu, &k, k.dense_backward_input(s, mask_input, 0), &[&x, &p, &dy, &dx])?;
+    gpu.read_f32(&dx, 0, n)
+}
+
+pub fn dense_backward_params(
+    gpu: &Gpu,
+    s: &DenseShape,
+    input: &[f32],
+    d_output: &[f32],
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let k = Kernels::new(gpu);
+    let weights = s.out_features * s.in_features;
+    let (x, dy, g) = (upload(gpu, input), upload(gpu, d_output), empty(gpu, weights + s.out_features));
+    run_kernel(gpu, &k, k.dense_backward_params(s, 0, weights), &[&x, &dy, &g])?;
+    let all = gpu.read_f32(&g, 0, weights + s.out_features)?;
+    let (w, b) = all.split_at(weights);
+    Ok((w.to_vec(), b.to_vec()))
+}
+
+/// (loss statistics, d_logits) for the first `count` rows of a batch of `labels.len()`; the
+/// rows past `count` are padding and get a zero gradient.
+pub fn softmax_cross_entropy(
+    gpu: &Gpu,
+    logits: &[f32],
+    labels: &[u32],
+    classes: usize,
+    count: usize,
+) -> Result<(LossStats, Vec<f32>)> {
+    let k = Kernels::new(gpu);
+    let batch = labels.len();
+    let (z, l, dz, stats) =
+        (upload(gpu, logits), upload(gpu, labels), empty(gpu, batch * classes), empty(gpu, 2));
+    let step = StepUniform { count: count as u32, ..Default::default() };
+    run(gpu, &k, &k.softmax_cross_entropy(batch, classes)?.bind(gpu, &[&z, &l, &dz, &stats]), step)?;
+    let s = gpu.read_f32(&stats, 0, 2)?;
+    Ok((LossStats { loss_sum: s[0], correct: s[1] as u32 }, gpu.read_f32(&dz, 0, batch * classes)?))
+}
+
+/// The predicted class of each row of `logits`.
+pub fn predict(gpu: &Gpu, logits: &[f32], classes: usize) -> Result<Vec<u32>> {
+    let k = Kernels::new(gpu);
+    let batch = logits.len() / classes;
+    let (z, p) = (upload(gpu, logits), empty(gpu, batch));
+    let step = StepUniform { count: batch as u32, ..Default::default() };
+    run(gpu, &k, &k.predict(batch, classes)?.bind(gpu, &[&z, &p]), step)?;
+    gpu.read_u32(&p, 0, batch)
+}
+
+/// One optimizer update; `state.step` counts it, as on the CPU.
+pub fn optimizer_step(
+    gpu: &Gpu,
+    optimizer: &Optimizer,
+    state: &mut OptimizerState,
+    params: &mut [f32],
+    grads: &[f32],
+) -> Result<()> {
+    let k = Kernels::new(gpu);
+    state.step += 1;
+    let (p, g, m, v) =
+        (upload(gpu, params), upload(gpu, grads), upload(gpu, &state.first), upload(gpu, &state.second));
+    let kernel = k.optimizer_step(optimizer, params.len())?;
+    let dispatch = match optimizer {
+        Optimizer::Sgd { .. } => kernel.bind(gpu, &[&p, &g, &m]),
+        Optimizer::Adam { .. } => kernel.bind(gpu, &[&p, &g, &m, &v]),
+    };
+    run(gpu, &k, &dispatch, bias_corrections(optimizer, state.step))?;
+    params.copy_from_slice(&gpu.read_f32(&p, 0, params.len())?);
+    state.first = gpu.read_f32(&m, 0, params.len())?;
+    state.second = gpu.read_f32(&v, 0, params.len())?;
+    Ok(())
+}
+
+/// The step uniform's Adam bias corrections for update number `t`, computed as the CPU does.
+pub fn bias_corrections(optimizer: &Optimizer, t: u64) -> StepUniform {
+    let (b1, b2) = match *optimizer {
+        Optimizer::Adam { beta1, beta2, .. } => (beta1, beta2),
+        Optimizer::Sgd { .. } => (0.0, 0.0),
+    };
+    let t = t.min(i32::MAX as u64) as i32;
+    StepUniform {
+        bias_correction1: 1.0 - b1.powi(t),
+        bias_correction2: 1.0 - b2.powi(t),
+        ..Default::default()
+    }
+}
+
+/// Bytes packed four to a u32, little end first: how data sets live on the GPU.
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32)).collect()
+}
+
+/// (batch input, batch labels) for the examples at `indices`, padded with zero rows to `batch`.
+pub fn gather(gpu: &Gpu, data: &Dataset, indices: &[u32], batch: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+    let k = Kernels::new(gpu);
+    let pixels = data.pixels_per_image();
+    let (images, labels) = (upload(gpu, &pack_bytes(&data.images)), upload(gpu, &pack_bytes(&data.labels)));
+    let (order, x, y) = (upload(gpu, indices), empty(gpu, batch * pixels), empty(gpu, batch));
+    let step = StepUniform { count: indices.len() as u32, ..Default::default() };
+    run(gpu, &k, &k.gather(pixels, batch)?.bind(gpu, &[&images, &labels, &order, &x, &y]), step)?;
+    Ok((gpu.read_f32(&x, 0, batch * pixels)?, gpu.read_u32(&y, 0, batch)?))
+}

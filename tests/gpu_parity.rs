@@ -1,0 +1,277 @@
+//! Every GPU kernel against its CPU twin, on fresh random inputs and several shapes each (odd
+//! sizes, stride 2, padding, several channels, batch 1 and 64): relative error ≤ 1e-4, measured
+//! as the largest difference over the largest CPU value.
+
+mod common;
+
+use lenet_gpu::cpu::activation::{relu_backward, relu_forward};
+use lenet_gpu::cpu::conv::{ConvShape, conv2d_backward, conv2d_forward};
+use lenet_gpu::cpu::dense::{DenseShape, dense_backward, dense_forward};
+use lenet_gpu::cpu::loss::{argmax, softmax_cross_entropy};
+use lenet_gpu::cpu::optimizer::{Optimizer, OptimizerState, optimizer_step};
+use lenet_gpu::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use lenet_gpu::data::synthetic;
+use lenet_gpu::gpu::ops;
+use lenet_gpu::rng::Rng;
+
+const TOLERANCE: f32 = 1e-4;
+
+/// A seed that differs from run to run, printed so a failure can be replayed.
+fn fresh_rng(test: &str) -> Rng {
+    let seed = std::env::var("LENET_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    eprintln!("{test}: seed {seed} (replay with LENET_TEST_SEED={seed})");
+    Rng::new(seed)
+}
+
+fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
+}
+
+fn assert_close(gpu: &[f32], cpu: &[f32], what: &str) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: length");
+    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    let (worst, at) = gpu
+        .iter()
+        .zip(cpu)
+        .enumerate()
+        .map(|(i, (g, c))| ((g - c).abs(), i))
+        .fold((0.0f32, 0), |best, x| if x.0 > best.0 { x } else { best });
+    let rel = worst / scale;
+    assert!(
+        rel <= TOLERANCE,
+        "{what}: relative error {rel:.2e} at [{at}] (gpu {}, cpu {}, scale {scale})",
+        gpu[at],
+        cpu[at]
+    );
+}
+
+fn relu(v: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    relu_forward(v, &mut out);
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    batch: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    oc: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> ConvShape {
+    ConvShape {
+        batch,
+        in_channels: c,
+        in_h: h,
+        in_w: w,
+        out_channels: oc,
+        kernel_h: k,
+        kernel_w: k,
+        stride,
+        padding: pad,
+    }
+}
+
+fn conv_shapes() -> Vec<ConvShape> {
+    vec![
+        conv(64, 1, 28, 28, 6, 5, 1, 2),  // LeNet conv1
+        conv(64, 6, 14, 14, 16, 5, 1, 0), // LeNet conv2
+        conv(1, 3, 9, 7, 4, 3, 2, 1),     // odd, stride 2, padding
+        conv(3, 2, 11, 6, 5, 4, 3, 2),    // non-square, even kernel
+        ConvShape { kernel_h: 3, kernel_w: 2, ..conv(2, 2, 7, 6, 3, 1, 2, 1) },
+    ]
+}
+
+#[test]
+fn conv_forward_matches_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("conv_forward");
+    for s in conv_shapes() {
+        let x = random(s.batch * s.input_len(), &mut rng);
+        let w = random(s.weight_len(), &mut rng);
+        let b = random(s.out_channels, &mut rng);
+        let mut y = vec![0.0; s.batch * s.output_len()];
+        conv2d_forward(&s, &x, &w, &b, &mut y);
+        assert_close(&ops::conv2d_forward(&gpu, &s, false, &x, &w, &b).unwrap(), &y, &format!("{s:?}"));
+        assert_close(
+            &ops::conv2d_forward(&gpu, &s, true, &x, &w, &b).unwrap(),
+            &relu(&y),
+            &format!("relu {s:?}"),
+        );
+    }
+}
+
+#[test]
+fn conv_backward_matches_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("conv_backward");
+    for s in conv_shapes() {
+        let x = random(s.batch * s.input_len(), &mut rng);
+        let w = random(s.weight_len(), &mut rng);
+        let dy = random(s.batch * s.output_len(), &mut rng);
+        let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; s.out_channels]);
+        conv2d_backward(&s, &x, &w, &dy, Some(&mut dx), &mut dw, &mut db);
+        let gpu_dx = ops::conv2d_backward_input(&gpu, &s, false, &x, &w, &dy).unwrap();
+        assert_close(&gpu_dx, &dx, &format!("d_input {s:?}"));
+        let (gpu_dw, gpu_db) = ops::conv2d_backward_params(&gpu, &s, &x, &dy).unwrap();
+        assert_close(&gpu_dw, &dw, &format!("d_weight {s:?}"));
+        assert_close(&gpu_db, &db, &format!("d_bias {s:?}"));
+        // With the input taken as a ReLU's output: the input gradient is masked where it is 0.
+        let xr = relu(&x);
+        let mut dx_masked = vec![0.0; x.len()];
+        relu_backward(&xr, &dx, &mut dx_masked);
+        let gpu_masked = ops::conv2d_backward_input(&gpu, &s, true, &xr, &w, &dy).unwrap();
+        assert_close(&gpu_masked, &dx_masked, &format!("masked d_input {s:?}"));
+    }
+}
+
+fn pool_shapes() -> Vec<PoolShape> {
+    vec![
+        PoolShape { batch: 64, channels: 6, in_h: 28, in_w: 28, window: 2, stride: 2 },
+        PoolShape { batch: 64, channels: 16, in_h: 10, in_w: 10, window: 2, stride: 2 },
+        PoolShape { batch: 1, channels: 3, in_h: 7, in_w: 9, window: 3, stride: 2 }, // overlapping
+        PoolShape { batch: 3, channels: 2, in_h: 5, in_w: 6, window: 2, stride: 1 },
+        PoolShape { batch: 2, channels: 1, in_h: 9, in_w: 5, window: 3, stride: 3 },
+    ]
+}
+
+#[test]
+fn maxpool_forward_and_backward_match_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("maxpool");
+    for s in pool_shapes() {
+        let x = random(s.batch * s.input_len(), &mut rng);
+        let n = s.batch * s.output_len();
+        let (mut y, mut arg) = (vec![0.0; n], vec![0u32; n]);
+        maxpool_forward(&s, &x, &mut y, &mut arg);
+        let (gpu_y, gpu_arg) = ops::maxpool_forward(&gpu, &s, false, &x).unwrap();
+        assert_eq!(gpu_y, y, "{s:?}: a maximum is exact");
+        assert_eq!(gpu_arg, arg, "{s:?}: argmax");
+        let (gpu_yr, _) = ops::maxpool_forward(&gpu, &s, true, &x).unwrap();
+        assert_eq!(gpu_yr, relu(&y), "{s:?}: with relu");
+
+        let dy = random(n, &mut rng);
+        let mut dx = vec![0.0; x.len()];
+        maxpool_backward(&s, &dy, &arg, &mut dx);
+        assert_close(&ops::maxpool_backward(&gpu, &s, false, &x, &dy, &arg).unwrap(), &dx, &format!("{s:?}"));
+        let xr = relu(&x);
+        let mut dx_masked = vec![0.0; x.len()];
+        relu_backward(&xr, &dx, &mut dx_masked);
+        let gpu_masked = ops::maxpool_backward(&gpu, &s, true, &xr, &dy, &arg).unwrap();
+        assert_close(&gpu_masked, &dx_masked, &format!("masked {s:?}"));
+    }
+}
+
+#[test]
+fn relu_forward_matches_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("relu");
+    for n in [1, 63, 1000] {
+        let x = random(n, &mut rng);
+        assert_eq!(ops::relu_forward(&gpu, &x).unwrap(), relu(&x));
+    }
+}
+
+#[test]
+fn dense_forward_and_backward_match_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("dense");
+    for s in [
+        DenseShape { batch: 64, in_features: 400, out_features: 120 },
+        DenseShape { batch: 64, in_features: 84, out_features: 10 },
+        DenseShape { batch: 1, in_features: 7, out_features: 3 },
+        DenseShape { batch: 5, in_features: 33, out_features: 17 },
+    ] {
+        let x = random(s.batch * s.in_features, &mut rng);
+        let w = random(s.out_features * s.in_features, &mut rng);
+        let b = random(s.out_features, &mut rng);
+        let mut y = vec![0.0; s.batch * s.out_features];
+        dense_forward(&s, &x, &w, &b, &mut y);
+        assert_close(&ops::dense_forward(&gpu, &s, false, &x, &w, &b).unwrap(), &y, &format!("{s:?}"));
+        assert_close(
+            &ops::dense_forward(&gpu, &s, true, &x, &w, &b).unwrap(),
+            &relu(&y),
+            &format!("relu {s:?}"),
+        );
+
+        let dy = random(y.len(), &mut rng);
+        let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+        dense_backward(&s, &x, &w, &dy, Some(&mut dx), &mut dw, &mut db);
+        assert_close(
+            &ops::dense_backward_input(&gpu, &s, false, &x, &w, &dy).unwrap(),
+            &dx,
+            &format!("{s:?}"),
+        );
+        let (gpu_dw, gpu_db) = ops::dense_backward_params(&gpu, &s, &x, &dy).unwrap();
+        assert_close(&gpu_dw, &dw, &format!("d_weight {s:?}"));
+        assert_close(&gpu_db, &db, &format!("d_bias {s:?}"));
+        let xr = relu(&x);
+        let mut dx_masked = vec![0.0; x.len()];
+        relu_backward(&xr, &dx, &mut dx_masked);
+        let gpu_masked = ops::dense_backward_input(&gpu, &s, true, &xr, &w, &dy).unwrap();
+        assert_close(&gpu_masked, &dx_masked, &format!("masked {s:?}"));
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_and_predict_match_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("loss");
+    for (batch, count, classes) in [(64, 64, 10), (64, 32, 10), (1, 1, 10), (300, 257, 7)] {
+        let logits: Vec<f32> = random(batch * classes, &mut rng).iter().map(|v| v * 8.0).collect();
+        let labels: Vec<u32> = (0..batch).map(|_| rng.below(classes) as u32).collect();
+        let mut d = vec![0.0; batch * classes];
+        let stats = softmax_cross_entropy(
+            &logits[..count * classes],
+            &labels[..count],
+            classes,
+            &mut d[..count * classes],
+        );
+        let (gpu_stats, gpu_d) = ops::softmax_cross_entropy(&gpu, &logits, &labels, classes, count).unwrap();
+        assert_close(&gpu_d, &d, &format!("d_logits batch {batch} count {count}"));
+        assert_close(&[gpu_stats.loss_sum], &[stats.loss_sum], "loss");
+        assert_eq!(gpu_stats.correct, stats.correct);
+        let expected: Vec<u32> = logits.chunks(classes).map(|r| argmax(r) as u32).collect();
+        assert_eq!(ops::predict(&gpu, &logits, classes).unwrap(), expected);
+    }
+}
+
+#[test]
+fn optimizers_match_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("optimizer");
+    for optimizer in [Optimizer::Sgd { lr: 0.05, momentum: 0.9 }, Optimizer::adam(0.01)] {
+        let n = 61_706;
+        let (mut cpu_p, mut cpu_s) = (random(n, &mut rng), OptimizerState::new(n));
+        let (mut gpu_p, mut gpu_s) = (cpu_p.clone(), OptimizerState::new(n));
+        for _ in 0..3 {
+            let g = random(n, &mut rng);
+            optimizer_step(&optimizer, &mut cpu_s, &mut cpu_p, &g);
+            ops::optimizer_step(&gpu, &optimizer, &mut gpu_s, &mut gpu_p, &g).unwrap();
+        }
+        assert_close(&gpu_p, &cpu_p, &format!("{optimizer:?} params"));
+        assert_close(&gpu_s.first, &cpu_s.first, &format!("{optimizer:?} first moment"));
+        assert_close(&gpu_s.second, &cpu_s.second, &format!("{optimizer:?} second moment"));
+    }
+}
+
+#[test]
+fn gather_matches_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("gather");
+    let data = synthetic::generate(101, 0, rng.next_u64()).train;
+    for (count, batch) in [(64, 64), (37, 64), (1, 1)] {
+        let indices: Vec<u32> = (0..count).map(|_| rng.below(data.len()) as u32).collect();
+        let mut x = vec![0.0; batch * 784];
+        let mut y = vec![0u32; batch];
+        data.gather_normalized(&indices, &mut x[..count * 784], &mut y[..count]);
+        let (gpu_x, gpu_y) = ops::gather(&gpu, &data, &indices, batch).unwrap();
+        assert_close(&gpu_x, &x, "batch input");
+        assert_eq!(gpu_y, y, "batch labels");
+    }
+}
