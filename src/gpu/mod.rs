@@ -2,6 +2,7 @@
 //! resident on the GPU.
 
 pub mod context;
+pub mod engine;
 pub mod kernels;
 pub mod ops;
 

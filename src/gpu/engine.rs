@@ -1,0 +1,552 @@
+//! The GPU path as an `Engine`: the scheduler. Data sets, parameters, gradients, optimizer state
+//! and activations are allocated on the GPU once; pipelines and bind groups are built once; a
+//! training step is a fixed list of dispatches, recorded many steps to a submission, each step
+//! finding its batch through a dynamic offset into a buffer of per-step uniforms. Loss and
+//! correct counts stay on the GPU (one slot per step) and are read back a few times per epoch,
+//! without stalling the queue, to drive the progress display.
+//!
+//! ReLU is fused: a conv, dense or pool kernel applies it to its own output, and the backward
+//! kernel of the layer that consumes that output masks the gradient it writes.
+
+use super::context::Gpu;
+use super::kernels::{Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform};
+use super::ops::{bias_corrections, pack_bytes};
+use crate::cpu::conv::ConvShape;
+use crate::cpu::dense::DenseShape;
+use crate::cpu::optimizer::Optimizer;
+use crate::cpu::pool::PoolShape;
+use crate::data::Dataset;
+use crate::model::{Layer, Parameters, Plan, PlannedLayer};
+use crate::train::{Engine, Progress};
+use crate::{Error, Result};
+use std::sync::mpsc;
+
+/// Submissions per training epoch (fewer for short epochs): each is followed by a non-blocking
+/// readback of its steps' loss, which is all the progress display needs.
+const SUBMISSIONS_PER_EPOCH: usize = 8;
+
+/// One layer as the GPU runs it: ReLUs folded into the layer before them.
+#[derive(Clone, Debug)]
+enum Stage {
+    Conv { shape: ConvShape, w_off: usize, b_off: usize },
+    Pool { shape: PoolShape },
+    Dense { shape: DenseShape, w_off: usize, b_off: usize },
+    /// A ReLU on the network's input, the one ReLU no layer before it can absorb.
+    InputRelu { len: usize },
+}
+
+#[derive(Clone, Debug)]
+struct FusedStage {
+    stage: Stage,
+    /// The stage's output goes through a ReLU.
+    relu: bool,
+    /// Floats in one example's output.
+    output_len: usize,
+    has_params: bool,
+}
+
+fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
+    let offsets = || (l.weight.expect("weight").0, l.bias.expect("bias").0);
+    match l.layer {
+        Layer::Conv2d { out_channels, kernel_h, kernel_w, stride, padding } => {
+            let (w_off, b_off) = offsets();
+            let shape = ConvShape {
+                batch,
+                in_channels: l.input.channels,
+                in_h: l.input.height,
+                in_w: l.input.width,
+                out_channels,
+                kernel_h,
+                kernel_w,
+                stride,
+                padding,
+            };
+            Stage::Conv { shape, w_off, b_off }
+        }
+        Layer::MaxPool { window, stride } => Stage::Pool {
+            shape: PoolShape {
+                batch,
+                channels: l.input.channels,
+                in_h: l.input.height,
+                in_w: l.input.width,
+                window,
+                stride,
+            },
+        },
+        Layer::Dense { out_features } => {
+            let (w_off, b_off) = offsets();
+            Stage::Dense { shape: DenseShape { batch, in_features: l.input.len(), out_features }, w_off, b_off }
+        }
+        Layer::Relu => Stage::InputRelu { len: batch * l.input.len() },
+    }
+}
+
+/// The plan's layers as GPU stages, each ReLU folded into the stage before it.
+fn fuse(plan: &Plan, batch: usize) -> Result<Vec<FusedStage>> {
+    let mut stages: Vec<FusedStage> = Vec::new();
+    for l in &plan.layers {
+        match (&l.layer, stages.last_mut()) {
+            (Layer::Relu, Some(last)) => last.relu = true,
+            _ => stages.push(FusedStage {
+                stage: stage_of(l, batch),
+                relu: matches!(l.layer, Layer::Relu),
+                output_len: l.output.len(),
+                has_params: l.weight.is_some(),
+            }),
+        }
+    }
+    if stages.last().is_some_and(|s| s.relu) {
+        return Err(Error::Network("the GPU path needs raw logits: the last layer cannot be a ReLU".into()));
+    }
+    Ok(stages)
+}
+
+fn storage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+/// A data set resident on the GPU (bytes packed four to a u32), with its gather kernel bound to
+/// the batch buffers.
+struct ResidentData {
+    /// Identifies the `Dataset` this was uploaded from (where its storage lives, and its size).
+    key: (usize, usize, usize),
+    len: usize,
+    order: wgpu::Buffer,
+    gather: Dispatch,
+}
+
+fn data_key(data: &Dataset) -> (usize, usize, usize) {
+    (data.images.as_ptr() as usize, data.images.len(), data.labels.as_ptr() as usize)
+}
+
+/// Everything sized by the batch: activations, gradients, and the dispatches of a step.
+struct Network {
+    batch: usize,
+    input: wgpu::Buffer,
+    labels: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    d_logits: wgpu::Buffer,
+    forward: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+    optimizer: Dispatch,
+    loss_kernel: Kernel,
+    predict_kernel: Kernel,
+}
+
+/// Per-step uniforms, one per aligned slot, and the bind group that selects one by offset.
+struct StepUniforms {
+    capacity: usize,
+    buffer: wgpu::Buffer,
+    group: wgpu::BindGroup,
+}
+
+/// Per-epoch loss statistics (two floats per step), the staging buffers they are read back
+/// through (one per submission), and the loss kernel bound to them.
+struct EpochStats {
+    capacity: usize,
+    stats: wgpu::Buffer,
+    staging: Vec<wgpu::Buffer>,
+    loss: Dispatch,
+}
+
+/// Predicted classes of an evaluated set, and the predict kernel bound to them.
+struct Predictions {
+    capacity: usize,
+    buffer: wgpu::Buffer,
+    predict: Dispatch,
+}
+
+pub struct GpuEngine {
+    gpu: Gpu,
+    step_layout: wgpu::BindGroupLayout,
+    plan: Plan,
+    optimizer: Optimizer,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    first: wgpu::Buffer,
+    second: wgpu::Buffer,
+    /// Optimizer updates applied so far (Adam's bias correction).
+    updates: u64,
+    /// Bytes between consecutive step uniforms (the device's uniform offset alignment).
+    step_stride: u64,
+    // Built on first use and kept; rebuilt only when a batch size or data set changes.
+    network: Option<Network>,
+    train_data: Option<ResidentData>,
+    eval_data: Option<ResidentData>,
+    steps: Option<StepUniforms>,
+    epoch_stats: Option<EpochStats>,
+    predictions: Option<Predictions>,
+}
+
+impl GpuEngine {
+    pub fn new(gpu: Gpu, plan: Plan, params: &Parameters, optimizer: Optimizer) -> Result<Self> {
+        fuse(&plan, 1)?; // reject what the GPU path cannot run before allocating anything
+        if params.values.len() != plan.parameter_count {
+            return Err(Error::InvalidArgument("parameters do not match the network".into()));
+        }
+        let zeros = vec![0.0f32; plan.parameter_count];
+        let init = |label: &str, values: &[f32]| gpu.create_buffer_init(label, bytemuck::cast_slice(values), storage());
+        let (p, grads) = (init("params", &params.values), init("grads", &zeros));
+        let (first, second) = (init("optimizer first moment", &zeros), init("optimizer second moment", &zeros));
+        let step_stride = (gpu.device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_SIZE);
+        let step_layout = super::kernels::step_layout(&gpu);
+        gpu.check_errors()?;
+        Ok(GpuEngine {
+            gpu,
+            step_layout,
+            plan,
+            optimizer,
+            params: p,
+            grads,
+            first,
+            second,
+            updates: 0,
+            step_stride,
+            network: None,
+            train_data: None,
+            eval_data: None,
+            steps: None,
+            epoch_stats: None,
+            predictions: None,
+        })
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Dispatches recorded per training step (once a step has been built).
+    pub fn dispatches_per_step(&self) -> Option<usize> {
+        self.network.as_ref().map(|n| 1 + n.forward.len() + 1 + n.backward.len() + 1)
+    }
+
+    fn kernels(&self) -> Kernels<'_> {
+        Kernels { gpu: &self.gpu, step_layout: self.step_layout.clone() }
+    }
+
+    /// Builds the batch-sized buffers and dispatches, unless they exist for this batch size.
+    fn ensure_network(&mut self, batch: usize) -> Result<()> {
+        if self.network.as_ref().is_some_and(|n| n.batch == batch) {
+            return Ok(());
+        }
+        // Everything bound to the old batch buffers must be bound again.
+        self.train_data = None;
+        self.eval_data = None;
+        self.epoch_stats = None;
+        self.predictions = None;
+        self.network = Some(self.build_network(batch)?);
+        self.gpu.check_errors()
+    }
+
+    fn build_network(&self, batch: usize) -> Result<Network> {
+        let gpu = &self.gpu;
+        let k = self.kernels();
+        let stages = fuse(&self.plan, batch)?;
+        let buffer = |label: &str, floats: usize| gpu.create_buffer(label, (floats * 4) as u64, storage());
+        let input = buffer("batch input", batch * self.plan.input().len());
+        let labels = buffer("batch labels", batch);
+        let outputs: Vec<wgpu::Buffer> = stages.iter().map(|s| buffer("activation", batch * s.output_len)).collect();
+        let d_outputs: Vec<wgpu::Buffer> = stages.iter().map(|s| buffer("gradient", batch * s.output_len)).collect();
+
+        let mut forward = Vec::new();
+        let mut backward = Vec::new();
+        for (j, s) in stages.iter().enumerate() {
+            let x = if j == 0 { &input } else { &outputs[j - 1] };
+            let (y, dy) = (&outputs[j], &d_outputs[j]);
+            // The input gradient is needed only if some earlier stage has parameters; it is
+            // masked when the input came out of a ReLU.
+            let dx = stages[..j].iter().any(|e| e.has_params).then(|| &d_outputs[j - 1]);
+            let mask = j > 0 && stages[j - 1].relu;
+            let mut back = Vec::new();
+            match &s.stage {
+                Stage::Conv { shape, w_off, b_off } => {
+                    forward.push(k.conv_forward(shape, s.relu, *w_off, *b_off)?.bind(gpu, &[x, &self.params, y]));
+                    back.push(k.conv_backward_params(shape, *w_off, *b_off)?.bind(gpu, &[x, dy, &self.grads]));
+                    if let Some(dx) = dx {
+                        back.push(k.conv_backward_input(shape, mask, *w_off)?.bind(gpu, &[x, &self.params, dy, dx]));
+                    }
+                }
+                Stage::Dense { shape, w_off, b_off } => {
+                    forward.push(k.dense_forward(shape, s.relu, *w_off, *b_off)?.bind(gpu, &[x, &self.params, y]));
+                    back.push(k.dense_backward_params(shape, *w_off, *b_off)?.bind(gpu, &[x, dy, &self.grads]));
+                    if let Some(dx) = dx {
+                        back.push(k.dense_backward_input(shape, mask, *w_off)?.bind(gpu, &[x, &self.params, dy, dx]));
+                    }
+                }
+                Stage::Pool { shape } => {
+                    let argmax = buffer("argmax", batch * s.output_len);
+                    forward.push(k.maxpool_forward(shape, s.relu)?.bind(gpu, &[x, y, &argmax]));
+                    if let Some(dx) = dx {
+                        back.push(k.maxpool_backward(shape, mask)?.bind(gpu, &[x, dy, &argmax, dx]));
+                    }
+                }
+                Stage::InputRelu { len } => forward.push(k.relu_forward(*len)?.bind(gpu, &[x, y])),
+            }
+            backward.push(back);
+        }
+        let n = self.plan.parameter_count;
+        let optimizer = match self.optimizer {
+            Optimizer::Sgd { .. } => {
+                k.optimizer_step(&self.optimizer, n)?.bind(gpu, &[&self.params, &self.grads, &self.first])
+            }
+            Optimizer::Adam { .. } => k
+                .optimizer_step(&self.optimizer, n)?
+                .bind(gpu, &[&self.params, &self.grads, &self.first, &self.second]),
+        };
+        let classes = self.plan.classes();
+        let last = stages.len() - 1;
+        Ok(Network {
+            batch,
+            loss_kernel: k.softmax_cross_entropy(batch, classes)?,
+            predict_kernel: k.predict(batch, classes)?,
+            logits: outputs[last].clone(),
+            d_logits: d_outputs[last].clone(),
+            input,
+            labels,
+            forward,
+            backward: backward.into_iter().rev().flatten().collect(),
+            optimizer,
+        })
+    }
+
+    /// Uploads `data` (unless it is already resident in `slot`) and binds its gather kernel.
+    fn ensure_data(&mut self, data: &Dataset, for_training: bool) -> Result<()> {
+        let key = data_key(data);
+        let slot = if for_training { &self.train_data } else { &self.eval_data };
+        if slot.as_ref().is_some_and(|d| d.key == key) {
+            return Ok(());
+        }
+        let net = self.network.as_ref().expect("network built before data");
+        let gpu = &self.gpu;
+        let images = gpu.create_buffer_init("images", bytemuck::cast_slice(&pack_bytes(&data.images)), storage());
+        let labels = gpu.create_buffer_init("labels", bytemuck::cast_slice(&pack_bytes(&data.labels)), storage());
+        let order = gpu.create_buffer("order", (data.len() * 4) as u64, storage());
+        let gather = self
+            .kernels()
+            .gather(data.pixels_per_image(), net.batch)?
+            .bind(gpu, &[&images, &labels, &order, &net.input, &net.labels]);
+        let resident = ResidentData { key, len: data.len(), order, gather };
+        if for_training {
+            self.train_data = Some(resident);
+        } else {
+            self.eval_data = Some(resident);
+        }
+        self.gpu.check_errors()
+    }
+
+    /// Makes room for `steps` per-step uniforms.
+    fn ensure_steps(&mut self, steps: usize) {
+        if self.steps.as_ref().is_some_and(|s| s.capacity >= steps) {
+            return;
+        }
+        let buffer = self.gpu.create_buffer(
+            "step uniforms",
+            steps as u64 * self.step_stride,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        let group = self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("step"),
+            layout: &self.step_layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &buffer,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(STEP_SIZE),
+                }),
+            }],
+        });
+        self.steps = Some(StepUniforms { capacity: steps, buffer, group });
+    }
+
+    /// Makes room for the loss statistics of `steps` steps, and binds the loss kernel to them.
+    fn ensure_epoch_stats(&mut self, steps: usize) {
+        if self.epoch_stats.as_ref().is_some_and(|s| s.capacity >= steps) {
+            return;
+        }
+        let gpu = &self.gpu;
+        let net = self.network.as_ref().expect("network built before stats");
+        let bytes = (steps * 2 * 4) as u64;
+        let stats = gpu.create_buffer("loss statistics", bytes, storage());
+        let staging = (0..SUBMISSIONS_PER_EPOCH)
+            .map(|_| {
+                gpu.create_buffer("loss readback", bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
+            })
+            .collect();
+        let loss = net.loss_kernel.bind(gpu, &[&net.logits, &net.labels, &net.d_logits, &stats]);
+        self.epoch_stats = Some(EpochStats { capacity: steps, stats, staging, loss });
+    }
+
+    /// Makes room for `len` predictions, and binds the predict kernel to them.
+    fn ensure_predictions(&mut self, len: usize) {
+        if self.predictions.as_ref().is_some_and(|p| p.capacity >= len) {
+            return;
+        }
+        let net = self.network.as_ref().expect("network built before predictions");
+        let buffer = self.gpu.create_buffer("predictions", (len * 4) as u64, storage());
+        let predict = net.predict_kernel.bind(&self.gpu, &[&net.logits, &buffer]);
+        self.predictions = Some(Predictions { capacity: len, buffer, predict });
+    }
+
+    /// Writes the uniforms of the steps that cover `examples` examples in batches of `batch`.
+    fn write_steps(&self, examples: usize, batch: usize, first_update: u64) {
+        let steps = self.steps.as_ref().expect("step uniforms allocated");
+        let mut bytes = vec![0u8; examples.div_ceil(batch) * self.step_stride as usize];
+        for (i, start) in (0..examples).step_by(batch).enumerate() {
+            let uniform = StepUniform {
+                batch_start: start as u32,
+                count: batch.min(examples - start) as u32,
+                slot: i as u32,
+                ..bias_corrections(&self.optimizer, first_update + i as u64 + 1)
+            };
+            let at = i * self.step_stride as usize;
+            bytes[at..at + STEP_SIZE as usize].copy_from_slice(bytemuck::bytes_of(&uniform));
+        }
+        self.gpu.queue.write_buffer(&steps.buffer, 0, &bytes);
+    }
+}
+
+impl Engine for GpuEngine {
+    fn device_name(&self) -> String {
+        format!("GPU: {}", self.gpu.name())
+    }
+
+    fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        order: &[u32],
+        batch_size: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Progress> {
+        let steps = order.len().div_ceil(batch_size);
+        self.ensure_network(batch_size)?;
+        self.ensure_data(data, true)?;
+        self.ensure_steps(steps);
+        self.ensure_epoch_stats(steps);
+        let resident = self.train_data.as_ref().expect("training data resident");
+        if order.len() > resident.len {
+            return Err(Error::InvalidArgument("the epoch's order is longer than the data set".into()));
+        }
+        // The epoch's only uploads: its order and its step uniforms.
+        self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(order));
+        self.write_steps(order.len(), batch_size, self.updates);
+
+        let net = self.network.as_ref().expect("network built");
+        let stats = self.epoch_stats.as_ref().expect("stats allocated");
+        let step_group = &self.steps.as_ref().expect("steps allocated").group;
+        let per_submission = steps.div_ceil(SUBMISSIONS_PER_EPOCH);
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut totals = Progress::default();
+        let mut received = 0;
+        let chunks: Vec<(usize, usize)> =
+            (0..steps).step_by(per_submission).map(|s| (s, (s + per_submission).min(steps))).collect();
+        let absorb = |chunk: usize, totals: &mut Progress| -> Result<()> {
+            let (first, end) = chunks[chunk];
+            let staging = &stats.staging[chunk];
+            let values: Vec<f32> = {
+                let view = staging
+                    .get_mapped_range(..(end * 8) as u64)
+                    .map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
+                bytemuck::pod_collect_to_vec(&view[first * 8..end * 8])
+            };
+            staging.unmap();
+            for (step, pair) in (first..end).zip(values.chunks_exact(2)) {
+                totals.images_done += batch_size.min(order.len() - step * batch_size);
+                totals.loss_sum += pair[0] as f64;
+                totals.correct += pair[1] as u64;
+            }
+            Ok(())
+        };
+        for (chunk, &(first, end)) in chunks.iter().enumerate() {
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for step in first..end {
+                    let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
+                    resident.gather.record(&mut pass, offset);
+                    for d in &net.forward {
+                        d.record(&mut pass, offset);
+                    }
+                    stats.loss.record(&mut pass, offset);
+                    for d in &net.backward {
+                        d.record(&mut pass, offset);
+                    }
+                    net.optimizer.record(&mut pass, offset);
+                }
+            }
+            let (from, bytes) = ((first * 8) as u64, ((end - first) * 8) as u64);
+            encoder.copy_buffer_to_buffer(&stats.stats, from, &stats.staging[chunk], from, bytes);
+            self.gpu.submit(encoder.finish());
+            self.gpu.count_readback();
+            let tx = done_tx.clone();
+            stats.staging[chunk].map_async(wgpu::MapMode::Read, .., move |r| {
+                let _ = tx.send((chunk, r));
+            });
+            // Take in whatever has finished, without waiting.
+            let _ = self.gpu.device.poll(wgpu::PollType::Poll);
+            while let Ok((done, result)) = done_rx.try_recv() {
+                result.map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
+                absorb(done, &mut totals)?;
+                received += 1;
+                progress(totals);
+            }
+        }
+        self.updates += steps as u64;
+        self.gpu.wait()?;
+        while received < chunks.len() {
+            let (done, result) = done_rx.recv().map_err(|_| Error::Gpu("a loss readback never arrived".into()))?;
+            result.map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
+            absorb(done, &mut totals)?;
+            received += 1;
+            progress(totals);
+        }
+        Ok(totals)
+    }
+
+    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = self.network.as_ref().map_or(256, |n| n.batch);
+        let steps = data.len().div_ceil(batch);
+        self.ensure_network(batch)?;
+        self.ensure_data(data, false)?;
+        self.ensure_steps(steps);
+        self.ensure_predictions(data.len());
+        let resident = self.eval_data.as_ref().expect("evaluation data resident");
+        let identity: Vec<u32> = (0..data.len() as u32).collect();
+        self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(&identity));
+        self.write_steps(data.len(), batch, self.updates);
+        let net = self.network.as_ref().expect("network built");
+        let predictions = self.predictions.as_ref().expect("predictions allocated");
+        let step_group = &self.steps.as_ref().expect("steps allocated").group;
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for step in 0..steps {
+                let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
+                resident.gather.record(&mut pass, offset);
+                for d in &net.forward {
+                    d.record(&mut pass, offset);
+                }
+                predictions.predict.record(&mut pass, offset);
+            }
+        }
+        self.gpu.submit(encoder.finish());
+        let classes = self.gpu.read_u32(&predictions.buffer, 0, data.len())?;
+        Ok(classes.into_iter().map(|c| c as u8).collect())
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn parameters(&self) -> Parameters {
+        let mut params = Parameters::zeros(&self.plan);
+        match self.gpu.read_f32(&self.params, 0, self.plan.parameter_count) {
+            Ok(values) => params.values = values,
+            Err(e) => panic!("reading the parameters back from the GPU failed: {e}"),
+        }
+        params
+    }
+}
