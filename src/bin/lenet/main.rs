@@ -95,10 +95,10 @@ struct TrainArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
     /// Learning rate [default: 0.01 for sgd, 0.001 for adam].
-    #[arg(long, value_parser = positive_float)]
+    #[arg(long, value_parser = positive_float, allow_negative_numbers = true)]
     lr: Option<f32>,
     /// Momentum for SGD, in [0, 1).
-    #[arg(long, default_value_t = 0.9, value_parser = momentum)]
+    #[arg(long, default_value_t = 0.9, value_parser = momentum, allow_negative_numbers = true)]
     momentum: f32,
     /// The optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
