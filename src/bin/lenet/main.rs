@@ -95,10 +95,10 @@ struct TrainArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
     /// Learning rate [default: 0.01 for sgd, 0.001 for adam].
-    #[arg(long, value_parser = positive_float)]
+    #[arg(long, value_parser = positive_float, allow_negative_numbers = true)]
     lr: Option<f32>,
     /// Momentum for SGD, in [0, 1).
-    #[arg(long, default_value_t = 0.9, value_parser = momentum)]
+    #[arg(long, default_value_t = 0.9, value_parser = momentum, allow_negative_numbers = true)]
     momentum: f32,
     /// The optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
@@ -151,10 +151,28 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes as "outer: inner", like anyhow's `{:#}`, but leaving out a cause its
+/// parent's message already ends with: the library's I/O errors show their source in their own
+/// message, and `{:#}` would print it twice.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn set_threads(threads: Option<u32>) -> Result<()> {
