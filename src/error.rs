@@ -9,13 +9,10 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     BadData { path: PathBuf, problem: String },
 
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Reading or writing a file failed. The I/O error is part of the message (and so not
+    /// also returned as `source()`, which would make error chains print it twice).
+    #[error("{}: {cause}", path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
 
     /// A network whose layers do not chain, or an unsupported layer configuration.
     #[error("invalid network: {0}")]
@@ -43,7 +40,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), cause: source }
     }
 
     pub fn bad_data(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {

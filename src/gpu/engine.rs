@@ -28,11 +28,23 @@ const SUBMISSIONS_PER_EPOCH: usize = 8;
 /// One layer as the GPU runs it: ReLUs folded into the layer before them.
 #[derive(Clone, Debug)]
 enum Stage {
-    Conv { shape: ConvShape, w_off: usize, b_off: usize },
-    Pool { shape: PoolShape },
-    Dense { shape: DenseShape, w_off: usize, b_off: usize },
+    Conv {
+        shape: ConvShape,
+        w_off: usize,
+        b_off: usize,
+    },
+    Pool {
+        shape: PoolShape,
+    },
+    Dense {
+        shape: DenseShape,
+        w_off: usize,
+        b_off: usize,
+    },
     /// A ReLU on the network's input, the one ReLU no layer before it can absorb.
-    InputRelu { len: usize },
+    InputRelu {
+        len: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -75,7 +87,11 @@ fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
         },
         Layer::Dense { out_features } => {
             let (w_off, b_off) = offsets();
-            Stage::Dense { shape: DenseShape { batch, in_features: l.input.len(), out_features }, w_off, b_off }
+            Stage::Dense {
+                shape: DenseShape { batch, in_features: l.input.len(), out_features },
+                w_off,
+                b_off,
+            }
         }
         Layer::Relu => Stage::InputRelu { len: batch * l.input.len() },
     }
@@ -185,9 +201,12 @@ impl GpuEngine {
             return Err(Error::InvalidArgument("parameters do not match the network".into()));
         }
         let zeros = vec![0.0f32; plan.parameter_count];
-        let init = |label: &str, values: &[f32]| gpu.create_buffer_init(label, bytemuck::cast_slice(values), storage());
+        let init = |label: &str, values: &[f32]| {
+            gpu.create_buffer_init(label, bytemuck::cast_slice(values), storage())
+        };
         let (p, grads) = (init("params", &params.values), init("grads", &zeros));
-        let (first, second) = (init("optimizer first moment", &zeros), init("optimizer second moment", &zeros));
+        let (first, second) =
+            (init("optimizer first moment", &zeros), init("optimizer second moment", &zeros));
         let step_stride = (gpu.device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_SIZE);
         let step_layout = super::kernels::step_layout(&gpu);
         gpu.check_errors()?;
@@ -245,8 +264,10 @@ impl GpuEngine {
         let buffer = |label: &str, floats: usize| gpu.create_buffer(label, (floats * 4) as u64, storage());
         let input = buffer("batch input", batch * self.plan.input().len());
         let labels = buffer("batch labels", batch);
-        let outputs: Vec<wgpu::Buffer> = stages.iter().map(|s| buffer("activation", batch * s.output_len)).collect();
-        let d_outputs: Vec<wgpu::Buffer> = stages.iter().map(|s| buffer("gradient", batch * s.output_len)).collect();
+        let outputs: Vec<wgpu::Buffer> =
+            stages.iter().map(|s| buffer("activation", batch * s.output_len)).collect();
+        let d_outputs: Vec<wgpu::Buffer> =
+            stages.iter().map(|s| buffer("gradient", batch * s.output_len)).collect();
 
         let mut forward = Vec::new();
         let mut backward = Vec::new();
@@ -260,17 +281,30 @@ impl GpuEngine {
             let mut back = Vec::new();
             match &s.stage {
                 Stage::Conv { shape, w_off, b_off } => {
-                    forward.push(k.conv_forward(shape, s.relu, *w_off, *b_off)?.bind(gpu, &[x, &self.params, y]));
-                    back.push(k.conv_backward_params(shape, *w_off, *b_off)?.bind(gpu, &[x, dy, &self.grads]));
+                    forward.push(
+                        k.conv_forward(shape, s.relu, *w_off, *b_off)?.bind(gpu, &[x, &self.params, y]),
+                    );
+                    back.push(
+                        k.conv_backward_params(shape, *w_off, *b_off)?.bind(gpu, &[x, dy, &self.grads]),
+                    );
                     if let Some(dx) = dx {
-                        back.push(k.conv_backward_input(shape, mask, *w_off)?.bind(gpu, &[x, &self.params, dy, dx]));
+                        back.push(
+                            k.conv_backward_input(shape, mask, *w_off)?.bind(gpu, &[x, &self.params, dy, dx]),
+                        );
                     }
                 }
                 Stage::Dense { shape, w_off, b_off } => {
-                    forward.push(k.dense_forward(shape, s.relu, *w_off, *b_off)?.bind(gpu, &[x, &self.params, y]));
-                    back.push(k.dense_backward_params(shape, *w_off, *b_off)?.bind(gpu, &[x, dy, &self.grads]));
+                    forward.push(
+                        k.dense_forward(shape, s.relu, *w_off, *b_off)?.bind(gpu, &[x, &self.params, y]),
+                    );
+                    back.push(
+                        k.dense_backward_params(shape, *w_off, *b_off)?.bind(gpu, &[x, dy, &self.grads]),
+                    );
                     if let Some(dx) = dx {
-                        back.push(k.dense_backward_input(shape, mask, *w_off)?.bind(gpu, &[x, &self.params, dy, dx]));
+                        back.push(
+                            k.dense_backward_input(shape, mask, *w_off)?
+                                .bind(gpu, &[x, &self.params, dy, dx]),
+                        );
                     }
                 }
                 Stage::Pool { shape } => {
@@ -318,8 +352,10 @@ impl GpuEngine {
         }
         let net = self.network.as_ref().expect("network built before data");
         let gpu = &self.gpu;
-        let images = gpu.create_buffer_init("images", bytemuck::cast_slice(&pack_bytes(&data.images)), storage());
-        let labels = gpu.create_buffer_init("labels", bytemuck::cast_slice(&pack_bytes(&data.labels)), storage());
+        let images =
+            gpu.create_buffer_init("images", bytemuck::cast_slice(&pack_bytes(&data.images)), storage());
+        let labels =
+            gpu.create_buffer_init("labels", bytemuck::cast_slice(&pack_bytes(&data.labels)), storage());
         let order = gpu.create_buffer("order", (data.len() * 4) as u64, storage());
         let gather = self
             .kernels()
@@ -370,7 +406,11 @@ impl GpuEngine {
         let stats = gpu.create_buffer("loss statistics", bytes, storage());
         let staging = (0..SUBMISSIONS_PER_EPOCH)
             .map(|_| {
-                gpu.create_buffer("loss readback", bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
+                gpu.create_buffer(
+                    "loss readback",
+                    bytes,
+                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                )
             })
             .collect();
         let loss = net.loss_kernel.bind(gpu, &[&net.logits, &net.labels, &net.d_logits, &stats]);
@@ -494,7 +534,8 @@ impl Engine for GpuEngine {
         self.updates += steps as u64;
         self.gpu.wait()?;
         while received < chunks.len() {
-            let (done, result) = done_rx.recv().map_err(|_| Error::Gpu("a loss readback never arrived".into()))?;
+            let (done, result) =
+                done_rx.recv().map_err(|_| Error::Gpu("a loss readback never arrived".into()))?;
             result.map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
             absorb(done, &mut totals)?;
             received += 1;

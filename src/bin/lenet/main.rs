@@ -10,7 +10,9 @@ use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::download::{self, MNIST_FILES};
 use lenet_gpu::data::mnist::{self, DataOptions, DatasetChoice};
 use lenet_gpu::data::{MEAN, STD};
-use lenet_gpu::model::{Network, Parameters};
+use lenet_gpu::gpu::engine::GpuEngine;
+use lenet_gpu::gpu::{DeviceChoice, Gpu, list_adapters};
+use lenet_gpu::model::{Network, Parameters, Plan};
 use lenet_gpu::train::{self, Engine, TrainConfig};
 use progress::ConsoleObserver;
 use std::collections::HashMap;
@@ -38,6 +40,8 @@ enum Command {
     Summary,
     /// Download MNIST into the data directory (checked against the published MD5 sums).
     Download(DataArgs),
+    /// List the GPU adapters wgpu finds, with their key limits (WGPU_BACKEND narrows the search).
+    Devices,
 }
 
 #[derive(Args, Clone)]
@@ -64,6 +68,11 @@ struct DatasetArgs {
     /// Use only the first N test images.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     limit_test: Option<u32>,
+    /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
+    /// (the best adapter of any kind, software ones such as lavapipe included), or an adapter
+    /// index from `lenet devices`.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    device: DeviceChoice,
     /// Worker threads for the CPU path (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
@@ -147,32 +156,67 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval(args),
         Command::Summary => summary(),
         Command::Download(args) => download_mnist(args),
+        Command::Devices => devices(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// The error and its causes as "outer: inner", like anyhow's `{:#}`, but leaving out a cause its
-/// parent's message already ends with: the library's I/O errors show their source in their own
-/// message, and `{:#}` would print it twice.
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
+/// The engine for `device`: the GPU path on the chosen adapter, or the CPU path (saying so when
+/// `auto` found no hardware GPU).
+fn make_engine(
+    device: DeviceChoice,
+    plan: Plan,
+    params: Parameters,
+    optimizer: Optimizer,
+) -> Result<Box<dyn Engine>> {
+    match Gpu::open(device)? {
+        Some(gpu) => Ok(Box::new(GpuEngine::new(gpu, plan, &params, optimizer)?)),
+        None => {
+            if device == DeviceChoice::Auto {
+                eprintln!(
+                    "no hardware GPU found: running on the CPU path (--device gpu accepts a software adapter such as lavapipe)"
+                );
+            }
+            Ok(Box::new(CpuEngine::new(plan, params, optimizer)))
         }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
     }
-    out
+}
+
+fn devices() -> Result<()> {
+    let adapters = list_adapters();
+    if adapters.is_empty() {
+        println!("wgpu found no adapters: `--device auto` will use the CPU path");
+        return Ok(());
+    }
+    for a in &adapters {
+        println!(
+            "{}: {} ({:?}, {:?}){}",
+            a.index,
+            a.info.name,
+            a.info.backend,
+            a.info.device_type,
+            if a.info.driver.is_empty() {
+                String::new()
+            } else {
+                format!(", driver {} {}", a.info.driver, a.info.driver_info)
+            }
+        );
+        println!(
+            "   max storage binding {} MiB, max buffer {} MiB, {} invocations per workgroup, {} storage buffers per stage, timestamp queries: {}",
+            a.limits.max_storage_buffer_binding_size >> 20,
+            a.limits.max_buffer_size >> 20,
+            a.limits.max_compute_invocations_per_workgroup,
+            a.limits.max_storage_buffers_per_shader_stage,
+            if a.timestamp_queries { "yes" } else { "no" }
+        );
+    }
+    Ok(())
 }
 
 fn set_threads(threads: Option<u32>) -> Result<()> {
@@ -236,7 +280,16 @@ fn train(args: TrainArgs) -> Result<()> {
     let network = Network::lenet5();
     let plan = network.plan()?;
     let params = Parameters::init(&plan, args.seed);
-    let mut engine = CpuEngine::new(plan, params, optimizer);
+    if let Some(dir) = args.save.as_deref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!(
+            "cannot save to {}: the directory {} does not exist",
+            args.save.as_ref().unwrap().display(),
+            dir.display()
+        );
+    }
+    let mut engine = make_engine(args.dataset.device, plan, params, optimizer)?;
     eprintln!(
         "training LeNet-5 ({} parameters) on {}: {} epochs, batch {}, {:?} lr {lr}, seed {}",
         engine.plan().parameter_count,
@@ -248,7 +301,7 @@ fn train(args: TrainArgs) -> Result<()> {
     );
     let mut observer = ConsoleObserver::new(config.epochs);
     for epoch in 1..=config.epochs {
-        train::train_epoch(&mut engine, &split, &config, epoch, &mut observer)?;
+        train::train_epoch(engine.as_mut(), &split, &config, epoch, &mut observer)?;
         if let Some(path) = &args.save {
             let metadata = checkpoint_metadata(&network, epoch, &config, args.optimizer);
             checkpoint::save(path, &engine.parameters(), metadata)
@@ -286,8 +339,11 @@ fn eval(args: EvalArgs) -> Result<()> {
     if split.test.is_empty() {
         bail!("the test set is empty");
     }
-    let mut engine = CpuEngine::new(plan, params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 });
-    let evaluation = train::evaluate(&mut engine, &split.test)?;
+    // The optimizer is never used when only evaluating.
+    let mut engine =
+        make_engine(args.dataset.device, plan, params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 })?;
+    eprintln!("evaluating on {}", engine.device_name());
+    let evaluation = train::evaluate(engine.as_mut(), &split.test)?;
     println!(
         "test accuracy: {:.2}% ({} of {})",
         evaluation.accuracy() * 100.0,
