@@ -19,6 +19,13 @@ override RELU: bool = false;        // forward: apply ReLU to the output
 override MASK_INPUT: bool = false;  // backward: the input came out of a ReLU; zero its gradient where it is 0
 override W_OFF: u32 = 0u;
 override B_OFF: u32 = 0u;
+// Register blocking: each invocation computes OCB output channels (forward), CB input channels
+// (input gradient) or KWB kernel columns (weight gradient), each a divisor of its dimension and
+// at most MAX_BLOCK, so every loaded value is used several times.
+override OCB: u32 = 1u;
+override CB: u32 = 1u;
+override KWB: u32 = 1u;
+const MAX_BLOCK: u32 = 8u;
 
 // Each entry point binds only the buffers it uses.
 @group(0) @binding(0) var<storage, read> input: array<f32>;
@@ -29,21 +36,25 @@ override B_OFF: u32 = 0u;
 @group(0) @binding(5) var<storage, read_write> grads: array<f32>;
 
 // ---- forward: input, params → output ----
+// One invocation per output position and block of OCB output channels.
 
 @compute @workgroup_size(64)
 fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
-    if id >= BATCH * OC * OH * OW {
+    let blocks = OC / OCB;
+    if id >= BATCH * blocks * OH * OW {
         return;
     }
     let ox = id % OW;
     let oy = (id / OW) % OH;
-    let o = (id / (OW * OH)) % OC;
-    let n = id / (OW * OH * OC);
-    var acc = params[B_OFF + o];
+    let o0 = ((id / (OW * OH)) % blocks) * OCB;
+    let n = id / (OW * OH * blocks);
+    var acc: array<f32, MAX_BLOCK>;
+    for (var j = 0u; j < OCB; j++) {
+        acc[j] = params[B_OFF + o0 + j];
+    }
     for (var ch = 0u; ch < C; ch++) {
         let plane = (n * C + ch) * H * W;
-        let wbase = W_OFF + (o * C + ch) * KH * KW;
         for (var ky = 0u; ky < KH; ky++) {
             let iy = i32(oy * STRIDE + ky) - i32(PAD);
             if iy < 0 || iy >= i32(H) {
@@ -54,33 +65,42 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
                 if ix < 0 || ix >= i32(W) {
                     continue;
                 }
-                acc += input[plane + u32(iy) * W + u32(ix)] * params[wbase + ky * KW + kx];
+                let v = input[plane + u32(iy) * W + u32(ix)];
+                let tap = W_OFF + (o0 * C + ch) * KH * KW + ky * KW + kx;
+                for (var j = 0u; j < OCB; j++) {
+                    acc[j] += v * params[tap + j * C * KH * KW];
+                }
             }
         }
     }
-    if RELU {
-        acc = max(acc, 0.0);
+    for (var j = 0u; j < OCB; j++) {
+        var y = acc[j];
+        if RELU {
+            y = max(y, 0.0);
+        }
+        output[((n * OC + o0 + j) * OH + oy) * OW + ox] = y;
     }
-    output[id] = acc;
 }
 
 // ---- backward, input: d_output, params (and input, for the mask) → d_input ----
+// One invocation per input pixel and block of CB input channels: each output gradient it reads
+// serves all CB channels.
 
 @compute @workgroup_size(64)
 fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
-    if id >= BATCH * C * H * W {
-        return;
-    }
-    if MASK_INPUT && input[id] <= 0.0 {
-        d_input[id] = 0.0;
+    let blocks = C / CB;
+    if id >= BATCH * blocks * H * W {
         return;
     }
     let ix = id % W;
     let iy = (id / W) % H;
-    let ch = (id / (W * H)) % C;
-    let n = id / (W * H * C);
-    var acc = 0.0;
+    let c0 = ((id / (W * H)) % blocks) * CB;
+    let n = id / (W * H * blocks);
+    var acc: array<f32, MAX_BLOCK>;
+    for (var j = 0u; j < CB; j++) {
+        acc[j] = 0.0;
+    }
     for (var ky = 0u; ky < KH; ky++) {
         // The output row whose window puts tap ky on input row iy, if any.
         let ty = i32(iy + PAD) - i32(ky);
@@ -95,56 +115,85 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
             }
             let ox = u32(tx) / STRIDE;
             for (var o = 0u; o < OC; o++) {
-                acc += d_output[((n * OC + o) * OH + oy) * OW + ox] * params[W_OFF + ((o * C + ch) * KH + ky) * KW + kx];
+                let g = d_output[((n * OC + o) * OH + oy) * OW + ox];
+                let tap = W_OFF + ((o * C + c0) * KH + ky) * KW + kx;
+                for (var j = 0u; j < CB; j++) {
+                    acc[j] += g * params[tap + j * KH * KW];
+                }
             }
         }
     }
-    d_input[id] = acc;
+    for (var j = 0u; j < CB; j++) {
+        let at = ((n * C + c0 + j) * H + iy) * W + ix;
+        d_input[at] = select(acc[j], 0.0, MASK_INPUT && input[at] <= 0.0);
+    }
 }
 
 // ---- backward, weights and bias: input, d_output → grads ----
-// One invocation per weight, then one per bias: each sums over the batch and every position.
+// One workgroup per (output channel, input channel, kernel row, block of KWB kernel columns):
+// its 64 threads split the batch's output positions between them (neighbouring threads read
+// neighbouring values), then sum their partial results in a fixed tree. The workgroups of
+// input channel 0, kernel row 0, first column block also sum the bias gradient.
+
+const THREADS: u32 = 64u;
+var<workgroup> partial: array<f32, 576>; // THREADS * (MAX_BLOCK + 1)
 
 @compute @workgroup_size(64)
-fn conv_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    let weights = OC * C * KH * KW;
-    if id >= weights + OC {
+fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                        @builtin(local_invocation_index) t: u32) {
+    let col_blocks = KW / KWB;
+    let group = wid.y * groups.x + wid.x;
+    if group >= OC * C * KH * col_blocks {
         return;
     }
-    if id >= weights {
-        let o = id - weights;
-        var acc = 0.0;
-        for (var n = 0u; n < BATCH; n++) {
-            let base = (n * OC + o) * OH * OW;
-            for (var p = 0u; p < OH * OW; p++) {
-                acc += d_output[base + p];
-            }
+    let kx0 = (group % col_blocks) * KWB;
+    let ky = (group / col_blocks) % KH;
+    let ch = (group / (col_blocks * KH)) % C;
+    let o = group / (col_blocks * KH * C);
+    let with_bias = ch == 0u && ky == 0u && kx0 == 0u;
+    var acc: array<f32, MAX_BLOCK>;
+    for (var j = 0u; j < KWB; j++) {
+        acc[j] = 0.0;
+    }
+    var bias = 0.0;
+    for (var q = t; q < BATCH * OH * OW; q += THREADS) {
+        let ox = q % OW;
+        let oy = (q / OW) % OH;
+        let n = q / (OW * OH);
+        let g = d_output[((n * OC + o) * OH + oy) * OW + ox];
+        bias += g;
+        let iy = i32(oy * STRIDE + ky) - i32(PAD);
+        if iy < 0 || iy >= i32(H) {
+            continue;
         }
-        grads[B_OFF + o] = acc;
-        return;
-    }
-    let kx = id % KW;
-    let ky = (id / KW) % KH;
-    let ch = (id / (KW * KH)) % C;
-    let o = id / (KW * KH * C);
-    var acc = 0.0;
-    for (var n = 0u; n < BATCH; n++) {
-        let plane = (n * C + ch) * H * W;
-        let d_base = (n * OC + o) * OH * OW;
-        for (var oy = 0u; oy < OH; oy++) {
-            let iy = i32(oy * STRIDE + ky) - i32(PAD);
-            if iy < 0 || iy >= i32(H) {
-                continue;
-            }
-            for (var ox = 0u; ox < OW; ox++) {
-                let ix = i32(ox * STRIDE + kx) - i32(PAD);
-                if ix < 0 || ix >= i32(W) {
-                    continue;
-                }
-                acc += d_output[d_base + oy * OW + ox] * input[plane + u32(iy) * W + u32(ix)];
+        let row = ((n * C + ch) * H + u32(iy)) * W;
+        for (var j = 0u; j < KWB; j++) {
+            let ix = i32(ox * STRIDE + kx0 + j) - i32(PAD);
+            if ix >= 0 && ix < i32(W) {
+                acc[j] += g * input[row + u32(ix)];
             }
         }
     }
-    grads[W_OFF + id] = acc;
+    for (var j = 0u; j < KWB; j++) {
+        partial[j * THREADS + t] = acc[j];
+    }
+    partial[MAX_BLOCK * THREADS + t] = bias;
+    workgroupBarrier();
+    for (var half = THREADS / 2u; half > 0u; half /= 2u) {
+        if t < half {
+            for (var j = 0u; j < KWB; j++) {
+                partial[j * THREADS + t] += partial[j * THREADS + t + half];
+            }
+            partial[MAX_BLOCK * THREADS + t] += partial[MAX_BLOCK * THREADS + t + half];
+        }
+        workgroupBarrier();
+    }
+    if t == 0u {
+        for (var j = 0u; j < KWB; j++) {
+            grads[W_OFF + ((o * C + ch) * KH + ky) * KW + kx0 + j] = partial[j * THREADS];
+        }
+        if with_bias {
+            grads[B_OFF + o] = partial[MAX_BLOCK * THREADS];
+        }
+    }
 }

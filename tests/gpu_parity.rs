@@ -84,6 +84,7 @@ fn conv_shapes() -> Vec<ConvShape> {
         conv(1, 3, 9, 7, 4, 3, 2, 1),     // odd, stride 2, padding
         conv(3, 2, 11, 6, 5, 4, 3, 2),    // non-square, even kernel
         ConvShape { kernel_h: 3, kernel_w: 2, ..conv(2, 2, 7, 6, 3, 1, 2, 1) },
+        conv(2, 12, 12, 13, 9, 10, 1, 4), // channel and column blocks smaller than the dimension
     ]
 }
 

@@ -40,10 +40,16 @@ pub struct Kernel {
     layout: wgpu::BindGroupLayout,
     bindings: Vec<u32>,
     uses_step: bool,
-    /// How many invocations one dispatch needs, e.g. one per output element.
-    invocations: u32,
-    /// Whether the kernel runs as a single workgroup (the loss's reduction).
-    single_workgroup: bool,
+    grid: Grid,
+}
+
+/// How big a dispatch is.
+#[derive(Clone, Copy, Debug)]
+enum Grid {
+    /// One invocation per item, e.g. per output element, in workgroups of 64.
+    Threads(u32),
+    /// One workgroup per item, e.g. per weight a workgroup reduces.
+    Workgroups(u32),
 }
 
 /// A kernel bound to its buffers, ready to record.
@@ -89,11 +95,23 @@ pub struct StepUniform {
     pub _pad2: [u32; 2],
 }
 
-/// Workgroup counts covering `invocations` threads, as a 2-D grid when one dimension would
-/// exceed the limit (`linear_id` in common.wgsl undoes it).
-fn grid(invocations: u32) -> [u32; 3] {
-    let groups = invocations.div_ceil(WORKGROUP).max(1);
-    if groups <= MAX_GROUPS { [groups, 1, 1] } else { [MAX_GROUPS, groups.div_ceil(MAX_GROUPS), 1] }
+impl Grid {
+    /// Workgroup counts, as a 2-D grid when one dimension would exceed the limit (`linear_id` in
+    /// common.wgsl undoes it).
+    fn workgroups(self) -> [u32; 3] {
+        let groups = match self {
+            Grid::Threads(n) => n.div_ceil(WORKGROUP),
+            Grid::Workgroups(n) => n,
+        }
+        .max(1);
+        if groups <= MAX_GROUPS { [groups, 1, 1] } else { [MAX_GROUPS, groups.div_ceil(MAX_GROUPS), 1] }
+    }
+}
+
+/// The largest divisor of `dim` that is at most 8 (MAX_BLOCK in the shaders): how many channels
+/// or kernel columns one invocation handles.
+fn block(dim: usize) -> usize {
+    (1..=8.min(dim)).rev().find(|b| dim.is_multiple_of(*b)).unwrap_or(1)
 }
 
 struct KernelSpec<'a> {
@@ -102,12 +120,14 @@ struct KernelSpec<'a> {
     constants: Vec<(&'a str, f64)>,
     bindings: &'a [(u32, Access)],
     uses_step: bool,
-    invocations: usize,
+    /// Invocations, or with `per_workgroup`, workgroups.
+    size: usize,
+    per_workgroup: bool,
 }
 
 fn build(gpu: &Gpu, step_layout: &wgpu::BindGroupLayout, spec: KernelSpec) -> Result<Kernel> {
-    let invocations = u32::try_from(spec.invocations)
-        .map_err(|_| Error::Gpu(format!("{}: {} invocations is too many", spec.entry, spec.invocations)))?;
+    let size = u32::try_from(spec.size)
+        .map_err(|_| Error::Gpu(format!("{}: a dispatch of {} is too large", spec.entry, spec.size)))?;
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(spec.entry),
@@ -160,8 +180,7 @@ fn build(gpu: &Gpu, step_layout: &wgpu::BindGroupLayout, spec: KernelSpec) -> Re
         layout,
         bindings: spec.bindings.iter().map(|b| b.0).collect(),
         uses_step: spec.uses_step,
-        invocations,
-        single_workgroup: false,
+        grid: if spec.per_workgroup { Grid::Workgroups(size) } else { Grid::Threads(size) },
     })
 }
 
@@ -185,7 +204,7 @@ impl Kernel {
             pipeline: self.pipeline.clone(),
             bind_group,
             uses_step: self.uses_step,
-            workgroups: if self.single_workgroup { [1, 1, 1] } else { grid(self.invocations) },
+            workgroups: self.grid.workgroups(),
         }
     }
 }
@@ -271,49 +290,62 @@ impl<'g> Kernels<'g> {
             ],
             bindings: &[(0, Read), (1, Read), (2, Read), (3, ReadWrite), (4, ReadWrite)],
             uses_step: true,
-            invocations: batch * pixels,
+            size: batch * pixels,
+            per_workgroup: false,
         })
     }
 
     /// Buffers: input, params, output. Weight at `w_off`, bias at `b_off` in params.
     pub fn conv_forward(&self, s: &ConvShape, relu: bool, w_off: usize, b_off: usize) -> Result<Kernel> {
+        let ocb = block(s.out_channels);
         let mut constants = conv_constants(s);
-        constants.extend([("RELU", flag(relu)), ("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
+        constants.extend([
+            ("RELU", flag(relu)),
+            ("W_OFF", w_off as f64),
+            ("B_OFF", b_off as f64),
+            ("OCB", ocb as f64),
+        ]);
         self.build(KernelSpec {
             source: CONV,
             entry: "conv_forward",
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
             uses_step: false,
-            invocations: s.batch * s.output_len(),
+            size: s.batch * s.output_len() / ocb,
+            per_workgroup: false,
         })
     }
 
     /// Buffers: input (for the mask), params, d_output, d_input.
     pub fn conv_backward_input(&self, s: &ConvShape, mask_input: bool, w_off: usize) -> Result<Kernel> {
+        let cb = block(s.in_channels);
         let mut constants = conv_constants(s);
-        constants.extend([("MASK_INPUT", flag(mask_input)), ("W_OFF", w_off as f64)]);
+        constants.extend([("MASK_INPUT", flag(mask_input)), ("W_OFF", w_off as f64), ("CB", cb as f64)]);
         self.build(KernelSpec {
             source: CONV,
             entry: "conv_backward_input",
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,
-            invocations: s.batch * s.input_len(),
+            size: s.batch * s.input_len() / cb,
+            per_workgroup: false,
         })
     }
 
     /// Buffers: input, d_output, grads. Weight gradient at `w_off`, bias gradient at `b_off`.
     pub fn conv_backward_params(&self, s: &ConvShape, w_off: usize, b_off: usize) -> Result<Kernel> {
+        let kwb = block(s.kernel_w);
         let mut constants = conv_constants(s);
-        constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
+        constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64), ("KWB", kwb as f64)]);
         self.build(KernelSpec {
             source: CONV,
             entry: "conv_backward_params",
             constants,
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,
-            invocations: s.weight_len() + s.out_channels,
+            // One workgroup per (output channel, input channel, kernel row, column block).
+            size: s.weight_len() / kwb,
+            per_workgroup: true,
         })
     }
 
@@ -327,7 +359,8 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (1, ReadWrite), (2, ReadWrite)],
             uses_step: false,
-            invocations: s.batch * s.output_len(),
+            size: s.batch * s.output_len(),
+            per_workgroup: false,
         })
     }
 
@@ -341,7 +374,8 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (3, Read), (4, Read), (5, ReadWrite)],
             uses_step: false,
-            invocations: s.batch * s.input_len(),
+            size: s.batch * s.input_len(),
+            per_workgroup: false,
         })
     }
 
@@ -353,7 +387,8 @@ impl<'g> Kernels<'g> {
             constants: vec![("LEN", len as f64)],
             bindings: &[(0, Read), (1, ReadWrite)],
             uses_step: false,
-            invocations: len,
+            size: len,
+            per_workgroup: false,
         })
     }
 
@@ -367,7 +402,8 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
             uses_step: false,
-            invocations: s.batch * s.out_features,
+            size: s.batch * s.out_features,
+            per_workgroup: false,
         })
     }
 
@@ -381,7 +417,8 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,
-            invocations: s.batch * s.in_features,
+            size: s.batch * s.in_features,
+            per_workgroup: false,
         })
     }
 
@@ -395,22 +432,22 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,
-            invocations: s.out_features * s.in_features + s.out_features,
+            size: s.out_features * s.in_features + s.out_features,
+            per_workgroup: false,
         })
     }
 
     /// Buffers: logits, labels, d_logits, stats. One workgroup.
     pub fn softmax_cross_entropy(&self, batch: usize, classes: usize) -> Result<Kernel> {
-        let mut kernel = self.build(KernelSpec {
+        self.build(KernelSpec {
             source: LOSS,
             entry: "softmax_cross_entropy",
             constants: vec![("BATCH", batch as f64), ("CLASSES", classes as f64)],
             bindings: &[(0, Read), (1, Read), (2, ReadWrite), (3, ReadWrite)],
             uses_step: true,
-            invocations: 256,
-        })?;
-        kernel.single_workgroup = true;
-        Ok(kernel)
+            size: 1,
+            per_workgroup: true,
+        })
     }
 
     /// Buffers: logits, predictions.
@@ -421,7 +458,8 @@ impl<'g> Kernels<'g> {
             constants: vec![("BATCH", batch as f64), ("CLASSES", classes as f64)],
             bindings: &[(0, Read), (4, ReadWrite)],
             uses_step: true,
-            invocations: batch,
+            size: batch,
+            per_workgroup: false,
         })
     }
 
@@ -451,7 +489,8 @@ impl<'g> Kernels<'g> {
             constants,
             bindings,
             uses_step: matches!(optimizer, Optimizer::Adam { .. }),
-            invocations: len,
+            size: len,
+            per_workgroup: false,
         })
     }
 }
