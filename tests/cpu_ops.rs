@@ -2,6 +2,9 @@
 //! hand, a direct-loop convolution as a second opinion, and every backward pass against central
 //! finite differences on random inputs.
 
+mod common;
+
+use common::conv_shape as conv;
 use lenet_gpu::cpu::activation::{relu_backward, relu_forward};
 use lenet_gpu::cpu::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use lenet_gpu::cpu::dense::{DenseShape, dense_backward, dense_forward};
@@ -14,30 +17,6 @@ use lenet_gpu::rng::Rng;
 
 fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn conv(
-    batch: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    oc: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-) -> ConvShape {
-    ConvShape {
-        batch,
-        in_channels: c,
-        in_h: h,
-        in_w: w,
-        out_channels: oc,
-        kernel_h: k,
-        kernel_w: k,
-        stride,
-        padding: pad,
-    }
 }
 
 fn conv_out(s: &ConvShape, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {

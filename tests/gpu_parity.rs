@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::conv_shape as conv;
+
 use lenet_gpu::cpu::activation::{relu_backward, relu_forward};
 use lenet_gpu::cpu::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use lenet_gpu::cpu::dense::{DenseShape, dense_backward, dense_forward};
@@ -51,30 +53,6 @@ fn relu(v: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0; v.len()];
     relu_forward(v, &mut out);
     out
-}
-
-#[allow(clippy::too_many_arguments)]
-fn conv(
-    batch: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    oc: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-) -> ConvShape {
-    ConvShape {
-        batch,
-        in_channels: c,
-        in_h: h,
-        in_w: w,
-        out_channels: oc,
-        kernel_h: k,
-        kernel_w: k,
-        stride,
-        padding: pad,
-    }
 }
 
 fn conv_shapes() -> Vec<ConvShape> {

@@ -50,7 +50,8 @@ impl Workspace {
     }
 }
 
-fn conv_shape(l: &PlannedLayer, batch: usize) -> ConvShape {
+/// The geometry of conv layer `l` for a batch of `batch` (the GPU path uses it too).
+pub(crate) fn conv_shape(l: &PlannedLayer, batch: usize) -> ConvShape {
     let Layer::Conv2d { out_channels, kernel_h, kernel_w, stride, padding } = l.layer else {
         unreachable!("conv_shape on {:?}", l.layer)
     };
@@ -67,12 +68,12 @@ fn conv_shape(l: &PlannedLayer, batch: usize) -> ConvShape {
     }
 }
 
-fn pool_shape(l: &PlannedLayer, batch: usize) -> PoolShape {
+pub(crate) fn pool_shape(l: &PlannedLayer, batch: usize) -> PoolShape {
     let Layer::MaxPool { window, stride } = l.layer else { unreachable!("pool_shape on {:?}", l.layer) };
     PoolShape { batch, channels: l.input.channels, in_h: l.input.height, in_w: l.input.width, window, stride }
 }
 
-fn dense_shape(l: &PlannedLayer, batch: usize) -> DenseShape {
+pub(crate) fn dense_shape(l: &PlannedLayer, batch: usize) -> DenseShape {
     DenseShape { batch, in_features: l.input.len(), out_features: l.output.len() }
 }
 

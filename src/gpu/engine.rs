@@ -9,10 +9,11 @@
 //! kernel of the layer that consumes that output masks the gradient it writes.
 
 use super::context::Gpu;
-use super::kernels::{Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform};
+use super::kernels::{Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform, step_group};
 use super::ops::{bias_corrections, pack_bytes};
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dense::DenseShape;
+use crate::cpu::network::{conv_shape, dense_shape, pool_shape};
 use crate::cpu::optimizer::Optimizer;
 use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
@@ -60,38 +61,14 @@ struct FusedStage {
 fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
     let offsets = || (l.weight.expect("weight").0, l.bias.expect("bias").0);
     match l.layer {
-        Layer::Conv2d { out_channels, kernel_h, kernel_w, stride, padding } => {
+        Layer::Conv2d { .. } => {
             let (w_off, b_off) = offsets();
-            let shape = ConvShape {
-                batch,
-                in_channels: l.input.channels,
-                in_h: l.input.height,
-                in_w: l.input.width,
-                out_channels,
-                kernel_h,
-                kernel_w,
-                stride,
-                padding,
-            };
-            Stage::Conv { shape, w_off, b_off }
+            Stage::Conv { shape: conv_shape(l, batch), w_off, b_off }
         }
-        Layer::MaxPool { window, stride } => Stage::Pool {
-            shape: PoolShape {
-                batch,
-                channels: l.input.channels,
-                in_h: l.input.height,
-                in_w: l.input.width,
-                window,
-                stride,
-            },
-        },
-        Layer::Dense { out_features } => {
+        Layer::MaxPool { .. } => Stage::Pool { shape: pool_shape(l, batch) },
+        Layer::Dense { .. } => {
             let (w_off, b_off) = offsets();
-            Stage::Dense {
-                shape: DenseShape { batch, in_features: l.input.len(), out_features },
-                w_off,
-                b_off,
-            }
+            Stage::Dense { shape: dense_shape(l, batch), w_off, b_off }
         }
         Layer::Relu => Stage::InputRelu { len: batch * l.input.len() },
     }
@@ -380,18 +357,7 @@ impl GpuEngine {
             steps as u64 * self.step_stride,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        let group = self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("step"),
-            layout: &self.step_layout,
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &buffer,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(STEP_SIZE),
-                }),
-            }],
-        });
+        let group = step_group(&self.gpu, &self.step_layout, &buffer);
         self.steps = Some(StepUniforms { capacity: steps, buffer, group });
     }
 

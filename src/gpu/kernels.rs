@@ -79,6 +79,23 @@ pub fn step_layout(gpu: &Gpu) -> wgpu::BindGroupLayout {
     })
 }
 
+/// A bind group that reads one `StepUniform` of `buffer`, at the dynamic offset given when it is
+/// set (see `Dispatch::record`).
+pub fn step_group(gpu: &Gpu, layout: &wgpu::BindGroupLayout, buffer: &wgpu::Buffer) -> wgpu::BindGroup {
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("step"),
+        layout,
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(STEP_SIZE),
+            }),
+        }],
+    })
+}
+
 /// Bytes of the `Step` struct in common.wgsl.
 pub const STEP_SIZE: u64 = 32;
 

@@ -3,7 +3,7 @@
 //! its CPU twin, and for one-off uses such as convolving a single picture.
 
 use super::context::Gpu;
-use super::kernels::{Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform};
+use super::kernels::{Dispatch, Kernel, Kernels, StepUniform, step_group};
 use crate::Result;
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dense::DenseShape;
@@ -31,18 +31,7 @@ fn run(gpu: &Gpu, kernels: &Kernels, dispatch: &Dispatch, step: StepUniform) -> 
         bytemuck::bytes_of(&step),
         wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
     );
-    let step_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("step"),
-        layout: &kernels.step_layout,
-        entries: &[wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &uniform,
-                offset: 0,
-                size: wgpu::BufferSize::new(STEP_SIZE),
-            }),
-        }],
-    });
+    let step_group = step_group(gpu, &kernels.step_layout, &uniform);
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());

@@ -254,7 +254,16 @@ fn load_data(args: &DatasetArgs, seed: u64) -> Result<lenet_gpu::data::Split> {
     if let Some(n) = args.limit_test {
         split.test = split.test.take(n as usize);
     }
-    eprintln!("data: {} (using {} train, {} test)", loaded.description, split.train.len(), split.test.len());
+    if args.limit_train.is_some() || args.limit_test.is_some() {
+        eprintln!(
+            "data: {} (using {} train, {} test)",
+            loaded.description,
+            split.train.len(),
+            split.test.len()
+        );
+    } else {
+        eprintln!("data: {}", loaded.description);
+    }
     Ok(split)
 }
 
