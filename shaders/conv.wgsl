@@ -38,7 +38,7 @@ const MAX_BLOCK: u32 = 8u;
 // ---- forward: input, params → output ----
 // One invocation per output position and block of OCB output channels.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     let blocks = OC / OCB;
@@ -86,7 +86,7 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // One invocation per input pixel and block of CB input channels: each output gradient it reads
 // serves all CB channels.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     let blocks = C / CB;
@@ -135,10 +135,10 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 // neighbouring values), then sum their partial results in a fixed tree. The workgroups of
 // input channel 0, kernel row 0, first column block also sum the bias gradient.
 
-const THREADS: u32 = 64u;
+const THREADS: u32 = WORKGROUP;
 var<workgroup> partial: array<f32, 576>; // THREADS * (MAX_BLOCK + 1)
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(THREADS)
 fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                         @builtin(local_invocation_index) t: u32) {
     let col_blocks = KW / KWB;
@@ -161,7 +161,9 @@ fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         let oy = (q / OW) % OH;
         let n = q / (OW * OH);
         let g = d_output[((n * OC + o) * OH + oy) * OW + ox];
-        bias += g;
+        if with_bias {
+            bias += g;
+        }
         let iy = i32(oy * STRIDE + ky) - i32(PAD);
         if iy < 0 || iy >= i32(H) {
             continue;
@@ -184,7 +186,9 @@ fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
             for (var j = 0u; j < KWB; j++) {
                 partial[j * THREADS + t] += partial[j * THREADS + t + half];
             }
-            partial[MAX_BLOCK * THREADS + t] += partial[MAX_BLOCK * THREADS + t + half];
+            if with_bias {
+                partial[MAX_BLOCK * THREADS + t] += partial[MAX_BLOCK * THREADS + t + half];
+            }
         }
         workgroupBarrier();
     }

@@ -19,7 +19,7 @@ override B_OFF: u32 = 0u;
 
 // ---- forward: input, params → output ----
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     if id >= BATCH * OUT {
@@ -39,7 +39,7 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 
 // ---- backward, input: d_output, params (and input, for the mask) → d_input = d_output · weight ----
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     if id >= BATCH * IN {
@@ -61,7 +61,7 @@ fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
 // ---- backward, weights and bias: input, d_output → grads ----
 // d_weight = d_outputᵀ · input (one invocation per weight), then d_bias = Σ_n d_output.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     let weights = OUT * IN;

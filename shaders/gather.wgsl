@@ -22,7 +22,7 @@ fn label_at(i: u32) -> u32 {
     return (labels[i / 4u] >> (8u * (i % 4u))) & 0xffu;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     if id >= BATCH * PIXELS {

@@ -28,7 +28,7 @@ fn argmax_row(base: u32) -> u32 {
 
 // One workgroup: each thread takes rows t, t + 256, ...; the per-thread sums are then reduced
 // in a fixed tree, so the result never depends on scheduling (no float atomics).
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn softmax_cross_entropy(@builtin(local_invocation_index) t: u32) {
     var loss = 0.0;
     var correct = 0u;
@@ -71,9 +71,9 @@ fn softmax_cross_entropy(@builtin(local_invocation_index) t: u32) {
 }
 
 // predictions[batch_start + row] = the predicted class of each of the step's rows.
-@compute @workgroup_size(64)
-fn predict(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
+@compute @workgroup_size(WORKGROUP)
+fn predict(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let row = linear_id(gid, groups);
     if row < step.count {
         predictions[step.batch_start + row] = argmax_row(row * CLASSES);
     }

@@ -15,7 +15,7 @@ override EPS: f32 = 1e-8;
 @group(1) @binding(0) var<uniform> step: Step;
 
 // v = μ·v + g; p −= lr·v
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     if id >= LEN {
@@ -27,7 +27,7 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 }
 
 // m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; p −= lr·(m/c1) / (√(v/c2) + ε)
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     if id >= LEN {

@@ -22,7 +22,7 @@ override MASK_INPUT: bool = false;  // backward: the input came out of a ReLU; z
 // ---- forward: input → output, argmax_out (the winner's index within its plane) ----
 // Ties go to the first pixel in row-major order, as on the CPU.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     if id >= BATCH * C * OH * OW {
@@ -56,7 +56,7 @@ fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 // One invocation per input pixel, summing the gradients of every window it won: no two
 // invocations write the same place, so overlapping windows need no atomics.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     if id >= BATCH * C * H * W {

@@ -38,8 +38,8 @@ pub trait Engine {
     /// The network being trained.
     fn plan(&self) -> &Plan;
 
-    /// A copy of the current parameters.
-    fn parameters(&self) -> Parameters;
+    /// A copy of the current parameters (read back from the device, for the GPU path).
+    fn parameters(&self) -> Result<Parameters>;
 }
 
 /// What `fit` needs to know beyond the engine.
@@ -156,14 +156,30 @@ pub fn train_epoch(
     Ok(report)
 }
 
-/// The network's input must be one channel of the dataset's image size.
+/// The network's input must be one channel of the dataset's image size, its output must have a
+/// class for every label, and the dataset must hold as many images as labels.
 fn check_fits(plan: &Plan, data: &Dataset) -> Result<()> {
     let input = plan.input();
+    let bad = |msg: String| Err(Error::InvalidArgument(msg));
     if input.channels != 1 || input.height != data.rows || input.width != data.cols {
-        return Err(Error::InvalidArgument(format!(
+        return bad(format!(
             "the network takes {input} inputs but the images are 1@{}x{}",
             data.rows, data.cols
-        )));
+        ));
+    }
+    if data.images.len() != data.len() * data.pixels_per_image() {
+        return bad(format!(
+            "the data set has {} labels but {} bytes of images",
+            data.len(),
+            data.images.len()
+        ));
+    }
+    let classes = plan.classes();
+    if classes > 256 {
+        return bad(format!("the network has {classes} outputs; classes are bytes, so at most 256"));
+    }
+    if let Some(&label) = data.labels.iter().find(|&&l| l as usize >= classes) {
+        return bad(format!("label {label} is out of range for a network with {classes} outputs"));
     }
     Ok(())
 }

@@ -133,6 +133,11 @@ fn maxpool_forward_and_backward_match_cpu() {
         assert_eq!(gpu_arg, arg, "{s:?}: argmax");
         let (gpu_yr, _) = ops::maxpool_forward(&gpu, &s, true, &x).unwrap();
         assert_eq!(gpu_yr, relu(&y), "{s:?}: with relu");
+        // A ReLU's output has many exact zeros: ties, where the first pixel must win.
+        let xr = relu(&x);
+        let (mut yr, mut argr) = (vec![0.0; n], vec![0u32; n]);
+        maxpool_forward(&s, &xr, &mut yr, &mut argr);
+        assert_eq!(ops::maxpool_forward(&gpu, &s, false, &xr).unwrap(), (yr, argr), "{s:?}: ties");
 
         let dy = random(n, &mut rng);
         let mut dx = vec![0.0; x.len()];
@@ -150,7 +155,8 @@ fn maxpool_forward_and_backward_match_cpu() {
 fn relu_forward_matches_cpu() {
     let Some(gpu) = common::gpu() else { return };
     let mut rng = fresh_rng("relu");
-    for n in [1, 63, 1000] {
+    // The last size needs more than 65,535 workgroups: a 2-D dispatch.
+    for n in [1, 63, 1000, 65_535 * 64 + 65] {
         let x = random(n, &mut rng);
         assert_eq!(ops::relu_forward(&gpu, &x).unwrap(), relu(&x));
     }

@@ -8,12 +8,16 @@ use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::{Split, mnist, synthetic};
 use lenet_gpu::gpu::engine::GpuEngine;
-use lenet_gpu::model::{Network, Parameters};
+use lenet_gpu::model::{Layer, Network, Parameters, Shape};
 use lenet_gpu::train::{self, Engine, Quiet, TrainConfig};
 
 fn engines(optimizer: Optimizer, seed: u64) -> Option<(CpuEngine, GpuEngine)> {
+    engines_for(&Network::lenet5(), optimizer, seed)
+}
+
+fn engines_for(network: &Network, optimizer: Optimizer, seed: u64) -> Option<(CpuEngine, GpuEngine)> {
     let gpu = common::gpu()?;
-    let plan = Network::lenet5().plan().unwrap();
+    let plan = network.plan().unwrap();
     let params = Parameters::init(&plan, seed);
     let gpu_engine = GpuEngine::new(gpu, plan.clone(), &params, optimizer).unwrap();
     Some((CpuEngine::new(plan, params, optimizer), gpu_engine))
@@ -21,8 +25,13 @@ fn engines(optimizer: Optimizer, seed: u64) -> Option<(CpuEngine, GpuEngine)> {
 
 /// Largest difference over largest value, per named tensor, so a failure says where.
 fn assert_parameters_close(gpu: &Parameters, cpu: &Parameters, tolerance: f32, when: &str) {
-    for v in &cpu.views {
-        let (g, c) = (&gpu.values[v.offset..v.offset + v.len], &cpu.values[v.offset..v.offset + v.len]);
+    assert_tensors_close(&gpu.values, &cpu.values, cpu, tolerance, when)
+}
+
+/// As `assert_parameters_close`, for any buffer laid out like `layout` (e.g. gradients).
+fn assert_tensors_close(gpu: &[f32], cpu: &[f32], layout: &Parameters, tolerance: f32, when: &str) {
+    for v in &layout.views {
+        let (g, c) = (&gpu[v.offset..v.offset + v.len], &cpu[v.offset..v.offset + v.len]);
         let scale = c.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let worst = g.iter().zip(c).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(
@@ -44,14 +53,15 @@ fn run_steps(optimizer: Optimizer, steps: usize, tolerance: f32) {
     let g = gpu.train_epoch(&data, order, 64, &mut |_| {}).unwrap();
     let when = format!("{optimizer:?} after {} steps", order.len().div_ceil(64));
     assert_eq!(g.images_done, c.images_done);
-    assert_eq!(g.correct, c.correct, "{when}: correct predictions");
+    // Predictions are argmaxes of sums taken in different orders: a near-tie may go either way.
+    assert!(g.correct.abs_diff(c.correct) <= 2, "{when}: correct predictions {} vs {}", g.correct, c.correct);
     assert!(
         (g.loss_sum - c.loss_sum).abs() <= 1e-4 * c.loss_sum,
         "{when}: loss {} vs {}",
         g.loss_sum,
         c.loss_sum
     );
-    assert_parameters_close(&gpu.parameters(), &cpu.parameters(), tolerance, &when);
+    assert_parameters_close(&gpu.parameters().unwrap(), &cpu.parameters().unwrap(), tolerance, &when);
 }
 
 #[test]
@@ -65,6 +75,78 @@ fn one_training_step_matches_the_cpu_path() {
 fn fifty_training_steps_match_the_cpu_path() {
     run_steps(Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 50, 1e-4);
     run_steps(Optimizer::adam(0.001), 50, 1e-4);
+}
+
+/// The last step's gradients, GPU against CPU, per tensor, after an epoch of `count` random
+/// examples at `batch` (so the last step has `count % batch` examples when that is not 0).
+fn compare_gradients(network: &Network, count: usize, batch: usize) {
+    // A vanishing learning rate keeps both paths at the same point: otherwise the earlier steps'
+    // rounding differences can flip a ReLU or a max-pool tie, a kink where gradients jump.
+    let Some((mut cpu, mut gpu)) = engines_for(network, Optimizer::Sgd { lr: 1e-9, momentum: 0.9 }, 8) else {
+        return;
+    };
+    let input = network.input;
+    let mut rng = lenet_gpu::rng::Rng::new(count as u64);
+    let data = lenet_gpu::data::Dataset {
+        images: (0..count * input.len()).map(|_| rng.below(256) as u8).collect(),
+        labels: (0..count).map(|_| rng.below(network.plan().unwrap().classes()) as u8).collect(),
+        rows: input.height,
+        cols: input.width,
+    };
+    let order: Vec<u32> = (0..count as u32).collect();
+    cpu.train_epoch(&data, &order, batch, &mut |_| {}).unwrap();
+    gpu.train_epoch(&data, &order, batch, &mut |_| {}).unwrap();
+    let layout = cpu.parameters().unwrap();
+    let when = format!(
+        "last step's gradients after {count} examples, batch {batch}, network {}",
+        network.layers_string()
+    );
+    assert_tensors_close(&gpu.gradients().unwrap(), cpu.gradients(), &layout, 1e-4, &when);
+}
+
+#[test]
+fn one_step_gradients_match_the_cpu_path_for_full_and_short_batches() {
+    compare_gradients(&Network::lenet5(), 64, 64);
+    // A last step of 37 in buffers sized for 64: the padding rows must contribute nothing.
+    compare_gradients(&Network::lenet5(), 64 + 37, 64);
+}
+
+#[test]
+fn relu_fusion_handles_every_placement() {
+    // A ReLU on the input (no layer to fuse into), one after a max-pool with overlapping windows,
+    // a stride-2 padded convolution, and a dense layer straight after a pool.
+    let network = Network {
+        input: Shape::new(1, 13, 11),
+        layers: vec![
+            Layer::Relu,
+            Layer::conv(4, 3, 2, 1),
+            Layer::MaxPool { window: 3, stride: 2 },
+            Layer::Relu,
+            Layer::conv(5, 2, 1, 0),
+            Layer::Relu,
+            Layer::MaxPool { window: 1, stride: 1 },
+            Layer::Dense { out_features: 6 },
+            Layer::Relu,
+            Layer::Dense { out_features: 3 },
+        ],
+    };
+    compare_gradients(&network, 21, 8);
+}
+
+#[test]
+fn predictions_match_the_cpu_path_and_follow_the_data_set() {
+    let Some((mut cpu, mut gpu)) = engines(Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 2) else { return };
+    let a = synthetic::generate(0, 300, 1).test;
+    let data = synthetic::generate(64 * 3, 0, 2).train;
+    let order: Vec<u32> = (0..data.len() as u32).collect();
+    cpu.train_epoch(&data, &order, 64, &mut |_| {}).unwrap();
+    gpu.train_epoch(&data, &order, 64, &mut |_| {}).unwrap();
+    // 300 is not a multiple of the batch; a second set of the same size must not be mistaken
+    // for the first, wherever its memory lies.
+    assert_eq!(gpu.predict(&a).unwrap(), cpu.predict(&a).unwrap());
+    drop(a);
+    let b = synthetic::generate(0, 300, 99).test;
+    assert_eq!(gpu.predict(&b).unwrap(), cpu.predict(&b).unwrap());
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn parameters_after_training(threads: usize, seed: u64) -> Vec<f32> {
         let config = TrainConfig { epochs: 1, batch_size: 50, optimizer, seed };
         let mut engine = lenet_engine(seed, optimizer);
         train::fit(&mut engine, &split, &config, &mut Quiet).unwrap();
-        engine.parameters().values
+        engine.parameters().unwrap().values
     })
 }
 

@@ -19,6 +19,18 @@ impl Optimizer {
         Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
     }
 
+    /// Adam's bias corrections (1 − β1ᵗ, 1 − β2ᵗ) for update number `t` (counted from 1);
+    /// (1, 1) for SGD. Computed here, in f32, for both paths.
+    pub fn bias_corrections(&self, t: u64) -> (f32, f32) {
+        match *self {
+            Optimizer::Adam { beta1, beta2, .. } => {
+                let t = t.min(i32::MAX as u64) as i32;
+                (1.0 - beta1.powi(t), 1.0 - beta2.powi(t))
+            }
+            Optimizer::Sgd { .. } => (1.0, 1.0),
+        }
+    }
+
     pub fn lr(&self) -> f32 {
         match *self {
             Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
@@ -60,8 +72,7 @@ pub fn optimizer_step(opt: &Optimizer, state: &mut OptimizerState, params: &mut 
                 });
         }
         Optimizer::Adam { lr, beta1, beta2, eps } => {
-            let t = state.step as i32;
-            let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+            let (c1, c2) = opt.bias_corrections(state.step);
             let OptimizerState { first, second, .. } = state;
             params
                 .par_chunks_mut(TASK)

@@ -9,8 +9,7 @@
 //! kernel of the layer that consumes that output masks the gradient it writes.
 
 use super::context::Gpu;
-use super::kernels::{Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform, step_group};
-use super::ops::{bias_corrections, pack_bytes};
+use super::kernels::{Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform, pack_bytes, step_group};
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dense::DenseShape;
 use crate::cpu::network::{conv_shape, dense_shape, pool_shape};
@@ -101,19 +100,22 @@ fn storage() -> wgpu::BufferUsages {
 /// A data set resident on the GPU (bytes packed four to a u32), with its gather kernel bound to
 /// the batch buffers.
 struct ResidentData {
-    /// Identifies the `Dataset` this was uploaded from (where its storage lives, and its size).
-    key: (usize, usize, usize),
-    len: usize,
+    /// A hash of the `Dataset` this was uploaded from: its contents, not its address, so a new
+    /// data set that happens to reuse freed memory is never mistaken for the old one.
+    key: u64,
     order: wgpu::Buffer,
     gather: Dispatch,
 }
 
-fn data_key(data: &Dataset) -> (usize, usize, usize) {
-    (data.images.as_ptr() as usize, data.images.len(), data.labels.as_ptr() as usize)
+fn data_key(data: &Dataset) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (data.rows, data.cols, &data.images, &data.labels).hash(&mut h);
+    h.finish()
 }
 
 /// Everything sized by the batch: activations, gradients, and the dispatches of a step.
-struct Network {
+struct StepResources {
     batch: usize,
     input: wgpu::Buffer,
     labels: wgpu::Buffer,
@@ -163,7 +165,7 @@ pub struct GpuEngine {
     /// Bytes between consecutive step uniforms (the device's uniform offset alignment).
     step_stride: u64,
     // Built on first use and kept; rebuilt only when a batch size or data set changes.
-    network: Option<Network>,
+    network: Option<StepResources>,
     train_data: Option<ResidentData>,
     eval_data: Option<ResidentData>,
     steps: Option<StepUniforms>,
@@ -234,10 +236,21 @@ impl GpuEngine {
         self.gpu.check_errors()
     }
 
-    fn build_network(&self, batch: usize) -> Result<Network> {
+    fn build_network(&self, batch: usize) -> Result<StepResources> {
         let gpu = &self.gpu;
         let k = self.kernels();
         let stages = fuse(&self.plan, batch)?;
+        // The largest per-batch buffer must fit one storage binding.
+        let widest = stages.iter().map(|s| s.output_len).chain([self.plan.input().len()]).max().unwrap_or(1);
+        let limit = gpu.device.limits().max_storage_buffer_binding_size as usize;
+        if batch * widest * 4 > limit {
+            return Err(Error::InvalidArgument(format!(
+                "batch {batch} needs {} MiB for one layer's activations, but this adapter binds at most {} MiB: use --batch-size {} or less",
+                (batch * widest * 4) >> 20,
+                limit >> 20,
+                limit / (widest * 4)
+            )));
+        }
         let buffer = |label: &str, floats: usize| gpu.create_buffer(label, (floats * 4) as u64, storage());
         let input = buffer("batch input", batch * self.plan.input().len());
         let labels = buffer("batch labels", batch);
@@ -306,7 +319,7 @@ impl GpuEngine {
         };
         let classes = self.plan.classes();
         let last = stages.len() - 1;
-        Ok(Network {
+        Ok(StepResources {
             batch,
             loss_kernel: k.softmax_cross_entropy(batch, classes)?,
             predict_kernel: k.predict(batch, classes)?,
@@ -338,7 +351,7 @@ impl GpuEngine {
             .kernels()
             .gather(data.pixels_per_image(), net.batch)?
             .bind(gpu, &[&images, &labels, &order, &net.input, &net.labels]);
-        let resident = ResidentData { key, len: data.len(), order, gather };
+        let resident = ResidentData { key, order, gather };
         if for_training {
             self.train_data = Some(resident);
         } else {
@@ -399,16 +412,32 @@ impl GpuEngine {
         let steps = self.steps.as_ref().expect("step uniforms allocated");
         let mut bytes = vec![0u8; examples.div_ceil(batch) * self.step_stride as usize];
         for (i, start) in (0..examples).step_by(batch).enumerate() {
-            let uniform = StepUniform {
-                batch_start: start as u32,
-                count: batch.min(examples - start) as u32,
-                slot: i as u32,
-                ..bias_corrections(&self.optimizer, first_update + i as u64 + 1)
-            };
+            let count = batch.min(examples - start);
+            let uniform = StepUniform::new(start, count, i, &self.optimizer, first_update + i as u64 + 1);
             let at = i * self.step_stride as usize;
             bytes[at..at + STEP_SIZE as usize].copy_from_slice(bytemuck::bytes_of(&uniform));
         }
         self.gpu.queue.write_buffer(&steps.buffer, 0, &bytes);
+    }
+}
+
+impl GpuEngine {
+    /// Records the gather and forward dispatches of the step whose uniform sits at `offset`.
+    fn record_forward(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        data: &ResidentData,
+        offset: Option<(&wgpu::BindGroup, u32)>,
+    ) {
+        data.gather.record(pass, offset);
+        for d in &self.network.as_ref().expect("network built").forward {
+            d.record(pass, offset);
+        }
+    }
+
+    /// The gradients of the last training step (read back from the GPU).
+    pub fn gradients(&self) -> Result<Vec<f32>> {
+        self.gpu.read_f32(&self.grads, 0, self.plan.parameter_count)
     }
 }
 
@@ -424,15 +453,25 @@ impl Engine for GpuEngine {
         batch_size: usize,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
+        if batch_size == 0 {
+            return Err(Error::InvalidArgument("batch size must be at least 1".into()));
+        }
+        if order.iter().any(|&i| i as usize >= data.len()) {
+            return Err(Error::InvalidArgument(
+                "the epoch's order names an example the data set lacks".into(),
+            ));
+        }
+        if order.is_empty() {
+            return Ok(Progress::default());
+        }
+        // No bigger than the epoch: buffers for examples that never come would only waste memory.
+        let batch_size = batch_size.min(order.len());
         let steps = order.len().div_ceil(batch_size);
         self.ensure_network(batch_size)?;
         self.ensure_data(data, true)?;
         self.ensure_steps(steps);
         self.ensure_epoch_stats(steps);
         let resident = self.train_data.as_ref().expect("training data resident");
-        if order.len() > resident.len {
-            return Err(Error::InvalidArgument("the epoch's order is longer than the data set".into()));
-        }
         // The epoch's only uploads: its order and its step uniforms.
         self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(order));
         self.write_steps(order.len(), batch_size, self.updates);
@@ -441,11 +480,9 @@ impl Engine for GpuEngine {
         let stats = self.epoch_stats.as_ref().expect("stats allocated");
         let step_group = &self.steps.as_ref().expect("steps allocated").group;
         let per_submission = steps.div_ceil(SUBMISSIONS_PER_EPOCH);
-        let (done_tx, done_rx) = mpsc::channel();
-        let mut totals = Progress::default();
-        let mut received = 0;
         let chunks: Vec<(usize, usize)> =
             (0..steps).step_by(per_submission).map(|s| (s, (s + per_submission).min(steps))).collect();
+        // Adds a finished submission's per-step loss and correct counts to the totals.
         let absorb = |chunk: usize, totals: &mut Progress| -> Result<()> {
             let (first, end) = chunks[chunk];
             let staging = &stats.staging[chunk];
@@ -463,16 +500,19 @@ impl Engine for GpuEngine {
             }
             Ok(())
         };
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut totals = Progress::default();
+        let (mut submitted, mut received) = (0, 0);
         for (chunk, &(first, end)) in chunks.iter().enumerate() {
+            if !totals.loss_sum.is_finite() {
+                break; // diverged: the caller reports it; later steps would only compute NaNs
+            }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 for step in first..end {
                     let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
-                    resident.gather.record(&mut pass, offset);
-                    for d in &net.forward {
-                        d.record(&mut pass, offset);
-                    }
+                    self.record_forward(&mut pass, resident, offset);
                     stats.loss.record(&mut pass, offset);
                     for d in &net.backward {
                         d.record(&mut pass, offset);
@@ -484,6 +524,8 @@ impl Engine for GpuEngine {
             encoder.copy_buffer_to_buffer(&stats.stats, from, &stats.staging[chunk], from, bytes);
             self.gpu.submit(encoder.finish());
             self.gpu.count_readback();
+            submitted += 1;
+            self.updates += (end - first) as u64;
             let tx = done_tx.clone();
             stats.staging[chunk].map_async(wgpu::MapMode::Read, .., move |r| {
                 let _ = tx.send((chunk, r));
@@ -497,9 +539,9 @@ impl Engine for GpuEngine {
                 progress(totals);
             }
         }
-        self.updates += steps as u64;
+        drop(done_tx); // so a callback that never comes ends the wait below instead of hanging it
         self.gpu.wait()?;
-        while received < chunks.len() {
+        while received < submitted {
             let (done, result) =
                 done_rx.recv().map_err(|_| Error::Gpu("a loss readback never arrived".into()))?;
             result.map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
@@ -524,7 +566,6 @@ impl Engine for GpuEngine {
         let identity: Vec<u32> = (0..data.len() as u32).collect();
         self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(&identity));
         self.write_steps(data.len(), batch, self.updates);
-        let net = self.network.as_ref().expect("network built");
         let predictions = self.predictions.as_ref().expect("predictions allocated");
         let step_group = &self.steps.as_ref().expect("steps allocated").group;
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
@@ -532,10 +573,7 @@ impl Engine for GpuEngine {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             for step in 0..steps {
                 let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
-                resident.gather.record(&mut pass, offset);
-                for d in &net.forward {
-                    d.record(&mut pass, offset);
-                }
+                self.record_forward(&mut pass, resident, offset);
                 predictions.predict.record(&mut pass, offset);
             }
         }
@@ -548,12 +586,9 @@ impl Engine for GpuEngine {
         &self.plan
     }
 
-    fn parameters(&self) -> Parameters {
+    fn parameters(&self) -> Result<Parameters> {
         let mut params = Parameters::zeros(&self.plan);
-        match self.gpu.read_f32(&self.params, 0, self.plan.parameter_count) {
-            Ok(values) => params.values = values,
-            Err(e) => panic!("reading the parameters back from the GPU failed: {e}"),
-        }
-        params
+        params.values = self.gpu.read_f32(&self.params, 0, self.plan.parameter_count)?;
+        Ok(params)
     }
 }

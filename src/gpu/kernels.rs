@@ -96,10 +96,10 @@ pub fn step_group(gpu: &Gpu, layout: &wgpu::BindGroupLayout, buffer: &wgpu::Buff
     })
 }
 
-/// Bytes of the `Step` struct in common.wgsl.
+/// Bytes of `StepUniform`: the `Step` struct of common.wgsl (24 bytes) padded to 32.
 pub const STEP_SIZE: u64 = 32;
 
-/// The `Step` struct of common.wgsl.
+/// The `Step` struct of common.wgsl, padded.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct StepUniform {
@@ -110,6 +110,28 @@ pub struct StepUniform {
     pub bias_correction1: f32,
     pub bias_correction2: f32,
     pub _pad2: [u32; 2],
+}
+
+impl StepUniform {
+    /// A step of `count` examples starting at `batch_start`, whose loss goes to `slot`, with
+    /// `optimizer`'s bias corrections for update number `update`.
+    pub fn new(batch_start: usize, count: usize, slot: usize, optimizer: &Optimizer, update: u64) -> Self {
+        let (bias_correction1, bias_correction2) = optimizer.bias_corrections(update);
+        StepUniform {
+            batch_start: batch_start as u32,
+            count: count as u32,
+            slot: slot as u32,
+            bias_correction1,
+            bias_correction2,
+            ..Default::default()
+        }
+    }
+}
+
+/// Bytes packed four to a u32, little end first: how data sets live on the GPU (the gather
+/// kernel unpacks them).
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32)).collect()
 }
 
 impl Grid {

@@ -3,7 +3,7 @@
 //! its CPU twin, and for one-off uses such as convolving a single picture.
 
 use super::context::Gpu;
-use super::kernels::{Dispatch, Kernel, Kernels, StepUniform, step_group};
+use super::kernels::{Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
 use crate::Result;
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dense::DenseShape;
@@ -220,30 +220,11 @@ pub fn optimizer_step(
         Optimizer::Sgd { .. } => kernel.bind(gpu, &[&p, &g, &m]),
         Optimizer::Adam { .. } => kernel.bind(gpu, &[&p, &g, &m, &v]),
     };
-    run(gpu, &k, &dispatch, bias_corrections(optimizer, state.step))?;
+    run(gpu, &k, &dispatch, StepUniform::new(0, 0, 0, optimizer, state.step))?;
     params.copy_from_slice(&gpu.read_f32(&p, 0, params.len())?);
     state.first = gpu.read_f32(&m, 0, params.len())?;
     state.second = gpu.read_f32(&v, 0, params.len())?;
     Ok(())
-}
-
-/// The step uniform's Adam bias corrections for update number `t`, computed as the CPU does.
-pub fn bias_corrections(optimizer: &Optimizer, t: u64) -> StepUniform {
-    let (b1, b2) = match *optimizer {
-        Optimizer::Adam { beta1, beta2, .. } => (beta1, beta2),
-        Optimizer::Sgd { .. } => (0.0, 0.0),
-    };
-    let t = t.min(i32::MAX as u64) as i32;
-    StepUniform {
-        bias_correction1: 1.0 - b1.powi(t),
-        bias_correction2: 1.0 - b2.powi(t),
-        ..Default::default()
-    }
-}
-
-/// Bytes packed four to a u32, little end first: how data sets live on the GPU.
-pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
-    bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32)).collect()
 }
 
 /// (batch input, batch labels) for the examples at `indices`, padded with zero rows to `batch`.

@@ -231,6 +231,9 @@ impl Network {
         if self.input.is_empty() {
             return Err(Error::Network(format!("the input shape {} is empty", self.input)));
         }
+        if self.layers.is_empty() {
+            return Err(Error::Network("a network needs at least one layer".into()));
+        }
         let (mut convs, mut denses, mut offset) = (0, 0, 0);
         let mut shape = self.input;
         let mut layers = Vec::with_capacity(self.layers.len());

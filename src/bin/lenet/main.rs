@@ -1,4 +1,4 @@
-//! `lenet`: train, evaluate and inspect LeNet-5 (or another network) on MNIST.
+//! `lenet`: train, evaluate and inspect LeNet-5 on MNIST.
 
 mod progress;
 
@@ -23,7 +23,7 @@ use std::process::ExitCode;
 #[command(
     name = "lenet",
     version,
-    about = "Train and inspect LeNet-5 on MNIST: a CPU path and (soon) a GPU path"
+    about = "Train and inspect LeNet-5 on MNIST, on any GPU through wgpu or on the CPU"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -313,7 +313,7 @@ fn train(args: TrainArgs) -> Result<()> {
         train::train_epoch(engine.as_mut(), &split, &config, epoch, &mut observer)?;
         if let Some(path) = &args.save {
             let metadata = checkpoint_metadata(&network, epoch, &config, args.optimizer);
-            checkpoint::save(path, &engine.parameters(), metadata)
+            checkpoint::save(path, &engine.parameters()?, metadata)
                 .with_context(|| format!("saving the model after epoch {epoch}"))?;
         }
     }
