@@ -1,6 +1,7 @@
 //! lenet-gpu: a training engine for convolutional networks, with a CPU path (the reference and the
 //! fallback) and a GPU path through wgpu compute shaders.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;

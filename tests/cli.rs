@@ -394,3 +394,35 @@ fn trains_on_the_shared_mnist_when_present() {
     assert!(!run.stderr.contains("synthetic"), "no fallback:\n{}", run.stderr);
     assert_eq!(run.epoch_lines().len(), 1, "{}", run.stdout);
 }
+
+#[test]
+fn bench_prints_a_table_and_writes_json() {
+    let sandbox = Sandbox::new();
+    let json = sandbox.work.path().join("bench.json");
+    let json_arg = json.to_str().expect("UTF-8 temp path");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lenet"))
+        .args([
+            "bench",
+            "--device",
+            "cpu",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--batch-size",
+            "8,16",
+            "--kernels",
+        ])
+        .args(["--json", json_arg])
+        .current_dir(sandbox.work.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("train img/s") && stdout.contains("CPU ("), "{stdout}");
+    assert!(stdout.contains("conv2 forward") && stdout.contains("GFLOP/s"), "{stdout}");
+    let figures: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = figures["throughput"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "one row per batch size");
+    assert!(rows.iter().all(|r| r["train_images_per_s"].as_f64().unwrap() > 0.0));
+}

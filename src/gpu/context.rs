@@ -67,7 +67,7 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
 }
 
 /// Higher is better: hardware before software, and the native API before GL on the same device.
-fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
+pub fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
     let kind = match info.device_type {
         wgpu::DeviceType::DiscreteGpu => 4,
         wgpu::DeviceType::IntegratedGpu => 3,

@@ -50,6 +50,8 @@ enum Stage {
 #[derive(Clone, Debug)]
 struct FusedStage {
     stage: Stage,
+    /// The layer's name in the plan ("conv1", "fc2"), for benchmark labels.
+    name: String,
     /// The stage's output goes through a ReLU.
     relu: bool,
     /// Floats in one example's output.
@@ -81,6 +83,7 @@ fn fuse(plan: &Plan, batch: usize) -> Result<Vec<FusedStage>> {
             (Layer::Relu, Some(last)) => last.relu = true,
             _ => stages.push(FusedStage {
                 stage: stage_of(l, batch),
+                name: l.name.clone(),
                 relu: matches!(l.layer, Layer::Relu),
                 output_len: l.output.len(),
                 has_params: l.weight.is_some(),
@@ -261,6 +264,7 @@ impl GpuEngine {
 
         let mut forward = Vec::new();
         let mut backward = Vec::new();
+        let mut pools = 0;
         for (j, s) in stages.iter().enumerate() {
             let x = if j == 0 { &input } else { &outputs[j - 1] };
             let (y, dy) = (&outputs[j], &d_outputs[j]);
@@ -271,37 +275,61 @@ impl GpuEngine {
             let mut back = Vec::new();
             match &s.stage {
                 Stage::Conv { shape, w_off, b_off } => {
+                    let (name, flops) =
+                        (&s.name, 2.0 * (shape.batch * shape.output_len() * shape.patch_len()) as f64);
                     forward.push(
-                        k.conv_forward(shape, s.relu, *w_off, *b_off)?.bind(gpu, &[x, &self.params, y]),
+                        k.conv_forward(shape, s.relu, *w_off, *b_off)?
+                            .bind(gpu, &[x, &self.params, y])
+                            .labelled(format!("{name} forward"), flops),
                     );
                     back.push(
-                        k.conv_backward_params(shape, *w_off, *b_off)?.bind(gpu, &[x, dy, &self.grads]),
+                        k.conv_backward_params(shape, *w_off, *b_off)?
+                            .bind(gpu, &[x, dy, &self.grads])
+                            .labelled(format!("{name} backward params"), flops),
                     );
                     if let Some(dx) = dx {
                         back.push(
-                            k.conv_backward_input(shape, mask, *w_off)?.bind(gpu, &[x, &self.params, dy, dx]),
+                            k.conv_backward_input(shape, mask, *w_off)?
+                                .bind(gpu, &[x, &self.params, dy, dx])
+                                .labelled(format!("{name} backward input"), flops),
                         );
                     }
                 }
                 Stage::Dense { shape, w_off, b_off } => {
+                    let (name, flops) =
+                        (&s.name, 2.0 * (shape.batch * shape.in_features * shape.out_features) as f64);
                     forward.push(
-                        k.dense_forward(shape, s.relu, *w_off, *b_off)?.bind(gpu, &[x, &self.params, y]),
+                        k.dense_forward(shape, s.relu, *w_off, *b_off)?
+                            .bind(gpu, &[x, &self.params, y])
+                            .labelled(format!("{name} forward"), flops),
                     );
                     back.push(
-                        k.dense_backward_params(shape, *w_off, *b_off)?.bind(gpu, &[x, dy, &self.grads]),
+                        k.dense_backward_params(shape, *w_off, *b_off)?
+                            .bind(gpu, &[x, dy, &self.grads])
+                            .labelled(format!("{name} backward params"), flops),
                     );
                     if let Some(dx) = dx {
                         back.push(
                             k.dense_backward_input(shape, mask, *w_off)?
-                                .bind(gpu, &[x, &self.params, dy, dx]),
+                                .bind(gpu, &[x, &self.params, dy, dx])
+                                .labelled(format!("{name} backward input"), flops),
                         );
                     }
                 }
                 Stage::Pool { shape } => {
+                    pools += 1;
                     let argmax = buffer("argmax", batch * s.output_len);
-                    forward.push(k.maxpool_forward(shape, s.relu)?.bind(gpu, &[x, y, &argmax]));
+                    forward.push(
+                        k.maxpool_forward(shape, s.relu)?
+                            .bind(gpu, &[x, y, &argmax])
+                            .labelled(format!("pool{pools} forward"), 0.0),
+                    );
                     if let Some(dx) = dx {
-                        back.push(k.maxpool_backward(shape, mask)?.bind(gpu, &[x, dy, &argmax, dx]));
+                        back.push(
+                            k.maxpool_backward(shape, mask)?
+                                .bind(gpu, &[x, dy, &argmax, dx])
+                                .labelled(format!("pool{pools} backward"), 0.0),
+                        );
                     }
                 }
                 Stage::InputRelu { len } => forward.push(k.relu_forward(*len)?.bind(gpu, &[x, y])),
@@ -433,6 +461,76 @@ impl GpuEngine {
         for d in &self.network.as_ref().expect("network built").forward {
             d.record(pass, offset);
         }
+    }
+
+    /// Every dispatch of a training step, in order, for benchmarks.
+    fn step_dispatches(&self) -> Vec<&Dispatch> {
+        let net = self.network.as_ref().expect("network built");
+        let stats = self.epoch_stats.as_ref().expect("stats allocated");
+        let data = self.train_data.as_ref().expect("training data resident");
+        let mut all = vec![&data.gather];
+        all.extend(&net.forward);
+        all.push(&stats.loss);
+        all.extend(&net.backward);
+        all.push(&net.optimizer);
+        all
+    }
+
+    /// Seconds per dispatch of a training step at `batch`, each dispatch timed alone: `repeats`
+    /// copies recorded into one submission, wall time around it (so it includes one submission's
+    /// overhead divided by `repeats`). For benchmarks: it trains on `data` and so changes the
+    /// parameters. Returns (label, seconds, FLOPs) per dispatch.
+    pub fn profile_step(
+        &mut self,
+        data: &Dataset,
+        batch: usize,
+        repeats: usize,
+    ) -> Result<Vec<(String, f64, f64)>> {
+        let order: Vec<u32> = (0..batch.min(data.len()) as u32).collect();
+        self.train_epoch(data, &order, batch, &mut |_| {})?; // builds everything
+        let step_group = &self.steps.as_ref().expect("steps allocated").group;
+        let mut timings = Vec::new();
+        for d in self.step_dispatches() {
+            let mut best = f64::MAX;
+            for _ in 0..3 {
+                let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    for _ in 0..repeats {
+                        d.record(&mut pass, Some((step_group, 0)));
+                    }
+                }
+                let start = std::time::Instant::now();
+                self.gpu.submit(encoder.finish());
+                self.gpu.wait()?;
+                best = best.min(start.elapsed().as_secs_f64() / repeats as f64);
+            }
+            timings.push((d.label.clone(), best, d.flops));
+        }
+        Ok(timings)
+    }
+
+    /// The CPU time to record `steps` training steps into a command buffer (no submission):
+    /// what limits a fast GPU, whose kernels take microseconds. Needs a trained epoch before it.
+    pub fn recording_seconds_per_step(&self, steps: usize) -> f64 {
+        let uniforms = self.steps.as_ref().expect("steps allocated");
+        let dispatches = self.step_dispatches();
+        let start = std::time::Instant::now();
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for step in 0..steps {
+                let slot = (step % uniforms.capacity) as u64;
+                let offset = Some((&uniforms.group, (slot * self.step_stride) as u32));
+                for d in &dispatches {
+                    d.record(&mut pass, offset);
+                }
+            }
+        }
+        let commands = encoder.finish();
+        let seconds = start.elapsed().as_secs_f64() / steps as f64;
+        drop(commands);
+        seconds
     }
 
     /// The gradients of the last training step (read back from the GPU).

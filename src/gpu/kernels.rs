@@ -56,6 +56,10 @@ enum Grid {
 #[derive(Clone)]
 pub struct Dispatch {
     pub name: String,
+    /// What it does in its network, e.g. "conv2 backward input" (for benchmarks).
+    pub label: String,
+    /// Floating-point operations one dispatch performs (0 where memory traffic is the work).
+    pub flops: f64,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     uses_step: bool,
@@ -240,6 +244,8 @@ impl Kernel {
         });
         Dispatch {
             name: self.name.clone(),
+            label: self.name.clone(),
+            flops: 0.0,
             pipeline: self.pipeline.clone(),
             bind_group,
             uses_step: self.uses_step,
@@ -249,6 +255,13 @@ impl Kernel {
 }
 
 impl Dispatch {
+    /// Names the dispatch for benchmarks and gives its FLOP count.
+    pub fn labelled(mut self, label: impl Into<String>, flops: f64) -> Self {
+        self.label = label.into();
+        self.flops = flops;
+        self
+    }
+
     /// Records this dispatch; `step_offset` selects the step's uniform for kernels that read it.
     pub fn record(&self, pass: &mut wgpu::ComputePass, step: Option<(&wgpu::BindGroup, u32)>) {
         pass.set_pipeline(&self.pipeline);

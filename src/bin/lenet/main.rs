@@ -42,6 +42,34 @@ enum Command {
     Download(DataArgs),
     /// List the GPU adapters wgpu finds, with their key limits (WGPU_BACKEND narrows the search).
     Devices,
+    /// Benchmark training and inference on the CPU path and each GPU adapter, side by side.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Which engines: `all` (the CPU path and every adapter), `cpu`, `gpu` (the best adapter),
+    /// or an adapter index from `lenet devices`.
+    #[arg(long, default_value = "all")]
+    device: String,
+    /// Batch sizes to measure, comma-separated, e.g. 64,256,1024.
+    #[arg(long, value_delimiter = ',', default_value = "64", value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: Vec<u32>,
+    /// Timed training steps per engine and batch size (after warm-up steps).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    steps: u32,
+    /// Untimed steps first, to build pipelines and warm caches.
+    #[arg(long, default_value_t = 5)]
+    warmup: u32,
+    /// Also time each kernel of a training step (at the first batch size).
+    #[arg(long)]
+    kernels: bool,
+    /// Write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Worker threads for the CPU path (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
 }
 
 #[derive(Args, Clone)]
@@ -157,6 +185,7 @@ fn main() -> ExitCode {
         Command::Summary => summary(),
         Command::Download(args) => download_mnist(args),
         Command::Devices => devices(),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -413,5 +442,163 @@ fn download_mnist(args: DataArgs) -> Result<()> {
     download::download(&dir, &download::mirrors_from_env(), &MNIST_FILES, true)?;
     mnist::load(&dir).with_context(|| format!("checking the downloaded files in {}", dir.display()))?;
     println!("MNIST is ready in {}", dir.display());
+    Ok(())
+}
+
+/// One row of the benchmark table.
+#[derive(serde::Serialize)]
+struct BenchRow {
+    device: String,
+    backend: String,
+    batch: usize,
+    #[serde(flatten)]
+    throughput: lenet_gpu::bench::Throughput,
+    /// A 60,000-image epoch at the measured training rate.
+    epoch_seconds: f64,
+    speedup_over_cpu: Option<f64>,
+}
+
+#[derive(serde::Serialize)]
+struct BenchKernels {
+    device: String,
+    batch: usize,
+    kernels: Vec<lenet_gpu::bench::KernelTiming>,
+    recording_microseconds_per_step: Option<f64>,
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    use indicatif::ProgressBar;
+    use lenet_gpu::bench;
+    set_threads(args.threads)?;
+    // Synthetic digits of MNIST's shape: the workload needs no download, and the arithmetic is
+    // the same whatever the pixels are.
+    let split = lenet_gpu::data::synthetic::generate(10_000, 10_000, 1);
+    let plan = Network::lenet5().plan()?;
+    let params = Parameters::init(&plan, 1);
+    let optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
+    let adapters = list_adapters();
+    let mut engines: Vec<Option<usize>> = Vec::new(); // None: the CPU path; Some(i): adapter i
+    match args.device.as_str() {
+        "all" => engines.extend(std::iter::once(None).chain((0..adapters.len()).map(Some))),
+        "cpu" => engines.push(None),
+        "gpu" => engines.push(Some(
+            adapters
+                .iter()
+                .max_by_key(|a| lenet_gpu::gpu::context::preference(&a.info))
+                .map(|a| a.index)
+                .context("no GPU adapter found (see `lenet devices`)")?,
+        )),
+        other => {
+            engines.push(Some(other.parse().context("--device takes all, cpu, gpu or an adapter index")?))
+        }
+    }
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut rows = Vec::new();
+    let mut kernel_reports = Vec::new();
+    for &batch in &args.batch_size {
+        let batch = batch as usize;
+        let mut cpu_rate = None;
+        for &which in &engines {
+            let (name, backend) = match which {
+                None => (format!("CPU ({} threads)", rayon::current_num_threads()), "-".to_string()),
+                Some(i) => {
+                    let a = adapters.get(i).with_context(|| format!("there is no adapter {i}"))?;
+                    (a.info.name.clone(), format!("{:?}", a.info.backend))
+                }
+            };
+            spinner.set_message(format!("{name} ({backend}), batch {batch}: training {} steps", args.steps));
+            let mut engine: Box<dyn Engine> = match which {
+                None => Box::new(CpuEngine::new(plan.clone(), params.clone(), optimizer)),
+                Some(i) => {
+                    let gpu = Gpu::open(DeviceChoice::Index(i))?.context("adapter vanished")?;
+                    Box::new(GpuEngine::new(gpu, plan.clone(), &params, optimizer)?)
+                }
+            };
+            let t = bench::measure(engine.as_mut(), &split, batch, args.steps as usize, args.warmup as usize)
+                .with_context(|| format!("benchmarking {name} at batch {batch}"))?;
+            let speedup = match which {
+                None => {
+                    cpu_rate = Some(t.train_images_per_s);
+                    Some(1.0)
+                }
+                Some(_) => cpu_rate.map(|c| t.train_images_per_s / c),
+            };
+            rows.push(BenchRow {
+                device: name.clone(),
+                backend: backend.clone(),
+                batch,
+                throughput: t,
+                epoch_seconds: 60_000.0 / t.train_images_per_s,
+                speedup_over_cpu: speedup,
+            });
+            if args.kernels && batch == args.batch_size[0] as usize {
+                spinner.set_message(format!("{name} ({backend}): timing each kernel"));
+                let report = match which {
+                    None => BenchKernels {
+                        device: name,
+                        batch,
+                        kernels: bench::cpu_kernel_timings(&plan, batch, 20),
+                        recording_microseconds_per_step: None,
+                    },
+                    Some(i) => {
+                        let gpu = Gpu::open(DeviceChoice::Index(i))?.context("adapter vanished")?;
+                        let mut engine = GpuEngine::new(gpu, plan.clone(), &params, optimizer)?;
+                        let timings = engine.profile_step(&split.train, batch, 10)?;
+                        let recording = engine.recording_seconds_per_step(1000);
+                        BenchKernels {
+                            device: format!("{name} ({backend})"),
+                            batch,
+                            kernels: timings
+                                .into_iter()
+                                .map(|(kernel, seconds, flops)| bench::KernelTiming {
+                                    kernel,
+                                    seconds,
+                                    flops,
+                                })
+                                .collect(),
+                            recording_microseconds_per_step: Some(recording * 1e6),
+                        }
+                    }
+                };
+                kernel_reports.push(report);
+            }
+        }
+    }
+    spinner.finish_and_clear();
+    println!(
+        "{:<40} {:<8} {:>6} {:>13} {:>13} {:>12} {:>8}",
+        "device", "backend", "batch", "train img/s", "infer img/s", "epoch (60k)", "vs CPU"
+    );
+    for r in &rows {
+        println!(
+            "{:<40} {:<8} {:>6} {:>13.0} {:>13.0} {:>10.1} s {:>8}",
+            r.device,
+            r.backend,
+            r.batch,
+            r.throughput.train_images_per_s,
+            r.throughput.infer_images_per_s,
+            r.epoch_seconds,
+            r.speedup_over_cpu.map_or("-".to_string(), |s| format!("{s:.2}x"))
+        );
+    }
+    for report in &kernel_reports {
+        println!("\nkernels on {}, batch {} (each timed alone):", report.device, report.batch);
+        for k in &report.kernels {
+            let rate = if k.flops > 0.0 { format!("{:>7.2} GFLOP/s", k.gflops()) } else { String::new() };
+            println!("  {:<32} {:>10.1} µs {rate}", k.kernel, k.seconds * 1e6);
+        }
+        let total: f64 = report.kernels.iter().map(|k| k.seconds).sum();
+        println!("  {:<32} {:>10.1} µs", "sum", total * 1e6);
+        if let Some(us) = report.recording_microseconds_per_step {
+            println!("  CPU time to record one step: {us:.1} µs");
+        }
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({ "throughput": rows, "kernels": kernel_reports });
+        let text = serde_json::to_string_pretty(&json).context("formatting JSON")?;
+        checkpoint::write_atomically(path, text.as_bytes())?;
+        eprintln!("figures written to {}", path.display());
+    }
     Ok(())
 }
