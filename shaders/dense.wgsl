@@ -1,6 +1,9 @@
 // Dense (fully connected) layers: output = input · weightᵀ + bias, weight stored [OUT, IN] as
 // PyTorch's Linear stores it, with an optional fused ReLU; and the backward passes.
 // CPU twin: src/cpu/dense.rs.
+//
+// Each invocation computes a TILE x TILE block of its result, so every value it loads serves
+// TILE multiply-adds. Loads past an edge are clamped to a valid index and their results dropped.
 
 override BATCH: u32 = 1u;
 override IN: u32 = 1u;
@@ -10,6 +13,8 @@ override MASK_INPUT: bool = false;  // backward: the input came out of a ReLU; z
 override W_OFF: u32 = 0u;
 override B_OFF: u32 = 0u;
 
+const TILE: u32 = 4u;
+
 @group(0) @binding(0) var<storage, read> input: array<f32>;
 @group(0) @binding(1) var<storage, read> params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> output: array<f32>;
@@ -17,70 +22,127 @@ override B_OFF: u32 = 0u;
 @group(0) @binding(4) var<storage, read_write> d_input: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grads: array<f32>;
 
-// ---- forward: input, params → output ----
+fn tiles(n: u32) -> u32 {
+    return (n + TILE - 1u) / TILE;
+}
+
+// ---- forward: input, params → output; a tile of TILE examples x TILE outputs ----
 
 @compute @workgroup_size(WORKGROUP)
 fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
-    if id >= BATCH * OUT {
+    if id >= tiles(BATCH) * tiles(OUT) {
         return;
     }
-    let o = id % OUT;
-    let n = id / OUT;
-    var acc = params[B_OFF + o];
+    let o0 = (id % tiles(OUT)) * TILE;
+    let n0 = (id / tiles(OUT)) * TILE;
+    var acc: array<array<f32, TILE>, TILE>; // [example][output]
+    for (var b = 0u; b < TILE; b++) {
+        let bias = params[B_OFF + min(o0 + b, OUT - 1u)];
+        for (var a = 0u; a < TILE; a++) {
+            acc[a][b] = bias;
+        }
+    }
     for (var i = 0u; i < IN; i++) {
-        acc += input[n * IN + i] * params[W_OFF + o * IN + i];
+        var x: array<f32, TILE>;
+        var w: array<f32, TILE>;
+        for (var t = 0u; t < TILE; t++) {
+            x[t] = input[min(n0 + t, BATCH - 1u) * IN + i];
+            w[t] = params[W_OFF + min(o0 + t, OUT - 1u) * IN + i];
+        }
+        for (var a = 0u; a < TILE; a++) {
+            for (var b = 0u; b < TILE; b++) {
+                acc[a][b] += x[a] * w[b];
+            }
+        }
     }
-    if RELU {
-        acc = max(acc, 0.0);
+    for (var a = 0u; a < TILE; a++) {
+        for (var b = 0u; b < TILE; b++) {
+            if n0 + a < BATCH && o0 + b < OUT {
+                var y = acc[a][b];
+                if RELU {
+                    y = max(y, 0.0);
+                }
+                output[(n0 + a) * OUT + o0 + b] = y;
+            }
+        }
     }
-    output[id] = acc;
 }
 
 // ---- backward, input: d_output, params (and input, for the mask) → d_input = d_output · weight ----
+// A tile of TILE examples x TILE input features.
 
 @compute @workgroup_size(WORKGROUP)
 fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
-    if id >= BATCH * IN {
+    if id >= tiles(BATCH) * tiles(IN) {
         return;
     }
-    if MASK_INPUT && input[id] <= 0.0 {
-        d_input[id] = 0.0;
-        return;
-    }
-    let i = id % IN;
-    let n = id / IN;
-    var acc = 0.0;
+    let i0 = (id % tiles(IN)) * TILE;
+    let n0 = (id / tiles(IN)) * TILE;
+    var acc: array<array<f32, TILE>, TILE>; // [example][feature]
     for (var o = 0u; o < OUT; o++) {
-        acc += d_output[n * OUT + o] * params[W_OFF + o * IN + i];
+        var g: array<f32, TILE>;
+        var w: array<f32, TILE>;
+        for (var t = 0u; t < TILE; t++) {
+            g[t] = d_output[min(n0 + t, BATCH - 1u) * OUT + o];
+            w[t] = params[W_OFF + o * IN + min(i0 + t, IN - 1u)];
+        }
+        for (var a = 0u; a < TILE; a++) {
+            for (var b = 0u; b < TILE; b++) {
+                acc[a][b] += g[a] * w[b];
+            }
+        }
     }
-    d_input[id] = acc;
+    for (var a = 0u; a < TILE; a++) {
+        for (var b = 0u; b < TILE; b++) {
+            if n0 + a < BATCH && i0 + b < IN {
+                let at = (n0 + a) * IN + i0 + b;
+                d_input[at] = select(acc[a][b], 0.0, MASK_INPUT && input[at] <= 0.0);
+            }
+        }
+    }
 }
 
 // ---- backward, weights and bias: input, d_output → grads ----
-// d_weight = d_outputᵀ · input (one invocation per weight), then d_bias = Σ_n d_output.
+// d_weight = d_outputᵀ · input, a tile of TILE outputs x TILE input features per invocation;
+// the invocations of the first feature tile also sum d_bias = Σ_n d_output.
 
 @compute @workgroup_size(WORKGROUP)
 fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
-    let weights = OUT * IN;
-    if id >= weights + OUT {
+    if id >= tiles(OUT) * tiles(IN) {
         return;
     }
-    var acc = 0.0;
-    if id >= weights {
-        let o = id - weights;
-        for (var n = 0u; n < BATCH; n++) {
-            acc += d_output[n * OUT + o];
-        }
-        grads[B_OFF + o] = acc;
-        return;
-    }
-    let i = id % IN;
-    let o = id / IN;
+    let i0 = (id % tiles(IN)) * TILE;
+    let o0 = (id / tiles(IN)) * TILE;
+    var acc: array<array<f32, TILE>, TILE>; // [output][feature]
+    var bias: array<f32, TILE>;
     for (var n = 0u; n < BATCH; n++) {
-        acc += d_output[n * OUT + o] * input[n * IN + i];
+        var g: array<f32, TILE>;
+        var x: array<f32, TILE>;
+        for (var t = 0u; t < TILE; t++) {
+            g[t] = d_output[n * OUT + min(o0 + t, OUT - 1u)];
+            x[t] = input[n * IN + min(i0 + t, IN - 1u)];
+        }
+        for (var a = 0u; a < TILE; a++) {
+            bias[a] += g[a];
+            for (var b = 0u; b < TILE; b++) {
+                acc[a][b] += g[a] * x[b];
+            }
+        }
     }
-    grads[W_OFF + id] = acc;
+    for (var a = 0u; a < TILE; a++) {
+        if o0 + a >= OUT {
+            continue;
+        }
+        for (var b = 0u; b < TILE; b++) {
+            if i0 + b < IN {
+                grads[W_OFF + (o0 + a) * IN + i0 + b] = acc[a][b];
+            }
+        }
+        if i0 == 0u {
+            grads[B_OFF + o0 + a] = bias[a];
+        }
+    }
 }

@@ -19,6 +19,8 @@ pub const DENSE: &str = include_str!("../../shaders/dense.wgsl");
 pub const LOSS: &str = include_str!("../../shaders/loss.wgsl");
 pub const OPTIMIZER: &str = include_str!("../../shaders/optimizer.wgsl");
 
+/// The side of the block each dense-kernel invocation computes (TILE in dense.wgsl).
+const DENSE_TILE: usize = 4;
 /// Threads per workgroup of every element-wise kernel (WORKGROUP in common.wgsl).
 const WORKGROUP: u32 = 64;
 /// The most workgroups one dimension of a dispatch may have (WebGPU's default limit).
@@ -454,7 +456,7 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
             uses_step: false,
-            size: s.batch * s.out_features,
+            size: s.batch.div_ceil(DENSE_TILE) * s.out_features.div_ceil(DENSE_TILE),
             per_workgroup: false,
         })
     }
@@ -469,7 +471,7 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,
-            size: s.batch * s.in_features,
+            size: s.batch.div_ceil(DENSE_TILE) * s.in_features.div_ceil(DENSE_TILE),
             per_workgroup: false,
         })
     }
@@ -484,7 +486,7 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,
-            size: s.out_features * s.in_features + s.out_features,
+            size: s.out_features.div_ceil(DENSE_TILE) * s.in_features.div_ceil(DENSE_TILE),
             per_workgroup: false,
         })
     }
