@@ -19,9 +19,9 @@ override RELU: bool = false;        // forward: apply ReLU to the output
 override MASK_INPUT: bool = false;  // backward: the input came out of a ReLU; zero its gradient where it is 0
 override W_OFF: u32 = 0u;
 override B_OFF: u32 = 0u;
-// Register blocking: each invocation computes OCB output channels (forward), CB input channels
-// (input gradient) or KWB kernel columns (weight gradient), each a divisor of its dimension and
-// at most MAX_BLOCK, so every loaded value is used several times.
+// Register blocking: each invocation computes OCB output channels (forward, times COLS columns),
+// CB input channels (input gradient) or KWB kernel columns (weight gradient), each a divisor of
+// its dimension and at most MAX_BLOCK, so every loaded value is used several times.
 override OCB: u32 = 1u;
 override CB: u32 = 1u;
 override KWB: u32 = 1u;
@@ -36,22 +36,29 @@ const MAX_BLOCK: u32 = 8u;
 @group(0) @binding(5) var<storage, read_write> grads: array<f32>;
 
 // ---- forward: input, params → output ----
-// One invocation per output position and block of OCB output channels.
+// One invocation per block of OCB output channels x COLS neighbouring output columns: each
+// weight it loads serves COLS outputs and each input value up to OCB.
+
+const COLS: u32 = 4u;
 
 @compute @workgroup_size(WORKGROUP)
 fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     let blocks = OC / OCB;
-    if id >= BATCH * blocks * OH * OW {
+    let col_tiles = (OW + COLS - 1u) / COLS;
+    if id >= BATCH * blocks * OH * col_tiles {
         return;
     }
-    let ox = id % OW;
-    let oy = (id / OW) % OH;
-    let o0 = ((id / (OW * OH)) % blocks) * OCB;
-    let n = id / (OW * OH * blocks);
-    var acc: array<f32, MAX_BLOCK>;
+    let ox0 = (id % col_tiles) * COLS;
+    let oy = (id / col_tiles) % OH;
+    let o0 = ((id / (col_tiles * OH)) % blocks) * OCB;
+    let n = id / (col_tiles * OH * blocks);
+    var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
     for (var j = 0u; j < OCB; j++) {
-        acc[j] = params[B_OFF + o0 + j];
+        let bias = params[B_OFF + o0 + j];
+        for (var t = 0u; t < COLS; t++) {
+            acc[j][t] = bias;
+        }
     }
     for (var ch = 0u; ch < C; ch++) {
         let plane = (n * C + ch) * H * W;
@@ -60,25 +67,34 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
             if iy < 0 || iy >= i32(H) {
                 continue;
             }
+            let row = plane + u32(iy) * W;
             for (var kx = 0u; kx < KW; kx++) {
-                let ix = i32(ox * STRIDE + kx) - i32(PAD);
-                if ix < 0 || ix >= i32(W) {
-                    continue;
+                var x: array<f32, COLS>;
+                for (var t = 0u; t < COLS; t++) {
+                    let ix = i32((ox0 + t) * STRIDE + kx) - i32(PAD);
+                    let inside = ix >= 0 && ix < i32(W);
+                    x[t] = select(0.0, input[row + u32(clamp(ix, 0, i32(W) - 1))], inside);
                 }
-                let v = input[plane + u32(iy) * W + u32(ix)];
                 let tap = W_OFF + (o0 * C + ch) * KH * KW + ky * KW + kx;
                 for (var j = 0u; j < OCB; j++) {
-                    acc[j] += v * params[tap + j * C * KH * KW];
+                    let w = params[tap + j * C * KH * KW];
+                    for (var t = 0u; t < COLS; t++) {
+                        acc[j][t] += w * x[t];
+                    }
                 }
             }
         }
     }
     for (var j = 0u; j < OCB; j++) {
-        var y = acc[j];
-        if RELU {
-            y = max(y, 0.0);
+        for (var t = 0u; t < COLS; t++) {
+            if ox0 + t < OW {
+                var y = acc[j][t];
+                if RELU {
+                    y = max(y, 0.0);
+                }
+                output[((n * OC + o0 + j) * OH + oy) * OW + ox0 + t] = y;
+            }
         }
-        output[((n * OC + o0 + j) * OH + oy) * OW + ox] = y;
     }
 }
 

@@ -19,6 +19,8 @@ pub const DENSE: &str = include_str!("../../shaders/dense.wgsl");
 pub const LOSS: &str = include_str!("../../shaders/loss.wgsl");
 pub const OPTIMIZER: &str = include_str!("../../shaders/optimizer.wgsl");
 
+/// Output columns each conv-forward invocation computes (COLS in conv.wgsl).
+const CONV_COLS: usize = 4;
 /// The side of the block each dense-kernel invocation computes (TILE in dense.wgsl).
 const DENSE_TILE: usize = 4;
 /// Threads per workgroup of every element-wise kernel (WORKGROUP in common.wgsl).
@@ -365,7 +367,7 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
             uses_step: false,
-            size: s.batch * s.output_len() / ocb,
+            size: s.batch * (s.out_channels / ocb) * s.out_h() * s.out_w().div_ceil(CONV_COLS),
             per_workgroup: false,
         })
     }
