@@ -25,6 +25,7 @@ override B_OFF: u32 = 0u;
 override OCB: u32 = 1u;
 override CB: u32 = 1u;
 override KWB: u32 = 1u;
+override OB: u32 = 1u;   // weight gradient: output channels per workgroup (at most MAX_OB)
 const MAX_BLOCK: u32 = 8u;
 
 // Each entry point binds only the buffers it uses.
@@ -99,24 +100,22 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 }
 
 // ---- backward, input: d_output, params (and input, for the mask) → d_input ----
-// One invocation per input pixel and block of CB input channels: each output gradient it reads
-// serves all CB channels.
+// One invocation per block of CB input channels x COLS neighbouring input columns: each output
+// gradient it loads serves CB channels, each weight COLS columns.
 
 @compute @workgroup_size(WORKGROUP)
 fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     let blocks = C / CB;
-    if id >= BATCH * blocks * H * W {
+    let col_tiles = (W + COLS - 1u) / COLS;
+    if id >= BATCH * blocks * H * col_tiles {
         return;
     }
-    let ix = id % W;
-    let iy = (id / W) % H;
-    let c0 = ((id / (W * H)) % blocks) * CB;
-    let n = id / (W * H * blocks);
-    var acc: array<f32, MAX_BLOCK>;
-    for (var j = 0u; j < CB; j++) {
-        acc[j] = 0.0;
-    }
+    let ix0 = (id % col_tiles) * COLS;
+    let iy = (id / col_tiles) % H;
+    let c0 = ((id / (col_tiles * H)) % blocks) * CB;
+    let n = id / (col_tiles * H * blocks);
+    var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
     for (var ky = 0u; ky < KH; ky++) {
         // The output row whose window puts tap ky on input row iy, if any.
         let ty = i32(iy + PAD) - i32(ky);
@@ -125,95 +124,119 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         }
         let oy = u32(ty) / STRIDE;
         for (var kx = 0u; kx < KW; kx++) {
-            let tx = i32(ix + PAD) - i32(kx);
-            if tx < 0 || tx % i32(STRIDE) != 0 || tx / i32(STRIDE) >= i32(OW) {
-                continue;
+            // For each column, the output column whose window puts tap kx on it, if any.
+            var ox: array<u32, COLS>;
+            var valid: array<bool, COLS>;
+            for (var t = 0u; t < COLS; t++) {
+                let tx = i32(ix0 + t + PAD) - i32(kx);
+                valid[t] = tx >= 0 && tx % i32(STRIDE) == 0 && tx / i32(STRIDE) < i32(OW) && ix0 + t < W;
+                ox[t] = u32(max(tx, 0)) / STRIDE;
             }
-            let ox = u32(tx) / STRIDE;
             for (var o = 0u; o < OC; o++) {
-                let g = d_output[((n * OC + o) * OH + oy) * OW + ox];
+                let row = ((n * OC + o) * OH + oy) * OW;
+                var g: array<f32, COLS>;
+                for (var t = 0u; t < COLS; t++) {
+                    g[t] = select(0.0, d_output[row + min(ox[t], OW - 1u)], valid[t]);
+                }
                 let tap = W_OFF + ((o * C + c0) * KH + ky) * KW + kx;
                 for (var j = 0u; j < CB; j++) {
-                    acc[j] += g * params[tap + j * KH * KW];
+                    let w = params[tap + j * KH * KW];
+                    for (var t = 0u; t < COLS; t++) {
+                        acc[j][t] += g[t] * w;
+                    }
                 }
             }
         }
     }
     for (var j = 0u; j < CB; j++) {
-        let at = ((n * C + c0 + j) * H + iy) * W + ix;
-        d_input[at] = select(acc[j], 0.0, MASK_INPUT && input[at] <= 0.0);
+        for (var t = 0u; t < COLS; t++) {
+            if ix0 + t < W {
+                let at = ((n * C + c0 + j) * H + iy) * W + ix0 + t;
+                d_input[at] = select(acc[j][t], 0.0, MASK_INPUT && input[at] <= 0.0);
+            }
+        }
     }
 }
 
 // ---- backward, weights and bias: input, d_output → grads ----
-// One workgroup per (output channel, input channel, kernel row, block of KWB kernel columns):
-// its 64 threads split the batch's output positions between them (neighbouring threads read
-// neighbouring values), then sum their partial results in a fixed tree. The workgroups of
-// input channel 0, kernel row 0, first column block also sum the bias gradient.
+// One workgroup per (block of OB output channels, input channel, kernel row, block of KWB
+// kernel columns): its threads split the batch's output positions between them (neighbouring
+// threads read neighbouring values), each accumulating OB x KWB weight gradients, then the
+// partial sums are added in a fixed tree. The workgroups of input channel 0, kernel row 0 and
+// the first column block also sum the bias gradients of their OB channels.
 
 const THREADS: u32 = WORKGROUP;
-var<workgroup> partial: array<f32, 576>; // THREADS * (MAX_BLOCK + 1)
+const MAX_OB: u32 = 4u;
+const SLOTS: u32 = 36u; // MAX_OB * MAX_BLOCK weight sums + MAX_OB bias sums
+var<workgroup> partial: array<f32, 2304>; // SLOTS * THREADS
 
 @compute @workgroup_size(THREADS)
 fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                         @builtin(local_invocation_index) t: u32) {
     let col_blocks = KW / KWB;
     let group = wid.y * groups.x + wid.x;
-    if group >= OC * C * KH * col_blocks {
+    if group >= (OC / OB) * C * KH * col_blocks {
         return;
     }
     let kx0 = (group % col_blocks) * KWB;
     let ky = (group / col_blocks) % KH;
     let ch = (group / (col_blocks * KH)) % C;
-    let o = group / (col_blocks * KH * C);
+    let o0 = (group / (col_blocks * KH * C)) * OB;
     let with_bias = ch == 0u && ky == 0u && kx0 == 0u;
-    var acc: array<f32, MAX_BLOCK>;
-    for (var j = 0u; j < KWB; j++) {
-        acc[j] = 0.0;
-    }
-    var bias = 0.0;
+    var acc: array<array<f32, MAX_BLOCK>, MAX_OB>; // [channel][column]
+    var bias: array<f32, MAX_OB>;
     for (var q = t; q < BATCH * OH * OW; q += THREADS) {
         let ox = q % OW;
         let oy = (q / OW) % OH;
         let n = q / (OW * OH);
-        let g = d_output[((n * OC + o) * OH + oy) * OW + ox];
-        if with_bias {
-            bias += g;
+        var g: array<f32, MAX_OB>;
+        for (var a = 0u; a < OB; a++) {
+            g[a] = d_output[((n * OC + o0 + a) * OH + oy) * OW + ox];
+            bias[a] += g[a];
         }
         let iy = i32(oy * STRIDE + ky) - i32(PAD);
         if iy < 0 || iy >= i32(H) {
             continue;
         }
         let row = ((n * C + ch) * H + u32(iy)) * W;
-        for (var j = 0u; j < KWB; j++) {
-            let ix = i32(ox * STRIDE + kx0 + j) - i32(PAD);
-            if ix >= 0 && ix < i32(W) {
-                acc[j] += g * input[row + u32(ix)];
+        for (var b = 0u; b < KWB; b++) {
+            let ix = i32(ox * STRIDE + kx0 + b) - i32(PAD);
+            let x = select(0.0, input[row + u32(clamp(ix, 0, i32(W) - 1))], ix >= 0 && ix < i32(W));
+            for (var a = 0u; a < OB; a++) {
+                acc[a][b] += g[a] * x;
             }
         }
     }
-    for (var j = 0u; j < KWB; j++) {
-        partial[j * THREADS + t] = acc[j];
+    for (var a = 0u; a < OB; a++) {
+        for (var b = 0u; b < KWB; b++) {
+            partial[(a * MAX_BLOCK + b) * THREADS + t] = acc[a][b];
+        }
+        partial[(MAX_OB * MAX_BLOCK + a) * THREADS + t] = bias[a];
     }
-    partial[MAX_BLOCK * THREADS + t] = bias;
     workgroupBarrier();
     for (var half = THREADS / 2u; half > 0u; half /= 2u) {
         if t < half {
-            for (var j = 0u; j < KWB; j++) {
-                partial[j * THREADS + t] += partial[j * THREADS + t + half];
-            }
-            if with_bias {
-                partial[MAX_BLOCK * THREADS + t] += partial[MAX_BLOCK * THREADS + t + half];
+            for (var a = 0u; a < OB; a++) {
+                for (var b = 0u; b < KWB; b++) {
+                    let at = (a * MAX_BLOCK + b) * THREADS + t;
+                    partial[at] += partial[at + half];
+                }
+                if with_bias {
+                    let at = (MAX_OB * MAX_BLOCK + a) * THREADS + t;
+                    partial[at] += partial[at + half];
+                }
             }
         }
         workgroupBarrier();
     }
     if t == 0u {
-        for (var j = 0u; j < KWB; j++) {
-            grads[W_OFF + ((o * C + ch) * KH + ky) * KW + kx0 + j] = partial[j * THREADS];
-        }
-        if with_bias {
-            grads[B_OFF + o] = partial[MAX_BLOCK * THREADS];
+        for (var a = 0u; a < OB; a++) {
+            for (var b = 0u; b < KWB; b++) {
+                grads[W_OFF + (((o0 + a) * C + ch) * KH + ky) * KW + kx0 + b] = partial[(a * MAX_BLOCK + b) * THREADS];
+            }
+            if with_bias {
+                grads[B_OFF + o0 + a] = partial[(MAX_OB * MAX_BLOCK + a) * THREADS];
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ pub const DENSE: &str = include_str!("../../shaders/dense.wgsl");
 pub const LOSS: &str = include_str!("../../shaders/loss.wgsl");
 pub const OPTIMIZER: &str = include_str!("../../shaders/optimizer.wgsl");
 
-/// Output columns each conv-forward invocation computes (COLS in conv.wgsl).
+/// Columns each conv forward or input-gradient invocation computes (COLS in conv.wgsl).
 const CONV_COLS: usize = 4;
 /// The side of the block each dense-kernel invocation computes (TILE in dense.wgsl).
 const DENSE_TILE: usize = 4;
@@ -158,7 +158,12 @@ impl Grid {
 /// The largest divisor of `dim` that is at most 8 (MAX_BLOCK in the shaders): how many channels
 /// or kernel columns one invocation handles.
 fn block(dim: usize) -> usize {
-    (1..=8.min(dim)).rev().find(|b| dim.is_multiple_of(*b)).unwrap_or(1)
+    block_at_most(dim, 8)
+}
+
+/// The largest divisor of `dim` that is at most `most`.
+fn block_at_most(dim: usize, most: usize) -> usize {
+    (1..=most.min(dim)).rev().find(|b| dim.is_multiple_of(*b)).unwrap_or(1)
 }
 
 struct KernelSpec<'a> {
@@ -383,24 +388,29 @@ impl<'g> Kernels<'g> {
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,
-            size: s.batch * s.input_len() / cb,
+            size: s.batch * (s.in_channels / cb) * s.in_h * s.in_w.div_ceil(CONV_COLS),
             per_workgroup: false,
         })
     }
 
     /// Buffers: input, d_output, grads. Weight gradient at `w_off`, bias gradient at `b_off`.
     pub fn conv_backward_params(&self, s: &ConvShape, w_off: usize, b_off: usize) -> Result<Kernel> {
-        let kwb = block(s.kernel_w);
+        let (kwb, ob) = (block(s.kernel_w), block_at_most(s.out_channels, 4));
         let mut constants = conv_constants(s);
-        constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64), ("KWB", kwb as f64)]);
+        constants.extend([
+            ("W_OFF", w_off as f64),
+            ("B_OFF", b_off as f64),
+            ("KWB", kwb as f64),
+            ("OB", ob as f64),
+        ]);
         self.build(KernelSpec {
             source: CONV,
             entry: "conv_backward_params",
             constants,
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,
-            // One workgroup per (output channel, input channel, kernel row, column block).
-            size: s.weight_len() / kwb,
+            // One workgroup per (output channel block, input channel, kernel row, column block).
+            size: s.weight_len() / kwb / ob,
             per_workgroup: true,
         })
     }
