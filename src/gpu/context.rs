@@ -149,10 +149,12 @@ impl Gpu {
 
     fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
-        // WebGPU's default limits, so the kernels run anywhere wgpu does.
+        // WebGPU's default limits, so the kernels run anywhere wgpu does; timestamp queries
+        // where the adapter has them, for benchmarks.
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("lenet"),
             required_limits: wgpu::Limits::default(),
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             ..Default::default()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
@@ -164,6 +166,11 @@ impl Gpu {
             slot.get_or_insert_with(|| e.to_string());
         }));
         Ok(Gpu { device, queue, info, counters: Counters::default(), uncaptured })
+    }
+
+    /// Whether GPU timestamps can time compute passes.
+    pub fn has_timestamps(&self) -> bool {
+        self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)"

@@ -461,6 +461,7 @@ struct BenchRow {
 #[derive(serde::Serialize)]
 struct BenchKernels {
     device: String,
+    timed_by: &'static str,
     batch: usize,
     kernels: Vec<lenet_gpu::bench::KernelTiming>,
     recording_microseconds_per_step: Option<f64>,
@@ -537,6 +538,7 @@ fn bench(args: BenchArgs) -> Result<()> {
                 let report = match which {
                     None => BenchKernels {
                         device: name,
+                        timed_by: "wall time",
                         batch,
                         kernels: bench::cpu_kernel_timings(&plan, batch, 20),
                         recording_microseconds_per_step: None,
@@ -544,19 +546,13 @@ fn bench(args: BenchArgs) -> Result<()> {
                     Some(i) => {
                         let gpu = Gpu::open(DeviceChoice::Index(i))?.context("adapter vanished")?;
                         let mut engine = GpuEngine::new(gpu, plan.clone(), &params, optimizer)?;
-                        let timings = engine.profile_step(&split.train, batch, 10)?;
+                        let (timings, timestamps) = engine.profile_step(&split.train, batch, 10)?;
                         let recording = engine.recording_seconds_per_step(1000);
                         BenchKernels {
                             device: format!("{name} ({backend})"),
+                            timed_by: if timestamps { "GPU timestamps" } else { "wall time" },
                             batch,
-                            kernels: timings
-                                .into_iter()
-                                .map(|(kernel, seconds, flops)| bench::KernelTiming {
-                                    kernel,
-                                    seconds,
-                                    flops,
-                                })
-                                .collect(),
+                            kernels: timings,
                             recording_microseconds_per_step: Some(recording * 1e6),
                         }
                     }
@@ -583,7 +579,10 @@ fn bench(args: BenchArgs) -> Result<()> {
         );
     }
     for report in &kernel_reports {
-        println!("\nkernels on {}, batch {} (each timed alone):", report.device, report.batch);
+        println!(
+            "\nkernels on {}, batch {} (each timed alone, {}):",
+            report.device, report.batch, report.timed_by
+        );
         for k in &report.kernels {
             let rate = if k.flops > 0.0 { format!("{:>7.2} GFLOP/s", k.gflops()) } else { String::new() };
             println!("  {:<32} {:>10.1} µs {rate}", k.kernel, k.seconds * 1e6);
