@@ -197,6 +197,10 @@ fn im2col_convolution_matches_direct_loops_on_random_shapes() {
         conv(1, 1, 6, 11, 2, 5, 1, 2),
         conv(17, 4, 8, 8, 5, 2, 2, 0),
         ConvShape { kernel_h: 3, kernel_w: 2, ..conv(2, 2, 7, 6, 3, 1, 3, 2) },
+        // LeNet's conv1, a non-square kernel with padding, more than 8 output channels.
+        conv(2, 1, 28, 28, 6, 5, 1, 2),
+        ConvShape { kernel_h: 2, kernel_w: 5, ..conv(3, 2, 8, 19, 8, 1, 1, 2) },
+        conv(2, 3, 8, 9, 10, 3, 1, 1),
     ];
     for s in &shapes {
         let x = random(s.batch * s.input_len(), &mut rng);
@@ -261,7 +265,14 @@ fn dot(upstream: &[f32], output: &[f32]) -> f64 {
 #[test]
 fn conv_backward_matches_finite_differences() {
     let mut rng = Rng::new(21);
-    for s in [conv(2, 2, 6, 5, 3, 3, 1, 1), conv(3, 3, 7, 7, 2, 3, 2, 1), conv(1, 1, 5, 8, 2, 2, 1, 0)] {
+    // The weight gradient runs directly for stride 1 with at most 8 output channels (the first,
+    // last), else through im2col (stride 2; 9 channels).
+    for s in [
+        conv(2, 2, 6, 5, 3, 3, 1, 1),
+        conv(3, 3, 7, 7, 2, 3, 2, 1),
+        conv(1, 2, 6, 6, 9, 3, 1, 1),
+        conv(1, 1, 5, 17, 2, 2, 1, 0),
+    ] {
         let x = random(s.batch * s.input_len(), &mut rng);
         let w = random(s.weight_len(), &mut rng);
         let b = random(s.out_channels, &mut rng);
