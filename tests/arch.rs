@@ -1,5 +1,5 @@
-//! `--arch`: the compact architecture syntax (the inverse of `Layer`'s Display), its errors and
-//! the MNIST checks.
+//! `--arch`: the compact architecture syntax (the inverse of `Layer`'s Display), its errors, the
+//! MNIST checks, and the network a checkpoint records.
 
 mod common;
 
@@ -243,4 +243,34 @@ fn shapes_that_do_not_chain_are_the_plans_error_naming_the_layer_and_both_shapes
     let plan = plan_for_mnist(&parse("conv8k3p1,relu,maxpool2,dense10")).unwrap();
     assert_eq!(plan.parameter_count, 8 * 9 + 8 + 10 * 8 * 14 * 14 + 10);
     assert_eq!(arch::MNIST_CLASSES, plan.classes());
+}
+
+#[test]
+fn a_checkpoint_gives_back_the_network_its_metadata_records() {
+    use lenet_gpu::checkpoint::{recorded_network, save};
+    use lenet_gpu::model::Parameters;
+    use std::collections::HashMap;
+    let dir = TempDir::new("arch-checkpoint");
+    let net = parse("conv4k3p1,relu,maxpool3s2,dense10");
+    let params = Parameters::init(&net.plan().unwrap(), 1);
+    let path = dir.join("model.safetensors");
+    let with = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+
+    let recorded = with(&[("architecture", &net.layers_string()), ("input", "1@28x28")]);
+    save(&path, &params, recorded).unwrap();
+    assert_eq!(recorded_network(&path).unwrap(), Some(net.clone()));
+    save(&path, &params, with(&[("architecture", &net.layers_string())])).unwrap();
+    assert_eq!(recorded_network(&path).unwrap(), Some(net.clone()), "MNIST's input when none is recorded");
+    save(&path, &params, HashMap::new()).unwrap();
+    assert_eq!(recorded_network(&path).unwrap(), None, "no architecture recorded (as from PyTorch)");
+
+    save(&path, &params, with(&[("architecture", "conv4k,relu")])).unwrap();
+    let error = recorded_network(&path).unwrap_err().to_string();
+    assert!(error.contains(path.to_str().unwrap()), "{error}");
+    assert!(error.contains("\"architecture\" metadata is unreadable: layer 1 \"conv4k\""), "{error}");
+    save(&path, &params, with(&[("architecture", "relu"), ("input", "28x28")])).unwrap();
+    let error = recorded_network(&path).unwrap_err().to_string();
+    assert!(error.contains("\"input\" metadata is unreadable: shape \"28x28\""), "{error}");
 }

@@ -269,11 +269,8 @@ fn layer(text: &str) -> std::result::Result<Layer, String> {
 
 /// `C`, `CxHxW` or `C@HxW`, each size at least 1.
 fn shape(text: &str) -> std::result::Result<Shape, String> {
-    let expected = || {
-        format!(
-            "expected a shape such as 1x28x28 (channels x height x width) after \"input\", found \"{text}\""
-        )
-    };
+    let expected =
+        || format!("expected a shape such as 1x28x28 (channels x height x width), found \"{text}\"");
     let (parts, with_at): (Vec<&str>, bool) = match text.split_once('@') {
         Some((c, hw)) => (std::iter::once(c).chain(hw.split(['x', 'X'])).collect(), true),
         None => (text.split(['x', 'X']).collect(), false),
