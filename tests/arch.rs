@@ -1,5 +1,5 @@
 //! `--arch`: the compact architecture syntax (the inverse of `Layer`'s Display), its errors, the
-//! MNIST checks, and the network a checkpoint records.
+//! MNIST checks, and the CLI training, saving, evaluating and summarizing any architecture.
 
 mod common;
 
@@ -7,6 +7,7 @@ use common::TempDir;
 use lenet_gpu::model::arch::{self, load_network, parse_network, parse_shape, plan_for_mnist};
 use lenet_gpu::model::{Layer, Network, Shape};
 use lenet_gpu::rng::Rng;
+use std::process::{Command, Output};
 
 fn conv(out_channels: usize, kernel_h: usize, kernel_w: usize, stride: usize, padding: usize) -> Layer {
     Layer::Conv2d { out_channels, kernel_h, kernel_w, stride, padding }
@@ -273,4 +274,202 @@ fn a_checkpoint_gives_back_the_network_its_metadata_records() {
     save(&path, &params, with(&[("architecture", "relu"), ("input", "28x28")])).unwrap();
     let error = recorded_network(&path).unwrap_err().to_string();
     assert!(error.contains("\"input\" metadata is unreadable: shape \"28x28\""), "{error}");
+}
+
+// The CLI end to end, on a few hundred synthetic digits, with an empty data directory and a
+// mirror nothing listens on, so nothing reaches the network.
+
+/// A small network unlike LeNet: a padded conv, a max-pool, a dense layer.
+const SMALL: &str = "conv4k3p1,relu,maxpool2,dense10";
+const SMALL_PARAMETERS: usize = 4 * 9 + 4 + 10 * 4 * 14 * 14 + 10;
+
+struct Cli {
+    data: TempDir,
+    work: TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli { data: TempDir::new("arch-data"), work: TempDir::new("arch-work") }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_lenet"))
+            .args(args)
+            .current_dir(self.work.path())
+            .env("LENET_DATA_DIR", self.data.path())
+            .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run lenet")
+    }
+
+    /// `lenet train` for one tiny epoch on synthetic digits, plus `extra`.
+    fn train(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["train", "--dataset", "synthetic", "--limit-train", "300", "--limit-test", "100"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_success(out: &Output) {
+    assert!(out.status.success(), "{:?}\nstdout:\n{}\nstderr:\n{}", out.status, stdout(out), stderr(out));
+}
+
+/// The "error: ..." line of a run that failed with `code`, without a panic.
+fn error_line(out: &Output, code: i32) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stdout:\n{}\nstderr:\n{err}", stdout(out));
+    assert!(!err.contains("panicked"), "{err}");
+    err.lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line:\n{err}"))
+        .to_string()
+}
+
+/// The one epoch line's figures: train loss, train accuracy, test accuracy.
+fn epoch_figures(out: &Output) -> (f64, f64, f64) {
+    let text = stdout(out);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("epoch ")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let value = |key: &str| -> f64 {
+        let start = lines[0].find(key).unwrap_or_else(|| panic!("no {key:?} in {}", lines[0])) + key.len();
+        lines[0][start..].split([',', ' ', '%']).next().unwrap().parse().unwrap()
+    };
+    (value("train loss "), value("train acc "), value("test acc "))
+}
+
+#[test]
+fn a_non_lenet_architecture_trains_on_the_cpu_path_and_its_checkpoint_remembers_it() {
+    let cli = Cli::new();
+    let model = cli.work.join("small.safetensors");
+    let model_arg = model.to_str().unwrap();
+    let run = cli.train(&["--arch", SMALL, "--device", "cpu", "--save", model_arg]);
+    assert_success(&run);
+    let banner = format!("training {SMALL} ({SMALL_PARAMETERS} parameters) on ");
+    assert!(stderr(&run).contains(&banner), "{}", stderr(&run));
+    let (loss, _, test_accuracy) = epoch_figures(&run);
+    assert!(loss.is_finite() && loss > 0.0, "{loss}");
+    assert_eq!(cli.data.entries(), Vec::<String>::new(), "nothing was downloaded");
+
+    // eval without --arch takes the architecture from the checkpoint's metadata.
+    let eval_args =
+        ["eval", "--dataset", "synthetic", "--limit-test", "100", "--device", "cpu", "--model", model_arg];
+    let eval = cli.run(&eval_args);
+    assert_success(&eval);
+    assert!(stderr(&eval).contains(&format!("evaluating {SMALL} on ")), "{}", stderr(&eval));
+    let accuracy = stdout(&eval);
+    let accuracy = accuracy.lines().find(|l| l.starts_with("test accuracy: ")).expect("an accuracy line");
+    assert!(
+        accuracy.starts_with(&format!("test accuracy: {test_accuracy:.2}%")),
+        "{accuracy} vs {test_accuracy}"
+    );
+
+    // The same architecture written another way agrees with the checkpoint...
+    let same = [&eval_args[..], &["--arch", "conv4k3s1p1, relu, maxpool2s2, dense10"]].concat();
+    assert_success(&cli.run(&same));
+    // ... another one is refused, naming both.
+    let other = cli.run(&[&eval_args[..], &["--arch", "lenet5"]].concat());
+    let error = error_line(&other, 1);
+    assert!(error.contains("--arch conv6k5p2,relu,maxpool2,conv16k5"), "{error}");
+    assert!(
+        error.contains("does not match") && error.contains(model_arg) && error.contains(SMALL),
+        "{error}"
+    );
+    assert!(!stdout(&other).contains("test accuracy"), "{}", stdout(&other));
+}
+
+#[test]
+fn train_takes_the_architecture_from_a_file() {
+    let cli = Cli::new();
+    let file = cli.work.join("small.arch");
+    common::write(&file, b"# from a file\nconv4k3p1, relu\nmaxpool2  # 4@14x14\ndense10\n");
+    let run = cli.train(&["--arch", file.to_str().unwrap(), "--device", "cpu"]);
+    assert_success(&run);
+    assert!(stderr(&run).contains(&format!("training {SMALL} (")), "{}", stderr(&run));
+    epoch_figures(&run);
+}
+
+#[test]
+fn bad_architectures_on_the_command_line_are_clear_errors() {
+    let cli = Cli::new();
+    // Syntax: rejected with the arguments (clap's exit status 2), naming the item.
+    let run = cli.train(&["--arch", "conv6k5p2,relu,conv6k", "--device", "cpu"]);
+    let error = error_line(&run, 2);
+    assert!(
+        error.contains("--arch") && error.contains("layer 3 \"conv6k\": expected a kernel size after \"k\""),
+        "{error}"
+    );
+
+    // Shapes that don't chain: the plan's error, naming the layer and the shape.
+    let run =
+        cli.train(&["--arch", "conv6k5,relu,maxpool2,conv16k5,maxpool2,conv8k7,dense10", "--device", "cpu"]);
+    let error = error_line(&run, 1);
+    assert!(error.contains("layer 6") && error.contains("16@4x4"), "{error}");
+    assert!(stdout(&run).is_empty(), "{}", stdout(&run));
+    assert!(!stderr(&run).contains("data: "), "fails before loading data:\n{}", stderr(&run));
+
+    // The wrong number of outputs for MNIST.
+    let run = cli.train(&["--arch", "conv4k3,relu,maxpool2,dense12", "--device", "cpu"]);
+    let error = error_line(&run, 1);
+    assert!(error.contains("the last layer gives 12 outputs but MNIST has 10 classes"), "{error}");
+}
+
+#[test]
+fn summary_shows_any_architecture_with_shapes_and_parameter_counts() {
+    let cli = Cli::new();
+    let run = cli.run(&["summary", "--arch", "conv8k3p1,relu,maxpool2,dense10"]);
+    assert_success(&run);
+    let out = stdout(&run);
+    assert!(out.starts_with("network: conv8k3p1,relu,maxpool2,dense10\n"), "{out}");
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let row = |name: &str| {
+        rows.iter().find(|r| r.first() == Some(&name)).unwrap_or_else(|| panic!("{name}:\n{out}"))
+    };
+    assert_eq!(row("conv1")[row("conv1").len() - 2..], ["8@28x28", "80"], "{out}");
+    assert_eq!(row("maxpool")[row("maxpool").len() - 2..], ["8@14x14", "0"], "{out}");
+    assert_eq!(row("fc1")[row("fc1").len() - 2..], ["10", "15690"], "{out}");
+    assert!(out.trim_end().ends_with("total parameters: 15,770"), "{out}");
+
+    // LeNet-5 is still the default; a network unfit for MNIST is shown, with a note.
+    let run = cli.run(&["summary"]);
+    assert_success(&run);
+    assert!(stdout(&run).contains("total parameters: 61,706"), "{}", stdout(&run));
+    let run = cli.run(&["summary", "--arch", "conv8k3p1,relu"]);
+    assert_success(&run);
+    assert!(stderr(&run).contains("MNIST has 10 classes"), "{}", stderr(&run));
+    let run = cli.run(&["summary", "--arch", "conv8k29"]);
+    assert!(error_line(&run, 1).contains("layer 1"), "{}", stderr(&run));
+}
+
+#[test]
+fn a_non_lenet_architecture_trains_on_the_gpu_path_as_on_the_cpu_path() {
+    if common::gpu().is_none() {
+        return;
+    }
+    // Every option the GPU kernels take: a non-square padded kernel, a pool whose stride is not its
+    // window, a strided conv, ReLUs after conv and dense layers.
+    let net = "conv4k3x5p2,relu,maxpool3s2,conv6k3s2,relu,dense16,relu,dense10";
+    assert!(plan_for_mnist(&parse(net)).is_ok());
+    let cli = Cli::new();
+    let settings = ["--arch", net, "--lr", "0.1", "--batch-size", "16"];
+    let cpu = cli.train(&[&settings[..], &["--device", "cpu"]].concat());
+    assert_success(&cpu);
+    let gpu = cli.train(&[&settings[..], &["--device", "gpu"]].concat());
+    assert_success(&gpu);
+    assert!(stderr(&gpu).contains(&format!("training {net} (")), "{}", stderr(&gpu));
+    let (c, g) = (epoch_figures(&cpu), epoch_figures(&gpu));
+    // It learned something (chance is a loss of ln 10 = 2.30), so agreeing means something.
+    assert!(c.0 < 2.25, "cpu {c:?}");
+    assert!((c.0 - g.0).abs() <= 2e-3, "train loss: cpu {c:?}, gpu {g:?}");
+    assert!((c.1 - g.1).abs() <= 1.0, "train accuracy: cpu {c:?}, gpu {g:?}");
+    assert!((c.2 - g.2).abs() <= 2.0, "test accuracy: cpu {c:?}, gpu {g:?}");
 }
