@@ -2,7 +2,7 @@
 //! state_dict for the same network, so a model moves between this engine and PyTorch with
 //! `safetensors.torch.save_file` / `load_file`.
 
-use crate::model::{Parameters, Plan};
+use crate::model::{Network, Parameters, Plan, arch};
 use crate::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
@@ -32,9 +32,7 @@ pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>)
 pub fn load(path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bad = |problem: String| Error::bad_data(path, problem);
-    let (_, header) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors checkpoint ({e})")))?;
-    let metadata = header.metadata().clone().unwrap_or_default();
+    let metadata = metadata_of(path, &bytes)?;
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt checkpoint ({e})")))?;
     let mut params = Parameters::zeros(plan);
     for v in &params.views.clone() {
@@ -58,6 +56,39 @@ pub fn load(path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, Str
         }
     }
     Ok((params, metadata))
+}
+
+/// The metadata of the checkpoint at `path` (empty when it has none).
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    metadata_of(path, &bytes)
+}
+
+/// The network a checkpoint records in its metadata, as `lenet train --save` writes it:
+/// "architecture" (the layers, as `Network::layers_string`) and "input" (as `Shape`'s Display;
+/// MNIST's 1@28x28 when absent). None when there is no "architecture" (a file written by PyTorch,
+/// say).
+pub fn recorded_network(path: &Path) -> Result<Option<Network>> {
+    let metadata = read_metadata(path)?;
+    let Some(architecture) = metadata.get("architecture") else { return Ok(None) };
+    let bad = |key: &str, e: Error| {
+        let why = match e {
+            Error::Network(why) => why,
+            other => other.to_string(),
+        };
+        Error::bad_data(path, format!("its \"{key}\" metadata is unreadable: {why}"))
+    };
+    let mut network = arch::parse_network(architecture).map_err(|e| bad("architecture", e))?;
+    if let Some(input) = metadata.get("input") {
+        network.input = arch::parse_shape(input).map_err(|e| bad("input", e))?;
+    }
+    Ok(Some(network))
+}
+
+fn metadata_of(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::bad_data(path, format!("not a safetensors checkpoint ({e})")))?;
+    Ok(header.metadata().clone().unwrap_or_default())
 }
 
 fn sorted_names(file: &SafeTensors) -> String {

@@ -12,7 +12,7 @@ use lenet_gpu::data::mnist::{self, DataOptions, DatasetChoice};
 use lenet_gpu::data::{MEAN, STD};
 use lenet_gpu::gpu::engine::GpuEngine;
 use lenet_gpu::gpu::{DeviceChoice, Gpu, list_adapters};
-use lenet_gpu::model::{Network, Parameters, Plan};
+use lenet_gpu::model::{Network, Parameters, Plan, arch};
 use lenet_gpu::train::{self, Engine, TrainConfig};
 use progress::ConsoleObserver;
 use std::collections::HashMap;
@@ -32,18 +32,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train LeNet-5 and report loss and test accuracy after each epoch.
+    /// Train LeNet-5 (or another --arch) and report loss and test accuracy after each epoch.
     Train(TrainArgs),
     /// Evaluate a saved model on the test set: accuracy, per-class accuracy, confusion matrix.
     Eval(EvalArgs),
     /// Show the network's layers with output shapes and parameter counts.
-    Summary,
+    Summary(SummaryArgs),
     /// Download MNIST into the data directory (checked against the published MD5 sums).
     Download(DataArgs),
     /// List the GPU adapters wgpu finds, with their key limits (WGPU_BACKEND narrows the search).
     Devices,
     /// Benchmark training and inference on the CPU path and each GPU adapter, side by side.
     Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct SummaryArgs {
+    /// The network: `lenet5`, a layer list such as conv8k3p1,relu,maxpool2,dense10 (syntax in
+    /// the README), or a file holding one.
+    #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
+    arch: Network,
+}
+
+/// `--arch`: a name, a layer list or a file (see `lenet_gpu::model::arch`).
+fn parse_arch(spec: &str) -> std::result::Result<Network, String> {
+    arch::load_network(spec).map_err(|e| e.to_string())
 }
 
 #[derive(Args)]
@@ -146,6 +159,10 @@ struct TrainArgs {
     /// Save the model here (safetensors, PyTorch's state_dict names) after every epoch, atomically.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
+    /// The network: `lenet5`, a layer list such as conv8k3p1,relu,maxpool2,dense10 (syntax in
+    /// the README), or a file holding one.
+    #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
+    arch: Network,
 }
 
 #[derive(Args)]
@@ -159,6 +176,10 @@ struct EvalArgs {
     /// Seed for synthetic data.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The network [default: the one recorded in the checkpoint, else lenet5]; an error if the
+    /// checkpoint records another.
+    #[arg(long, value_name = "SPEC", value_parser = parse_arch)]
+    arch: Option<Network>,
 }
 
 fn positive_float(s: &str) -> std::result::Result<f32, String> {
@@ -182,7 +203,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
-        Command::Summary => summary(),
+        Command::Summary(args) => summary(args),
         Command::Download(args) => download_mnist(args),
         Command::Devices => devices(),
         Command::Bench(args) => bench(args),
@@ -313,10 +334,10 @@ fn train(args: TrainArgs) -> Result<()> {
         seed: args.seed,
     };
     config.validate()?;
+    let network = args.arch;
+    let plan = arch::plan_for_mnist(&network)?;
     let split = load_data(&args.dataset, args.seed)?;
 
-    let network = Network::lenet5();
-    let plan = network.plan()?;
     let params = Parameters::init(&plan, args.seed);
     if let Some(dir) = args.save.as_deref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
@@ -329,7 +350,8 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     let mut engine = make_engine(args.dataset.device, plan, params, optimizer)?;
     eprintln!(
-        "training LeNet-5 ({} parameters) on {}: {} epochs, batch {}, {:?} lr {lr}, seed {}",
+        "training {} ({} parameters) on {}: {} epochs, batch {}, {:?} lr {lr}, seed {}",
+        network_name(&network),
         engine.plan().parameter_count,
         engine.device_name(),
         config.epochs,
@@ -369,9 +391,29 @@ fn checkpoint_metadata(
     ])
 }
 
+/// "LeNet-5", or the architecture string of any other network.
+fn network_name(network: &Network) -> String {
+    if *network == Network::lenet5() { "LeNet-5".to_string() } else { network.to_string() }
+}
+
+/// The network of a checkpoint: the one its metadata records, else `--arch`, else LeNet-5; an
+/// `--arch` that disagrees with the recorded one is an error.
+fn checkpoint_network(model: &std::path::Path, arch: Option<Network>) -> Result<Network> {
+    let recorded = checkpoint::recorded_network(model)?;
+    match (recorded, arch) {
+        (Some(recorded), Some(arch)) if recorded != arch => bail!(
+            "--arch {arch} does not match the architecture recorded in {}: {recorded} (leave out --arch to use the checkpoint's)",
+            model.display()
+        ),
+        (Some(network), _) | (None, Some(network)) => Ok(network),
+        (None, None) => Ok(Network::lenet5()),
+    }
+}
+
 fn eval(args: EvalArgs) -> Result<()> {
     set_threads(args.dataset.threads)?;
-    let plan = Network::lenet5().plan()?;
+    let network = checkpoint_network(&args.model, args.arch)?;
+    let plan = arch::plan_for_mnist(&network)?;
     let (params, _) = checkpoint::load(&args.model, &plan)?;
     let split = load_data(&args.dataset, args.seed)?;
     if split.test.is_empty() {
@@ -380,7 +422,7 @@ fn eval(args: EvalArgs) -> Result<()> {
     // The optimizer is never used when only evaluating.
     let mut engine =
         make_engine(args.dataset.device, plan, params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 })?;
-    eprintln!("evaluating on {}", engine.device_name());
+    eprintln!("evaluating {} on {}", network_name(&network), engine.device_name());
     let evaluation = train::evaluate(engine.as_mut(), &split.test)?;
     println!(
         "test accuracy: {:.2}% ({} of {})",
@@ -404,10 +446,17 @@ fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn summary() -> Result<()> {
-    let network = Network::lenet5();
+fn summary(args: SummaryArgs) -> Result<()> {
+    let network = args.arch;
     let plan = network.plan()?;
-    println!("LeNet-5: {}", network.layers_string());
+    if let Err(e) = arch::plan_for_mnist(&network) {
+        eprintln!("note: `lenet train` would refuse this network: {e}");
+    }
+    if network == Network::lenet5() {
+        println!("LeNet-5: {}", network.layers_string());
+    } else {
+        println!("network: {network}");
+    }
     println!("{:<8} {:<36} {:>14} {:>10}", "layer", "kind", "output shape", "params");
     println!("{}", "-".repeat(71));
     println!("{:<8} {:<36} {:>14} {:>10}", "input", "", plan.input().to_string(), 0);

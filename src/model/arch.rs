@@ -1,0 +1,393 @@
+//! The compact architecture syntax of `--arch`, the exact inverse of `Layer`'s Display:
+//!
+//! ```text
+//! network := "lenet5" | [input ","] layer ("," layer)*
+//! input   := "input" shape              shape := C "x" H "x" W | C "@" H "x" W | C
+//! layer   := "conv" OUT "k" KH ["x" KW] ["s" STRIDE] ["p" PAD]     (s and p in either order)
+//!          | "maxpool" WINDOW ["s" STRIDE]
+//!          | "relu"
+//!          | "dense" OUT
+//! ```
+//!
+//! Whitespace around items is ignored, newlines separate items as commas do (a line may end with
+//! a comma), and `#` starts a comment that runs to the end of the line. Keywords are not case
+//! sensitive. Defaults: stride 1 and padding 0 for a convolution, stride = window for max-pooling,
+//! input 1x28x28 (MNIST). Every size must be at least 1 (padding may be 0).
+//!
+//! Parsing checks the syntax only; whether the shapes chain is `Network::plan`'s business, and
+//! whether the network fits MNIST is `plan_for_mnist`'s.
+
+use super::{Layer, Network, Plan, Shape};
+use crate::{Error, Result};
+use std::path::Path;
+
+/// The input when the text names none: one MNIST image.
+pub const DEFAULT_INPUT: Shape = Shape::new(1, 28, 28);
+
+/// MNIST's classes: the last layer must give this many outputs.
+pub const MNIST_CLASSES: usize = 10;
+
+/// The largest number any size may be: keeps every shape computation far from overflow.
+const MAX_NUMBER: usize = 1 << 24;
+
+/// The most values a layer's output (per image), a layer's parameters or the whole network's
+/// parameters may hold: beyond this the buffers could not be allocated anyway, and the products
+/// that size them could overflow.
+const MAX_VALUES: u128 = 1 << 30;
+
+/// The largest architecture file read: anything bigger is surely not one.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Parses an architecture (see the module documentation). Errors name the item, by its position
+/// and text (and line, when the text has several), and say what was expected.
+pub fn parse_network(text: &str) -> Result<Network> {
+    let items = split_items(text)?;
+    let multiline = items.iter().any(|i| i.line > 1);
+    let name = |item: &Item, layer_number: usize| {
+        let line = if multiline { format!(" (line {})", item.line) } else { String::new() };
+        if layer_number == 0 {
+            format!("input \"{}\"{line}", item.text)
+        } else {
+            format!("layer {layer_number} \"{}\"{line}", item.text)
+        }
+    };
+    if items.is_empty() {
+        return Err(Error::Network(
+            "the architecture is empty: expected a layer list such as conv6k5p2,relu,maxpool2,dense10, or lenet5"
+                .into(),
+        ));
+    }
+    if let Some(i) = items.iter().position(|i| is_lenet5_name(i.text)) {
+        if items.len() > 1 {
+            let number = items[..i].iter().filter(|i| !is_input(i.text)).count() + 1;
+            return Err(Error::Network(format!(
+                "{}: lenet5 names a whole network, so it must stand alone",
+                name(&items[i], number)
+            )));
+        }
+        return Ok(Network::lenet5());
+    }
+
+    let mut input = DEFAULT_INPUT;
+    let mut layers = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if let Some(rest) = strip_prefix_ignore_case(item.text, "input") {
+            if i > 0 {
+                return Err(Error::Network(format!(
+                    "{}: the input shape must be the first item",
+                    name(item, layers.len() + 1)
+                )));
+            }
+            input = shape(rest).map_err(|why| Error::Network(format!("{}: {why}", name(item, 0))))?;
+            continue;
+        }
+        let layer = layer(item.text)
+            .map_err(|why| Error::Network(format!("{}: {why}", name(item, layers.len() + 1))))?;
+        layers.push(layer);
+    }
+    if layers.is_empty() {
+        return Err(Error::Network("the architecture has an input shape but no layers".into()));
+    }
+    // The items are the layers, after the input when the text names one.
+    let first_layer = items.len() - layers.len();
+    let network = Network { input, layers };
+    check_sizes(&network, |number| name(&items[first_layer + number - 1], number))?;
+    Ok(network)
+}
+
+/// Parses a shape as the grammar's `input` item takes it, or as `Shape`'s Display writes it:
+/// `1x28x28`, `1@28x28`, or `10` (10 channels of 1x1).
+pub fn parse_shape(text: &str) -> Result<Shape> {
+    shape(text.trim()).map_err(|why| Error::Network(format!("shape \"{}\": {why}", text.trim())))
+}
+
+/// The network `spec` names: `lenet5`, an existing file holding an architecture, or an
+/// architecture itself. Errors in a file name the file.
+pub fn load_network(spec: &str) -> Result<Network> {
+    let path = Path::new(spec);
+    if !is_lenet5_name(spec.trim()) && path.is_file() {
+        let len = path.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len > MAX_FILE_BYTES {
+            return Err(Error::bad_data(path, format!("{len} bytes is too large for an architecture file")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        return parse_network(&text).map_err(|e| match e {
+            Error::Network(why) => Error::bad_data(path, why),
+            other => other,
+        });
+    }
+    parse_network(spec).map_err(|e| match e {
+        // A lone item with a path's characters was most likely meant as a file.
+        Error::Network(why) if !spec.contains(',') && spec.contains(['/', '\\', '.']) => {
+            Error::Network(format!("{spec}: no such file, and not an architecture either ({why})"))
+        }
+        other => other,
+    })
+}
+
+/// Plans `network` for MNIST: its input must be one 28x28 image and its last layer must give
+/// one output per class. Shapes that don't chain are `Network::plan`'s error, naming the layer
+/// and the shape it cannot take.
+pub fn plan_for_mnist(network: &Network) -> Result<Plan> {
+    if network.input != DEFAULT_INPUT {
+        return Err(Error::Network(format!(
+            "the network takes {} inputs but MNIST images are {DEFAULT_INPUT}",
+            network.input
+        )));
+    }
+    let plan = network.plan()?;
+    let output = plan.output();
+    if output.len() != MNIST_CLASSES {
+        let shape =
+            if output.height == 1 && output.width == 1 { String::new() } else { format!(" ({output})") };
+        return Err(Error::Network(format!(
+            "the last layer gives {}{shape} outputs but MNIST has {MNIST_CLASSES} classes (end the network with dense{MNIST_CLASSES})",
+            output.len()
+        )));
+    }
+    Ok(plan)
+}
+
+impl std::str::FromStr for Network {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Network> {
+        parse_network(text)
+    }
+}
+
+/// The architecture in the syntax `parse_network` reads: the layers (as `layers_string`), after
+/// `input<C>x<H>x<W>` when the input is not MNIST's.
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if self.input != DEFAULT_INPUT {
+            let Shape { channels, height, width } = self.input;
+            write!(f, "input{channels}x{height}x{width},")?;
+        }
+        write!(f, "{}", self.layers_string())
+    }
+}
+
+/// One item of the text: a layer (or the input, or `lenet5`), trimmed, and the line it is on.
+struct Item<'a> {
+    text: &'a str,
+    line: usize,
+}
+
+/// Splits at commas and newlines, dropping comments, blank lines and a comma that ends a line.
+/// Any other empty item (two commas in a row, a comma starting a line) is an error.
+fn split_items(text: &str) -> Result<Vec<Item<'_>>> {
+    let mut items: Vec<Item> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("");
+        let pieces: Vec<&str> = line.split(',').map(str::trim).collect();
+        for (j, &piece) in pieces.iter().enumerate() {
+            if !piece.is_empty() {
+                items.push(Item { text: piece, line: i + 1 });
+            } else if j + 1 < pieces.len() {
+                let where_ = match items.last() {
+                    Some(prev) => format!("after \"{}\"", prev.text),
+                    None => "at the start".to_string(),
+                };
+                let line =
+                    if text.trim().contains('\n') { format!(" on line {}", i + 1) } else { String::new() };
+                return Err(Error::Network(format!(
+                    "an empty item {where_}{line}: expected a layer between the commas"
+                )));
+            }
+        }
+    }
+    Ok(items)
+}
+
+fn is_lenet5_name(text: &str) -> bool {
+    text.eq_ignore_ascii_case("lenet5") || text.eq_ignore_ascii_case("lenet-5")
+}
+
+fn is_input(text: &str) -> bool {
+    strip_prefix_ignore_case(text, "input").is_some()
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+}
+
+/// What a layer item says, or what is wrong with it.
+fn layer(text: &str) -> std::result::Result<Layer, String> {
+    let mut c = Cursor { text, pos: 0 };
+    if c.keyword("conv") {
+        let out_channels = c.number("number of output channels", 1)?;
+        if !c.keyword("k") {
+            return Err(format!("expected \"k\" and a kernel size after \"{}\"", c.done()));
+        }
+        let kernel_h = c.number("kernel size", 1)?;
+        let kernel_w = if c.keyword("x") { c.number("kernel width", 1)? } else { kernel_h };
+        let (mut stride, mut padding) = (None, None);
+        while !c.at_end() {
+            let (slot, noun, min) = if c.keyword("s") {
+                (&mut stride, "stride", 1)
+            } else if c.keyword("p") {
+                (&mut padding, "padding", 0)
+            } else {
+                return Err(c.unexpected("s<stride> or p<padding>"));
+            };
+            if slot.is_some() {
+                return Err(format!("the {noun} is given twice"));
+            }
+            *slot = Some(c.number(noun, min)?);
+        }
+        Ok(Layer::Conv2d {
+            out_channels,
+            kernel_h,
+            kernel_w,
+            stride: stride.unwrap_or(1),
+            padding: padding.unwrap_or(0),
+        })
+    } else if c.keyword("maxpool") {
+        let window = c.number("window size", 1)?;
+        let stride = if c.keyword("s") { c.number("stride", 1)? } else { window };
+        if !c.at_end() {
+            return Err(c.unexpected("s<stride> or the end of the layer"));
+        }
+        Ok(Layer::MaxPool { window, stride })
+    } else if c.keyword("relu") {
+        if !c.at_end() {
+            return Err(c.unexpected("nothing more"));
+        }
+        Ok(Layer::Relu)
+    } else if c.keyword("dense") {
+        let out_features = c.number("number of outputs", 1)?;
+        if !c.at_end() {
+            return Err(c.unexpected("nothing more"));
+        }
+        Ok(Layer::Dense { out_features })
+    } else {
+        Err("unknown layer: expected conv<out>k<size>[x<width>][s<stride>][p<pad>], maxpool<window>[s<stride>], relu or dense<out>".into())
+    }
+}
+
+/// `C`, `CxHxW` or `C@HxW`, each size at least 1.
+fn shape(text: &str) -> std::result::Result<Shape, String> {
+    let expected =
+        || format!("expected a shape such as 1x28x28 (channels x height x width), found \"{text}\"");
+    let (parts, with_at): (Vec<&str>, bool) = match text.split_once('@') {
+        Some((c, hw)) => (std::iter::once(c).chain(hw.split(['x', 'X'])).collect(), true),
+        None => (text.split(['x', 'X']).collect(), false),
+    };
+    if !(parts.len() == 3 || parts.len() == 1 && !with_at) {
+        return Err(expected());
+    }
+    let mut sizes = Vec::with_capacity(3);
+    for (part, noun) in parts.iter().map(|p| p.trim()).zip(["channel count", "height", "width"]) {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(expected());
+        }
+        sizes.push(Cursor { text: part, pos: 0 }.number(noun, 1)?);
+    }
+    let shape = match sizes[..] {
+        [c, h, w] => Shape::new(c, h, w),
+        [c] => Shape::new(c, 1, 1),
+        _ => unreachable!("one or three sizes"),
+    };
+    if shape.channels as u128 * shape.height as u128 * shape.width as u128 > MAX_VALUES {
+        return Err(format!("the input {shape} is too large (at most {MAX_VALUES} values)"));
+    }
+    Ok(shape)
+}
+
+/// Walks the shapes as `Network::plan` will, in wide integers, so that a network that plans does
+/// so without overflow: every output and every parameter count must stay within `MAX_VALUES`.
+/// Stops quietly at the first layer that cannot take its input: that is `plan`'s error to give.
+fn check_sizes(network: &Network, name: impl Fn(usize) -> String) -> Result<()> {
+    let len = |s: Shape| s.channels as u128 * s.height as u128 * s.width as u128;
+    let mut shape = network.input;
+    let mut total: u128 = 0;
+    for (i, layer) in network.layers.iter().enumerate() {
+        let Ok(output) = layer.output_shape(shape) else { break };
+        let parameters = match *layer {
+            Layer::Conv2d { out_channels, kernel_h, kernel_w, .. } => {
+                let out = out_channels as u128;
+                out * shape.channels as u128 * kernel_h as u128 * kernel_w as u128 + out
+            }
+            Layer::Dense { out_features } => (out_features as u128) * len(shape) + out_features as u128,
+            Layer::MaxPool { .. } | Layer::Relu => 0,
+        };
+        total += parameters;
+        let problem = if len(output) > MAX_VALUES {
+            Some(format!("its output {output} has {} values", len(output)))
+        } else if parameters > MAX_VALUES {
+            Some(format!("it has {parameters} parameters"))
+        } else if total > MAX_VALUES {
+            Some(format!("the network has {total} parameters up to here"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Error::Network(format!(
+                "{}: too large: {problem} (at most {MAX_VALUES})",
+                name(i + 1)
+            )));
+        }
+        shape = output;
+    }
+    Ok(())
+}
+
+/// Reads an item left to right.
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn at_end(&self) -> bool {
+        self.pos == self.text.len()
+    }
+
+    /// What has been read so far.
+    fn done(&self) -> &str {
+        &self.text[..self.pos]
+    }
+
+    /// Consumes `word` (ignoring case) if it comes next.
+    fn keyword(&mut self, word: &str) -> bool {
+        match strip_prefix_ignore_case(&self.text[self.pos..], word) {
+            Some(_) => {
+                self.pos += word.len();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Consumes a decimal number: the `noun` after what has been read, at least `min`.
+    fn number(&mut self, noun: &str, min: usize) -> std::result::Result<usize, String> {
+        let rest = &self.text[self.pos..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(format!("expected a {noun} after \"{}\"", self.last_word()));
+        }
+        let text = &rest[..digits];
+        let value = text.parse::<usize>().ok().filter(|&n| n <= MAX_NUMBER);
+        let Some(value) = value else {
+            return Err(format!("the {noun} {text} is too large (at most {MAX_NUMBER})"));
+        };
+        if value < min {
+            return Err(format!("the {noun} must be at least {min}, got {value}"));
+        }
+        self.pos += digits;
+        Ok(value)
+    }
+
+    /// The letters just read (the keyword a number belongs to: "conv", "k", "s", ...).
+    fn last_word(&self) -> &str {
+        let done = self.done();
+        let start = done.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len();
+        &done[start..]
+    }
+
+    fn unexpected(&self, expected: &str) -> String {
+        format!("unexpected \"{}\" after \"{}\": expected {expected}", &self.text[self.pos..], self.done())
+    }
+}
