@@ -131,6 +131,10 @@ fn relu_fusion_handles_every_placement() {
         ],
     };
     compare_gradients(&network, 21, 8);
+    // And a network ending in a ReLU, whose loss must mask the logits' gradient.
+    let mut ends_in_relu = network.clone();
+    ends_in_relu.layers.push(Layer::Relu);
+    compare_gradients(&ends_in_relu, 21, 8);
 }
 
 #[test]

@@ -91,9 +91,6 @@ fn fuse(plan: &Plan, batch: usize) -> Result<Vec<FusedStage>> {
             }),
         }
     }
-    if stages.last().is_some_and(|s| s.relu) {
-        return Err(Error::Network("the GPU path needs raw logits: the last layer cannot be a ReLU".into()));
-    }
     Ok(stages)
 }
 
@@ -350,7 +347,8 @@ impl GpuEngine {
         let last = stages.len() - 1;
         Ok(StepResources {
             batch,
-            loss_kernel: k.softmax_cross_entropy(batch, classes)?,
+            // A network ending in a ReLU: the loss masks the logits' gradient where they are 0.
+            loss_kernel: k.softmax_cross_entropy(batch, classes, stages[last].relu)?,
             predict_kernel: k.predict(batch, classes)?,
             logits: outputs[last].clone(),
             d_logits: d_outputs[last].clone(),

@@ -504,11 +504,16 @@ impl<'g> Kernels<'g> {
     }
 
     /// Buffers: logits, labels, d_logits, stats. One workgroup.
-    pub fn softmax_cross_entropy(&self, batch: usize, classes: usize) -> Result<Kernel> {
+    /// With `mask_logits`, the logits came out of a ReLU and their gradient is zeroed where they are 0.
+    pub fn softmax_cross_entropy(&self, batch: usize, classes: usize, mask_logits: bool) -> Result<Kernel> {
         self.build(KernelSpec {
             source: LOSS,
             entry: "softmax_cross_entropy",
-            constants: vec![("BATCH", batch as f64), ("CLASSES", classes as f64)],
+            constants: vec![
+                ("BATCH", batch as f64),
+                ("CLASSES", classes as f64),
+                ("MASK_LOGITS", flag(mask_logits)),
+            ],
             bindings: &[(0, Read), (1, Read), (2, ReadWrite), (3, ReadWrite)],
             uses_step: true,
             size: 1,

@@ -188,7 +188,7 @@ pub fn softmax_cross_entropy(
     let (z, l, dz, stats) =
         (upload(gpu, logits), upload(gpu, labels), empty(gpu, batch * classes), empty(gpu, 2));
     let step = StepUniform { count: count as u32, ..Default::default() };
-    run(gpu, &k, &k.softmax_cross_entropy(batch, classes)?.bind(gpu, &[&z, &l, &dz, &stats]), step)?;
+    run(gpu, &k, &k.softmax_cross_entropy(batch, classes, false)?.bind(gpu, &[&z, &l, &dz, &stats]), step)?;
     let s = gpu.read_f32(&stats, 0, 2)?;
     Ok((LossStats { loss_sum: s[0], correct: s[1] as u32 }, gpu.read_f32(&dz, 0, batch * classes)?))
 }
