@@ -201,6 +201,9 @@ fn im2col_convolution_matches_direct_loops_on_random_shapes() {
         conv(2, 1, 28, 28, 6, 5, 1, 2),
         ConvShape { kernel_h: 2, kernel_w: 5, ..conv(3, 2, 8, 19, 8, 1, 1, 2) },
         conv(2, 3, 8, 9, 10, 3, 1, 1),
+        // Padding wider than the image, a kernel as wide as the padded input.
+        conv(1, 1, 1, 2, 2, 3, 1, 3),
+        ConvShape { kernel_h: 1, kernel_w: 8, ..conv(1, 2, 3, 2, 2, 1, 1, 3) },
     ];
     for s in &shapes {
         let x = random(s.batch * s.input_len(), &mut rng);

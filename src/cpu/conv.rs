@@ -71,6 +71,18 @@ fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
                         continue;
                     }
                     let in_row = &plane[iy as usize * s.in_w..(iy as usize + 1) * s.in_w];
+                    if s.stride == 1 {
+                        // The columns inside the image form one run: copy it, zero the margins.
+                        let first = s.padding.saturating_sub(kx).min(ow);
+                        let end = (s.in_w + s.padding).saturating_sub(kx).clamp(first, ow);
+                        out_row[..first].fill(0.0);
+                        if end > first {
+                            let start = first + kx - s.padding; // the input column at `first`
+                            out_row[first..end].copy_from_slice(&in_row[start..start + end - first]);
+                        }
+                        out_row[end..].fill(0.0);
+                        continue;
+                    }
                     for (ox, v) in out_row.iter_mut().enumerate() {
                         let ix = (ox * s.stride + kx) as isize - s.padding as isize;
                         *v = if ix < 0 || ix >= s.in_w as isize { 0.0 } else { in_row[ix as usize] };
@@ -96,10 +108,23 @@ fn col2im(s: &ConvShape, cols: &[f32], image: &mut [f32]) {
                     if iy < 0 || iy >= s.in_h as isize {
                         continue;
                     }
-                    for ox in 0..ow {
+                    let in_row = &mut plane[iy as usize * s.in_w..(iy as usize + 1) * s.in_w];
+                    let out_row = &row[oy * ow..(oy + 1) * ow];
+                    if s.stride == 1 {
+                        // The columns inside the image form one run (as in im2col).
+                        let first = s.padding.saturating_sub(kx).min(ow);
+                        let end = (s.in_w + s.padding).saturating_sub(kx).clamp(first, ow);
+                        if end > first {
+                            let start = first + kx - s.padding;
+                            let dst = &mut in_row[start..start + end - first];
+                            dst.iter_mut().zip(&out_row[first..end]).for_each(|(d, v)| *d += v);
+                        }
+                        continue;
+                    }
+                    for (ox, &v) in out_row.iter().enumerate() {
                         let ix = (ox * s.stride + kx) as isize - s.padding as isize;
                         if ix >= 0 && ix < s.in_w as isize {
-                            plane[iy as usize * s.in_w + ix as usize] += row[oy * ow + ox];
+                            in_row[ix as usize] += v;
                         }
                     }
                 }
