@@ -1,5 +1,5 @@
-//! For `lenet predict`: MNIST-style preprocessing on synthetic inputs with known answers, the
-//! sample digits of `assets/`, unreadable files, and logits on both paths.
+//! `lenet predict`: MNIST-style preprocessing on synthetic inputs with known answers, the sample
+//! digits of `assets/`, unreadable files, logits on both paths, and the command end to end.
 
 mod common;
 
@@ -11,6 +11,7 @@ use lenet_gpu::data::{Dataset, Split, mnist, synthetic};
 use lenet_gpu::model::{Network, Parameters};
 use lenet_gpu::train::{self, Engine, Quiet, TrainConfig};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 const WHITE: u16 = u16::MAX;
 
@@ -423,4 +424,79 @@ fn mnist_digits_survive_a_round_trip_and_a_model_trained_on_mnist_reads_the_samp
     let expected: Vec<u8> =
         files.iter().map(|p| p.file_name().unwrap().to_str().unwrap().as_bytes()[0] - b'0').collect();
     assert_eq!(predicted, expected, "{files:?}");
+}
+
+/// Runs `lenet` with an empty data directory and a mirror nothing listens on.
+fn lenet(args: &[&str], data: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lenet"))
+        .args(args)
+        .env("LENET_DATA_DIR", data)
+        .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/")
+        .output()
+        .expect("run lenet")
+}
+
+/// "name: d (p%), d (p%), d (p%)" → the three (class, percent) pairs.
+fn parse_top3(line: &str, name: &str) -> Vec<(u8, f64)> {
+    let rest = line.strip_prefix(&format!("{name}: ")).unwrap_or_else(|| panic!("{line:?} for {name}"));
+    rest.split(", ")
+        .map(|item| {
+            let (class, pct) = item.split_once(" (").unwrap_or_else(|| panic!("{item:?} in {line:?}"));
+            let pct = pct.strip_suffix("%)").unwrap_or_else(|| panic!("{item:?} in {line:?}"));
+            assert!(pct.contains('.') && pct.split('.').nth(1).unwrap().len() == 1, "one decimal: {line:?}");
+            (class.parse().unwrap(), pct.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn lenet_predict_prints_the_top_3_classes_of_each_image() {
+    let data = TempDir::new("predict-data");
+    let work = TempDir::new("predict-work");
+    let model = work.join("m.safetensors");
+    let model = model.to_str().unwrap();
+    let train = lenet(
+        &["train", "--dataset", "synthetic", "--limit-train", "2000", "--limit-test", "200", "--epochs", "2"]
+            .iter()
+            .copied()
+            .chain(["--save", model, "--device", "cpu"])
+            .collect::<Vec<_>>(),
+        data.path(),
+    );
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+
+    let files: Vec<String> = assets().iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["predict", "--model", model];
+    args.extend(files.iter().map(String::as_str));
+    let run = lenet(&args, data.path());
+    let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), files.len(), "one line per image:\n{stdout}");
+    for (line, name) in lines.iter().zip(&files) {
+        let top = parse_top3(line, name);
+        assert_eq!(top.len(), 3, "{line}");
+        assert!(top[0].1 >= top[1].1 && top[1].1 >= top[2].1, "descending: {line}");
+        assert!(top[0].0 != top[1].0 && top[1].0 != top[2].0 && top[0].0 != top[2].0, "{line}");
+        assert!(top.iter().map(|t| t.1).sum::<f64>() <= 100.2, "{line}");
+    }
+
+    // A bad file among good ones: the good ones are still classified, the bad one gets one
+    // error line naming it, and the exit status says something failed.
+    let bad = work.join("notes.png");
+    common::write(&bad, b"hello");
+    let bad = bad.display().to_string();
+    let run = lenet(&["predict", "--model", model, &files[0], &bad, "--device", "cpu"], data.path());
+    let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert_eq!(run.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors, [format!("error: {bad}: not an image (lenet reads PNG, JPEG, BMP and GIF files)")]);
+
+    // A model that is not there is an error naming it.
+    let run = lenet(&["predict", "--model", "absent.safetensors", &files[0]], data.path());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: absent.safetensors"), "{stderr}");
 }
