@@ -35,6 +35,9 @@ pub trait Engine {
     /// The predicted class of every image in `data`.
     fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>>;
 
+    /// The network's raw outputs for every image in `data`: [images, classes], row-major.
+    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>>;
+
     /// The network being trained.
     fn plan(&self) -> &Plan;
 

@@ -134,6 +134,25 @@ impl Engine for CpuEngine {
         Ok(predictions)
     }
 
+    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+        let batch = PREDICT_BATCH.min(data.len().max(1));
+        self.reserve(batch);
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        let pixels = self.plan.input().len();
+        let mut out = Vec::with_capacity(data.len() * self.plan.classes());
+        for indices in all.chunks(batch) {
+            let n = self.load_batch(data, indices);
+            out.extend_from_slice(forward(
+                &self.plan,
+                &self.params.values,
+                &self.batch_input[..n * pixels],
+                n,
+                &mut self.workspace,
+            ));
+        }
+        Ok(out)
+    }
+
     fn plan(&self) -> &Plan {
         &self.plan
     }

@@ -1,4 +1,5 @@
-//! Data: the IDX reader, finding and downloading MNIST, synthetic digits, and batch assembly.
+//! Data: the IDX reader, finding and downloading MNIST, synthetic digits, image files made
+//! MNIST-style, and batch assembly.
 //!
 //! Images stay as bytes (`u8`, 0 = background) until a batch is assembled: that is 47 MB for
 //! MNIST's training set instead of 188 MB as f32, and it is the form the GPU path keeps resident.
@@ -6,6 +7,7 @@
 pub mod download;
 pub mod idx;
 pub mod mnist;
+pub mod preprocess;
 pub mod synthetic;
 
 /// MNIST's pixel mean and standard deviation after scaling to [0, 1] (the standard recipe, so

@@ -449,6 +449,21 @@ impl GpuEngine {
 }
 
 impl GpuEngine {
+    /// Makes `data` resident for inference, in its own order, with the step uniforms written
+    /// for the current batch size. Returns the batch size and the number of steps.
+    fn prepare_inference(&mut self, data: &Dataset) -> Result<(usize, usize)> {
+        let batch = self.network.as_ref().map_or(256, |n| n.batch);
+        let steps = data.len().div_ceil(batch);
+        self.ensure_network(batch)?;
+        self.ensure_data(data, false)?;
+        self.ensure_steps(steps);
+        let resident = self.eval_data.as_ref().expect("evaluation data resident");
+        let identity: Vec<u32> = (0..data.len() as u32).collect();
+        self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(&identity));
+        self.write_steps(data.len(), batch, self.updates);
+        Ok((batch, steps))
+    }
+
     /// Records the gather and forward dispatches of the step whose uniform sits at `offset`.
     fn record_forward(
         &self,
@@ -689,16 +704,9 @@ impl Engine for GpuEngine {
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = self.network.as_ref().map_or(256, |n| n.batch);
-        let steps = data.len().div_ceil(batch);
-        self.ensure_network(batch)?;
-        self.ensure_data(data, false)?;
-        self.ensure_steps(steps);
+        let (_, steps) = self.prepare_inference(data)?;
         self.ensure_predictions(data.len());
         let resident = self.eval_data.as_ref().expect("evaluation data resident");
-        let identity: Vec<u32> = (0..data.len() as u32).collect();
-        self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(&identity));
-        self.write_steps(data.len(), batch, self.updates);
         let predictions = self.predictions.as_ref().expect("predictions allocated");
         let step_group = &self.steps.as_ref().expect("steps allocated").group;
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
@@ -713,6 +721,32 @@ impl Engine for GpuEngine {
         self.gpu.submit(encoder.finish());
         let classes = self.gpu.read_u32(&predictions.buffer, 0, data.len())?;
         Ok(classes.into_iter().map(|c| c as u8).collect())
+    }
+
+    /// One submission and one readback of the logits buffer per batch (it holds one batch): for
+    /// a handful of images, not for evaluating a test set (`predict` reads back only classes).
+    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (batch, steps) = self.prepare_inference(data)?;
+        let resident = self.eval_data.as_ref().expect("evaluation data resident");
+        let net = self.network.as_ref().expect("network built");
+        let step_group = &self.steps.as_ref().expect("steps allocated").group;
+        let classes = self.plan.classes();
+        let mut logits = Vec::with_capacity(data.len() * classes);
+        for step in 0..steps {
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
+                self.record_forward(&mut pass, resident, offset);
+            }
+            self.gpu.submit(encoder.finish());
+            let count = batch.min(data.len() - step * batch);
+            logits.extend(self.gpu.read_f32(&net.logits, 0, count * classes)?);
+        }
+        Ok(logits)
     }
 
     fn plan(&self) -> &Plan {

@@ -44,6 +44,8 @@ enum Command {
     Devices,
     /// Benchmark training and inference on the CPU path and each GPU adapter, side by side.
     Bench(BenchArgs),
+    /// Classify digits in image files (PNG, JPEG, BMP, GIF) with a saved model: top 3 classes.
+    Predict(PredictArgs),
 }
 
 #[derive(Args)]
@@ -182,6 +184,22 @@ struct EvalArgs {
     arch: Option<Network>,
 }
 
+#[derive(Args)]
+struct PredictArgs {
+    /// The images: one digit each, any size, color or gray, dark ink on a light background or
+    /// light on dark. Each is made MNIST-style first: cropped to its ink, scaled to fit 20x20,
+    /// centered by its center of mass in 28x28.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+    /// The model (a safetensors checkpoint written by `lenet train --save`).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
+    /// (the best adapter of any kind), or an adapter index from `lenet devices`.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    device: DeviceChoice,
+}
+
 fn positive_float(s: &str) -> std::result::Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -207,6 +225,7 @@ fn main() -> ExitCode {
         Command::Download(args) => download_mnist(args),
         Command::Devices => devices(),
         Command::Bench(args) => bench(args),
+        Command::Predict(args) => predict(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -492,6 +511,49 @@ fn download_mnist(args: DataArgs) -> Result<()> {
     mnist::load(&dir).with_context(|| format!("checking the downloaded files in {}", dir.display()))?;
     println!("MNIST is ready in {}", dir.display());
     Ok(())
+}
+
+/// Prints each image's top 3 classes with their softmax probabilities. An image that cannot be
+/// read gets an error line naming it (the others are still classified) and the exit status is 1.
+fn predict(args: PredictArgs) -> Result<()> {
+    use lenet_gpu::data::preprocess;
+    let plan = Network::lenet5().plan()?;
+    let (params, _) = checkpoint::load(&args.model, &plan)?;
+    let mut read = Vec::new();
+    let mut failures = Vec::new();
+    for path in &args.images {
+        match preprocess::load(path) {
+            Ok(image) => read.push((path, image)),
+            Err(e) => failures.push(e),
+        }
+    }
+    if !read.is_empty() {
+        let images: Vec<_> = read.iter().map(|(_, image)| *image).collect();
+        // The optimizer is never used when only predicting.
+        let mut engine = make_engine(args.device, plan, params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 })?;
+        let classes = engine.plan().classes();
+        let logits = engine.logits(&preprocess::dataset(&images))?;
+        for ((path, _), row) in read.iter().zip(logits.chunks_exact(classes)) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let exp: Vec<f64> = row.iter().map(|&z| f64::from(z - max).exp()).collect();
+            let sum: f64 = exp.iter().sum();
+            let mut ranked: Vec<usize> = (0..classes).collect();
+            ranked.sort_by(|&a, &b| exp[b].total_cmp(&exp[a]));
+            let top: Vec<String> =
+                ranked.iter().take(3).map(|&c| format!("{c} ({:.1}%)", 100.0 * exp[c] / sum)).collect();
+            println!("{}: {}", path.display(), top.join(", "));
+        }
+    }
+    // One "error:" line per unreadable image: all but the last here, the last from main.
+    match failures.pop() {
+        None => Ok(()),
+        Some(last) => {
+            for e in &failures {
+                eprintln!("error: {e}");
+            }
+            Err(last.into())
+        }
+    }
 }
 
 /// One row of the benchmark table.

@@ -1,0 +1,242 @@
+//! Any picture of a digit made into a 28x28 MNIST-style image, the way MNIST's own digits were
+//! made (LeCun et al.: "size normalized to fit in a 20x20 pixel box while preserving their
+//! aspect ratio ... centered in a 28x28 image by computing the center of mass of the pixels").
+//!
+//! [`mnist_style`] is the pure part, on 16-bit grayscale pixels:
+//!
+//! 1. **Polarity.** The background level is the median of the border pixels (a ring one pixel
+//!    wide). If the image's mean is below it the ink is darker than the background (dark ink on
+//!    paper) and is inverted; otherwise the ink is lighter (MNIST's own polarity).
+//! 2. **Levels.** Ink strength is the distance from the background level on the ink's side,
+//!    scaled so the strongest ink is 1; strengths under [`NOISE_FLOOR`] of that are background
+//!    (paper texture, JPEG noise) and the rest is stretched back to [0, 1]. If no pixel differs
+//!    from the background by [`MIN_CONTRAST`] of full scale the image is blank: an error.
+//! 3. **Crop** to the bounding box of the pixels with ink of at least [`CROP_THRESHOLD`].
+//! 4. **Scale** the crop so its longer side is 20 pixels, preserving the aspect ratio
+//!    (Catmull-Rom resampling, whose support widens when shrinking, so it averages properly),
+//!    then stretch the levels so the strongest pixel is 255 again: shrinking thins strokes'
+//!    peaks, and every MNIST digit's strongest pixel is 254 or 255.
+//! 5. **Center of mass.** Paste the scaled box into a 28x28 frame at the whole-pixel offset that
+//!    puts its center of mass at pixel (14, 14) (row and column indices, as in MNIST, whose
+//!    digits' centers of mass average (14.0, 14.0)); an offset that would push part of the box
+//!    out of the frame is clamped, so the ink always fits.
+//!
+//! [`load`] reads a file (PNG, JPEG, BMP or GIF) into that grayscale first: see [`to_gray`] for
+//! color and transparency. It reads the header before decoding and refuses images of more than
+//! [`MAX_PIXELS`] pixels, so a huge file costs nothing.
+
+use crate::data::Dataset;
+use crate::{Error, Result};
+use image::error::UnsupportedErrorKind;
+use image::imageops::FilterType;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageError, ImageReader, Luma};
+use std::io::BufReader;
+use std::path::Path;
+
+/// The side of an MNIST image.
+pub const SIDE: usize = 28;
+/// The side of the box the digit is scaled to fit.
+pub const BOX: usize = 20;
+/// The largest image [`load`] decodes, in pixels (e.g. 8660x5773): one that large takes up to
+/// about 600 MB to decode and convert (16-bit RGBA); anything larger is an error, not gigabytes.
+pub const MAX_PIXELS: u64 = 50_000_000;
+/// The least difference from the background (as a fraction of full scale) that counts as ink.
+pub const MIN_CONTRAST: f64 = 0.1;
+/// Ink weaker than this fraction of the strongest ink is background noise.
+pub const NOISE_FLOOR: f32 = 0.1;
+/// Ink at least this strong (after the noise floor, strongest = 1) bounds the crop.
+pub const CROP_THRESHOLD: f32 = 0.2;
+
+/// A grayscale image, 16 bits per pixel (0 black, 65535 white), row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gray16 {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u16>,
+}
+
+/// The 28x28 MNIST-style bytes (0 background, 255 strongest ink) of the digit in `gray`
+/// (`width` x `height`, 0 black .. 65535 white, either polarity). Errors (as
+/// `Error::InvalidArgument`) for an empty image and for a blank one.
+pub fn mnist_style(gray: &[u16], width: usize, height: usize) -> Result<[u8; SIDE * SIDE]> {
+    let invalid = |msg: String| Err(Error::InvalidArgument(msg));
+    if width == 0 || height == 0 {
+        return invalid(format!("the image is empty ({width}x{height} pixels)"));
+    }
+    if gray.len() != width * height {
+        return invalid(format!("{} pixels for a {width}x{height} image", gray.len()));
+    }
+    let blank = || invalid("the image is blank: no ink stands out from the background".into());
+
+    // 1-2: polarity and levels.
+    let background = border_median(gray, width, height);
+    let mean = gray.iter().map(|&v| v as f64).sum::<f64>() / gray.len() as f64;
+    let dark_ink = mean < background;
+    let strength = |v: u16| {
+        let d = v as f64 - background;
+        (if dark_ink { -d } else { d }).max(0.0)
+    };
+    let strongest = gray.iter().map(|&v| strength(v)).fold(0.0, f64::max);
+    if strongest < MIN_CONTRAST * u16::MAX as f64 {
+        return blank();
+    }
+    let ink: Vec<f32> = gray
+        .iter()
+        .map(|&v| ((strength(v) / strongest) as f32 - NOISE_FLOOR).max(0.0) / (1.0 - NOISE_FLOOR))
+        .collect();
+
+    // 3: crop to the bounding box of the clear ink (never empty: the strongest pixel is 1).
+    let (mut x0, mut y0, mut x1, mut y1) = (width, height, 0, 0);
+    for (i, _) in ink.iter().enumerate().filter(|&(_, &v)| v >= CROP_THRESHOLD) {
+        let (x, y) = (i % width, i / width);
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+    }
+    let (cw, ch) = (x1 - x0, y1 - y0);
+    let crop: Vec<f32> = (y0..y1).flat_map(|y| ink[y * width + x0..y * width + x1].iter().copied()).collect();
+    let crop = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(cw as u32, ch as u32, crop)
+        .expect("crop buffer matches its size");
+
+    // 4: longer side to 20, aspect ratio preserved.
+    let scale = BOX as f64 / cw.max(ch) as f64;
+    let fit = |side: usize| ((side as f64 * scale).round() as usize).clamp(1, BOX);
+    let (bw, bh) = (fit(cw), fit(ch));
+    let scaled = image::imageops::resize(&crop, bw as u32, bh as u32, FilterType::CatmullRom).into_raw();
+    let peak = scaled.iter().copied().fold(0.0, f32::max);
+    if peak <= 0.0 {
+        return blank(); // nothing of the ink survived the scaling
+    }
+    let scaled: Vec<u8> = scaled.iter().map(|&v| (v.clamp(0.0, peak) / peak * 255.0).round() as u8).collect();
+
+    // 5: center of mass to (14, 14).
+    let (mut mass, mut mx, mut my) = (0.0f64, 0.0f64, 0.0f64);
+    for (i, &v) in scaled.iter().enumerate() {
+        let v = v as f64;
+        mass += v;
+        mx += v * (i % bw) as f64;
+        my += v * (i / bw) as f64;
+    }
+    let center = (SIDE / 2) as f64;
+    let offset = |com: f64, side: usize| ((center - com).round().max(0.0) as usize).min(SIDE - side);
+    let (ox, oy) = (offset(mx / mass, bw), offset(my / mass, bh));
+    let mut out = [0u8; SIDE * SIDE];
+    for (y, row) in scaled.chunks_exact(bw).enumerate() {
+        out[(y + oy) * SIDE + ox..(y + oy) * SIDE + ox + bw].copy_from_slice(row);
+    }
+    Ok(out)
+}
+
+/// The median of the outermost ring of pixels (the mean of the two middle values when their
+/// count is even, so inverting the image inverts the median exactly).
+fn border_median(gray: &[u16], width: usize, height: usize) -> f64 {
+    let mut border: Vec<u16> = (0..width * height)
+        .filter(|i| {
+            let (x, y) = (i % width, i / width);
+            x == 0 || y == 0 || x == width - 1 || y == height - 1
+        })
+        .map(|i| gray[i])
+        .collect();
+    border.sort_unstable();
+    let n = border.len();
+    (border[(n - 1) / 2] as f64 + border[n / 2] as f64) / 2.0
+}
+
+/// A decoded image as 16-bit grayscale (Rec. 709 luma of the RGB values). Transparent pixels
+/// are composited onto a background: when the opaque part covers at least half the picture it is
+/// a picture with its own background (paper), and transparency takes the opaque part's median
+/// gray; when it covers less, it is strokes on a transparent canvas, and transparency becomes
+/// white under dark strokes and black under light ones (so either polarity survives).
+pub fn to_gray(image: &DynamicImage) -> Gray16 {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    if !image.color().has_alpha() {
+        return Gray16 { width, height, pixels: image.to_luma16().into_raw() };
+    }
+    let la = image.to_luma_alpha16().into_raw();
+    let pixels = la.chunks_exact(2);
+    let max = u16::MAX as u64;
+    let (mut coverage, mut weighted) = (0u64, 0u64);
+    let mut histogram = vec![0u64; 1 << 16];
+    for p in pixels.clone() {
+        let (l, a) = (p[0] as u64, p[1] as u64);
+        coverage += a;
+        weighted += l * a;
+        if a > max / 2 {
+            histogram[l as usize] += 1;
+        }
+    }
+    let total = (width * height) as u64;
+    let background: u64 = if coverage * 2 >= total * max {
+        // The median gray of the (mostly) opaque pixels.
+        let opaque: u64 = histogram.iter().sum();
+        let mut seen = 0;
+        histogram
+            .iter()
+            .position(|&c| {
+                seen += c;
+                seen * 2 >= opaque
+            })
+            .unwrap_or(max as usize) as u64
+    } else if coverage > 0 && weighted / coverage > max / 2 {
+        0 // light strokes
+    } else {
+        max // dark strokes (or nothing visible: white, and blank later)
+    };
+    let pixels = pixels
+        .map(|p| ((p[0] as u64 * p[1] as u64 + background * (max - p[1] as u64) + max / 2) / max) as u16);
+    Gray16 { width, height, pixels: pixels.collect() }
+}
+
+/// Reads an image file (PNG, JPEG, BMP or GIF, recognised by its content; EXIF orientation
+/// applied) as grayscale. Checks the dimensions in the header before decoding anything.
+pub fn read_gray(path: &Path) -> Result<Gray16> {
+    let bad = |problem: String| Error::bad_data(path, problem);
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader =
+        ImageReader::new(BufReader::new(file)).with_guessed_format().map_err(|e| Error::io(path, e))?;
+    let format = reader
+        .format()
+        .ok_or_else(|| bad("not an image (lenet reads PNG, JPEG, BMP and GIF files)".into()))?;
+    let name = format!("{format:?}").to_uppercase();
+    let image_error = |e: ImageError| match e {
+        ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            bad(format!("the {name} image is truncated"))
+        }
+        ImageError::IoError(e) => Error::io(path, e),
+        ImageError::Unsupported(u) if matches!(u.kind(), UnsupportedErrorKind::Format(_)) => {
+            bad(format!("{name} images are not supported (PNG, JPEG, BMP and GIF are)"))
+        }
+        ImageError::Limits(e) => bad(format!("the image is too large to decode ({e})")),
+        e => bad(format!("not a readable {name} image ({e})")),
+    };
+    let mut decoder = reader.into_decoder().map_err(image_error)?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(bad(format!("the image is empty ({w}x{h} pixels)")));
+    }
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(bad(format!(
+            "the image is {w}x{h}, {:.0} megapixels: lenet reads at most {} megapixels (scale it down first)",
+            w as f64 * h as f64 / 1e6,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    image.apply_orientation(orientation);
+    Ok(to_gray(&image))
+}
+
+/// [`read_gray`] then [`mnist_style`]: the 28x28 bytes of the digit in the image file at `path`.
+/// Every error names the file.
+pub fn load(path: &Path) -> Result<[u8; SIDE * SIDE]> {
+    let gray = read_gray(path)?;
+    mnist_style(&gray.pixels, gray.width, gray.height).map_err(|e| match e {
+        Error::InvalidArgument(problem) => Error::bad_data(path, problem),
+        other => other,
+    })
+}
+
+/// A data set of MNIST-style images (all labelled 0), for an engine to run.
+pub fn dataset(images: &[[u8; SIDE * SIDE]]) -> Dataset {
+    Dataset { images: images.concat(), labels: vec![0; images.len()], rows: SIDE, cols: SIDE }
+}
