@@ -219,3 +219,16 @@ fn with_no_adapter_auto_falls_back_to_the_cpu_path() {
     assert!(!gpu.status.success() && stderr.contains("no GPU adapter found"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn an_epoch_may_visit_examples_more_than_once() {
+    // An order longer than the data set (as `lenet bench` uses): the GPU keeps it whole.
+    let Some((mut cpu, mut gpu)) = engines(Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 4) else { return };
+    let data = synthetic::generate(50, 0, 4).train;
+    let order: Vec<u32> = (0..130).map(|i| i % 50).collect();
+    let c = cpu.train_epoch(&data, &order, 64, &mut |_| {}).unwrap();
+    let g = gpu.train_epoch(&data, &order, 64, &mut |_| {}).unwrap();
+    assert_eq!(g.images_done, 130);
+    assert!((g.loss_sum - c.loss_sum).abs() <= 1e-4 * c.loss_sum, "loss {} vs {}", g.loss_sum, c.loss_sum);
+    assert_parameters_close(&gpu.parameters().unwrap(), &cpu.parameters().unwrap(), 1e-4, "after 3 steps");
+}

@@ -104,6 +104,8 @@ struct ResidentData {
     /// A hash of the `Dataset` this was uploaded from: its contents, not its address, so a new
     /// data set that happens to reuse freed memory is never mistaken for the old one.
     key: u64,
+    /// How many indices the order buffer holds.
+    order_capacity: usize,
     order: wgpu::Buffer,
     gather: Dispatch,
 }
@@ -361,10 +363,12 @@ impl GpuEngine {
     }
 
     /// Uploads `data` (unless it is already resident in `slot`) and binds its gather kernel.
-    fn ensure_data(&mut self, data: &Dataset, for_training: bool) -> Result<()> {
+    /// `order_len` is the longest order it will be read through (an epoch may visit examples
+    /// more than once).
+    fn ensure_data(&mut self, data: &Dataset, order_len: usize, for_training: bool) -> Result<()> {
         let key = data_key(data);
         let slot = if for_training { &self.train_data } else { &self.eval_data };
-        if slot.as_ref().is_some_and(|d| d.key == key) {
+        if slot.as_ref().is_some_and(|d| d.key == key && d.order_capacity >= order_len) {
             return Ok(());
         }
         let net = self.network.as_ref().expect("network built before data");
@@ -373,12 +377,13 @@ impl GpuEngine {
             gpu.create_buffer_init("images", bytemuck::cast_slice(&pack_bytes(&data.images)), storage());
         let labels =
             gpu.create_buffer_init("labels", bytemuck::cast_slice(&pack_bytes(&data.labels)), storage());
-        let order = gpu.create_buffer("order", (data.len() * 4) as u64, storage());
+        let order_capacity = order_len.max(data.len());
+        let order = gpu.create_buffer("order", (order_capacity * 4) as u64, storage());
         let gather = self
             .kernels()
             .gather(data.pixels_per_image(), net.batch)?
             .bind(gpu, &[&images, &labels, &order, &net.input, &net.labels]);
-        let resident = ResidentData { key, order, gather };
+        let resident = ResidentData { key, order_capacity, order, gather };
         if for_training {
             self.train_data = Some(resident);
         } else {
@@ -455,7 +460,7 @@ impl GpuEngine {
         let batch = self.network.as_ref().map_or(256, |n| n.batch);
         let steps = data.len().div_ceil(batch);
         self.ensure_network(batch)?;
-        self.ensure_data(data, false)?;
+        self.ensure_data(data, data.len(), false)?;
         self.ensure_steps(steps);
         let resident = self.eval_data.as_ref().expect("evaluation data resident");
         let identity: Vec<u32> = (0..data.len() as u32).collect();
@@ -616,7 +621,7 @@ impl Engine for GpuEngine {
         let batch_size = batch_size.min(order.len());
         let steps = order.len().div_ceil(batch_size);
         self.ensure_network(batch_size)?;
-        self.ensure_data(data, true)?;
+        self.ensure_data(data, order.len(), true)?;
         self.ensure_steps(steps);
         self.ensure_epoch_stats(steps);
         let resident = self.train_data.as_ref().expect("training data resident");
