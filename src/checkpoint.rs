@@ -2,12 +2,13 @@
 //! state_dict for the same network, so a model moves between this engine and PyTorch with
 //! `safetensors.torch.save_file` / `load_file`.
 
+use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Network, Parameters, Plan, arch};
 use crate::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `params` to `path` with `metadata`, atomically: the bytes go to a temporary file in the
 /// same directory, which is synced and then renamed over `path`, so a crash leaves either the old
@@ -25,6 +26,99 @@ pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>)
     let serialized = safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| Error::bad_data(path, format!("cannot serialize checkpoint: {e}")))?;
     write_atomically(path, &serialized)
+}
+
+/// Where the optimizer state of the model checkpoint at `model` goes: a sibling file with
+/// `.optim.safetensors` appended to its name, so the model file itself holds only the network's
+/// tensors (and stays loadable by PyTorch's `load_state_dict(strict=True)`).
+pub fn optimizer_path(model: &Path) -> PathBuf {
+    let mut name = model.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".optim.safetensors");
+    model.with_file_name(name)
+}
+
+/// The optimizer and its hyper-parameters as one line, e.g. "adam lr=0.001 beta1=0.9
+/// beta2=0.999 eps=0.00000001", recorded as "optimizer" in training checkpoints and compared
+/// when resuming.
+pub fn describe_optimizer(optimizer: &Optimizer) -> String {
+    match *optimizer {
+        Optimizer::Sgd { lr, momentum } => format!("sgd lr={lr} momentum={momentum}"),
+        Optimizer::Adam { lr, beta1, beta2, eps } => {
+            format!("adam lr={lr} beta1={beta1} beta2={beta2} eps={eps}")
+        }
+    }
+}
+
+/// Saves a training checkpoint: the optimizer state (tensors "first" and "second", metadata
+/// `metadata` plus "updates") to `optimizer_path(path)`, then the model to `path` with
+/// `metadata`. Each file is written atomically, the optimizer's first, so a crash between the
+/// two leaves a model file whose "epoch" is older than its optimizer file's: `load_optimizer`
+/// refuses that pair.
+pub fn save_training(
+    path: &Path,
+    params: &Parameters,
+    state: &OptimizerState,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let optim = optimizer_path(path);
+    if state.first.len() != params.values.len() || state.second.len() != params.values.len() {
+        return Err(Error::bad_data(&optim, "optimizer state does not match the parameters"));
+    }
+    let bytes = |values: &[f32]| values.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let (first, second) = (bytes(&state.first), bytes(&state.second));
+    let shape = vec![state.first.len()];
+    let tensors = [("first", &first), ("second", &second)].map(|(name, b)| {
+        (name.to_string(), TensorView::new(Dtype::F32, shape.clone(), b).expect("view length matches"))
+    });
+    let mut optim_metadata = metadata.clone();
+    optim_metadata.insert("updates".into(), state.step.to_string());
+    let serialized = safetensors::serialize(tensors, Some(optim_metadata))
+        .map_err(|e| Error::bad_data(&optim, format!("cannot serialize optimizer state: {e}")))?;
+    write_atomically(&optim, &serialized)?;
+    save(path, params, metadata)
+}
+
+/// Reads the optimizer state saved beside the model checkpoint `model` (whose metadata is
+/// `model_metadata`) for `parameter_count` parameters. Its "epoch" must match the model's.
+/// Returns the state and the optimizer file's metadata.
+pub fn load_optimizer(
+    model: &Path,
+    model_metadata: &HashMap<String, String>,
+    parameter_count: usize,
+) -> Result<(OptimizerState, HashMap<String, String>)> {
+    let path = optimizer_path(model);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let bad = |problem: String| Error::bad_data(&path, problem);
+    let metadata = metadata_of(&path, &bytes)?;
+    if metadata.get("epoch") != model_metadata.get("epoch") {
+        return Err(bad(format!(
+            "its epoch ({}) is not the model's ({}): the two files are from different runs or a save was interrupted",
+            metadata.get("epoch").map_or("none", |s| s.as_str()),
+            model_metadata.get("epoch").map_or("none", |s| s.as_str())
+        )));
+    }
+    let step = metadata
+        .get("updates")
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| bad("its \"updates\" metadata is missing or unreadable".into()))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt optimizer state ({e})")))?;
+    let read = |name: &str| -> Result<Vec<f32>> {
+        let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
+        if tensor.dtype() != Dtype::F32 || tensor.shape() != [parameter_count] {
+            return Err(bad(format!(
+                "tensor {name} is {:?} {:?}, expected F32 [{parameter_count}]",
+                tensor.dtype(),
+                tensor.shape()
+            )));
+        }
+        Ok(tensor
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
+    };
+    let (first, second) = (read("first")?, read("second")?);
+    Ok((OptimizerState { first, second, step }, metadata))
 }
 
 /// Reads a checkpoint for `plan`: every tensor the plan needs must be there, as f32, with

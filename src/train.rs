@@ -2,7 +2,7 @@
 //! An `Engine` does the arithmetic (the CPU path here, the GPU path in `gpu`); this module
 //! decides what to run and measures it.
 
-use crate::cpu::optimizer::Optimizer;
+use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::data::{Dataset, Split};
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
@@ -43,6 +43,26 @@ pub trait Engine {
 
     /// A copy of the current parameters (read back from the device, for the GPU path).
     fn parameters(&self) -> Result<Parameters>;
+
+    /// A copy of the optimizer state: moments (SGD's velocity in `first`) and the update count.
+    fn optimizer_state(&self) -> Result<OptimizerState>;
+
+    /// Replaces the optimizer state, e.g. with one saved by `checkpoint::save_training`, so
+    /// training continues exactly where it stopped.
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
+}
+
+/// Rejects an optimizer state of the wrong size for `plan`.
+pub fn check_optimizer_state(plan: &Plan, state: &OptimizerState) -> Result<()> {
+    let n = plan.parameter_count;
+    if state.first.len() != n || state.second.len() != n {
+        return Err(Error::InvalidArgument(format!(
+            "the optimizer state holds {} and {} values, but the network has {n} parameters",
+            state.first.len(),
+            state.second.len()
+        )));
+    }
+    Ok(())
 }
 
 /// What `fit` needs to know beyond the engine.

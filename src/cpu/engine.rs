@@ -160,4 +160,14 @@ impl Engine for CpuEngine {
     fn parameters(&self) -> Result<Parameters> {
         Ok(self.params.clone())
     }
+
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        Ok(self.state.clone())
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        crate::train::check_optimizer_state(&self.plan, state)?;
+        self.state = state.clone();
+        Ok(())
+    }
 }

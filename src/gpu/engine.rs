@@ -14,7 +14,7 @@ use crate::bench::KernelTiming;
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dense::DenseShape;
 use crate::cpu::network::{conv_shape, dense_shape, pool_shape};
-use crate::cpu::optimizer::Optimizer;
+use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
 use crate::model::{Layer, Parameters, Plan, PlannedLayer};
@@ -762,5 +762,22 @@ impl Engine for GpuEngine {
         let mut params = Parameters::zeros(&self.plan);
         params.values = self.gpu.read_f32(&self.params, 0, self.plan.parameter_count)?;
         Ok(params)
+    }
+
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        let n = self.plan.parameter_count;
+        Ok(OptimizerState {
+            first: self.gpu.read_f32(&self.first, 0, n)?,
+            second: self.gpu.read_f32(&self.second, 0, n)?,
+            step: self.updates,
+        })
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        crate::train::check_optimizer_state(&self.plan, state)?;
+        self.gpu.queue.write_buffer(&self.first, 0, bytemuck::cast_slice(&state.first));
+        self.gpu.queue.write_buffer(&self.second, 0, bytemuck::cast_slice(&state.second));
+        self.updates = state.step;
+        self.gpu.check_errors()
     }
 }

@@ -161,6 +161,11 @@ struct TrainArgs {
     /// Save the model here (safetensors, PyTorch's state_dict names) after every epoch, atomically.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint (by --save, which also writes the optimizer
+    /// state to FILE.optim.safetensors) from its next epoch up to --epochs; needs the same
+    /// --seed, --batch-size, --arch and optimizer settings (and data options) as that run.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
     /// The network: `lenet5`, a layer list such as conv8k3p1,relu,maxpool2,dense10 (syntax in
     /// the README), or a file holding one.
     #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
@@ -357,7 +362,13 @@ fn train(args: TrainArgs) -> Result<()> {
     let plan = arch::plan_for_mnist(&network)?;
     let split = load_data(&args.dataset, args.seed)?;
 
-    let params = Parameters::init(&plan, args.seed);
+    let (params, resumed) = match &args.resume {
+        Some(from) => {
+            let (params, state, epoch) = load_resume(from, &network, &plan, &config)?;
+            (params, Some((state, epoch)))
+        }
+        None => (Parameters::init(&plan, args.seed), None),
+    };
     if let Some(dir) = args.save.as_deref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
@@ -368,6 +379,12 @@ fn train(args: TrainArgs) -> Result<()> {
         );
     }
     let mut engine = make_engine(args.dataset.device, plan, params, optimizer)?;
+    let mut first_epoch = 1;
+    if let Some((state, epoch)) = &resumed {
+        engine.set_optimizer_state(state)?;
+        first_epoch = epoch + 1;
+        eprintln!("resuming from {} after epoch {epoch}", args.resume.as_ref().unwrap().display());
+    }
     eprintln!(
         "training {} ({} parameters) on {}: {} epochs, batch {}, {:?} lr {lr}, seed {}",
         network_name(&network),
@@ -379,11 +396,11 @@ fn train(args: TrainArgs) -> Result<()> {
         config.seed
     );
     let mut observer = ConsoleObserver::new(config.epochs);
-    for epoch in 1..=config.epochs {
+    for epoch in first_epoch..=config.epochs {
         train::train_epoch(engine.as_mut(), &split, &config, epoch, &mut observer)?;
         if let Some(path) = &args.save {
-            let metadata = checkpoint_metadata(&network, epoch, &config, args.optimizer);
-            checkpoint::save(path, &engine.parameters()?, metadata)
+            let metadata = checkpoint_metadata(&network, epoch, &config);
+            checkpoint::save_training(path, &engine.parameters()?, &engine.optimizer_state()?, metadata)
                 .with_context(|| format!("saving the model after epoch {epoch}"))?;
         }
     }
@@ -393,12 +410,7 @@ fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn checkpoint_metadata(
-    network: &Network,
-    epoch: usize,
-    config: &TrainConfig,
-    optimizer: OptimizerKind,
-) -> HashMap<String, String> {
+fn checkpoint_metadata(network: &Network, epoch: usize, config: &TrainConfig) -> HashMap<String, String> {
     HashMap::from([
         ("format".to_string(), "pt".to_string()),
         ("architecture".to_string(), network.layers_string()),
@@ -406,8 +418,54 @@ fn checkpoint_metadata(
         ("normalization".to_string(), format!("mean={MEAN},std={STD}")),
         ("epoch".to_string(), epoch.to_string()),
         ("seed".to_string(), config.seed.to_string()),
-        ("optimizer".to_string(), format!("{optimizer:?} lr={}", config.optimizer.lr()).to_lowercase()),
+        ("batch_size".to_string(), config.batch_size.to_string()),
+        ("optimizer".to_string(), checkpoint::describe_optimizer(&config.optimizer)),
     ])
+}
+
+/// For `train --resume`: the parameters, optimizer state and last epoch saved in `from`, after
+/// checking that the run being resumed had the same network, seed, batch size and optimizer, and
+/// that it has epochs left to train.
+fn load_resume(
+    from: &std::path::Path,
+    network: &Network,
+    plan: &Plan,
+    config: &TrainConfig,
+) -> Result<(Parameters, lenet_gpu::cpu::optimizer::OptimizerState, usize)> {
+    let context = || format!("cannot resume from {}", from.display());
+    let model_metadata = checkpoint::read_metadata(from).with_context(context)?;
+    let (state, metadata) =
+        checkpoint::load_optimizer(from, &model_metadata, plan.parameter_count).with_context(context)?;
+    let recorded = |key: &str| {
+        metadata.get(key).cloned().with_context(|| {
+            format!("{}: it records no \"{key}\" (not saved by `lenet train --save`?)", context())
+        })
+    };
+    let checks = [
+        ("architecture", network.layers_string(), "--arch"),
+        ("seed", config.seed.to_string(), "--seed"),
+        ("batch_size", config.batch_size.to_string(), "--batch-size"),
+        ("optimizer", checkpoint::describe_optimizer(&config.optimizer), "--optimizer/--lr/--momentum"),
+    ];
+    for (key, wanted, flag) in checks {
+        let saved = recorded(key)?;
+        if saved != wanted {
+            bail!(
+                "{}: it was trained with {key} {saved}, but this run asks for {wanted} (resuming needs the same {flag} as the saved run)",
+                context()
+            );
+        }
+    }
+    let epoch: usize =
+        recorded("epoch")?.parse().with_context(|| format!("{}: unreadable epoch", context()))?;
+    if epoch >= config.epochs {
+        bail!(
+            "{}: it has already trained {epoch} epochs; pass --epochs with a larger total to train more",
+            context()
+        );
+    }
+    let (params, _) = checkpoint::load(from, plan).with_context(context)?;
+    Ok((params, state, epoch))
 }
 
 /// "LeNet-5", or the architecture string of any other network.

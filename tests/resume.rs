@@ -1,0 +1,219 @@
+//! Resuming training: 2 epochs, a save and 1 resumed epoch give bit for bit the parameters of
+//! 3 straight epochs, through the library and through `lenet train --resume`, on the CPU path and
+//! on a GPU when there is one; resuming with other settings is refused.
+
+mod common;
+
+use common::TempDir;
+use lenet_gpu::checkpoint;
+use lenet_gpu::cpu::engine::CpuEngine;
+use lenet_gpu::cpu::optimizer::Optimizer;
+use lenet_gpu::data::{Split, synthetic};
+use lenet_gpu::gpu::engine::GpuEngine;
+use lenet_gpu::model::{Network, Parameters, Plan};
+use lenet_gpu::train::{self, Engine, Quiet, TrainConfig};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const SGD: Optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
+const ADAM: Optimizer = Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+
+fn small_split() -> Split {
+    synthetic::generate(640, 64, 7)
+}
+
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+type MakeEngine<'a> = &'a dyn Fn(Plan, &Parameters, Optimizer) -> Box<dyn Engine>;
+
+/// 3 straight epochs vs 2 epochs, a save to disk, a fresh engine from the files, and epoch 3.
+fn straight_vs_resumed(make: MakeEngine, optimizer: Optimizer, tag: &str) {
+    let split = small_split();
+    let plan = Network::lenet5().plan().unwrap();
+    let config = TrainConfig { epochs: 3, batch_size: 64, optimizer, seed: 5 };
+    let init = Parameters::init(&plan, config.seed);
+
+    let mut straight = make(plan.clone(), &init, optimizer);
+    train::fit(straight.as_mut(), &split, &config, &mut Quiet).unwrap();
+
+    let dir = TempDir::new(tag);
+    let path = dir.join("model.safetensors");
+    let mut first = make(plan.clone(), &init, optimizer);
+    for epoch in 1..=2 {
+        train::train_epoch(first.as_mut(), &split, &config, epoch, &mut Quiet).unwrap();
+    }
+    let metadata = HashMap::from([("epoch".to_string(), "2".to_string())]);
+    checkpoint::save_training(
+        &path,
+        &first.parameters().unwrap(),
+        &first.optimizer_state().unwrap(),
+        metadata,
+    )
+    .unwrap();
+    drop(first);
+    assert_eq!(dir.entries(), ["model.safetensors", "model.safetensors.optim.safetensors"]);
+
+    let (params, model_metadata) = checkpoint::load(&path, &plan).unwrap();
+    let (state, _) = checkpoint::load_optimizer(&path, &model_metadata, plan.parameter_count).unwrap();
+    assert_eq!(state.step, 2 * 10, "10 steps an epoch");
+    let mut resumed = make(plan.clone(), &params, optimizer);
+    resumed.set_optimizer_state(&state).unwrap();
+    assert_eq!(resumed.optimizer_state().unwrap(), state);
+    train::train_epoch(resumed.as_mut(), &split, &config, 3, &mut Quiet).unwrap();
+
+    let (a, b) = (straight.parameters().unwrap(), resumed.parameters().unwrap());
+    assert!(bits(&a.values) == bits(&b.values), "{tag}: resumed parameters differ from straight ones");
+    let (sa, sb) = (straight.optimizer_state().unwrap(), resumed.optimizer_state().unwrap());
+    assert_eq!(sa.step, sb.step);
+    assert!(bits(&sa.first) == bits(&sb.first) && bits(&sa.second) == bits(&sb.second), "{tag}: moments");
+}
+
+fn cpu(plan: Plan, params: &Parameters, optimizer: Optimizer) -> Box<dyn Engine> {
+    Box::new(CpuEngine::new(plan, params.clone(), optimizer))
+}
+
+#[test]
+fn cpu_resume_is_bit_identical_sgd() {
+    straight_vs_resumed(&cpu, SGD, "cpu-sgd");
+}
+
+#[test]
+fn cpu_resume_is_bit_identical_adam() {
+    straight_vs_resumed(&cpu, ADAM, "cpu-adam");
+}
+
+#[test]
+fn gpu_resume_is_bit_identical() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let make = |plan: Plan, params: &Parameters, optimizer: Optimizer| -> Box<dyn Engine> {
+        let gpu = common::gpu().expect("the adapter found above");
+        Box::new(GpuEngine::new(gpu, plan, params, optimizer).unwrap())
+    };
+    straight_vs_resumed(&make, SGD, "gpu-sgd");
+    straight_vs_resumed(&make, ADAM, "gpu-adam");
+}
+
+#[test]
+fn optimizer_state_of_the_wrong_size_is_refused() {
+    let plan = Network::lenet5().plan().unwrap();
+    let mut engine = CpuEngine::new(plan.clone(), Parameters::init(&plan, 1), SGD);
+    let mut state = engine.optimizer_state().unwrap();
+    state.first.pop();
+    let err = engine.set_optimizer_state(&state).unwrap_err().to_string();
+    assert!(err.contains("optimizer state"), "{err}");
+}
+
+const DATA: &[&str] = &["--dataset", "synthetic", "--limit-train", "640", "--limit-test", "64"];
+
+fn lenet(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_lenet"))
+        .arg("train")
+        .args(DATA)
+        .args(args)
+        .current_dir(dir)
+        .env("LENET_DATA_DIR", dir.join("no-mnist"))
+        .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lenet");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "a panic:\n{stderr}");
+    out
+}
+
+fn lenet_ok(dir: &Path, args: &[&str]) {
+    let out = lenet(dir, args);
+    assert!(out.status.success(), "lenet train {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn lenet_err(dir: &Path, args: &[&str]) -> String {
+    let out = lenet(dir, args);
+    assert!(!out.status.success(), "lenet train {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn cli_straight_vs_resumed(device: &'static str, optimizer: &'static str, tag: &str) {
+    let dir = TempDir::new(tag);
+    let common = ["--device", device, "--optimizer", optimizer, "--batch-size", "64"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { [&common[..], extra].concat() };
+    lenet_ok(dir.path(), &with(&["--epochs", "3", "--save", "straight.safetensors"]));
+    lenet_ok(dir.path(), &with(&["--epochs", "2", "--save", "resumed.safetensors"]));
+    let out = lenet(
+        dir.path(),
+        &with(&["--epochs", "3", "--resume", "resumed.safetensors", "--save", "resumed.safetensors"]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "resume failed:\n{stderr}");
+    assert!(stderr.contains("resuming from resumed.safetensors after epoch 2"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let epochs: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
+    assert_eq!(epochs.len(), 1, "only epoch 3 runs: {stdout}");
+    assert!(epochs[0].starts_with("epoch 3/3"), "{stdout}");
+
+    let plan = Network::lenet5().plan().unwrap();
+    let (a, ma) = checkpoint::load(&dir.join("straight.safetensors"), &plan).unwrap();
+    let (b, mb) = checkpoint::load(&dir.join("resumed.safetensors"), &plan).unwrap();
+    assert!(bits(&a.values) == bits(&b.values), "{tag}: resumed parameters differ from straight ones");
+    assert_eq!(ma, mb);
+    assert_eq!(mb["epoch"], "3");
+    let (sa, _) =
+        checkpoint::load_optimizer(&dir.join("straight.safetensors"), &ma, plan.parameter_count).unwrap();
+    let (sb, _) =
+        checkpoint::load_optimizer(&dir.join("resumed.safetensors"), &mb, plan.parameter_count).unwrap();
+    assert_eq!(sa.step, 30);
+    assert!(bits(&sa.first) == bits(&sb.first) && bits(&sa.second) == bits(&sb.second), "{tag}: moments");
+}
+
+#[test]
+fn cli_resume_is_bit_identical_on_the_cpu() {
+    cli_straight_vs_resumed("cpu", "sgd", "cli-cpu-sgd");
+    cli_straight_vs_resumed("cpu", "adam", "cli-cpu-adam");
+}
+
+#[test]
+fn cli_resume_is_bit_identical_on_a_gpu() {
+    if common::gpu().is_none() {
+        return;
+    }
+    cli_straight_vs_resumed("gpu", "adam", "cli-gpu-adam");
+}
+
+#[test]
+fn cli_resume_with_other_settings_is_refused() {
+    let dir = TempDir::new("cli-refuse");
+    let d = dir.path();
+    lenet_ok(d, &["--device", "cpu", "--optimizer", "adam", "--epochs", "1", "--save", "m.safetensors"]);
+    let resume = |extra: &[&'static str]| {
+        let args = [&["--device", "cpu", "--epochs", "2", "--resume", "m.safetensors"][..], extra].concat();
+        lenet_err(d, &args)
+    };
+    let err = resume(&["--optimizer", "adam", "--seed", "4"]);
+    assert!(
+        err.contains("cannot resume from m.safetensors") && err.contains("seed 1") && err.contains("--seed"),
+        "{err}"
+    );
+    let err = resume(&["--optimizer", "adam", "--batch-size", "32"]);
+    assert!(err.contains("batch_size 64") && err.contains("--batch-size"), "{err}");
+    let err = resume(&["--optimizer", "sgd"]);
+    assert!(err.contains("optimizer adam lr=0.001") && err.contains("--optimizer"), "{err}");
+    let err = resume(&["--optimizer", "adam", "--lr", "0.002"]);
+    assert!(err.contains("--optimizer/--lr"), "{err}");
+    let err = lenet_err(
+        d,
+        &["--device", "cpu", "--optimizer", "adam", "--epochs", "1", "--resume", "m.safetensors"],
+    );
+    assert!(err.contains("already trained 1 epochs"), "{err}");
+    // Without the optimizer file there is nothing to resume.
+    std::fs::remove_file(dir.join("m.safetensors.optim.safetensors")).unwrap();
+    let err = resume(&["--optimizer", "adam"]);
+    assert!(err.contains("cannot resume from m.safetensors") && err.contains("optim.safetensors"), "{err}");
+    // The model file holds only the network's tensors.
+    let bytes = std::fs::read(dir.join("m.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(file.names().len(), 10);
+}
