@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod convolve;
 pub mod cpu;
 pub mod data;
 pub mod error;
