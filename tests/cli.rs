@@ -426,3 +426,17 @@ fn bench_prints_a_table_and_writes_json() {
     assert_eq!(rows.len(), 2, "one row per batch size");
     assert!(rows.iter().all(|r| r["train_images_per_s"].as_f64().unwrap() > 0.0));
 }
+
+#[test]
+fn no_driver_noise_about_a_runtime_directory() {
+    // Mesa prints "XDG_RUNTIME_DIR is invalid" when it is unset, as on headless machines; the
+    // program gives it a private one so users see only its own messages.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lenet"))
+        .arg("devices")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}

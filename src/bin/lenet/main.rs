@@ -247,8 +247,34 @@ fn momentum(s: &str) -> std::result::Result<f32, String> {
     }
 }
 
+/// Mesa's drivers print "error: XDG_RUNTIME_DIR is invalid" when that variable is unset (as on
+/// headless machines and in CI), which reads like our error. Point it at a private directory made
+/// for this run; returns it, to be removed at exit.
+fn give_mesa_a_runtime_dir() -> Option<PathBuf> {
+    #[cfg(unix)]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!("lenet-runtime-{}", std::process::id()));
+        if std::fs::DirBuilder::new().mode(0o700).create(&dir).is_ok() {
+            // SAFETY: called from main before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+            return Some(dir);
+        }
+    }
+    None
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse(); // exits on --help or bad arguments, before anything is made
+    let runtime_dir = give_mesa_a_runtime_dir();
+    let code = run(cli);
+    if let Some(dir) = runtime_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    code
+}
+
+fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
