@@ -65,6 +65,18 @@ pub fn check_optimizer_state(plan: &Plan, state: &OptimizerState) -> Result<()> 
     Ok(())
 }
 
+/// The checks every `Engine::train_epoch` makes before it trains: a batch of at least one, and
+/// an order that names only examples the data set has.
+pub fn check_epoch(data: &Dataset, order: &[u32], batch_size: usize) -> Result<()> {
+    if batch_size == 0 {
+        return Err(Error::InvalidArgument("batch size must be at least 1".into()));
+    }
+    if order.iter().any(|&i| i as usize >= data.len()) {
+        return Err(Error::InvalidArgument("the epoch's order names an example the data set lacks".into()));
+    }
+    Ok(())
+}
+
 /// What `fit` needs to know beyond the engine.
 #[derive(Clone, Debug)]
 pub struct TrainConfig {

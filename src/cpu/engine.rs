@@ -3,10 +3,10 @@
 
 use super::network::{Workspace, forward, forward_backward};
 use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
+use crate::Result;
 use crate::data::Dataset;
 use crate::model::{Parameters, Plan};
 use crate::train::{Engine, Progress};
-use crate::{Error, Result};
 
 /// Examples per forward pass when predicting: large enough to keep both cores busy.
 const PREDICT_BATCH: usize = 500;
@@ -93,9 +93,7 @@ impl Engine for CpuEngine {
         batch_size: usize,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
-        if batch_size == 0 {
-            return Err(Error::InvalidArgument("batch size must be at least 1".into()));
-        }
+        crate::train::check_epoch(data, order, batch_size)?;
         let mut totals = Progress::default();
         for (step, indices) in order.chunks(batch_size).enumerate() {
             let stats = self.train_step(data, indices);

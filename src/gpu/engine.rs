@@ -606,14 +606,7 @@ impl Engine for GpuEngine {
         batch_size: usize,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
-        if batch_size == 0 {
-            return Err(Error::InvalidArgument("batch size must be at least 1".into()));
-        }
-        if order.iter().any(|&i| i as usize >= data.len()) {
-            return Err(Error::InvalidArgument(
-                "the epoch's order names an example the data set lacks".into(),
-            ));
-        }
+        crate::train::check_epoch(data, order, batch_size)?;
         if order.is_empty() {
             return Ok(Progress::default());
         }
