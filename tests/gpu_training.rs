@@ -77,9 +77,10 @@ fn fifty_training_steps_match_the_cpu_path() {
     run_steps(Optimizer::adam(0.001), 50, 1e-4);
 }
 
-/// The last step's gradients, GPU against CPU, per tensor, after an epoch of `count` random
-/// examples at `batch` (so the last step has `count % batch` examples when that is not 0).
-fn compare_gradients(network: &Network, count: usize, batch: usize) {
+/// The last step's gradients, GPU against CPU, per tensor (largest difference at most
+/// `tolerance` of the tensor's scale), after an epoch of `count` random examples at `batch` (so
+/// the last step has `count % batch` examples when that is not 0).
+fn compare_gradients(network: &Network, count: usize, batch: usize, tolerance: f32) {
     // A vanishing learning rate keeps both paths at the same point: otherwise the earlier steps'
     // rounding differences can flip a ReLU or a max-pool tie, a kink where gradients jump.
     let Some((mut cpu, mut gpu)) = engines_for(network, Optimizer::Sgd { lr: 1e-9, momentum: 0.9 }, 8) else {
@@ -101,14 +102,40 @@ fn compare_gradients(network: &Network, count: usize, batch: usize) {
         "last step's gradients after {count} examples, batch {batch}, network {}",
         network.layers_string()
     );
-    assert_tensors_close(&gpu.gradients().unwrap(), cpu.gradients(), &layout, 1e-4, &when);
+    assert_tensors_close(&gpu.gradients().unwrap(), cpu.gradients(), &layout, tolerance, &when);
+}
+
+/// Tolerance for networks with ReLU and max pooling. The paths sum in different orders, so an
+/// activation within rounding of a ReLU's kink or of a pooling tie can go different ways; one
+/// such flip moves a gradient by up to about 1e-2 of its scale (measured: 8.6e-3 on conv1.weight
+/// of LeNet-5). A wrong offset or a padding row that leaks gives errors of order 1. The exact
+/// comparison is `kink_free_gradients_match_the_cpu_path_for_full_and_short_batches`.
+const KINKED: f32 = 3e-2;
+
+#[test]
+fn kink_free_gradients_match_the_cpu_path_for_full_and_short_batches() {
+    // Without ReLU or max pooling the loss is smooth in every activation: no near-tie can flip,
+    // so the gradients must agree to float32 rounding. Strided and padded convolutions, two
+    // dense layers, the flattening in between.
+    let network = Network {
+        input: Shape::new(1, 28, 28),
+        layers: vec![
+            Layer::conv(6, 5, 1, 2),
+            Layer::conv(16, 5, 2, 0),
+            Layer::conv(8, 3, 1, 1),
+            Layer::Dense { out_features: 32 },
+            Layer::Dense { out_features: 10 },
+        ],
+    };
+    compare_gradients(&network, 64, 64, 1e-4);
+    compare_gradients(&network, 64 + 37, 64, 1e-4);
 }
 
 #[test]
 fn one_step_gradients_match_the_cpu_path_for_full_and_short_batches() {
-    compare_gradients(&Network::lenet5(), 64, 64);
+    compare_gradients(&Network::lenet5(), 64, 64, KINKED);
     // A last step of 37 in buffers sized for 64: the padding rows must contribute nothing.
-    compare_gradients(&Network::lenet5(), 64 + 37, 64);
+    compare_gradients(&Network::lenet5(), 64 + 37, 64, KINKED);
 }
 
 #[test]
@@ -130,11 +157,11 @@ fn relu_fusion_handles_every_placement() {
             Layer::Dense { out_features: 3 },
         ],
     };
-    compare_gradients(&network, 21, 8);
+    compare_gradients(&network, 21, 8, KINKED);
     // And a network ending in a ReLU, whose loss must mask the logits' gradient.
     let mut ends_in_relu = network.clone();
     ends_in_relu.layers.push(Layer::Relu);
-    compare_gradients(&ends_in_relu, 21, 8);
+    compare_gradients(&ends_in_relu, 21, 8, KINKED);
 }
 
 #[test]

@@ -3,11 +3,11 @@
 //!
 //! Each image is lowered to a patch matrix (im2col) so the work becomes one matrix product:
 //! output[OC, P] = weight[OC, K] · cols[K, P] + bias, with K = C·KH·KW and P = OH·OW.
-//! The weight gradient, d_weight[OC, K] = Σ d_out[OC, P] · cols[K, P]ᵀ, makes a poor matrix
-//! product when OC is small (LeNet's conv1: 6); with stride 1 and at most 8 output channels it
-//! runs directly instead (`direct_weight_gradient`), 8 channels x 8 columns held in registers.
+//! Both products are poor when OC is small (LeNet's conv1: 6): with stride 1 and at most 6 output
+//! channels, the forward pass and the weight gradient run directly instead (`conv_direct.rs`).
 
 use super::GRAD_CHUNK;
+use super::conv_direct as direct;
 use super::gemm::gemm;
 use rayon::prelude::*;
 
@@ -133,97 +133,6 @@ fn col2im(s: &ConvShape, cols: &[f32], image: &mut [f32]) {
     }
 }
 
-/// Lanes of one register block in the direct method (one AVX2 vector of f32).
-const LANES: usize = 8;
-/// Output channels the direct method computes at once (more would not fit in registers).
-const DIRECT_CHANNELS: usize = 8;
-
-/// Whether the direct weight gradient beats im2col + GEMM for this shape (measured on LeNet's
-/// conv1: about 3x; a direct forward pass measured 2x slower than im2col + GEMM, so there is none).
-fn direct(s: &ConvShape) -> bool {
-    s.stride == 1 && s.out_channels <= DIRECT_CHANNELS
-}
-
-/// Row width of the direct method's padded planes: every block of LANES columns, at every kernel
-/// column, reads inside the row.
-fn padded_width(s: &ConvShape) -> usize {
-    s.out_w().div_ceil(LANES) * LANES + s.kernel_w - 1
-}
-
-/// The image [C, H, W] with zeros around it: [C, H + 2P, padded_width], the data at (P, P).
-fn pad(s: &ConvShape, image: &[f32], padded: &mut [f32]) {
-    let (ph, pw) = (s.in_h + 2 * s.padding, padded_width(s));
-    padded.fill(0.0);
-    for (src, dst) in image.chunks_exact(s.in_h * s.in_w).zip(padded.chunks_exact_mut(ph * pw)) {
-        for (y, row) in src.chunks_exact(s.in_w).enumerate() {
-            let at = (y + s.padding) * pw + s.padding;
-            dst[at..at + s.in_w].copy_from_slice(row);
-        }
-    }
-}
-
-/// LANES values of `row` from `at`.
-fn load(row: &[f32], at: usize) -> [f32; LANES] {
-    row[at..at + LANES].try_into().expect("LANES values")
-}
-
-/// Adds one padded image's weight and bias gradients to `dw` ([C, KH, KW, 8], tap-major) and
-/// `db`: for each tap, 8 channels x 8 columns of products stay in registers over the image.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn direct_weight_gradient(
-    s: &ConvShape,
-    padded: &[f32],
-    d_out: &[f32],
-    dw: &mut [[f32; DIRECT_CHANNELS]],
-    db: &mut [f32],
-) {
-    let (oh, ow, pw) = (s.out_h(), s.out_w(), padded_width(s));
-    let plane = (s.in_h + 2 * s.padding) * pw;
-    // The output gradient with rows padded to whole blocks (zeros past OW), 8 channels.
-    let gw = ow.div_ceil(LANES) * LANES;
-    let mut g = vec![0.0f32; DIRECT_CHANNELS * oh * gw];
-    for (o, g_plane) in d_out.chunks_exact(oh * ow).enumerate() {
-        db[o] += g_plane.iter().sum::<f32>();
-        for (y, row) in g_plane.chunks_exact(ow).enumerate() {
-            g[(o * oh + y) * gw..][..ow].copy_from_slice(row);
-        }
-    }
-    let mut tap = 0;
-    for c in 0..s.in_channels {
-        for ky in 0..s.kernel_h {
-            for kx in 0..s.kernel_w {
-                let mut acc = [[0.0f32; LANES]; DIRECT_CHANNELS];
-                for oy in 0..oh {
-                    let row = &padded[c * plane + (oy + ky) * pw..][..pw];
-                    for ox in (0..gw).step_by(LANES) {
-                        let x = load(row, ox + kx);
-                        for (o, a) in acc.iter_mut().enumerate() {
-                            let gv = load(&g, (o * oh + oy) * gw + ox);
-                            for ((a, &gv), &x) in a.iter_mut().zip(&gv).zip(&x) {
-                                *a += gv * x;
-                            }
-                        }
-                    }
-                }
-                for (d, a) in dw[tap].iter_mut().zip(&acc) {
-                    *d += a.iter().sum::<f32>();
-                }
-                tap += 1;
-            }
-        }
-    }
-}
-
-/// Scratch for one image in the weight gradient: the padded image (direct method) or its patch
-/// matrix (im2col).
-fn scratch_len(s: &ConvShape) -> usize {
-    if direct(s) {
-        s.in_channels * (s.in_h + 2 * s.padding) * padded_width(s)
-    } else {
-        s.patch_len() * s.positions()
-    }
-}
-
 /// output [N, OC, OH, OW] = conv(input [N, C, H, W], weight [OC, C, KH, KW]) + bias [OC].
 pub fn conv2d_forward(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32], output: &mut [f32]) {
     let (k, p) = (s.patch_len(), s.positions());
@@ -231,6 +140,17 @@ pub fn conv2d_forward(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32]
     assert_eq!(weight.len(), s.weight_len(), "conv weight size");
     assert_eq!(bias.len(), s.out_channels, "conv bias size");
     assert_eq!(output.len(), s.batch * s.output_len(), "conv output size");
+    if let Some((forward, _)) = direct::kernels(s) {
+        let taps = direct::tap_major(s, weight);
+        output.par_chunks_mut(s.output_len()).zip(input.par_chunks(s.input_len())).for_each_init(
+            || vec![0.0f32; direct::padded_len(s)],
+            |padded, (out, image)| {
+                direct::pad(s, image, padded);
+                forward(s, padded, &taps, bias, out);
+            },
+        );
+        return;
+    }
     output.par_chunks_mut(s.output_len()).zip(input.par_chunks(s.input_len())).for_each_init(
         || vec![0.0f32; k * p],
         |cols, (out, image)| {
@@ -266,29 +186,23 @@ pub fn conv2d_backward(
         .par_chunks(GRAD_CHUNK * s.input_len())
         .zip(d_output.par_chunks(GRAD_CHUNK * s.output_len()))
         .map(|(images, d_outs)| {
-            let mut scratch = vec![0.0f32; scratch_len(s)];
             let mut dw = vec![0.0f32; s.weight_len()];
             let mut db = vec![0.0f32; s.out_channels];
-            if direct(s) {
-                let mut dw_taps = vec![[0.0f32; DIRECT_CHANNELS]; k];
-                for (image, d_out) in
-                    images.chunks_exact(s.input_len()).zip(d_outs.chunks_exact(s.output_len()))
-                {
-                    pad(s, image, &mut scratch);
-                    direct_weight_gradient(s, &scratch, d_out, &mut dw_taps, &mut db);
+            let pairs = images.chunks_exact(s.input_len()).zip(d_outs.chunks_exact(s.output_len()));
+            if let Some((_, weight_gradient)) = direct::kernels(s) {
+                let (mut padded, mut scratch) = (vec![0.0f32; direct::padded_len(s)], Vec::new());
+                let mut d_taps = vec![0.0f32; s.weight_len()];
+                for (image, d_out) in pairs {
+                    direct::pad(s, image, &mut padded);
+                    weight_gradient(s, &padded, d_out, &mut scratch, &mut d_taps, &mut db);
                 }
-                // Back from tap-major [K, 8] to PyTorch's [OC, K].
-                for (tap, per_channel) in dw_taps.iter().enumerate() {
-                    for o in 0..s.out_channels {
-                        dw[o * k + tap] = per_channel[o];
-                    }
-                }
+                direct::channel_major(s, &d_taps, &mut dw);
                 return (dw, db);
             }
-            for (image, d_out) in images.chunks_exact(s.input_len()).zip(d_outs.chunks_exact(s.output_len()))
-            {
-                im2col(s, image, &mut scratch);
-                gemm(s.out_channels, k, p, d_out, false, &scratch, true, 1.0, &mut dw);
+            let mut cols = vec![0.0f32; k * p];
+            for (image, d_out) in pairs {
+                im2col(s, image, &mut cols);
+                gemm(s.out_channels, k, p, d_out, false, &cols, true, 1.0, &mut dw);
                 for (b, row) in db.iter_mut().zip(d_out.chunks_exact(p)) {
                     *b += row.iter().sum::<f32>();
                 }

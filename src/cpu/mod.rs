@@ -9,6 +9,7 @@
 
 pub mod activation;
 pub mod conv;
+mod conv_direct;
 pub mod dense;
 pub mod engine;
 pub mod gemm;
