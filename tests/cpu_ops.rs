@@ -204,6 +204,15 @@ fn im2col_convolution_matches_direct_loops_on_random_shapes() {
         // Padding wider than the image, a kernel as wide as the padded input.
         conv(1, 1, 1, 2, 2, 3, 1, 3),
         ConvShape { kernel_h: 1, kernel_w: 8, ..conv(1, 2, 3, 2, 2, 1, 1, 3) },
+        // The direct kernels (stride 1): narrow ones for 1 to 6 output channels, wide ones for
+        // 8, 16, 24 and 32 (LeNet's conv2, then with padding and odd sizes).
+        conv(2, 6, 14, 14, 16, 5, 1, 0),
+        conv(3, 2, 9, 11, 8, 3, 1, 1),
+        ConvShape { kernel_h: 2, kernel_w: 4, ..conv(2, 3, 7, 5, 24, 1, 1, 2) },
+        conv(1, 5, 6, 6, 32, 3, 1, 0),
+        conv(2, 3, 33, 20, 1, 3, 1, 1),
+        conv(2, 2, 17, 5, 4, 3, 1, 2),
+        conv(1, 1, 4, 40, 5, 4, 1, 0),
     ];
     for s in &shapes {
         let x = random(s.batch * s.input_len(), &mut rng);
@@ -268,13 +277,16 @@ fn dot(upstream: &[f32], output: &[f32]) -> f64 {
 #[test]
 fn conv_backward_matches_finite_differences() {
     let mut rng = Rng::new(21);
-    // The weight gradient runs directly for stride 1 with at most 8 output channels (the first,
-    // last), else through im2col (stride 2; 9 channels).
+    // The weight gradient runs directly for stride 1 with at most 6 output channels (the first,
+    // last) or a multiple of 8 up to 32 (8, 16, 32), else through im2col (stride 2; 9 channels).
     for s in [
         conv(2, 2, 6, 5, 3, 3, 1, 1),
         conv(3, 3, 7, 7, 2, 3, 2, 1),
         conv(1, 2, 6, 6, 9, 3, 1, 1),
         conv(1, 1, 5, 17, 2, 2, 1, 0),
+        conv(1, 2, 6, 7, 8, 3, 1, 1),
+        conv(2, 3, 6, 6, 16, 3, 1, 0),
+        ConvShape { kernel_h: 1, kernel_w: 3, ..conv(1, 1, 4, 5, 32, 1, 1, 1) },
     ] {
         let x = random(s.batch * s.input_len(), &mut rng);
         let w = random(s.weight_len(), &mut rng);
@@ -293,16 +305,23 @@ fn conv_weight_gradient_sums_over_more_images_than_one_chunk() {
     // 19 images span three of the engine's gradient chunks: the chunked sum must equal the
     // plain sum over images.
     let mut rng = Rng::new(22);
-    let s = conv(19, 2, 5, 5, 2, 3, 1, 0);
-    let x = random(s.batch * s.input_len(), &mut rng);
-    let w = random(s.weight_len(), &mut rng);
-    let g = random(s.batch * s.output_len(), &mut rng);
-    let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; 2]);
+    for s in [conv(19, 2, 5, 5, 2, 3, 1, 0), conv(19, 2, 5, 5, 16, 3, 1, 0)] {
+        weight_gradient_sums_over_images(&s, &mut rng);
+    }
+}
+
+fn weight_gradient_sums_over_images(s: &ConvShape, rng: &mut Rng) {
+    let s = *s;
+    let oc = s.out_channels;
+    let x = random(s.batch * s.input_len(), rng);
+    let w = random(s.weight_len(), rng);
+    let g = random(s.batch * s.output_len(), rng);
+    let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; oc]);
     conv2d_backward(&s, &x, &w, &g, None, &mut dw, &mut db);
-    let (mut sum_w, mut sum_b) = (vec![0.0; w.len()], vec![0.0; 2]);
+    let (mut sum_w, mut sum_b) = (vec![0.0; w.len()], vec![0.0; oc]);
     let one = ConvShape { batch: 1, ..s };
     for n in 0..s.batch {
-        let (mut dw1, mut db1) = (vec![0.0; w.len()], vec![0.0; 2]);
+        let (mut dw1, mut db1) = (vec![0.0; w.len()], vec![0.0; oc]);
         let xi = &x[n * s.input_len()..(n + 1) * s.input_len()];
         let gi = &g[n * s.output_len()..(n + 1) * s.output_len()];
         conv2d_backward(&one, xi, &w, gi, None, &mut dw1, &mut db1);

@@ -3,8 +3,9 @@
 //!
 //! Each image is lowered to a patch matrix (im2col) so the work becomes one matrix product:
 //! output[OC, P] = weight[OC, K] · cols[K, P] + bias, with K = C·KH·KW and P = OH·OW.
-//! Both products are poor when OC is small (LeNet's conv1: 6): with stride 1 and at most 6 output
-//! channels, the forward pass and the weight gradient run directly instead (`conv_direct.rs`).
+//! Both products are small and poorly shaped for LeNet's layers (6 or 16 output channels): with
+//! stride 1 and at most 6, or a multiple of 8 up to 32, output channels, the forward pass and the
+//! weight gradient run directly instead (`conv_direct.rs`).
 
 use super::GRAD_CHUNK;
 use super::conv_direct as direct;
@@ -140,15 +141,14 @@ pub fn conv2d_forward(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32]
     assert_eq!(weight.len(), s.weight_len(), "conv weight size");
     assert_eq!(bias.len(), s.out_channels, "conv bias size");
     assert_eq!(output.len(), s.batch * s.output_len(), "conv output size");
-    if let Some((forward, _)) = direct::kernels(s) {
+    if let Some(forward) = direct::forward(s) {
         let taps = direct::tap_major(s, weight);
-        output.par_chunks_mut(s.output_len()).zip(input.par_chunks(s.input_len())).for_each_init(
-            || vec![0.0f32; direct::padded_len(s)],
-            |padded, (out, image)| {
-                direct::pad(s, image, padded);
-                forward(s, padded, &taps, bias, out);
-            },
-        );
+        output
+            .par_chunks_mut(s.output_len())
+            .zip(input.par_chunks(s.input_len()))
+            .for_each_init(direct::Scratch::default, |scratch, (out, image)| {
+                forward(s, image, &taps, bias, out, scratch)
+            });
         return;
     }
     output.par_chunks_mut(s.output_len()).zip(input.par_chunks(s.input_len())).for_each_init(
@@ -189,12 +189,11 @@ pub fn conv2d_backward(
             let mut dw = vec![0.0f32; s.weight_len()];
             let mut db = vec![0.0f32; s.out_channels];
             let pairs = images.chunks_exact(s.input_len()).zip(d_outs.chunks_exact(s.output_len()));
-            if let Some((_, weight_gradient)) = direct::kernels(s) {
-                let (mut padded, mut scratch) = (vec![0.0f32; direct::padded_len(s)], Vec::new());
+            if let Some(weight_gradient) = direct::weight_gradient(s) {
+                let mut scratch = direct::Scratch::default();
                 let mut d_taps = vec![0.0f32; s.weight_len()];
                 for (image, d_out) in pairs {
-                    direct::pad(s, image, &mut padded);
-                    weight_gradient(s, &padded, d_out, &mut scratch, &mut d_taps, &mut db);
+                    weight_gradient(s, image, d_out, &mut d_taps, &mut db, &mut scratch);
                 }
                 direct::channel_major(s, &d_taps, &mut dw);
                 return (dw, db);

@@ -1,70 +1,110 @@
-//! Direct convolution kernels (no im2col) for stride 1 and at most 6 output channels: LeNet's
-//! conv1, where im2col + GEMM spends most of its time copying patches for a 6-row product.
-//! Written with AVX2 + FMA intrinsics; `kernels` offers them only for shapes and CPUs they suit,
-//! and `conv.rs` takes the im2col + GEMM path otherwise (the tests check both against the
-//! definition of convolution).
+//! Direct convolution kernels (no im2col) for stride 1, written with AVX2 + FMA intrinsics, for
+//! the shapes where im2col + GEMM wastes most of its time copying patches into small products:
 //!
-//! Both kernels work on one image at a time, zero-padded once into [C, H + 2P, padded_width]
-//! so that no load needs a bounds test:
-//! - forward: a register block is 6 channels x 16 columns of one output row (12 accumulators);
-//!   per kernel tap it loads 16 input pixels once and broadcasts one weight per channel.
-//! - weight gradient: per kernel tap, 6 channels x 16 columns of products accumulate over the
-//!   whole image before one horizontal sum.
+//! - **narrow** (at most 6 output channels, LeNet's conv1): vectorized over output columns. A
+//!   register block is 6 channels x 16 columns of one output row; per kernel tap it loads 16
+//!   input pixels once and broadcasts one weight per channel.
+//! - **wide** (8, 16, 24 or 32 output channels, LeNet's conv2): vectorized over output channels.
+//!   A register block is R output pixels x all channels (12 accumulators); per kernel tap it
+//!   loads the tap's weights for every channel once and broadcasts one input pixel per output
+//!   pixel.
+//!
+//! Both compute the forward pass and the weight gradient, one image at a time, from a copy of
+//! the image zero-padded so that no load needs a bounds test. `forward` and `weight_gradient`
+//! offer a kernel only for shapes and CPUs that suit it; `conv.rs` takes the im2col + GEMM path
+//! otherwise, and the tests check both against the definition of convolution.
 
 use super::conv::ConvShape;
 
-/// Output columns per forward register block (two AVX2 vectors of f32).
+/// Reusable buffers for one worker: the padded image and a rearranged output gradient.
+#[derive(Default)]
+pub struct Scratch {
+    padded: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+/// forward(shape, image [C, H, W], tap-major weight [K, OC], bias [OC], output [OC, OH, OW]).
+pub type Forward = fn(&ConvShape, &[f32], &[f32], &[f32], &mut [f32], &mut Scratch);
+/// weight_gradient(shape, image [C, H, W], d_output [OC, OH, OW], tap-major d_weight [K, OC]
+/// (added to), d_bias [OC] (added to)).
+pub type WeightGradient = fn(&ConvShape, &[f32], &[f32], &mut [f32], &mut [f32], &mut Scratch);
+
+/// Output columns per narrow register block (two AVX2 vectors of f32).
 const COLUMNS: usize = 16;
-/// The most output channels one register block holds.
-const MAX_CHANNELS: usize = 6;
+/// The most output channels a narrow register block holds.
+const NARROW_CHANNELS: usize = 6;
+/// Lanes of one AVX2 vector of f32.
+const LANES: usize = 8;
 
-/// forward(shape, padded image, tap-major weight [K, OC], bias [OC], output [OC, OH, OW]).
-pub type Forward = fn(&ConvShape, &[f32], &[f32], &[f32], &mut [f32]);
-/// weight_gradient(shape, padded image, d_output [OC, OH, OW], scratch, tap-major d_weight
-/// [K, OC] (added to), d_bias [OC] (added to)).
-pub type WeightGradient = fn(&ConvShape, &[f32], &[f32], &mut Vec<f32>, &mut [f32], &mut [f32]);
-
-/// The direct kernels for this shape, if it and this CPU suit them.
-pub fn kernels(s: &ConvShape) -> Option<(Forward, WeightGradient)> {
-    if s.stride != 1 || s.out_channels > MAX_CHANNELS {
-        return None;
-    }
+fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        use avx2::{forward, weight_gradient};
-        return Some(match s.out_channels {
-            1 => (forward::<1>, weight_gradient::<1>),
-            2 => (forward::<2>, weight_gradient::<2>),
-            3 => (forward::<3>, weight_gradient::<3>),
-            4 => (forward::<4>, weight_gradient::<4>),
-            5 => (forward::<5>, weight_gradient::<5>),
-            _ => (forward::<6>, weight_gradient::<6>),
-        });
+    return std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+fn narrow(s: &ConvShape) -> bool {
+    s.stride == 1 && s.out_channels <= NARROW_CHANNELS && avx2_fma()
+}
+
+fn wide(s: &ConvShape) -> bool {
+    s.stride == 1 && s.out_channels.is_multiple_of(LANES) && s.out_channels <= 4 * LANES && avx2_fma()
+}
+
+/// The direct forward kernel for this shape, if one suits it and this CPU.
+pub fn forward(s: &ConvShape) -> Option<Forward> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use avx2::*;
+        if narrow(s) {
+            return Some(match s.out_channels {
+                1 => narrow_forward::<1>,
+                2 => narrow_forward::<2>,
+                3 => narrow_forward::<3>,
+                4 => narrow_forward::<4>,
+                5 => narrow_forward::<5>,
+                _ => narrow_forward::<6>,
+            });
+        }
+        if wide(s) {
+            return Some(match s.out_channels / LANES {
+                1 => wide_forward::<1, 12>,
+                2 => wide_forward::<2, 6>,
+                3 => wide_forward::<3, 4>,
+                _ => wide_forward::<4, 3>,
+            });
+        }
     }
+    let _ = s;
     None
 }
 
-/// Row width of the padded planes: every block of COLUMNS output columns, at every kernel
-/// column, reads inside the row.
-fn padded_width(s: &ConvShape) -> usize {
-    s.out_w().div_ceil(COLUMNS) * COLUMNS + s.kernel_w - 1
-}
-
-/// Floats in one padded image.
-pub fn padded_len(s: &ConvShape) -> usize {
-    s.in_channels * (s.in_h + 2 * s.padding) * padded_width(s)
-}
-
-/// The image [C, H, W] with zeros around it: [C, H + 2P, padded_width], the data at (P, P).
-pub fn pad(s: &ConvShape, image: &[f32], padded: &mut [f32]) {
-    let (ph, pw) = (s.in_h + 2 * s.padding, padded_width(s));
-    padded.fill(0.0);
-    for (src, dst) in image.chunks_exact(s.in_h * s.in_w).zip(padded.chunks_exact_mut(ph * pw)) {
-        for (y, row) in src.chunks_exact(s.in_w).enumerate() {
-            let at = (y + s.padding) * pw + s.padding;
-            dst[at..at + s.in_w].copy_from_slice(row);
+/// The direct weight-gradient kernel for this shape, if one suits it and this CPU.
+pub fn weight_gradient(s: &ConvShape) -> Option<WeightGradient> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use avx2::*;
+        if narrow(s) {
+            return Some(match s.out_channels {
+                1 => narrow_weight_gradient::<1>,
+                2 => narrow_weight_gradient::<2>,
+                3 => narrow_weight_gradient::<3>,
+                4 => narrow_weight_gradient::<4>,
+                5 => narrow_weight_gradient::<5>,
+                _ => narrow_weight_gradient::<6>,
+            });
+        }
+        if wide(s) {
+            return Some(match s.out_channels / LANES {
+                1 => wide_weight_gradient::<1, 12>,
+                2 => wide_weight_gradient::<2, 6>,
+                3 => wide_weight_gradient::<3, 4>,
+                _ => wide_weight_gradient::<4, 3>,
+            });
         }
     }
+    let _ = s;
+    None
 }
 
 /// weight [OC, K] (PyTorch's [OC, C, KH, KW]) rearranged tap-major, [K, OC], so one tap's
@@ -90,38 +130,73 @@ pub fn channel_major(s: &ConvShape, taps: &[f32], weight: &mut [f32]) {
     }
 }
 
+/// Row width of a narrow kernel's padded planes: every block of COLUMNS output columns, at every
+/// kernel column, reads inside the row.
+fn narrow_width(s: &ConvShape) -> usize {
+    s.out_w().div_ceil(COLUMNS) * COLUMNS + s.kernel_w - 1
+}
+
+/// The image [C, H, W] with zeros around it into `padded`: [C, H + 2P, width], the data at
+/// (P, P), zeros to the right up to `width`.
+fn pad(s: &ConvShape, width: usize, image: &[f32], padded: &mut Vec<f32>) {
+    let plane = (s.in_h + 2 * s.padding) * width;
+    padded.clear();
+    padded.resize(s.in_channels * plane, 0.0);
+    for (src, dst) in image.chunks_exact(s.in_h * s.in_w).zip(padded.chunks_exact_mut(plane)) {
+        for (y, row) in src.chunks_exact(s.in_w).enumerate() {
+            let at = (y + s.padding) * width + s.padding;
+            dst[at..at + s.in_w].copy_from_slice(row);
+        }
+    }
+}
+
+/// Offsets, in a padded image of row width `width`, of each kernel tap (c, ky, kx) relative to
+/// the tap (0, 0, 0), in weight order.
+fn tap_offsets(s: &ConvShape, width: usize) -> Vec<usize> {
+    let plane = (s.in_h + 2 * s.padding) * width;
+    let mut offsets = Vec::with_capacity(s.patch_len());
+    for c in 0..s.in_channels {
+        for ky in 0..s.kernel_h {
+            for kx in 0..s.kernel_w {
+                offsets.push(c * plane + ky * width + kx);
+            }
+        }
+    }
+    offsets
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{COLUMNS, ConvShape, padded_width};
+    use super::{COLUMNS, ConvShape, LANES, Scratch, narrow_width, pad, tap_offsets};
     use std::arch::x86_64::*;
 
-    /// Lanes of one AVX2 vector of f32.
-    const LANES: usize = 8;
+    // SAFETY (every `unsafe` call of a `#[target_feature]` function below): `forward` and
+    // `weight_gradient` hand these kernels out only when the CPU has AVX2 and FMA.
 
-    pub fn forward<const G: usize>(
+    pub fn narrow_forward<const G: usize>(
         s: &ConvShape,
-        padded: &[f32],
+        image: &[f32],
         taps: &[f32],
         bias: &[f32],
         out: &mut [f32],
+        scratch: &mut Scratch,
     ) {
-        assert_eq!(padded.len(), super::padded_len(s), "padded image size");
         assert_eq!(taps.len(), s.patch_len() * G, "tap-major weight size");
         assert_eq!(bias.len(), G, "bias size");
         assert_eq!(out.len(), G * s.out_h() * s.out_w(), "conv output size");
-        // SAFETY: `kernels` hands this function out only when the CPU has AVX2 and FMA.
-        unsafe { forward_avx2::<G>(s, padded, taps, bias, out) }
+        pad(s, narrow_width(s), image, &mut scratch.padded);
+        unsafe { narrow_forward_avx2::<G>(s, &scratch.padded, taps, bias, out) }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    fn forward_avx2<const G: usize>(
+    fn narrow_forward_avx2<const G: usize>(
         s: &ConvShape,
         padded: &[f32],
         taps: &[f32],
         bias: &[f32],
         out: &mut [f32],
     ) {
-        let (oh, ow, pw, kh, kw) = (s.out_h(), s.out_w(), padded_width(s), s.kernel_h, s.kernel_w);
+        let (oh, ow, pw, kh, kw) = (s.out_h(), s.out_w(), narrow_width(s), s.kernel_h, s.kernel_w);
         let plane = (s.in_h + 2 * s.padding) * pw;
         for oy in 0..oh {
             for x0 in (0..ow).step_by(COLUMNS) {
@@ -161,67 +236,216 @@ mod avx2 {
         }
     }
 
-    pub fn weight_gradient<const G: usize>(
+    pub fn narrow_weight_gradient<const G: usize>(
         s: &ConvShape,
-        padded: &[f32],
+        image: &[f32],
         d_out: &[f32],
-        scratch: &mut Vec<f32>,
         d_taps: &mut [f32],
         d_bias: &mut [f32],
+        scratch: &mut Scratch,
     ) {
-        assert_eq!(padded.len(), super::padded_len(s), "padded image size");
         assert_eq!(d_out.len(), G * s.out_h() * s.out_w(), "conv d_output size");
         assert_eq!(d_taps.len(), s.patch_len() * G, "tap-major d_weight size");
         assert_eq!(d_bias.len(), G, "d_bias size");
+        pad(s, narrow_width(s), image, &mut scratch.padded);
         // The output gradient with rows padded to whole blocks of COLUMNS (zeros past OW).
         let (oh, ow) = (s.out_h(), s.out_w());
         let gw = ow.div_ceil(COLUMNS) * COLUMNS;
-        scratch.clear();
-        scratch.resize(G * oh * gw, 0.0);
+        let g = &mut scratch.grad;
+        g.clear();
+        g.resize(G * oh * gw, 0.0);
         for (o, g_plane) in d_out.chunks_exact(oh * ow).enumerate() {
             d_bias[o] += g_plane.iter().sum::<f32>();
             for (y, row) in g_plane.chunks_exact(ow).enumerate() {
-                scratch[(o * oh + y) * gw..][..ow].copy_from_slice(row);
+                g[(o * oh + y) * gw..][..ow].copy_from_slice(row);
             }
         }
-        // SAFETY: `kernels` hands this function out only when the CPU has AVX2 and FMA.
-        unsafe { weight_gradient_avx2::<G>(s, padded, scratch, d_taps) }
+        unsafe { narrow_weight_gradient_avx2::<G>(s, &scratch.padded, &scratch.grad, d_taps) }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    fn weight_gradient_avx2<const G: usize>(s: &ConvShape, padded: &[f32], g: &[f32], d_taps: &mut [f32]) {
-        let (oh, pw) = (s.out_h(), padded_width(s));
+    fn narrow_weight_gradient_avx2<const G: usize>(
+        s: &ConvShape,
+        padded: &[f32],
+        g: &[f32],
+        d_taps: &mut [f32],
+    ) {
+        let (oh, pw) = (s.out_h(), narrow_width(s));
         let gw = s.out_w().div_ceil(COLUMNS) * COLUMNS;
-        let plane = (s.in_h + 2 * s.padding) * pw;
-        let mut tap = 0;
-        for c in 0..s.in_channels {
-            for ky in 0..s.kernel_h {
-                for kx in 0..s.kernel_w {
-                    // Two accumulators per channel (even and odd vectors of a block): enough
-                    // independent FMA chains to hide their latency.
-                    let mut acc = [[_mm256_setzero_ps(); 2]; G];
-                    for oy in 0..oh {
-                        let row = &padded[c * plane + (oy + ky) * pw + kx..][..gw];
-                        for x0 in (0..gw).step_by(COLUMNS) {
-                            // SAFETY: x0 + 16 <= gw = row.len(), and each g row holds gw floats.
-                            unsafe {
-                                let lo = _mm256_loadu_ps(row.as_ptr().add(x0));
-                                let hi = _mm256_loadu_ps(row.as_ptr().add(x0 + LANES));
-                                for (o, a) in acc.iter_mut().enumerate() {
-                                    let grad = g.as_ptr().add((o * oh + oy) * gw + x0);
-                                    a[0] = _mm256_fmadd_ps(_mm256_loadu_ps(grad), lo, a[0]);
-                                    a[1] = _mm256_fmadd_ps(_mm256_loadu_ps(grad.add(LANES)), hi, a[1]);
-                                }
-                            }
+        for (tap, offset) in tap_offsets(s, pw).into_iter().enumerate() {
+            // Two accumulators per channel (even and odd vectors of a block): enough
+            // independent FMA chains to hide their latency.
+            let mut acc = [[_mm256_setzero_ps(); 2]; G];
+            for oy in 0..oh {
+                let row = &padded[offset + oy * pw..][..gw];
+                for x0 in (0..gw).step_by(COLUMNS) {
+                    // SAFETY: x0 + 16 <= gw = row.len(), and each g row holds gw floats.
+                    unsafe {
+                        let lo = _mm256_loadu_ps(row.as_ptr().add(x0));
+                        let hi = _mm256_loadu_ps(row.as_ptr().add(x0 + LANES));
+                        for (o, a) in acc.iter_mut().enumerate() {
+                            let grad = g.as_ptr().add((o * oh + oy) * gw + x0);
+                            a[0] = _mm256_fmadd_ps(_mm256_loadu_ps(grad), lo, a[0]);
+                            a[1] = _mm256_fmadd_ps(_mm256_loadu_ps(grad.add(LANES)), hi, a[1]);
                         }
                     }
-                    for (d, a) in d_taps[tap * G..][..G].iter_mut().zip(&acc) {
-                        let mut lanes = [0.0f32; LANES];
-                        // SAFETY: `lanes` holds 8 floats.
-                        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), _mm256_add_ps(a[0], a[1])) };
-                        *d += lanes.iter().sum::<f32>();
+                }
+            }
+            for (d, a) in d_taps[tap * G..][..G].iter_mut().zip(&acc) {
+                *d += horizontal_sum(_mm256_add_ps(a[0], a[1]));
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn horizontal_sum(v: __m256) -> f32 {
+        let mut lanes = [0.0f32; LANES];
+        // SAFETY: `lanes` holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        lanes.iter().sum()
+    }
+
+    /// Offsets, in a padded image of row width `pw`, of each output pixel's window (its tap
+    /// (0, 0, 0)), in output order.
+    fn pixel_offsets(s: &ConvShape, pw: usize) -> Vec<usize> {
+        (0..s.out_h()).flat_map(|oy| (0..s.out_w()).map(move |ox| oy * pw + ox)).collect()
+    }
+
+    pub fn wide_forward<const V: usize, const R: usize>(
+        s: &ConvShape,
+        image: &[f32],
+        taps: &[f32],
+        bias: &[f32],
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        assert_eq!(s.out_channels, V * LANES, "channels per kernel");
+        assert_eq!(taps.len(), s.patch_len() * s.out_channels, "tap-major weight size");
+        assert_eq!(bias.len(), s.out_channels, "bias size");
+        assert_eq!(out.len(), s.output_len(), "conv output size");
+        let pw = s.in_w + 2 * s.padding;
+        pad(s, pw, image, &mut scratch.padded);
+        let (pixels, taps_at) = (pixel_offsets(s, pw), tap_offsets(s, pw));
+        // Every window and every tap lies inside the padded image.
+        let last = pixels.last().copied().unwrap_or(0) + taps_at.last().copied().unwrap_or(0);
+        assert!(last < scratch.padded.len(), "padded image too small");
+        unsafe { wide_forward_avx2::<V, R>(&scratch.padded, &pixels, &taps_at, taps, bias, out) }
+    }
+
+    /// out [V·8, P] for the windows at `pixels`, R at a time (the last block repeats its final
+    /// pixel and stores only the real ones).
+    #[target_feature(enable = "avx2,fma")]
+    fn wide_forward_avx2<const V: usize, const R: usize>(
+        padded: &[f32],
+        pixels: &[usize],
+        taps_at: &[usize],
+        taps: &[f32],
+        bias: &[f32],
+        out: &mut [f32],
+    ) {
+        let p = pixels.len();
+        let mut b = [_mm256_setzero_ps(); V];
+        for (v, b) in b.iter_mut().enumerate() {
+            // SAFETY: bias holds V·8 floats.
+            *b = unsafe { _mm256_loadu_ps(bias.as_ptr().add(v * LANES)) };
+        }
+        for first in (0..p).step_by(R) {
+            let at: [usize; R] = std::array::from_fn(|r| pixels[(first + r).min(p - 1)]);
+            let mut acc = [b; R];
+            for (&offset, w) in taps_at.iter().zip(taps.chunks_exact(V * LANES)) {
+                // SAFETY: w holds V·8 floats; at[r] + offset is inside `padded` (checked by
+                // the caller for the last pixel and tap, the largest offsets).
+                unsafe {
+                    let w: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(w.as_ptr().add(v * LANES)));
+                    for (a, &at) in acc.iter_mut().zip(&at) {
+                        let x = _mm256_broadcast_ss(padded.get_unchecked(at + offset));
+                        for (a, &w) in a.iter_mut().zip(&w) {
+                            *a = _mm256_fmadd_ps(w, x, *a);
+                        }
                     }
-                    tap += 1;
+                }
+            }
+            for (r, a) in acc.iter().enumerate().take(p - first) {
+                let mut channels = [[0.0f32; LANES]; V];
+                for (c, a) in channels.iter_mut().zip(a) {
+                    // SAFETY: each row of `channels` holds 8 floats.
+                    unsafe { _mm256_storeu_ps(c.as_mut_ptr(), *a) };
+                }
+                for (o, &y) in channels.as_flattened().iter().enumerate() {
+                    out[o * p + first + r] = y;
+                }
+            }
+        }
+    }
+
+    pub fn wide_weight_gradient<const V: usize, const T: usize>(
+        s: &ConvShape,
+        image: &[f32],
+        d_out: &[f32],
+        d_taps: &mut [f32],
+        d_bias: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        let (oc, p) = (s.out_channels, s.out_h() * s.out_w());
+        assert_eq!(oc, V * LANES, "channels per kernel");
+        assert_eq!(d_out.len(), s.output_len(), "conv d_output size");
+        assert_eq!(d_taps.len(), s.patch_len() * oc, "tap-major d_weight size");
+        assert_eq!(d_bias.len(), oc, "d_bias size");
+        let pw = s.in_w + 2 * s.padding;
+        pad(s, pw, image, &mut scratch.padded);
+        // The output gradient pixel-major, [P, OC], so one pixel's channels load as vectors.
+        let g = &mut scratch.grad;
+        g.clear();
+        g.resize(p * oc, 0.0);
+        for (o, plane) in d_out.chunks_exact(p).enumerate() {
+            d_bias[o] += plane.iter().sum::<f32>();
+            for (q, &v) in plane.iter().enumerate() {
+                g[q * oc + o] = v;
+            }
+        }
+        let (pixels, taps_at) = (pixel_offsets(s, pw), tap_offsets(s, pw));
+        let last = pixels.last().copied().unwrap_or(0) + taps_at.last().copied().unwrap_or(0);
+        assert!(last < scratch.padded.len(), "padded image too small");
+        unsafe {
+            wide_weight_gradient_avx2::<V, T>(&scratch.padded, &scratch.grad, &pixels, &taps_at, d_taps)
+        }
+    }
+
+    /// d_taps [K, V·8] += Σ over pixels of g [P, V·8] x the input under each tap, T taps at a
+    /// time (the last group repeats its final tap and stores only the real ones).
+    #[target_feature(enable = "avx2,fma")]
+    fn wide_weight_gradient_avx2<const V: usize, const T: usize>(
+        padded: &[f32],
+        g: &[f32],
+        pixels: &[usize],
+        taps_at: &[usize],
+        d_taps: &mut [f32],
+    ) {
+        let k = taps_at.len();
+        for first in (0..k).step_by(T) {
+            let at: [usize; T] = std::array::from_fn(|t| taps_at[(first + t).min(k - 1)]);
+            let mut acc = [[_mm256_setzero_ps(); V]; T];
+            for (&pixel, grad) in pixels.iter().zip(g.chunks_exact(V * LANES)) {
+                // SAFETY: grad holds V·8 floats; pixel + at[t] is inside `padded` (checked by
+                // the caller for the last pixel and tap, the largest offsets).
+                unsafe {
+                    let gv: [__m256; V] =
+                        std::array::from_fn(|v| _mm256_loadu_ps(grad.as_ptr().add(v * LANES)));
+                    for (a, &at) in acc.iter_mut().zip(&at) {
+                        let x = _mm256_broadcast_ss(padded.get_unchecked(pixel + at));
+                        for (a, &gv) in a.iter_mut().zip(&gv) {
+                            *a = _mm256_fmadd_ps(gv, x, *a);
+                        }
+                    }
+                }
+            }
+            for (t, a) in acc.iter().enumerate().take(k - first) {
+                for (v, a) in a.iter().enumerate() {
+                    let d = &mut d_taps[(first + t) * V * LANES + v * LANES..][..LANES];
+                    // SAFETY: `d` holds 8 floats.
+                    unsafe {
+                        _mm256_storeu_ps(d.as_mut_ptr(), _mm256_add_ps(_mm256_loadu_ps(d.as_ptr()), *a))
+                    };
                 }
             }
         }
