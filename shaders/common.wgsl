@@ -30,11 +30,22 @@ const TANH: u32 = 2u;
 fn activate(x: f32, activation: u32) -> f32 {
     switch activation {
         case RELU: { return max(x, 0.0); }
-        // tanh(±10) is ±1 in f32 already; the clamp keeps drivers that compute tanh through
-        // exponentials from overflowing to inf/inf.
-        case TANH: { return tanh(clamp(x, -10.0, 10.0)); }
+        case TANH: { return tanh_of(x); }
         default: { return x; }
     }
+}
+
+// tanh as the CPU computes it (`tanh` in src/cpu/activation.rs), rather than the driver's
+// builtin, whose accuracy WGSL leaves loose (some compute it as sinh/cosh, which overflows):
+// (1 - e)/(1 + e) with e = exp(-2|x|), and the Taylor series to x^7 below |x| = 1/8.
+fn tanh_of(x: f32) -> f32 {
+    let a = abs(x);
+    if a < 0.125 {
+        let x2 = x * x;
+        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0))));
+    }
+    let e = exp(-2.0 * a);
+    return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
 // The gradient before `activation`, from the gradient g after it and its output y.
