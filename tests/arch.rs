@@ -498,3 +498,66 @@ fn a_non_lenet_architecture_trains_on_the_gpu_path_as_on_the_cpu_path() {
     assert!((c.1 - g.1).abs() <= 1.0, "train accuracy: cpu {c:?}, gpu {g:?}");
     assert!((c.2 - g.2).abs() <= 2.0, "test accuracy: cpu {c:?}, gpu {g:?}");
 }
+
+#[test]
+fn the_1998_lenet_trains_saves_evaluates_and_predicts_as_itself() {
+    use lenet_gpu::cpu::{engine::CpuEngine, optimizer::Optimizer};
+    use lenet_gpu::train::Engine;
+    let cli = Cli::new();
+    let model = cli.work.join("lenet1998.safetensors");
+    let model_arg = model.to_str().unwrap();
+    let run = cli.train(&["--arch", "lenet5-1998", "--device", "cpu", "--save", model_arg]);
+    assert_success(&run);
+    assert!(stderr(&run).contains("training LeNet-5 (1998) (61706 parameters) on "), "{}", stderr(&run));
+    let (_, _, test_accuracy) = epoch_figures(&run);
+
+    // PyTorch's names, as for LeNet-5 (the two share every tensor shape), and the architecture
+    // recorded beside them.
+    let bytes = std::fs::read(&model).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = file.names().into_iter().map(String::from).collect();
+    names.sort();
+    let expected: Vec<String> = ["conv1", "conv2", "fc1", "fc2", "fc3"]
+        .iter()
+        .flat_map(|l| [format!("{l}.bias"), format!("{l}.weight")])
+        .collect();
+    assert_eq!(names, expected);
+    let recorded = lenet_gpu::checkpoint::recorded_network(&model).unwrap();
+    assert_eq!(recorded, Some(Network::lenet5_1998()));
+
+    let eval = cli.run(&[
+        "eval",
+        "--dataset",
+        "synthetic",
+        "--limit-test",
+        "100",
+        "--device",
+        "cpu",
+        "--model",
+        model_arg,
+    ]);
+    assert_success(&eval);
+    assert!(stderr(&eval).contains("evaluating LeNet-5 (1998) on "), "{}", stderr(&eval));
+    assert!(stdout(&eval).contains(&format!("test accuracy: {test_accuracy:.2}%")), "{}", stdout(&eval));
+
+    // predict runs the checkpoint's own network: its top class and probability are the 1998
+    // network's (LeNet-5 would read the same tensors, with ReLU and max pooling, otherwise).
+    let digit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/3-light-on-dark.png");
+    let top = |network: Network| -> String {
+        let plan = network.plan().unwrap();
+        let (params, _) = lenet_gpu::checkpoint::load(&model, &plan).unwrap();
+        let mut engine = CpuEngine::new(plan, params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 });
+        let image = lenet_gpu::data::preprocess::load(&digit).unwrap();
+        let logits = engine.logits(&lenet_gpu::data::preprocess::dataset(&[image])).unwrap();
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = logits.iter().map(|&z| f64::from(z - max).exp()).sum();
+        let best = lenet_gpu::cpu::loss::argmax(&logits);
+        format!("{best} ({:.1}%)", 100.0 / sum)
+    };
+    let (as_1998, as_lenet5) = (top(Network::lenet5_1998()), top(Network::lenet5()));
+    assert_ne!(as_1998, as_lenet5, "the check must tell the two networks apart");
+    let predict = cli.run(&["predict", "--device", "cpu", "--model", model_arg, digit.to_str().unwrap()]);
+    assert_success(&predict);
+    let line = stdout(&predict);
+    assert!(line.starts_with(&format!("{}: {as_1998},", digit.display())), "{line} vs {as_1998}");
+}

@@ -223,6 +223,15 @@ pub fn name_of(network: &Network) -> Option<&'static str> {
     NAMES.into_iter().find(|n| named(n).as_ref() == Some(network))
 }
 
+/// How messages call `network`: "LeNet-5", "LeNet-5 (1998)", or its architecture string.
+pub fn title(network: &Network) -> String {
+    match name_of(network) {
+        Some("lenet5") => "LeNet-5".to_string(),
+        Some("lenet5-1998") => "LeNet-5 (1998)".to_string(),
+        _ => network.to_string(),
+    }
+}
+
 fn is_input(text: &str) -> bool {
     strip_prefix_ignore_case(text, "input").is_some()
 }

@@ -52,8 +52,8 @@ enum Command {
 
 #[derive(Args)]
 struct SummaryArgs {
-    /// The network: `lenet5`, a layer list such as conv8k3p1,relu,maxpool2,dense10 (syntax in
-    /// the README), or a file holding one.
+    /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
+    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
     #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
     arch: Network,
 }
@@ -168,8 +168,8 @@ struct TrainArgs {
     /// --seed, --batch-size, --arch and optimizer settings (and data options) as that run.
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
-    /// The network: `lenet5`, a layer list such as conv8k3p1,relu,maxpool2,dense10 (syntax in
-    /// the README), or a file holding one.
+    /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
+    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
     #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
     arch: Network,
 }
@@ -521,9 +521,9 @@ fn load_resume(
     Ok((params, state, epoch))
 }
 
-/// "LeNet-5", or the architecture string of any other network.
+/// "LeNet-5", "LeNet-5 (1998)", or the architecture string of any other network.
 fn network_name(network: &Network) -> String {
-    if *network == Network::lenet5() { "LeNet-5".to_string() } else { network.to_string() }
+    arch::title(network)
 }
 
 /// The network of a checkpoint: the one its metadata records, else `--arch`, else LeNet-5; an
@@ -582,8 +582,8 @@ fn summary(args: SummaryArgs) -> Result<()> {
     if let Err(e) = arch::plan_for_mnist(&network) {
         eprintln!("note: `lenet train` would refuse this network: {e}");
     }
-    if network == Network::lenet5() {
-        println!("LeNet-5: {}", network.layers_string());
+    if arch::name_of(&network).is_some() {
+        println!("{}: {}", arch::title(&network), network.layers_string());
     } else {
         println!("network: {network}");
     }
@@ -628,7 +628,8 @@ fn download_mnist(args: DataArgs) -> Result<()> {
 /// read gets an error line naming it (the others are still classified) and the exit status is 1.
 fn predict(args: PredictArgs) -> Result<()> {
     use lenet_gpu::data::preprocess;
-    let plan = Network::lenet5().plan()?;
+    // The checkpoint's own network: LeNet-5 and its 1998 original share every tensor shape.
+    let plan = arch::plan_for_mnist(&checkpoint_network(&args.model, None)?)?;
     let (params, _) = checkpoint::load(&args.model, &plan)?;
     let mut read = Vec::new();
     let mut failures = Vec::new();
