@@ -1,5 +1,5 @@
-// 2-D convolution (cross-correlation, as PyTorch) with bias and an optional fused ReLU, and its
-// backward passes. CPU twin: src/cpu/conv.rs (and src/cpu/activation.rs for the ReLU).
+// 2-D convolution (cross-correlation, as PyTorch) with bias and an optional fused activation, and
+// its backward passes. CPU twin: src/cpu/conv.rs (and src/cpu/activation.rs for the activation).
 //
 // Weights and biases live in the flat parameter buffer at W_OFF and B_OFF; their gradients at
 // the same offsets in the flat gradient buffer. Tensors are NCHW.
@@ -15,8 +15,8 @@ override KH: u32 = 1u;
 override KW: u32 = 1u;
 override STRIDE: u32 = 1u;
 override PAD: u32 = 0u;
-override RELU: bool = false;        // forward: apply ReLU to the output
-override MASK_INPUT: bool = false;  // backward: the input came out of a ReLU; zero its gradient where it is 0
+override ACTIVATION: u32 = 0u;        // forward: applied to the output (common.wgsl)
+override INPUT_ACTIVATION: u32 = 0u;  // backward: the one the input came out of
 override W_OFF: u32 = 0u;
 override B_OFF: u32 = 0u;
 // Register blocking: each invocation computes OCB output channels (forward, times COLS columns),
@@ -89,17 +89,13 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     for (var j = 0u; j < OCB; j++) {
         for (var t = 0u; t < COLS; t++) {
             if ox0 + t < OW {
-                var y = acc[j][t];
-                if RELU {
-                    y = max(y, 0.0);
-                }
-                output[((n * OC + o0 + j) * OH + oy) * OW + ox0 + t] = y;
+                output[((n * OC + o0 + j) * OH + oy) * OW + ox0 + t] = activate(acc[j][t], ACTIVATION);
             }
         }
     }
 }
 
-// ---- backward, input: d_output, params (and input, for the mask) → d_input ----
+// ---- backward, input: d_output, params (and input, for its activation) → d_input ----
 // One invocation per block of CB input channels x COLS neighbouring input columns: each output
 // gradient it loads serves CB channels, each weight COLS columns.
 
@@ -152,7 +148,7 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         for (var t = 0u; t < COLS; t++) {
             if ix0 + t < W {
                 let at = ((n * C + c0 + j) * H + iy) * W + ix0 + t;
-                d_input[at] = select(acc[j][t], 0.0, MASK_INPUT && input[at] <= 0.0);
+                d_input[at] = through_activation(acc[j][t], input[at], INPUT_ACTIVATION);
             }
         }
     }

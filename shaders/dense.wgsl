@@ -1,5 +1,5 @@
 // Dense (fully connected) layers: output = input · weightᵀ + bias, weight stored [OUT, IN] as
-// PyTorch's Linear stores it, with an optional fused ReLU; and the backward passes.
+// PyTorch's Linear stores it, with an optional fused activation; and the backward passes.
 // CPU twin: src/cpu/dense.rs.
 //
 // Each invocation computes a TILE x TILE block of its result, so every value it loads serves
@@ -8,8 +8,8 @@
 override BATCH: u32 = 1u;
 override IN: u32 = 1u;
 override OUT: u32 = 1u;
-override RELU: bool = false;        // forward: apply ReLU to the output
-override MASK_INPUT: bool = false;  // backward: the input came out of a ReLU; zero its gradient where it is 0
+override ACTIVATION: u32 = 0u;        // forward: applied to the output (common.wgsl)
+override INPUT_ACTIVATION: u32 = 0u;  // backward: the one the input came out of
 override W_OFF: u32 = 0u;
 override B_OFF: u32 = 0u;
 
@@ -59,17 +59,13 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var a = 0u; a < TILE; a++) {
         for (var b = 0u; b < TILE; b++) {
             if n0 + a < BATCH && o0 + b < OUT {
-                var y = acc[a][b];
-                if RELU {
-                    y = max(y, 0.0);
-                }
-                output[(n0 + a) * OUT + o0 + b] = y;
+                output[(n0 + a) * OUT + o0 + b] = activate(acc[a][b], ACTIVATION);
             }
         }
     }
 }
 
-// ---- backward, input: d_output, params (and input, for the mask) → d_input = d_output · weight ----
+// ---- backward, input: d_output, params (and input, for its activation) → d_input = d_output · weight ----
 // A tile of TILE examples x TILE input features.
 
 @compute @workgroup_size(WORKGROUP)
@@ -98,7 +94,7 @@ fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
         for (var b = 0u; b < TILE; b++) {
             if n0 + a < BATCH && i0 + b < IN {
                 let at = (n0 + a) * IN + i0 + b;
-                d_input[at] = select(acc[a][b], 0.0, MASK_INPUT && input[at] <= 0.0);
+                d_input[at] = through_activation(acc[a][b], input[at], INPUT_ACTIVATION);
             }
         }
     }

@@ -3,7 +3,7 @@
 
 override BATCH: u32 = 1u;
 override CLASSES: u32 = 10u;
-override MASK_LOGITS: bool = false; // the logits came out of a ReLU: no gradient where they are 0
+override LOGITS_ACTIVATION: u32 = 0u; // the activation the logits came out of (common.wgsl)
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
@@ -53,7 +53,7 @@ fn softmax_cross_entropy(@builtin(local_invocation_index) t: u32) {
         for (var j = 0u; j < CLASSES; j++) {
             let p = exp(logits[base + j] - max_logit) / sum_exp;
             let d = (p - select(0.0, 1.0, j == label)) / f32(step.count);
-            d_logits[base + j] = select(d, 0.0, MASK_LOGITS && logits[base + j] <= 0.0);
+            d_logits[base + j] = through_activation(d, logits[base + j], LOGITS_ACTIVATION);
         }
     }
     partial_loss[t] = loss;

@@ -3,13 +3,13 @@
 //! the same machine at the same time.
 
 use crate::Result;
-use crate::cpu::activation::{relu_backward, relu_forward};
+use crate::cpu::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
 use crate::cpu::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use crate::cpu::dense::{DenseShape, dense_backward, dense_forward};
 use crate::cpu::loss::softmax_cross_entropy;
 use crate::cpu::network::{conv_shape, dense_shape, pool_shape};
 use crate::cpu::optimizer::{Optimizer, OptimizerState, optimizer_step};
-use crate::cpu::pool::{maxpool_backward, maxpool_forward};
+use crate::cpu::pool::{avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
 use crate::data::Split;
 use crate::model::{Layer, Plan};
 use crate::rng::Rng;
@@ -141,12 +141,30 @@ pub fn cpu_kernel_timings(plan: &Plan, batch: usize, repeats: usize) -> Vec<Kern
                     time(repeats, || maxpool_backward(&s, &dy, &arg, &mut dx)),
                 );
             }
+            Layer::AvgPool { .. } => {
+                pools += 1;
+                let s = pool_shape(l, batch);
+                row(format!("pool{pools} forward"), 0.0, time(repeats, || avgpool_forward(&s, &x, &mut y)));
+                row(
+                    format!("pool{pools} backward"),
+                    0.0,
+                    time(repeats, || avgpool_backward(&s, &dy, &mut dx)),
+                );
+            }
             Layer::Relu => {
                 row(format!("relu after layer {i}"), 0.0, time(repeats, || relu_forward(&x, &mut y)));
                 row(
                     format!("relu after layer {i} backward"),
                     0.0,
                     time(repeats, || relu_backward(&x, &dy, &mut dx)),
+                );
+            }
+            Layer::Tanh => {
+                row(format!("tanh after layer {i}"), 0.0, time(repeats, || tanh_forward(&x, &mut y)));
+                row(
+                    format!("tanh after layer {i} backward"),
+                    0.0,
+                    time(repeats, || tanh_backward(&x, &dy, &mut dx)),
                 );
             }
         }

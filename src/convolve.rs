@@ -6,7 +6,7 @@
 
 use crate::cpu::conv::{self, ConvShape};
 use crate::data::preprocess::{Gray16, read_gray};
-use crate::gpu::{Gpu, ops};
+use crate::gpu::{Activation, Gpu, ops};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -193,7 +193,7 @@ pub fn convolve(
                     "the image needs a {largest}-byte buffer, over the adapter's limit of {limit} (use --device cpu)"
                 )));
             }
-            ops::conv2d_forward(gpu, &s, false, &image.values, &kernel.0.values, &bias)?
+            ops::conv2d_forward(gpu, &s, Activation::Identity, &image.values, &kernel.0.values, &bias)?
         }
         None => {
             let mut out = vec![0.0; s.output_len()];

@@ -43,11 +43,17 @@ fn parses_each_layer_kind_and_its_options() {
         ("maxpool2", Layer::MaxPool { window: 2, stride: 2 }),
         ("maxpool3s2", Layer::MaxPool { window: 3, stride: 2 }),
         ("maxpool2s2", Layer::MaxPool { window: 2, stride: 2 }),
+        ("avgpool2", Layer::AvgPool { window: 2, stride: 2 }),
+        ("avgpool3s2", Layer::AvgPool { window: 3, stride: 2 }),
+        ("avgpool2s1", Layer::AvgPool { window: 2, stride: 1 }),
         ("relu", Layer::Relu),
+        ("tanh", Layer::Tanh),
         ("dense10", Layer::Dense { out_features: 10 }),
         ("Conv6K5P2", conv(6, 5, 5, 1, 2)),
         ("MaxPool2", Layer::MaxPool { window: 2, stride: 2 }),
+        ("AvgPool2", Layer::AvgPool { window: 2, stride: 2 }),
         ("ReLU", Layer::Relu),
+        ("TanH", Layer::Tanh),
     ] {
         assert_eq!(parse(text), mnist(vec![layer]), "{text}");
     }
@@ -84,6 +90,17 @@ fn parses_lists_with_whitespace_an_input_shape_and_the_lenet5_name() {
         parse("conv6k5p2,relu,maxpool2,conv16k5,relu,maxpool2,dense120,relu,dense84,relu,dense10"),
         Network::lenet5()
     );
+    // The 1998 original, as the paper spells it too.
+    for text in ["lenet5-1998", "LeNet-5-1998", "LENET5-1998,"] {
+        assert_eq!(parse(text), Network::lenet5_1998(), "{text:?}");
+    }
+    assert_eq!(
+        parse("conv6k5p2,tanh,avgpool2,conv16k5,tanh,avgpool2,dense120,tanh,dense84,tanh,dense10"),
+        Network::lenet5_1998()
+    );
+    assert_eq!(arch::name_of(&Network::lenet5_1998()), Some("lenet5-1998"));
+    assert_eq!(arch::name_of(&Network::lenet5()), Some("lenet5"));
+    assert_eq!(arch::name_of(&parse("relu,dense10")), None);
     assert_eq!(parse_shape("1@28x28").unwrap(), Shape::new(1, 28, 28));
     assert_eq!(parse_shape("16").unwrap(), Shape::new(16, 1, 1));
 }
@@ -153,6 +170,10 @@ fn every_kind_of_bad_item_is_an_error_naming_it_and_what_was_expected() {
         ("maxpool0", "layer 1 \"maxpool0\": the window size must be at least 1, got 0"),
         ("maxpool2s0", "layer 1 \"maxpool2s0\": the stride must be at least 1, got 0"),
         ("maxpool2p1", "layer 1 \"maxpool2p1\": unexpected \"p1\" after \"maxpool2\""),
+        ("avgpool", "layer 1 \"avgpool\": expected a window size after \"avgpool\""),
+        ("avgpool2s0", "layer 1 \"avgpool2s0\": the stride must be at least 1, got 0"),
+        ("avgpool2x2", "layer 1 \"avgpool2x2\": unexpected \"x2\" after \"avgpool2\""),
+        ("tanh2", "layer 1 \"tanh2\": unexpected \"2\" after \"tanh\""),
         ("relu6", "layer 1 \"relu6\": unexpected \"6\" after \"relu\""),
         ("dense", "layer 1 \"dense\": expected a number of outputs after \"dense\""),
         ("dense0", "layer 1 \"dense0\": the number of outputs must be at least 1, got 0"),
@@ -173,6 +194,8 @@ fn every_kind_of_bad_item_is_an_error_naming_it_and_what_was_expected() {
         ("lenet5,dense10", "layer 1 \"lenet5\": lenet5 names a whole network, so it must stand alone"),
         ("relu,lenet5", "layer 2 \"lenet5\": lenet5 names a whole network"),
         ("input1x28x28,lenet5", "layer 1 \"lenet5\": lenet5 names a whole network"),
+        ("lenet5-1998,tanh", "layer 1 \"lenet5-1998\": lenet5-1998 names a whole network"),
+        ("lenet5-1999", "layer 1 \"lenet5-1999\": unknown layer"),
         ("relu\nconv6k\n", "layer 2 \"conv6k\" (line 2): expected a kernel size after \"k\""),
         ("dense100000,relu,dense100000", "layer 3 \"dense100000\": too large: it has 10000100000 parameters"),
         ("conv16000000k1,relu", "layer 1 \"conv16000000k1\": too large: its output 16000000@28x28 has"),
@@ -186,14 +209,16 @@ fn every_kind_of_bad_item_is_an_error_naming_it_and_what_was_expected() {
 /// A random layer that parses back from its Display: any sizes within a useful range, every
 /// option in and out of its default.
 fn random_layer(rng: &mut Rng) -> Layer {
-    match rng.below(4) {
+    match rng.below(6) {
         0 => {
             let kernel_h = 1 + rng.below(7);
             let kernel_w = if rng.below(2) == 0 { kernel_h } else { 1 + rng.below(7) };
             conv(1 + rng.below(64), kernel_h, kernel_w, 1 + rng.below(3), rng.below(4))
         }
         1 => Layer::MaxPool { window: 1 + rng.below(4), stride: 1 + rng.below(4) },
-        2 => Layer::Relu,
+        2 => Layer::AvgPool { window: 1 + rng.below(4), stride: 1 + rng.below(4) },
+        3 => Layer::Relu,
+        4 => Layer::Tanh,
         _ => Layer::Dense { out_features: 1 + rng.below(300) },
     }
 }
@@ -472,4 +497,67 @@ fn a_non_lenet_architecture_trains_on_the_gpu_path_as_on_the_cpu_path() {
     assert!((c.0 - g.0).abs() <= 2e-3, "train loss: cpu {c:?}, gpu {g:?}");
     assert!((c.1 - g.1).abs() <= 1.0, "train accuracy: cpu {c:?}, gpu {g:?}");
     assert!((c.2 - g.2).abs() <= 2.0, "test accuracy: cpu {c:?}, gpu {g:?}");
+}
+
+#[test]
+fn the_1998_lenet_trains_saves_evaluates_and_predicts_as_itself() {
+    use lenet_gpu::cpu::{engine::CpuEngine, optimizer::Optimizer};
+    use lenet_gpu::train::Engine;
+    let cli = Cli::new();
+    let model = cli.work.join("lenet1998.safetensors");
+    let model_arg = model.to_str().unwrap();
+    let run = cli.train(&["--arch", "lenet5-1998", "--device", "cpu", "--save", model_arg]);
+    assert_success(&run);
+    assert!(stderr(&run).contains("training LeNet-5 (1998) (61706 parameters) on "), "{}", stderr(&run));
+    let (_, _, test_accuracy) = epoch_figures(&run);
+
+    // PyTorch's names, as for LeNet-5 (the two share every tensor shape), and the architecture
+    // recorded beside them.
+    let bytes = std::fs::read(&model).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = file.names().into_iter().map(String::from).collect();
+    names.sort();
+    let expected: Vec<String> = ["conv1", "conv2", "fc1", "fc2", "fc3"]
+        .iter()
+        .flat_map(|l| [format!("{l}.bias"), format!("{l}.weight")])
+        .collect();
+    assert_eq!(names, expected);
+    let recorded = lenet_gpu::checkpoint::recorded_network(&model).unwrap();
+    assert_eq!(recorded, Some(Network::lenet5_1998()));
+
+    let eval = cli.run(&[
+        "eval",
+        "--dataset",
+        "synthetic",
+        "--limit-test",
+        "100",
+        "--device",
+        "cpu",
+        "--model",
+        model_arg,
+    ]);
+    assert_success(&eval);
+    assert!(stderr(&eval).contains("evaluating LeNet-5 (1998) on "), "{}", stderr(&eval));
+    assert!(stdout(&eval).contains(&format!("test accuracy: {test_accuracy:.2}%")), "{}", stdout(&eval));
+
+    // predict runs the checkpoint's own network: its top class and probability are the 1998
+    // network's (LeNet-5 would read the same tensors, with ReLU and max pooling, otherwise).
+    let digit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/3-light-on-dark.png");
+    let top = |network: Network| -> String {
+        let plan = network.plan().unwrap();
+        let (params, _) = lenet_gpu::checkpoint::load(&model, &plan).unwrap();
+        let mut engine = CpuEngine::new(plan, params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 });
+        let image = lenet_gpu::data::preprocess::load(&digit).unwrap();
+        let logits = engine.logits(&lenet_gpu::data::preprocess::dataset(&[image])).unwrap();
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = logits.iter().map(|&z| f64::from(z - max).exp()).sum();
+        let best = lenet_gpu::cpu::loss::argmax(&logits);
+        format!("{best} ({:.1}%)", 100.0 / sum)
+    };
+    let (as_1998, as_lenet5) = (top(Network::lenet5_1998()), top(Network::lenet5()));
+    assert_ne!(as_1998, as_lenet5, "the check must tell the two networks apart");
+    let predict = cli.run(&["predict", "--device", "cpu", "--model", model_arg, digit.to_str().unwrap()]);
+    assert_success(&predict);
+    let line = stdout(&predict);
+    assert!(line.starts_with(&format!("{}: {as_1998},", digit.display())), "{line} vs {as_1998}");
 }

@@ -5,13 +5,13 @@
 mod common;
 
 use common::conv_shape as conv;
-use lenet_gpu::cpu::activation::{relu_backward, relu_forward};
+use lenet_gpu::cpu::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
 use lenet_gpu::cpu::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use lenet_gpu::cpu::dense::{DenseShape, dense_backward, dense_forward};
 use lenet_gpu::cpu::loss::softmax_cross_entropy;
 use lenet_gpu::cpu::network::{Workspace, forward_backward};
 use lenet_gpu::cpu::optimizer::{Optimizer, OptimizerState, optimizer_step};
-use lenet_gpu::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use lenet_gpu::cpu::pool::{PoolShape, avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
 use lenet_gpu::model::{Layer, Network, Parameters, Plan, Shape};
 use lenet_gpu::rng::Rng;
 
@@ -42,6 +42,59 @@ fn lesson_max_pooling_2x2_stride_1() {
     maxpool_forward(&s, &input, &mut out, &mut arg);
     assert_eq!(out, vec![4., 5., 7., 8.]);
     assert_eq!(arg, vec![4, 5, 7, 8]);
+}
+
+#[test]
+fn average_pooling_2x2_by_hand() {
+    // The lesson's 3x3 input 0..8 with stride 1: (0+1+3+4)/4 = 2, (1+2+4+5)/4 = 3, ...
+    let input: Vec<f32> = (0..9).map(|v| v as f32).collect();
+    let s = PoolShape { batch: 1, channels: 1, in_h: 3, in_w: 3, window: 2, stride: 1 };
+    let mut out = vec![0.0; 4];
+    avgpool_forward(&s, &input, &mut out);
+    assert_eq!(out, vec![2., 3., 5., 6.]);
+
+    // 0..15 in 4x4 with stride 2, as LeNet subsamples: (0+1+4+5)/4 = 2.5, (2+3+6+7)/4 = 4.5, ...
+    let input: Vec<f32> = (0..16).map(|v| v as f32).collect();
+    let s = PoolShape { batch: 1, channels: 1, in_h: 4, in_w: 4, window: 2, stride: 2 };
+    let mut out = vec![0.0; 4];
+    avgpool_forward(&s, &input, &mut out);
+    assert_eq!(out, vec![2.5, 4.5, 10.5, 12.5]);
+    // Each output's gradient is shared equally by the four pixels of its window.
+    let mut d_input = vec![0.0; 16];
+    avgpool_backward(&s, &[4., 8., -4., 2.], &mut d_input);
+    #[rustfmt::skip]
+    let expected = vec![
+        1., 1., 2., 2.,
+        1., 1., 2., 2.,
+        -1., -1., 0.5, 0.5,
+        -1., -1., 0.5, 0.5,
+    ];
+    assert_eq!(d_input, expected);
+}
+
+#[test]
+fn average_pooling_with_overlapping_windows_shares_out_every_gradient() {
+    // 3x3 windows with stride 2 on a 5x5 input: the centre pixel (12) is in all four windows and
+    // gets a ninth of each gradient; a corner only of its own window's.
+    let s = PoolShape { batch: 1, channels: 1, in_h: 5, in_w: 5, window: 3, stride: 2 };
+    let mut d_input = vec![0.0; 25];
+    avgpool_backward(&s, &[9., 18., 27., 36.], &mut d_input);
+    assert_eq!(d_input[12], 10.0);
+    assert_eq!((d_input[0], d_input[4], d_input[20], d_input[24]), (1.0, 2.0, 3.0, 4.0));
+    assert_eq!(d_input[2], 3.0, "between the top two windows");
+    assert_eq!(d_input.iter().sum::<f32>(), 90.0, "every gradient is passed on whole");
+}
+
+#[test]
+fn tanh_by_hand() {
+    // tanh(ln 2) = (4 − 1)/(4 + 1) = 0.6, and its derivative there is 1 − 0.6² = 0.64.
+    let x = [0.0, 2f32.ln(), -(2f32.ln()), 20.0, -20.0];
+    let mut y = [0.0; 5];
+    tanh_forward(&x, &mut y);
+    assert_close(&y, &[0.0, 0.6, -0.6, 1.0, -1.0], 1e-6, "tanh");
+    let mut dx = [0.0; 5];
+    tanh_backward(&y, &[1.0, 1.0, 2.0, 1.0, 1.0], &mut dx);
+    assert_close(&dx, &[1.0, 0.64, 1.28, 0.0, 0.0], 1e-6, "tanh backward");
 }
 
 #[test]
@@ -357,6 +410,44 @@ fn maxpool_backward_matches_finite_differences() {
 }
 
 #[test]
+fn avgpool_backward_matches_finite_differences() {
+    let mut rng = Rng::new(32);
+    for s in [
+        PoolShape { batch: 2, channels: 3, in_h: 6, in_w: 4, window: 2, stride: 2 },
+        PoolShape { batch: 1, channels: 2, in_h: 7, in_w: 7, window: 3, stride: 2 },
+        PoolShape { batch: 1, channels: 1, in_h: 5, in_w: 6, window: 2, stride: 1 },
+        PoolShape { batch: 1, channels: 2, in_h: 7, in_w: 5, window: 2, stride: 3 }, // pixels in no window
+    ] {
+        let x = random(s.batch * s.input_len(), &mut rng);
+        let g = random(s.batch * s.output_len(), &mut rng);
+        let pool = |x: &[f32]| {
+            let mut y = vec![0.0; g.len()];
+            avgpool_forward(&s, x, &mut y);
+            y
+        };
+        let mut dx = vec![0.0; x.len()];
+        avgpool_backward(&s, &g, &mut dx);
+        check_gradient("avgpool d_input", &x, &dx, |x| dot(&g, &pool(x)));
+    }
+}
+
+#[test]
+fn tanh_backward_matches_finite_differences() {
+    let mut rng = Rng::new(42);
+    // Spread over [-3, 3]: the steep middle and the flat tails.
+    let x: Vec<f32> = random(200, &mut rng).iter().map(|v| v * 3.0).collect();
+    let g = random(200, &mut rng);
+    let tanh = |x: &[f32]| {
+        let mut y = vec![0.0; x.len()];
+        tanh_forward(x, &mut y);
+        y
+    };
+    let mut dx = vec![0.0; 200];
+    tanh_backward(&tanh(&x), &g, &mut dx);
+    check_gradient("tanh d_input", &x, &dx, |x| dot(&g, &tanh(x)));
+}
+
+#[test]
 fn relu_backward_matches_finite_differences() {
     let mut rng = Rng::new(41);
     // Keep inputs away from the kink at 0 by more than the probe step.
@@ -436,6 +527,33 @@ fn whole_network_gradient_matches_finite_differences() {
             Layer::Dense { out_features: 3 },
         ],
     };
+    let checked = check_network_gradient(&network);
+    let total = network.plan().unwrap().parameter_count;
+    assert!(checked * 10 >= total * 7, "only {checked} of {total} coordinates away from kinks");
+}
+
+#[test]
+fn smooth_network_gradient_matches_finite_differences_everywhere() {
+    // The 1998 LeNet's kind of network, tanh and average pooling only (overlapping windows, and
+    // a tanh on the logits): no kinks, so every coordinate is checked.
+    let network = Network {
+        input: Shape::new(1, 9, 8),
+        layers: vec![
+            Layer::conv(3, 3, 1, 1),
+            Layer::Tanh,
+            Layer::AvgPool { window: 3, stride: 2 },
+            Layer::Dense { out_features: 5 },
+            Layer::Tanh,
+            Layer::Dense { out_features: 3 },
+            Layer::Tanh,
+        ],
+    };
+    assert_eq!(check_network_gradient(&network), network.plan().unwrap().parameter_count);
+}
+
+/// Checks the gradient of the mean loss w.r.t. every parameter of `network`, through
+/// forward_backward, on 4 random examples; returns how many coordinates were away from kinks.
+fn check_network_gradient(network: &Network) -> usize {
     let plan = network.plan().unwrap();
     let params = Parameters::init(&plan, 5);
     let mut rng = Rng::new(71);
@@ -451,12 +569,7 @@ fn whole_network_gradient_matches_finite_differences() {
         let loss = forward_backward(&plan, p, &input, &labels, &mut ws, &mut g).loss_sum as f64 / n as f64;
         (loss, activation_pattern(&plan, &ws, n))
     };
-    let checked = check_gradient_away_from_kinks("network d_params", &params.values, &grads, loss);
-    assert!(
-        checked * 10 >= plan.parameter_count * 7,
-        "only {checked} of {} coordinates away from kinks",
-        plan.parameter_count
-    );
+    check_gradient_away_from_kinks(&network.layers_string(), &params.values, &grads, loss)
 }
 
 /// Which ReLUs are on and which pixels win each max-pool: the loss is smooth in the

@@ -1,5 +1,6 @@
 //! The downloader against a tiny local HTTP/1.1 server: good files, checksum mismatches, HTTP
-//! errors, dropped connections, mirror failover and unreachable mirrors.
+//! errors, dropped connections, mirror failover and unreachable mirrors; and `lenet download`
+//! taking each data set from its own mirrors, checked against its own MD5 sums.
 
 mod common;
 
@@ -206,4 +207,95 @@ fn an_unreachable_mirror_fails_fast_with_one_line_per_file() {
     assert!(lines[0].contains("connection refused"), "{err}");
     assert!(lines[1].contains("b.gz") && lines[1].contains("no mirror was reachable"), "{err}");
     assert_eq!(dir.entries(), Vec::<String>::new());
+}
+
+// ---- Fashion-MNIST: its own mirrors (LENET_FASHION_MNIST_MIRROR) and its own checksums ----
+
+/// `lenet download --data-dir DIR` plus `args`, with each data set's mirror variable given.
+fn lenet_download(
+    dir: &TempDir,
+    args: &[&str],
+    mnist_mirror: &str,
+    fashion_mirror: &str,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lenet"))
+        .args(["download", "--data-dir", dir.path().to_str().unwrap()])
+        .args(args)
+        .env("LENET_MNIST_MIRROR", mnist_mirror)
+        .env("LENET_FASHION_MNIST_MIRROR", fashion_mirror)
+        .output()
+        .expect("run lenet")
+}
+
+const FILE_NAMES: [&str; 4] = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+];
+
+#[test]
+fn fashion_mnist_comes_from_its_own_mirror_checked_against_its_own_md5s() {
+    // Small, valid IDX files under the right names: a mirror serving something else than the
+    // published files, which the published MD5 sums refuse.
+    let bodies = [
+        common::gzip(&common::images_of(20, 28)),
+        common::gzip(&common::labels_of(20)),
+        common::gzip(&common::images_of(10, 28)),
+        common::gzip(&common::labels_of(10)),
+    ];
+    let routes: Vec<(&str, Reply)> =
+        FILE_NAMES.iter().zip(&bodies).map(|(n, b)| (*n, Reply::Ok(b.clone()))).collect();
+    let server = Server::start(&routes, 4);
+    let dir = TempDir::new("dl-fashion");
+    let run = lenet_download(&dir, &["--dataset", "fashion-mnist"], &closed_port_mirror(), &server.base);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Fashion-MNIST's published sums, one per file, not MNIST's.
+    for (name, md5) in [
+        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("{}{name}", server.base)))
+            .unwrap_or_else(|| panic!("{name}:\n{stderr}"));
+        assert!(line.contains("MD5 mismatch") && line.contains(&format!("expected {md5}")), "{line}");
+    }
+    assert!(!stderr.contains("f68b3c2dcbeaaa9fbdd348bbdeb94873"), "MNIST's sum: {stderr}");
+    assert_eq!(dir.entries(), Vec::<String>::new(), "files left behind");
+    let requested = server.finish();
+    assert_eq!(
+        requested,
+        FILE_NAMES.map(|n| format!("/mnist/{n}")),
+        "every file asked of the Fashion-MNIST mirror"
+    );
+}
+
+#[test]
+fn an_mnist_file_is_refused_as_fashion_mnist_and_accepted_as_mnist() {
+    let Some(shared) = common::shared_mnist_dir() else { return };
+    // MNIST's real test labels (4.5 kB), served for every data set; the other files are 404s.
+    let labels = std::fs::read(shared.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let served = || Server::start(&[("t10k-labels-idx1-ubyte.gz", Reply::Ok(labels.clone()))], 4);
+
+    let server = served();
+    let dir = TempDir::new("dl-mnist-as-fashion");
+    let run = lenet_download(&dir, &["--dataset", "fashion-mnist"], &closed_port_mirror(), &server.base);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let line = stderr.lines().find(|l| l.starts_with("t10k-labels")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains("MD5 mismatch: got ec29112dd5afa0611ce80d1b7f02629c"), "{line}");
+    assert_eq!(dir.entries(), Vec::<String>::new(), "refused, so not kept");
+    server.finish();
+
+    let server = served();
+    let dir = TempDir::new("dl-mnist-as-mnist");
+    let run = lenet_download(&dir, &[], &server.base, &closed_port_mirror());
+    assert_eq!(run.status.code(), Some(1), "three files are missing from this mirror");
+    assert_eq!(dir.entries(), ["t10k-labels-idx1-ubyte.gz"], "MNIST's own file is kept");
+    assert_eq!(std::fs::read(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap(), labels);
+    server.finish();
 }

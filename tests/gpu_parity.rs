@@ -6,14 +6,14 @@ mod common;
 
 use common::conv_shape as conv;
 
-use lenet_gpu::cpu::activation::{relu_backward, relu_forward};
+use lenet_gpu::cpu::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
 use lenet_gpu::cpu::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use lenet_gpu::cpu::dense::{DenseShape, dense_backward, dense_forward};
 use lenet_gpu::cpu::loss::{argmax, softmax_cross_entropy};
 use lenet_gpu::cpu::optimizer::{Optimizer, OptimizerState, optimizer_step};
-use lenet_gpu::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use lenet_gpu::cpu::pool::{PoolShape, avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
 use lenet_gpu::data::synthetic;
-use lenet_gpu::gpu::ops;
+use lenet_gpu::gpu::{Activation, ops};
 use lenet_gpu::rng::Rng;
 
 const TOLERANCE: f32 = 1e-4;
@@ -50,8 +50,31 @@ fn assert_close(gpu: &[f32], cpu: &[f32], what: &str) {
 }
 
 fn relu(v: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
-    relu_forward(v, &mut out);
+    activate(Activation::Relu, v)
+}
+
+/// Every activation a kernel can fuse.
+const ACTIVATIONS: [Activation; 3] = [Activation::Identity, Activation::Relu, Activation::Tanh];
+
+/// `activation` applied to `v` by the CPU twin.
+fn activate(activation: Activation, v: &[f32]) -> Vec<f32> {
+    let mut out = v.to_vec();
+    match activation {
+        Activation::Identity => {}
+        Activation::Relu => relu_forward(v, &mut out),
+        Activation::Tanh => tanh_forward(v, &mut out),
+    }
+    out
+}
+
+/// The gradient `g` after `activation`, whose output was `y`, taken back through it by the CPU twin.
+fn back_through(activation: Activation, y: &[f32], g: &[f32]) -> Vec<f32> {
+    let mut out = g.to_vec();
+    match activation {
+        Activation::Identity => {}
+        Activation::Relu => relu_backward(y, g, &mut out),
+        Activation::Tanh => tanh_backward(y, g, &mut out),
+    }
     out
 }
 
@@ -76,12 +99,13 @@ fn conv_forward_matches_cpu() {
         let b = random(s.out_channels, &mut rng);
         let mut y = vec![0.0; s.batch * s.output_len()];
         conv2d_forward(&s, &x, &w, &b, &mut y);
-        assert_close(&ops::conv2d_forward(&gpu, &s, false, &x, &w, &b).unwrap(), &y, &format!("{s:?}"));
-        assert_close(
-            &ops::conv2d_forward(&gpu, &s, true, &x, &w, &b).unwrap(),
-            &relu(&y),
-            &format!("relu {s:?}"),
-        );
+        for a in ACTIVATIONS {
+            assert_close(
+                &ops::conv2d_forward(&gpu, &s, a, &x, &w, &b).unwrap(),
+                &activate(a, &y),
+                &format!("{a:?} {s:?}"),
+            );
+        }
     }
 }
 
@@ -95,17 +119,16 @@ fn conv_backward_matches_cpu() {
         let dy = random(s.batch * s.output_len(), &mut rng);
         let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; s.out_channels]);
         conv2d_backward(&s, &x, &w, &dy, Some(&mut dx), &mut dw, &mut db);
-        let gpu_dx = ops::conv2d_backward_input(&gpu, &s, false, &x, &w, &dy).unwrap();
-        assert_close(&gpu_dx, &dx, &format!("d_input {s:?}"));
         let (gpu_dw, gpu_db) = ops::conv2d_backward_params(&gpu, &s, &x, &dy).unwrap();
         assert_close(&gpu_dw, &dw, &format!("d_weight {s:?}"));
         assert_close(&gpu_db, &db, &format!("d_bias {s:?}"));
-        // With the input taken as a ReLU's output: the input gradient is masked where it is 0.
-        let xr = relu(&x);
-        let mut dx_masked = vec![0.0; x.len()];
-        relu_backward(&xr, &dx, &mut dx_masked);
-        let gpu_masked = ops::conv2d_backward_input(&gpu, &s, true, &xr, &w, &dy).unwrap();
-        assert_close(&gpu_masked, &dx_masked, &format!("masked d_input {s:?}"));
+        // With the input taken as an activation's output, the gradient is taken back through it
+        // (the convolution's own input gradient does not depend on the input).
+        for a in ACTIVATIONS {
+            let xa = activate(a, &x);
+            let gpu_dx = ops::conv2d_backward_input(&gpu, &s, a, &xa, &w, &dy).unwrap();
+            assert_close(&gpu_dx, &back_through(a, &xa, &dx), &format!("{a:?} d_input {s:?}"));
+        }
     }
 }
 
@@ -128,37 +151,80 @@ fn maxpool_forward_and_backward_match_cpu() {
         let n = s.batch * s.output_len();
         let (mut y, mut arg) = (vec![0.0; n], vec![0u32; n]);
         maxpool_forward(&s, &x, &mut y, &mut arg);
-        let (gpu_y, gpu_arg) = ops::maxpool_forward(&gpu, &s, false, &x).unwrap();
+        let (gpu_y, gpu_arg) = ops::maxpool_forward(&gpu, &s, Activation::Identity, &x).unwrap();
         assert_eq!(gpu_y, y, "{s:?}: a maximum is exact");
         assert_eq!(gpu_arg, arg, "{s:?}: argmax");
-        let (gpu_yr, _) = ops::maxpool_forward(&gpu, &s, true, &x).unwrap();
+        let (gpu_yr, _) = ops::maxpool_forward(&gpu, &s, Activation::Relu, &x).unwrap();
         assert_eq!(gpu_yr, relu(&y), "{s:?}: with relu");
+        let (gpu_yt, _) = ops::maxpool_forward(&gpu, &s, Activation::Tanh, &x).unwrap();
+        assert_close(&gpu_yt, &activate(Activation::Tanh, &y), &format!("{s:?}: with tanh"));
         // A ReLU's output has many exact zeros: ties, where the first pixel must win.
         let xr = relu(&x);
         let (mut yr, mut argr) = (vec![0.0; n], vec![0u32; n]);
         maxpool_forward(&s, &xr, &mut yr, &mut argr);
-        assert_eq!(ops::maxpool_forward(&gpu, &s, false, &xr).unwrap(), (yr, argr), "{s:?}: ties");
+        assert_eq!(
+            ops::maxpool_forward(&gpu, &s, Activation::Identity, &xr).unwrap(),
+            (yr, argr),
+            "{s:?}: ties"
+        );
 
         let dy = random(n, &mut rng);
         let mut dx = vec![0.0; x.len()];
         maxpool_backward(&s, &dy, &arg, &mut dx);
-        assert_close(&ops::maxpool_backward(&gpu, &s, false, &x, &dy, &arg).unwrap(), &dx, &format!("{s:?}"));
-        let xr = relu(&x);
-        let mut dx_masked = vec![0.0; x.len()];
-        relu_backward(&xr, &dx, &mut dx_masked);
-        let gpu_masked = ops::maxpool_backward(&gpu, &s, true, &xr, &dy, &arg).unwrap();
-        assert_close(&gpu_masked, &dx_masked, &format!("masked {s:?}"));
+        // With the input taken as an activation's output (the winners are given by `arg`), the
+        // gradient is taken back through it.
+        for a in ACTIVATIONS {
+            let xa = activate(a, &x);
+            let gpu_dx = ops::maxpool_backward(&gpu, &s, a, &xa, &dy, &arg).unwrap();
+            assert_close(&gpu_dx, &back_through(a, &xa, &dx), &format!("{a:?} {s:?}"));
+        }
     }
 }
 
 #[test]
-fn relu_forward_matches_cpu() {
+fn avgpool_forward_and_backward_match_cpu() {
     let Some(gpu) = common::gpu() else { return };
-    let mut rng = fresh_rng("relu");
+    let mut rng = fresh_rng("avgpool");
+    for s in pool_shapes() {
+        let x = random(s.batch * s.input_len(), &mut rng);
+        let n = s.batch * s.output_len();
+        let mut y = vec![0.0; n];
+        avgpool_forward(&s, &x, &mut y);
+        for a in ACTIVATIONS {
+            let gpu_y = ops::avgpool_forward(&gpu, &s, a, &x).unwrap();
+            assert_close(&gpu_y, &activate(a, &y), &format!("{a:?} {s:?}"));
+        }
+        let dy = random(n, &mut rng);
+        let mut dx = vec![0.0; x.len()];
+        avgpool_backward(&s, &dy, &mut dx);
+        for a in ACTIVATIONS {
+            let xa = activate(a, &x);
+            let gpu_dx = ops::avgpool_backward(&gpu, &s, a, &xa, &dy).unwrap();
+            assert_close(&gpu_dx, &back_through(a, &xa, &dx), &format!("{a:?} d_input {s:?}"));
+        }
+    }
+}
+
+#[test]
+fn activations_on_their_own_match_cpu() {
+    let Some(gpu) = common::gpu() else { return };
+    let mut rng = fresh_rng("activation");
     // The last size needs more than 65,535 workgroups: a 2-D dispatch.
     for n in [1, 63, 1000, 65_535 * 64 + 65] {
-        let x = random(n, &mut rng);
-        assert_eq!(ops::relu_forward(&gpu, &x).unwrap(), relu(&x));
+        // Spread wide, so tanh's saturation (and the far tails) are exercised too.
+        let x: Vec<f32> = random(n, &mut rng).iter().map(|v| v * 30.0).collect();
+        assert_eq!(ops::activation_forward(&gpu, Activation::Relu, &x).unwrap(), relu(&x));
+        let gpu_t = ops::activation_forward(&gpu, Activation::Tanh, &x).unwrap();
+        assert_close(&gpu_t, &activate(Activation::Tanh, &x), &format!("tanh of {n}"));
+        let small = random(n, &mut rng);
+        let gpu_t = ops::activation_forward(&gpu, Activation::Tanh, &small).unwrap();
+        assert_close(&gpu_t, &activate(Activation::Tanh, &small), &format!("tanh of {n} in [-1, 1]"));
+        let dy = random(n, &mut rng);
+        for a in ACTIVATIONS {
+            let xa = activate(a, &small);
+            let gpu_dx = ops::activation_backward(&gpu, a, &xa, &dy).unwrap();
+            assert_close(&gpu_dx, &back_through(a, &xa, &dy), &format!("{a:?} backward of {n}"));
+        }
     }
 }
 
@@ -177,29 +243,25 @@ fn dense_forward_and_backward_match_cpu() {
         let b = random(s.out_features, &mut rng);
         let mut y = vec![0.0; s.batch * s.out_features];
         dense_forward(&s, &x, &w, &b, &mut y);
-        assert_close(&ops::dense_forward(&gpu, &s, false, &x, &w, &b).unwrap(), &y, &format!("{s:?}"));
-        assert_close(
-            &ops::dense_forward(&gpu, &s, true, &x, &w, &b).unwrap(),
-            &relu(&y),
-            &format!("relu {s:?}"),
-        );
+        for a in ACTIVATIONS {
+            assert_close(
+                &ops::dense_forward(&gpu, &s, a, &x, &w, &b).unwrap(),
+                &activate(a, &y),
+                &format!("{a:?} {s:?}"),
+            );
+        }
 
         let dy = random(y.len(), &mut rng);
         let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
         dense_backward(&s, &x, &w, &dy, Some(&mut dx), &mut dw, &mut db);
-        assert_close(
-            &ops::dense_backward_input(&gpu, &s, false, &x, &w, &dy).unwrap(),
-            &dx,
-            &format!("{s:?}"),
-        );
         let (gpu_dw, gpu_db) = ops::dense_backward_params(&gpu, &s, &x, &dy).unwrap();
         assert_close(&gpu_dw, &dw, &format!("d_weight {s:?}"));
         assert_close(&gpu_db, &db, &format!("d_bias {s:?}"));
-        let xr = relu(&x);
-        let mut dx_masked = vec![0.0; x.len()];
-        relu_backward(&xr, &dx, &mut dx_masked);
-        let gpu_masked = ops::dense_backward_input(&gpu, &s, true, &xr, &w, &dy).unwrap();
-        assert_close(&gpu_masked, &dx_masked, &format!("masked {s:?}"));
+        for a in ACTIVATIONS {
+            let xa = activate(a, &x);
+            let gpu_dx = ops::dense_backward_input(&gpu, &s, a, &xa, &w, &dy).unwrap();
+            assert_close(&gpu_dx, &back_through(a, &xa, &dx), &format!("{a:?} d_input {s:?}"));
+        }
     }
 }
 

@@ -44,14 +44,18 @@ fn assert_tensors_close(gpu: &[f32], cpu: &[f32], layout: &Parameters, tolerance
 }
 
 fn run_steps(optimizer: Optimizer, steps: usize, tolerance: f32) {
-    let Some((mut cpu, mut gpu)) = engines(optimizer, 11) else { return };
+    run_steps_for(&Network::lenet5(), optimizer, steps, tolerance)
+}
+
+fn run_steps_for(network: &Network, optimizer: Optimizer, steps: usize, tolerance: f32) {
+    let Some((mut cpu, mut gpu)) = engines_for(network, optimizer, 11) else { return };
     // One extra short batch at the end: the last step of an epoch may be smaller.
     let data = synthetic::generate(64 * steps + 32, 0, 5).train;
     let order = train::epoch_order(data.len(), 5, 1);
     let order = if steps == 1 { &order[..64] } else { &order[..] };
     let c = cpu.train_epoch(&data, order, 64, &mut |_| {}).unwrap();
     let g = gpu.train_epoch(&data, order, 64, &mut |_| {}).unwrap();
-    let when = format!("{optimizer:?} after {} steps", order.len().div_ceil(64));
+    let when = format!("{} {optimizer:?} after {} steps", network.layers_string(), order.len().div_ceil(64));
     assert_eq!(g.images_done, c.images_done);
     // Predictions are argmaxes of sums taken in different orders: a near-tie may go either way.
     assert!(g.correct.abs_diff(c.correct) <= 2, "{when}: correct predictions {} vs {}", g.correct, c.correct);
@@ -75,6 +79,19 @@ fn one_training_step_matches_the_cpu_path() {
 fn fifty_training_steps_match_the_cpu_path() {
     run_steps(Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 50, 1e-4);
     run_steps(Optimizer::adam(0.001), 50, 1e-4);
+}
+
+#[test]
+fn training_steps_of_the_1998_lenet_match_the_cpu_path() {
+    // tanh and average pooling, fused as ReLU and max pooling are.
+    let network = Network::lenet5_1998();
+    run_steps_for(&network, Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 1, 1e-5);
+    run_steps_for(&network, Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 20, 1e-4);
+    // The GPU's tanh (the driver's) differs from Rust's by up to ~2 ulp (1.4e-7 on lavapipe),
+    // and Adam amplifies such differences in small gradients (see the one-step test above).
+    run_steps_for(&network, Optimizer::adam(0.001), 20, 2e-4);
+    // Smooth everywhere (no ReLU, no max pool): the gradients must agree to rounding.
+    compare_gradients(&network, 64 + 37, 64, 1e-4);
 }
 
 /// The last step's gradients, GPU against CPU, per tensor (largest difference at most
@@ -162,6 +179,38 @@ fn relu_fusion_handles_every_placement() {
     let mut ends_in_relu = network.clone();
     ends_in_relu.layers.push(Layer::Relu);
     compare_gradients(&ends_in_relu, 21, 8, KINKED);
+}
+
+#[test]
+fn tanh_and_average_pooling_fuse_in_every_placement() {
+    // A tanh on the input (a stage of its own), a ReLU right after a fused tanh (a stage of its
+    // own, taken back through the tanh), tanh fused into an average pool with overlapping
+    // windows and into a max pool, ReLU before an average pool, two tanh in a row (the second
+    // its own stage: tanh is not idempotent), and a network ending in a tanh.
+    let network = Network {
+        input: Shape::new(1, 17, 15),
+        layers: vec![
+            Layer::Tanh,
+            Layer::conv(4, 3, 2, 1),
+            Layer::Tanh,
+            Layer::Relu,
+            Layer::AvgPool { window: 3, stride: 2 },
+            Layer::Tanh,
+            Layer::conv(5, 2, 1, 0),
+            Layer::Relu,
+            Layer::AvgPool { window: 1, stride: 1 },
+            Layer::conv(4, 1, 1, 0),
+            Layer::Tanh,
+            Layer::MaxPool { window: 2, stride: 1 },
+            Layer::Tanh,
+            Layer::Dense { out_features: 6 },
+            Layer::Tanh,
+            Layer::Tanh,
+            Layer::Dense { out_features: 3 },
+            Layer::Tanh,
+        ],
+    };
+    compare_gradients(&network, 21, 8, KINKED);
 }
 
 #[test]

@@ -1,11 +1,11 @@
 //! A whole network's forward and backward pass on the CPU, layer by layer from a `Plan`, with
 //! activations kept in a workspace allocated once for the largest batch.
 
-use super::activation::{relu_backward, relu_forward};
+use super::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
 use super::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use super::dense::{DenseShape, dense_backward, dense_forward};
 use super::loss::{LossStats, softmax_cross_entropy};
-use super::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use super::pool::{PoolShape, avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
 use crate::model::{Layer, Plan, PlannedLayer};
 
 /// Every buffer a forward and backward pass needs, for batches of up to `capacity` examples.
@@ -69,7 +69,9 @@ pub(crate) fn conv_shape(l: &PlannedLayer, batch: usize) -> ConvShape {
 }
 
 pub(crate) fn pool_shape(l: &PlannedLayer, batch: usize) -> PoolShape {
-    let Layer::MaxPool { window, stride } = l.layer else { unreachable!("pool_shape on {:?}", l.layer) };
+    let (Layer::MaxPool { window, stride } | Layer::AvgPool { window, stride }) = l.layer else {
+        unreachable!("pool_shape on {:?}", l.layer)
+    };
     PoolShape { batch, channels: l.input.channels, in_h: l.input.height, in_w: l.input.width, window, stride }
 }
 
@@ -99,7 +101,9 @@ pub fn forward<'w>(plan: &Plan, params: &[f32], input: &[f32], n: usize, ws: &'w
             Layer::MaxPool { .. } => {
                 maxpool_forward(&pool_shape(l, n), x, y, &mut ws.argmax[i][..n * l.output.len()]);
             }
+            Layer::AvgPool { .. } => avgpool_forward(&pool_shape(l, n), x, y),
             Layer::Relu => relu_forward(x, y),
+            Layer::Tanh => tanh_forward(x, y),
             Layer::Dense { .. } => {
                 let (w, b) = weight_and_bias(l, params);
                 dense_forward(&dense_shape(l, n), x, w, b, y);
@@ -129,16 +133,26 @@ fn backward(plan: &Plan, params: &[f32], input: &[f32], n: usize, ws: &mut Works
                     dense_backward(&dense_shape(l, n), x, weight, dy, dx, dw, db);
                 }
             }
-            // The first layer's input gradient is never needed; pooling and ReLU have no
+            // The first layer's input gradient is never needed; pooling and activations have no
             // parameters, so as a first layer they have nothing to do.
             Layer::MaxPool { .. } => {
                 if let Some(dx) = dx {
                     maxpool_backward(&pool_shape(l, n), dy, &ws.argmax[i][..n * l.output.len()], dx);
                 }
             }
+            Layer::AvgPool { .. } => {
+                if let Some(dx) = dx {
+                    avgpool_backward(&pool_shape(l, n), dy, dx);
+                }
+            }
             Layer::Relu => {
                 if let Some(dx) = dx {
                     relu_backward(y, dy, dx);
+                }
+            }
+            Layer::Tanh => {
+                if let Some(dx) = dx {
+                    tanh_backward(y, dy, dx);
                 }
             }
         }

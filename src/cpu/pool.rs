@@ -1,7 +1,9 @@
-//! Max pooling over square windows with a stride (no padding). GPU twin: `shaders/pool.wgsl`.
+//! Max and average pooling over square windows with a stride (no padding). GPU twin:
+//! `shaders/pool.wgsl`.
 //!
-//! The forward pass records, for every output, which input pixel won (its index within the
-//! channel's plane), so the backward pass routes each gradient to exactly that pixel.
+//! Max pooling's forward pass records, for every output, which input pixel won (its index within
+//! the channel's plane), so the backward pass routes each gradient to exactly that pixel. Average
+//! pooling needs nothing recorded: every pixel of a window gets an equal share of its gradient.
 
 use rayon::prelude::*;
 
@@ -81,4 +83,45 @@ pub fn maxpool_backward(s: &PoolShape, d_output: &[f32], argmax: &[u32], d_input
                 d_plane[i as usize] += g;
             }
         });
+}
+
+/// output [N, C, OH, OW] = the mean of each window of input [N, C, H, W].
+pub fn avgpool_forward(s: &PoolShape, input: &[f32], output: &mut [f32]) {
+    let (in_plane, out_plane) = (s.in_h * s.in_w, s.out_h() * s.out_w());
+    assert_eq!(input.len(), s.batch * s.input_len(), "pool input size");
+    assert_eq!(output.len(), s.batch * s.output_len(), "pool output size");
+    let scale = 1.0 / (s.window * s.window) as f32;
+    output.par_chunks_mut(out_plane).zip(input.par_chunks(in_plane)).for_each(|(out, plane)| {
+        for oy in 0..s.out_h() {
+            for ox in 0..s.out_w() {
+                let mut sum = 0.0;
+                for ky in 0..s.window {
+                    let row = (oy * s.stride + ky) * s.in_w + ox * s.stride;
+                    sum += plane[row..row + s.window].iter().sum::<f32>();
+                }
+                out[oy * s.out_w() + ox] = sum * scale;
+            }
+        }
+    });
+}
+
+/// d_input [N, C, H, W]: each output's gradient, divided by the window's area, added to every
+/// pixel of its window (pixels in no window get 0; with overlapping windows, shares add up).
+pub fn avgpool_backward(s: &PoolShape, d_output: &[f32], d_input: &mut [f32]) {
+    let (in_plane, out_plane) = (s.in_h * s.in_w, s.out_h() * s.out_w());
+    assert_eq!(d_output.len(), s.batch * s.output_len(), "pool d_output size");
+    assert_eq!(d_input.len(), s.batch * s.input_len(), "pool d_input size");
+    let scale = 1.0 / (s.window * s.window) as f32;
+    d_input.par_chunks_mut(in_plane).zip(d_output.par_chunks(out_plane)).for_each(|(d_plane, d_out)| {
+        d_plane.fill(0.0);
+        for oy in 0..s.out_h() {
+            for ox in 0..s.out_w() {
+                let share = d_out[oy * s.out_w() + ox] * scale;
+                for ky in 0..s.window {
+                    let row = (oy * s.stride + ky) * s.in_w + ox * s.stride;
+                    d_plane[row..row + s.window].iter_mut().for_each(|d| *d += share);
+                }
+            }
+        }
+    });
 }

@@ -1,4 +1,5 @@
-//! Downloading MNIST: each file from the first mirror that serves it with the published MD5.
+//! Downloading MNIST or Fashion-MNIST: each file from the first mirror that serves it with the
+//! published MD5.
 //!
 //! A file is streamed to a temporary name in the target directory and renamed into place only
 //! after its MD5 matches, so a crash, a dropped connection or a wrong file never leaves a partial
@@ -29,14 +30,32 @@ pub const MNIST_FILES: [RemoteFile; 4] = [
     RemoteFile { name: "t10k-labels-idx1-ubyte.gz", md5: "ec29112dd5afa0611ce80d1b7f02629c" },
 ];
 
-/// Mirrors tried in order (the original site now refuses scripted downloads).
+/// Mirrors of MNIST tried in order (the original site now refuses scripted downloads).
 pub const DEFAULT_MIRRORS: &[&str] = &[
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 ];
 
-/// Environment variable with comma-separated mirror base URLs, replacing the defaults.
+/// Environment variable with comma-separated MNIST mirror base URLs, replacing the defaults.
 pub const MIRROR_ENV: &str = "LENET_MNIST_MIRROR";
+
+/// The four Fashion-MNIST files (same names and format as MNIST's), with the MD5s published in
+/// zalandoresearch/fashion-mnist's README.
+pub const FASHION_MNIST_FILES: [RemoteFile; 4] = [
+    RemoteFile { name: "train-images-idx3-ubyte.gz", md5: "8d4fb7e6c68d591d4c3dfef9ec88bf0d" },
+    RemoteFile { name: "train-labels-idx1-ubyte.gz", md5: "25c81989df183df01b3e8a0aad5dffbe" },
+    RemoteFile { name: "t10k-images-idx3-ubyte.gz", md5: "bef4ecab320f06d8554ea6380940ec79" },
+    RemoteFile { name: "t10k-labels-idx1-ubyte.gz", md5: "bb300cfdad3c16e7a12a480ee83cd310" },
+];
+
+/// Mirrors of Fashion-MNIST tried in order: its own site, then the copy in its GitHub repository.
+pub const FASHION_MNIST_MIRRORS: &[&str] = &[
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+];
+
+/// As `MIRROR_ENV`, for Fashion-MNIST.
+pub const FASHION_MNIST_MIRROR_ENV: &str = "LENET_FASHION_MNIST_MIRROR";
 
 /// An offline machine or a dead host should be found out in seconds.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,10 +67,15 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// No data file we fetch comes near this; it stops a misbehaving server from filling the disk.
 const MAX_BODY: u64 = 256 << 20;
 
-/// The mirrors from `LENET_MNIST_MIRROR` when it is set and non-empty, else the defaults.
+/// MNIST's mirrors: from `LENET_MNIST_MIRROR` when it is set and non-empty, else the defaults.
 pub fn mirrors_from_env() -> Vec<String> {
-    let from_env = std::env::var(MIRROR_ENV).map(|v| parse_mirrors(&v)).unwrap_or_default();
-    if from_env.is_empty() { DEFAULT_MIRRORS.iter().map(|m| m.to_string()).collect() } else { from_env }
+    mirrors_from(MIRROR_ENV, DEFAULT_MIRRORS)
+}
+
+/// The mirrors the environment variable `var` lists when it is set and non-empty, else `defaults`.
+pub fn mirrors_from(var: &str, defaults: &[&str]) -> Vec<String> {
+    let from_env = std::env::var(var).map(|v| parse_mirrors(&v)).unwrap_or_default();
+    if from_env.is_empty() { defaults.iter().map(|m| m.to_string()).collect() } else { from_env }
 }
 
 fn parse_mirrors(value: &str) -> Vec<String> {
@@ -298,7 +322,16 @@ fn stream(mut reader: impl Read, temp: &TempFile, bar: &ProgressBar) -> std::res
         bar.inc(n as u64);
     }
     out.sync_all().map_err(|e| Attempt::Local(Error::io(&temp.path, e)))?;
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&hasher.finalize()))
+}
+
+/// The MD5 of `bytes` in lowercase hex, as checksums are published.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex(&Md5::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn progress_bar(enabled: bool, name: &str, total: Option<u64>) -> ProgressBar {

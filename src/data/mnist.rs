@@ -1,9 +1,14 @@
-//! Finding, loading and (when allowed) downloading MNIST, and the policy for falling back to
-//! synthetic digits when it cannot be had.
+//! Finding, loading and (when allowed) downloading MNIST and Fashion-MNIST, and the policy for
+//! falling back to synthetic digits when MNIST cannot be had.
+//!
+//! The two are distributed alike (the same four IDX file names and format, 28x28 gray images,
+//! 10 classes), each with its own mirrors and MD5 sums; as the file names are the same, each has
+//! its own directory.
 
 use std::path::{Path, PathBuf};
 
-use super::{Dataset, Split, download, idx, synthetic};
+use super::download::{self, RemoteFile};
+use super::{Dataset, Split, idx, synthetic};
 use crate::error::{Error, Result};
 
 /// Base names of the four files; on disk each is `NAME.gz` (as distributed) or the raw `NAME`.
@@ -17,6 +22,116 @@ pub const FILES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABE
 pub const DATA_DIR_ENV: &str = "LENET_DATA_DIR";
 /// Where MNIST is looked for (and downloaded to) by default.
 pub const DEFAULT_DATA_DIR: &str = "./data/mnist";
+/// As `DATA_DIR_ENV`, for Fashion-MNIST: a directory of its own, since its files have MNIST's names.
+pub const FASHION_DATA_DIR_ENV: &str = "LENET_FASHION_MNIST_DIR";
+/// Where Fashion-MNIST is looked for (and downloaded to) by default.
+pub const FASHION_DEFAULT_DATA_DIR: &str = "./data/fashion-mnist";
+
+/// A published set of four IDX files that can be downloaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// LeCun, Cortes and Burges' handwritten digits.
+    Mnist,
+    /// Zalando's article images, a drop-in replacement for MNIST (Xiao, Rasul and Vollgraf, 2017).
+    FashionMnist,
+}
+
+/// Fashion-MNIST's classes, by label.
+pub const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+impl Collection {
+    pub const ALL: [Collection; 2] = [Collection::Mnist, Collection::FashionMnist];
+
+    /// Its name in messages: "MNIST", "Fashion-MNIST".
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Mnist => "MNIST",
+            Collection::FashionMnist => "Fashion-MNIST",
+        }
+    }
+
+    /// Its name on the command line and in checkpoints' "dataset" metadata: "mnist", "fashion-mnist".
+    pub fn key(self) -> &'static str {
+        match self {
+            Collection::Mnist => "mnist",
+            Collection::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// The collection a `key` names.
+    pub fn from_key(key: &str) -> Option<Collection> {
+        Collection::ALL.into_iter().find(|c| c.key() == key)
+    }
+
+    /// The four files with their published MD5s.
+    pub fn files(self) -> &'static [RemoteFile; 4] {
+        match self {
+            Collection::Mnist => &download::MNIST_FILES,
+            Collection::FashionMnist => &download::FASHION_MNIST_FILES,
+        }
+    }
+
+    /// The environment variable naming its directory.
+    pub fn dir_env(self) -> &'static str {
+        match self {
+            Collection::Mnist => DATA_DIR_ENV,
+            Collection::FashionMnist => FASHION_DATA_DIR_ENV,
+        }
+    }
+
+    /// Its directory: `flag` (--data-dir) if given, else the environment variable's if set and
+    /// non-empty, else ./data/mnist or ./data/fashion-mnist.
+    pub fn data_dir(self, flag: Option<&Path>) -> PathBuf {
+        if let Some(dir) = flag {
+            return dir.to_path_buf();
+        }
+        match std::env::var_os(self.dir_env()) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => PathBuf::from(match self {
+                Collection::Mnist => DEFAULT_DATA_DIR,
+                Collection::FashionMnist => FASHION_DEFAULT_DATA_DIR,
+            }),
+        }
+    }
+
+    /// The environment variable that replaces its mirrors.
+    pub fn mirror_env(self) -> &'static str {
+        match self {
+            Collection::Mnist => download::MIRROR_ENV,
+            Collection::FashionMnist => download::FASHION_MNIST_MIRROR_ENV,
+        }
+    }
+
+    /// Its mirrors: the environment variable's list if set, else the defaults.
+    pub fn mirrors(self) -> Vec<String> {
+        let defaults = match self {
+            Collection::Mnist => download::DEFAULT_MIRRORS,
+            Collection::FashionMnist => download::FASHION_MNIST_MIRRORS,
+        };
+        download::mirrors_from(self.mirror_env(), defaults)
+    }
+
+    /// The name of class `label`: "7" for MNIST, "Sneaker" for Fashion-MNIST.
+    pub fn class_name(self, label: usize) -> String {
+        match self {
+            Collection::Mnist => label.to_string(),
+            Collection::FashionMnist => {
+                FASHION_CLASSES.get(label).map_or_else(|| label.to_string(), |n| n.to_string())
+            }
+        }
+    }
+}
 
 /// What to train on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +140,26 @@ pub enum DatasetChoice {
     Auto,
     /// MNIST or an error.
     Mnist,
+    /// Fashion-MNIST or an error: synthetic digits would be no stand-in for clothes.
+    FashionMnist,
     /// Synthetic digits only.
     Synthetic,
+}
+
+impl DatasetChoice {
+    /// The collection this choice looks for, if any.
+    pub fn collection(self) -> Option<Collection> {
+        match self {
+            DatasetChoice::Auto | DatasetChoice::Mnist => Some(Collection::Mnist),
+            DatasetChoice::FashionMnist => Some(Collection::FashionMnist),
+            DatasetChoice::Synthetic => None,
+        }
+    }
+
+    /// Where this choice looks for its files (see `Collection::data_dir`; MNIST's for synthetic).
+    pub fn data_dir(self, flag: Option<&Path>) -> PathBuf {
+        self.collection().unwrap_or(Collection::Mnist).data_dir(flag)
+    }
 }
 
 /// How `obtain` finds its data.
@@ -46,6 +179,8 @@ pub struct DataOptions {
 #[derive(Clone, Debug)]
 pub struct Loaded {
     pub split: Split,
+    /// The collection it came from; None for synthetic digits.
+    pub collection: Option<Collection>,
     /// E.g. "MNIST from ./data/mnist (60000 train, 10000 test)".
     pub description: String,
     /// E.g. why MNIST was not used.
@@ -62,15 +197,10 @@ pub fn files_present(dir: &Path) -> bool {
     FILES.iter().all(|name| locate(dir, name).is_some())
 }
 
-/// `--data-dir` if given, else `LENET_DATA_DIR` if set and non-empty, else `./data/mnist`.
+/// MNIST's directory: `--data-dir` if given, else `LENET_DATA_DIR` if set and non-empty, else
+/// `./data/mnist`.
 pub fn default_data_dir(flag: Option<&Path>) -> PathBuf {
-    if let Some(dir) = flag {
-        return dir.to_path_buf();
-    }
-    match std::env::var_os(DATA_DIR_ENV) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(DEFAULT_DATA_DIR),
-    }
+    Collection::Mnist.data_dir(flag)
 }
 
 /// Loads and cross-checks the four files in `dir` (train and test decoded in parallel).
@@ -124,35 +254,50 @@ fn require(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 /// Gets the data `opts` asks for. With `Auto`, missing MNIST that cannot be downloaded falls
-/// back to synthetic digits with a notice; a malformed MNIST file is always an error, since
-/// silently training on something else would hide it.
+/// back to synthetic digits with a notice; `Mnist` and `FashionMnist` make that an error (and
+/// there is no stand-in for Fashion-MNIST: synthetic digits are not clothes). A malformed file is
+/// always an error, since silently training on something else would hide it.
 pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
-    if opts.choice == DatasetChoice::Synthetic {
+    let Some(collection) = opts.choice.collection() else {
         return Ok(synthetic_loaded(opts.seed, None));
-    }
-    match ensure_files(opts) {
-        Ok(()) => load_mnist(&opts.data_dir),
+    };
+    match ensure_files(collection, opts) {
+        Ok(()) => load_collection(collection, &opts.data_dir),
         Err(reason) if opts.choice == DatasetChoice::Auto => {
             let notice = format!(
                 "MNIST was not found in {} and could not be downloaded ({reason}); training on synthetic digits. {}",
                 opts.data_dir.display(),
-                ADVICE
+                advice(collection)
             );
             Ok(synthetic_loaded(opts.seed, Some(notice)))
         }
         Err(reason) => {
-            let problem = format!("MNIST not found here and it could not be downloaded ({reason}). {ADVICE}");
+            let problem = format!(
+                "{} not found here and it could not be downloaded ({reason}). {}",
+                collection.name(),
+                advice(collection)
+            );
             Err(Error::io(&opts.data_dir, std::io::Error::new(std::io::ErrorKind::NotFound, problem)))
         }
     }
 }
 
-const ADVICE: &str = "To use MNIST, put its four files there, point --data-dir or LENET_DATA_DIR at \
-                      a directory holding them, or run `lenet download`.";
+/// What to do when a collection is missing.
+fn advice(collection: Collection) -> String {
+    let download = match collection {
+        Collection::Mnist => "`lenet download`".to_string(),
+        Collection::FashionMnist => format!("`lenet download --dataset {}`", collection.key()),
+    };
+    format!(
+        "To use {}, put its four files there, point --data-dir or {} at a directory holding them, or run {download}.",
+        collection.name(),
+        collection.dir_env()
+    )
+}
 
 /// Makes sure the four files are in the data directory, downloading them if allowed; on
 /// failure, a short reason.
-fn ensure_files(opts: &DataOptions) -> std::result::Result<(), String> {
+fn ensure_files(collection: Collection, opts: &DataOptions) -> std::result::Result<(), String> {
     let dir = &opts.data_dir;
     if files_present(dir) {
         return Ok(());
@@ -160,23 +305,55 @@ fn ensure_files(opts: &DataOptions) -> std::result::Result<(), String> {
     if !opts.download {
         return Err("downloading is disabled".to_string());
     }
-    download::fetch(dir, &download::mirrors_from_env(), &download::MNIST_FILES, opts.progress)
+    download::fetch(dir, &collection.mirrors(), collection.files(), opts.progress)
         .map_err(|failure| failure.short_reason())?;
     if files_present(dir) { Ok(()) } else { Err("the download did not produce all four files".to_string()) }
 }
 
-fn load_mnist(dir: &Path) -> Result<Loaded> {
+/// Loads `collection` from `dir`, after making sure the files are not the other collection's.
+pub fn load_collection(collection: Collection, dir: &Path) -> Result<Loaded> {
+    refuse_another_collection(collection, dir)?;
     let split = load(dir)?;
-    let description =
-        format!("MNIST from {} ({} train, {} test)", dir.display(), split.train.len(), split.test.len());
-    Ok(Loaded { split, description, notice: None })
+    let description = format!(
+        "{} from {} ({} train, {} test)",
+        collection.name(),
+        dir.display(),
+        split.train.len(),
+        split.test.len()
+    );
+    Ok(Loaded { split, collection: Some(collection), description, notice: None })
+}
+
+/// The two collections' files have the same names and format, so a directory of one passes for
+/// the other: an error if `dir` holds another collection's original label file (recognized by
+/// its published MD5; label files are a few kilobytes, so this costs nothing).
+fn refuse_another_collection(collection: Collection, dir: &Path) -> Result<()> {
+    for other in Collection::ALL.into_iter().filter(|&c| c != collection) {
+        for file in other.files().iter().filter(|f| f.name.contains("labels")) {
+            let path = dir.join(file.name);
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            if download::md5_hex(&bytes) == file.md5 {
+                return Err(Error::bad_data(
+                    path,
+                    format!(
+                        "this is {}'s file, not {}'s (point --data-dir or {} at a directory of {})",
+                        other.name(),
+                        collection.name(),
+                        collection.dir_env(),
+                        collection.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn synthetic_loaded(seed: u64, notice: Option<String>) -> Loaded {
     let split = synthetic::generate(synthetic::DEFAULT_TRAIN, synthetic::DEFAULT_TEST, seed);
     let description =
         format!("synthetic digits, seed {seed} ({} train, {} test)", split.train.len(), split.test.len());
-    Loaded { split, description, notice }
+    Loaded { split, collection: None, description, notice }
 }
 
 #[cfg(test)]
@@ -186,5 +363,23 @@ mod tests {
     #[test]
     fn data_dir_flag_wins() {
         assert_eq!(default_data_dir(Some(Path::new("/x/y"))), PathBuf::from("/x/y"));
+        assert_eq!(Collection::FashionMnist.data_dir(Some(Path::new("/x/y"))), PathBuf::from("/x/y"));
+    }
+
+    #[test]
+    fn collections_by_key_with_their_own_files_and_class_names() {
+        for c in Collection::ALL {
+            assert_eq!(Collection::from_key(c.key()), Some(c));
+        }
+        assert_eq!(Collection::from_key("synthetic"), None);
+        let names = |c: Collection| c.files().map(|f| f.name);
+        assert_eq!(names(Collection::Mnist), names(Collection::FashionMnist), "the same file names");
+        let sums = |c: Collection| c.files().map(|f| f.md5);
+        assert!(sums(Collection::Mnist).iter().all(|s| !sums(Collection::FashionMnist).contains(s)));
+        assert_eq!(Collection::Mnist.class_name(7), "7");
+        assert_eq!(Collection::FashionMnist.class_name(0), "T-shirt/top");
+        assert_eq!(Collection::FashionMnist.class_name(9), "Ankle boot");
+        assert_eq!(DatasetChoice::FashionMnist.collection(), Some(Collection::FashionMnist));
+        assert_eq!(DatasetChoice::Synthetic.collection(), None);
     }
 }

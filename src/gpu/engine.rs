@@ -5,11 +5,12 @@
 //! correct counts stay on the GPU (one slot per step) and are read back a few times per epoch,
 //! without stalling the queue, to drive the progress display.
 //!
-//! ReLU is fused: a conv, dense or pool kernel applies it to its own output, and the backward
-//! kernel of the layer that consumes that output masks the gradient it writes.
+//! Activations (ReLU, tanh) are fused: a conv, dense or pool kernel applies one to its own output,
+//! and the backward kernel of the layer that consumes that output takes the gradient it writes
+//! back through it. So each stage's gradient buffer holds the gradient before its activation.
 
 use super::context::Gpu;
-use super::kernels::{Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform, pack_bytes, step_group};
+use super::kernels::{Activation, Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform, pack_bytes, step_group};
 use crate::bench::KernelTiming;
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dense::DenseShape;
@@ -26,7 +27,7 @@ use std::sync::mpsc;
 /// readback of its steps' loss, which is all the progress display needs.
 const SUBMISSIONS_PER_EPOCH: usize = 8;
 
-/// One layer as the GPU runs it: ReLUs folded into the layer before them.
+/// One layer as the GPU runs it: activations folded into the layer before them.
 #[derive(Clone, Debug)]
 enum Stage {
     Conv {
@@ -34,7 +35,10 @@ enum Stage {
         w_off: usize,
         b_off: usize,
     },
-    Pool {
+    MaxPool {
+        shape: PoolShape,
+    },
+    AvgPool {
         shape: PoolShape,
     },
     Dense {
@@ -42,8 +46,9 @@ enum Stage {
         w_off: usize,
         b_off: usize,
     },
-    /// A ReLU on the network's input, the one ReLU no layer before it can absorb.
-    InputRelu {
+    /// An activation no layer before it can absorb: one on the network's input, or a second,
+    /// different one in a row. The stage's `activation` is the one it applies.
+    Activation {
         len: usize,
     },
 }
@@ -53,8 +58,8 @@ struct FusedStage {
     stage: Stage,
     /// The layer's name in the plan ("conv1", "fc2"), for benchmark labels.
     name: String,
-    /// The stage's output goes through a ReLU.
-    relu: bool,
+    /// The activation the stage's output goes through.
+    activation: Activation,
     /// Floats in one example's output.
     output_len: usize,
     has_params: bool,
@@ -67,25 +72,29 @@ fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
             let (w_off, b_off) = offsets();
             Stage::Conv { shape: conv_shape(l, batch), w_off, b_off }
         }
-        Layer::MaxPool { .. } => Stage::Pool { shape: pool_shape(l, batch) },
+        Layer::MaxPool { .. } => Stage::MaxPool { shape: pool_shape(l, batch) },
+        Layer::AvgPool { .. } => Stage::AvgPool { shape: pool_shape(l, batch) },
         Layer::Dense { .. } => {
             let (w_off, b_off) = offsets();
             Stage::Dense { shape: dense_shape(l, batch), w_off, b_off }
         }
-        Layer::Relu => Stage::InputRelu { len: batch * l.input.len() },
+        Layer::Relu | Layer::Tanh => Stage::Activation { len: batch * l.input.len() },
     }
 }
 
-/// The plan's layers as GPU stages, each ReLU folded into the stage before it.
+/// The plan's layers as GPU stages, each activation folded into the stage before it where that
+/// stage has none yet (a ReLU after a ReLU changes nothing, so it folds too).
 fn fuse(plan: &Plan, batch: usize) -> Result<Vec<FusedStage>> {
     let mut stages: Vec<FusedStage> = Vec::new();
     for l in &plan.layers {
-        match (&l.layer, stages.last_mut()) {
-            (Layer::Relu, Some(last)) => last.relu = true,
+        let activation = Activation::of(&l.layer);
+        match (activation, stages.last_mut()) {
+            (Some(a), Some(last)) if last.activation == Activation::Identity => last.activation = a,
+            (Some(Activation::Relu), Some(last)) if last.activation == Activation::Relu => {}
             _ => stages.push(FusedStage {
                 stage: stage_of(l, batch),
                 name: l.name.clone(),
-                relu: matches!(l.layer, Layer::Relu),
+                activation: activation.unwrap_or_default(),
                 output_len: l.output.len(),
                 has_params: l.weight.is_some(),
             }),
@@ -268,17 +277,17 @@ impl GpuEngine {
         for (j, s) in stages.iter().enumerate() {
             let x = if j == 0 { &input } else { &outputs[j - 1] };
             let (y, dy) = (&outputs[j], &d_outputs[j]);
-            // The input gradient is needed only if some earlier stage has parameters; it is
-            // masked when the input came out of a ReLU.
+            // The input gradient is needed only if some earlier stage has parameters; it is taken
+            // back through the activation the input came out of.
             let dx = stages[..j].iter().any(|e| e.has_params).then(|| &d_outputs[j - 1]);
-            let mask = j > 0 && stages[j - 1].relu;
+            let input_activation = if j > 0 { stages[j - 1].activation } else { Activation::Identity };
             let mut back = Vec::new();
             match &s.stage {
                 Stage::Conv { shape, w_off, b_off } => {
                     let (name, flops) =
                         (&s.name, 2.0 * (shape.batch * shape.output_len() * shape.patch_len()) as f64);
                     forward.push(
-                        k.conv_forward(shape, s.relu, *w_off, *b_off)?
+                        k.conv_forward(shape, s.activation, *w_off, *b_off)?
                             .bind(gpu, &[x, &self.params, y])
                             .labelled(format!("{name} forward"), flops),
                     );
@@ -289,7 +298,7 @@ impl GpuEngine {
                     );
                     if let Some(dx) = dx {
                         back.push(
-                            k.conv_backward_input(shape, mask, *w_off)?
+                            k.conv_backward_input(shape, input_activation, *w_off)?
                                 .bind(gpu, &[x, &self.params, dy, dx])
                                 .labelled(format!("{name} backward input"), flops),
                         );
@@ -299,7 +308,7 @@ impl GpuEngine {
                     let (name, flops) =
                         (&s.name, 2.0 * (shape.batch * shape.in_features * shape.out_features) as f64);
                     forward.push(
-                        k.dense_forward(shape, s.relu, *w_off, *b_off)?
+                        k.dense_forward(shape, s.activation, *w_off, *b_off)?
                             .bind(gpu, &[x, &self.params, y])
                             .labelled(format!("{name} forward"), flops),
                     );
@@ -310,29 +319,58 @@ impl GpuEngine {
                     );
                     if let Some(dx) = dx {
                         back.push(
-                            k.dense_backward_input(shape, mask, *w_off)?
+                            k.dense_backward_input(shape, input_activation, *w_off)?
                                 .bind(gpu, &[x, &self.params, dy, dx])
                                 .labelled(format!("{name} backward input"), flops),
                         );
                     }
                 }
-                Stage::Pool { shape } => {
+                Stage::MaxPool { shape } => {
                     pools += 1;
                     let argmax = buffer("argmax", batch * s.output_len);
                     forward.push(
-                        k.maxpool_forward(shape, s.relu)?
+                        k.maxpool_forward(shape, s.activation)?
                             .bind(gpu, &[x, y, &argmax])
                             .labelled(format!("pool{pools} forward"), 0.0),
                     );
                     if let Some(dx) = dx {
                         back.push(
-                            k.maxpool_backward(shape, mask)?
+                            k.maxpool_backward(shape, input_activation)?
                                 .bind(gpu, &[x, dy, &argmax, dx])
                                 .labelled(format!("pool{pools} backward"), 0.0),
                         );
                     }
                 }
-                Stage::InputRelu { len } => forward.push(k.relu_forward(*len)?.bind(gpu, &[x, y])),
+                Stage::AvgPool { shape } => {
+                    pools += 1;
+                    forward.push(
+                        k.avgpool_forward(shape, s.activation)?
+                            .bind(gpu, &[x, y])
+                            .labelled(format!("pool{pools} forward"), 0.0),
+                    );
+                    if let Some(dx) = dx {
+                        back.push(
+                            k.avgpool_backward(shape, input_activation)?
+                                .bind(gpu, &[x, dy, dx])
+                                .labelled(format!("pool{pools} backward"), 0.0),
+                        );
+                    }
+                }
+                Stage::Activation { len } => {
+                    let what = format!("{:?}", s.activation).to_lowercase();
+                    forward.push(
+                        k.activation_forward(s.activation, *len)?
+                            .bind(gpu, &[x, y])
+                            .labelled(format!("{what} after stage {j}"), 0.0),
+                    );
+                    if let Some(dx) = dx {
+                        back.push(
+                            k.activation_backward(input_activation, *len)?
+                                .bind(gpu, &[x, dy, dx])
+                                .labelled(format!("{what} after stage {j} backward"), 0.0),
+                        );
+                    }
+                }
             }
             backward.push(back);
         }
@@ -349,8 +387,8 @@ impl GpuEngine {
         let last = stages.len() - 1;
         Ok(StepResources {
             batch,
-            // A network ending in a ReLU: the loss masks the logits' gradient where they are 0.
-            loss_kernel: k.softmax_cross_entropy(batch, classes, stages[last].relu)?,
+            // A network may end in an activation: the loss takes the logits' gradient back through it.
+            loss_kernel: k.softmax_cross_entropy(batch, classes, stages[last].activation)?,
             predict_kernel: k.predict(batch, classes)?,
             logits: outputs[last].clone(),
             d_logits: d_outputs[last].clone(),

@@ -8,6 +8,7 @@ use crate::cpu::conv::ConvShape;
 use crate::cpu::dense::DenseShape;
 use crate::cpu::optimizer::Optimizer;
 use crate::cpu::pool::PoolShape;
+use crate::model::Layer;
 use crate::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -27,6 +28,37 @@ const DENSE_TILE: usize = 4;
 const WORKGROUP: u32 = 64;
 /// The most workgroups one dimension of a dispatch may have (WebGPU's default limit).
 const MAX_GROUPS: u32 = 65_535;
+
+/// An activation fused into a kernel: the one it applies to its output (forward kernels), or the
+/// one its input came out of, which it takes its input gradient back through (backward kernels).
+/// The codes are those of `shaders/common.wgsl`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activation {
+    #[default]
+    Identity,
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    /// The activation `layer` is, if it is one.
+    pub fn of(layer: &Layer) -> Option<Activation> {
+        match layer {
+            Layer::Relu => Some(Activation::Relu),
+            Layer::Tanh => Some(Activation::Tanh),
+            _ => None,
+        }
+    }
+
+    /// Its code in the shaders (IDENTITY, RELU, TANH in common.wgsl), as an override constant.
+    fn code(self) -> f64 {
+        match self {
+            Activation::Identity => 0.0,
+            Activation::Relu => 1.0,
+            Activation::Tanh => 2.0,
+        }
+    }
+}
 
 /// How a kernel uses a storage buffer it binds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -325,10 +357,6 @@ fn dense_constants(s: &DenseShape) -> Vec<(&'static str, f64)> {
     vec![("BATCH", s.batch as f64), ("IN", s.in_features as f64), ("OUT", s.out_features as f64)]
 }
 
-fn flag(on: bool) -> f64 {
-    if on { 1.0 } else { 0.0 }
-}
-
 impl<'g> Kernels<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
         Kernels { gpu, step_layout: step_layout(gpu) }
@@ -357,11 +385,17 @@ impl<'g> Kernels<'g> {
     }
 
     /// Buffers: input, params, output. Weight at `w_off`, bias at `b_off` in params.
-    pub fn conv_forward(&self, s: &ConvShape, relu: bool, w_off: usize, b_off: usize) -> Result<Kernel> {
+    pub fn conv_forward(
+        &self,
+        s: &ConvShape,
+        activation: Activation,
+        w_off: usize,
+        b_off: usize,
+    ) -> Result<Kernel> {
         let ocb = block(s.out_channels);
         let mut constants = conv_constants(s);
         constants.extend([
-            ("RELU", flag(relu)),
+            ("ACTIVATION", activation.code()),
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
             ("OCB", ocb as f64),
@@ -377,11 +411,20 @@ impl<'g> Kernels<'g> {
         })
     }
 
-    /// Buffers: input (for the mask), params, d_output, d_input.
-    pub fn conv_backward_input(&self, s: &ConvShape, mask_input: bool, w_off: usize) -> Result<Kernel> {
+    /// Buffers: input (for its activation), params, d_output, d_input.
+    pub fn conv_backward_input(
+        &self,
+        s: &ConvShape,
+        input_activation: Activation,
+        w_off: usize,
+    ) -> Result<Kernel> {
         let cb = block(s.in_channels);
         let mut constants = conv_constants(s);
-        constants.extend([("MASK_INPUT", flag(mask_input)), ("W_OFF", w_off as f64), ("CB", cb as f64)]);
+        constants.extend([
+            ("INPUT_ACTIVATION", input_activation.code()),
+            ("W_OFF", w_off as f64),
+            ("CB", cb as f64),
+        ]);
         self.build(KernelSpec {
             source: CONV,
             entry: "conv_backward_input",
@@ -416,9 +459,9 @@ impl<'g> Kernels<'g> {
     }
 
     /// Buffers: input, output, argmax.
-    pub fn maxpool_forward(&self, s: &PoolShape, relu: bool) -> Result<Kernel> {
+    pub fn maxpool_forward(&self, s: &PoolShape, activation: Activation) -> Result<Kernel> {
         let mut constants = pool_constants(s);
-        constants.push(("RELU", flag(relu)));
+        constants.push(("ACTIVATION", activation.code()));
         self.build(KernelSpec {
             source: POOL,
             entry: "maxpool_forward",
@@ -430,10 +473,10 @@ impl<'g> Kernels<'g> {
         })
     }
 
-    /// Buffers: input (for the mask), d_output, argmax, d_input.
-    pub fn maxpool_backward(&self, s: &PoolShape, mask_input: bool) -> Result<Kernel> {
+    /// Buffers: input (for its activation), d_output, argmax, d_input.
+    pub fn maxpool_backward(&self, s: &PoolShape, input_activation: Activation) -> Result<Kernel> {
         let mut constants = pool_constants(s);
-        constants.push(("MASK_INPUT", flag(mask_input)));
+        constants.push(("INPUT_ACTIVATION", input_activation.code()));
         self.build(KernelSpec {
             source: POOL,
             entry: "maxpool_backward",
@@ -446,11 +489,41 @@ impl<'g> Kernels<'g> {
     }
 
     /// Buffers: input, output.
-    pub fn relu_forward(&self, len: usize) -> Result<Kernel> {
+    pub fn avgpool_forward(&self, s: &PoolShape, activation: Activation) -> Result<Kernel> {
+        let mut constants = pool_constants(s);
+        constants.push(("ACTIVATION", activation.code()));
+        self.build(KernelSpec {
+            source: POOL,
+            entry: "avgpool_forward",
+            constants,
+            bindings: &[(0, Read), (1, ReadWrite)],
+            uses_step: false,
+            size: s.batch * s.output_len(),
+            per_workgroup: false,
+        })
+    }
+
+    /// Buffers: input (for its activation), d_output, d_input.
+    pub fn avgpool_backward(&self, s: &PoolShape, input_activation: Activation) -> Result<Kernel> {
+        let mut constants = pool_constants(s);
+        constants.push(("INPUT_ACTIVATION", input_activation.code()));
+        self.build(KernelSpec {
+            source: POOL,
+            entry: "avgpool_backward",
+            constants,
+            bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
+            uses_step: false,
+            size: s.batch * s.input_len(),
+            per_workgroup: false,
+        })
+    }
+
+    /// Buffers: input, output.
+    pub fn activation_forward(&self, activation: Activation, len: usize) -> Result<Kernel> {
         self.build(KernelSpec {
             source: ACTIVATION,
-            entry: "relu_forward",
-            constants: vec![("LEN", len as f64)],
+            entry: "activation_forward",
+            constants: vec![("LEN", len as f64), ("ACTIVATION", activation.code())],
             bindings: &[(0, Read), (1, ReadWrite)],
             uses_step: false,
             size: len,
@@ -458,10 +531,33 @@ impl<'g> Kernels<'g> {
         })
     }
 
+    /// Buffers: input (for its activation), d_output, d_input.
+    pub fn activation_backward(&self, input_activation: Activation, len: usize) -> Result<Kernel> {
+        self.build(KernelSpec {
+            source: ACTIVATION,
+            entry: "activation_backward",
+            constants: vec![("LEN", len as f64), ("INPUT_ACTIVATION", input_activation.code())],
+            bindings: &[(0, Read), (2, Read), (3, ReadWrite)],
+            uses_step: false,
+            size: len,
+            per_workgroup: false,
+        })
+    }
+
     /// Buffers: input, params, output.
-    pub fn dense_forward(&self, s: &DenseShape, relu: bool, w_off: usize, b_off: usize) -> Result<Kernel> {
+    pub fn dense_forward(
+        &self,
+        s: &DenseShape,
+        activation: Activation,
+        w_off: usize,
+        b_off: usize,
+    ) -> Result<Kernel> {
         let mut constants = dense_constants(s);
-        constants.extend([("RELU", flag(relu)), ("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
+        constants.extend([
+            ("ACTIVATION", activation.code()),
+            ("W_OFF", w_off as f64),
+            ("B_OFF", b_off as f64),
+        ]);
         self.build(KernelSpec {
             source: DENSE,
             entry: "dense_forward",
@@ -473,10 +569,15 @@ impl<'g> Kernels<'g> {
         })
     }
 
-    /// Buffers: input (for the mask), params, d_output, d_input.
-    pub fn dense_backward_input(&self, s: &DenseShape, mask_input: bool, w_off: usize) -> Result<Kernel> {
+    /// Buffers: input (for its activation), params, d_output, d_input.
+    pub fn dense_backward_input(
+        &self,
+        s: &DenseShape,
+        input_activation: Activation,
+        w_off: usize,
+    ) -> Result<Kernel> {
         let mut constants = dense_constants(s);
-        constants.extend([("MASK_INPUT", flag(mask_input)), ("W_OFF", w_off as f64)]);
+        constants.extend([("INPUT_ACTIVATION", input_activation.code()), ("W_OFF", w_off as f64)]);
         self.build(KernelSpec {
             source: DENSE,
             entry: "dense_backward_input",
@@ -503,16 +604,22 @@ impl<'g> Kernels<'g> {
         })
     }
 
-    /// Buffers: logits, labels, d_logits, stats. One workgroup.
-    /// With `mask_logits`, the logits came out of a ReLU and their gradient is zeroed where they are 0.
-    pub fn softmax_cross_entropy(&self, batch: usize, classes: usize, mask_logits: bool) -> Result<Kernel> {
+    /// Buffers: logits, labels, d_logits, stats. One workgroup. `logits_activation`: the
+    /// activation the logits came out of (a network may end in one), which the gradient it
+    /// writes is taken back through.
+    pub fn softmax_cross_entropy(
+        &self,
+        batch: usize,
+        classes: usize,
+        logits_activation: Activation,
+    ) -> Result<Kernel> {
         self.build(KernelSpec {
             source: LOSS,
             entry: "softmax_cross_entropy",
             constants: vec![
                 ("BATCH", batch as f64),
                 ("CLASSES", classes as f64),
-                ("MASK_LOGITS", flag(mask_logits)),
+                ("LOGITS_ACTIVATION", logits_activation.code()),
             ],
             bindings: &[(0, Read), (1, Read), (2, ReadWrite), (3, ReadWrite)],
             uses_step: true,

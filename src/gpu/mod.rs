@@ -7,3 +7,4 @@ pub mod kernels;
 pub mod ops;
 
 pub use context::{AdapterSummary, DeviceChoice, Gpu, list_adapters};
+pub use kernels::Activation;

@@ -3,7 +3,7 @@
 //! its CPU twin, and for one-off uses such as convolving a single picture.
 
 use super::context::Gpu;
-use super::kernels::{Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
+use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
 use crate::Result;
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dense::DenseShape;
@@ -50,11 +50,11 @@ fn flat(weight: &[f32], bias: &[f32]) -> Vec<f32> {
     [weight, bias].concat()
 }
 
-/// output = conv(input) + bias, then ReLU if `relu`.
+/// output = activation(conv(input) + bias).
 pub fn conv2d_forward(
     gpu: &Gpu,
     s: &ConvShape,
-    relu: bool,
+    activation: Activation,
     input: &[f32],
     weight: &[f32],
     bias: &[f32],
@@ -62,15 +62,16 @@ pub fn conv2d_forward(
     let k = Kernels::new(gpu);
     let (x, p, y) =
         (upload(gpu, input), upload(gpu, &flat(weight, bias)), empty(gpu, s.batch * s.output_len()));
-    run_kernel(gpu, &k, k.conv_forward(s, relu, 0, weight.len()), &[&x, &p, &y])?;
+    run_kernel(gpu, &k, k.conv_forward(s, activation, 0, weight.len()), &[&x, &p, &y])?;
     gpu.read_f32(&y, 0, s.batch * s.output_len())
 }
 
-/// d_input = the convolution's input gradient, zeroed where `input` ≤ 0 if `mask_input`.
+/// d_input = the convolution's input gradient, taken back through `input_activation` (the one
+/// `input` came out of).
 pub fn conv2d_backward_input(
     gpu: &Gpu,
     s: &ConvShape,
-    mask_input: bool,
+    input_activation: Activation,
     input: &[f32],
     weight: &[f32],
     d_output: &[f32],
@@ -78,7 +79,7 @@ pub fn conv2d_backward_input(
     let k = Kernels::new(gpu);
     let (x, p, dy, dx) =
         (upload(gpu, input), upload(gpu, weight), upload(gpu, d_output), empty(gpu, s.batch * s.input_len()));
-    run_kernel(gpu, &k, k.conv_backward_input(s, mask_input, 0), &[&x, &p, &dy, &dx])?;
+    run_kernel(gpu, &k, k.conv_backward_input(s, input_activation, 0), &[&x, &p, &dy, &dx])?;
     gpu.read_f32(&dx, 0, s.batch * s.input_len())
 }
 
@@ -97,20 +98,25 @@ pub fn conv2d_backward_params(
     Ok((w.to_vec(), b.to_vec()))
 }
 
-/// (output, argmax) of max pooling, with ReLU after it if `relu`.
-pub fn maxpool_forward(gpu: &Gpu, s: &PoolShape, relu: bool, input: &[f32]) -> Result<(Vec<f32>, Vec<u32>)> {
+/// (output, argmax) of max pooling, with `activation` after it.
+pub fn maxpool_forward(
+    gpu: &Gpu,
+    s: &PoolShape,
+    activation: Activation,
+    input: &[f32],
+) -> Result<(Vec<f32>, Vec<u32>)> {
     let k = Kernels::new(gpu);
     let n = s.batch * s.output_len();
     let (x, y, a) = (upload(gpu, input), empty(gpu, n), empty(gpu, n));
-    run_kernel(gpu, &k, k.maxpool_forward(s, relu), &[&x, &y, &a])?;
+    run_kernel(gpu, &k, k.maxpool_forward(s, activation), &[&x, &y, &a])?;
     Ok((gpu.read_f32(&y, 0, n)?, gpu.read_u32(&a, 0, n)?))
 }
 
-/// d_input of max pooling, zeroed where `input` ≤ 0 if `mask_input`.
+/// d_input of max pooling, taken back through `input_activation`.
 pub fn maxpool_backward(
     gpu: &Gpu,
     s: &PoolShape,
-    mask_input: bool,
+    input_activation: Activation,
     input: &[f32],
     d_output: &[f32],
     argmax: &[u32],
@@ -118,21 +124,59 @@ pub fn maxpool_backward(
     let k = Kernels::new(gpu);
     let (x, dy, a, dx) =
         (upload(gpu, input), upload(gpu, d_output), upload(gpu, argmax), empty(gpu, s.batch * s.input_len()));
-    run_kernel(gpu, &k, k.maxpool_backward(s, mask_input), &[&x, &dy, &a, &dx])?;
+    run_kernel(gpu, &k, k.maxpool_backward(s, input_activation), &[&x, &dy, &a, &dx])?;
     gpu.read_f32(&dx, 0, s.batch * s.input_len())
 }
 
-pub fn relu_forward(gpu: &Gpu, input: &[f32]) -> Result<Vec<f32>> {
+/// Average pooling, with `activation` after it.
+pub fn avgpool_forward(gpu: &Gpu, s: &PoolShape, activation: Activation, input: &[f32]) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let n = s.batch * s.output_len();
+    let (x, y) = (upload(gpu, input), empty(gpu, n));
+    run_kernel(gpu, &k, k.avgpool_forward(s, activation), &[&x, &y])?;
+    gpu.read_f32(&y, 0, n)
+}
+
+/// d_input of average pooling, taken back through `input_activation`.
+pub fn avgpool_backward(
+    gpu: &Gpu,
+    s: &PoolShape,
+    input_activation: Activation,
+    input: &[f32],
+    d_output: &[f32],
+) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let (x, dy, dx) = (upload(gpu, input), upload(gpu, d_output), empty(gpu, s.batch * s.input_len()));
+    run_kernel(gpu, &k, k.avgpool_backward(s, input_activation), &[&x, &dy, &dx])?;
+    gpu.read_f32(&dx, 0, s.batch * s.input_len())
+}
+
+/// output = activation(input), element by element.
+pub fn activation_forward(gpu: &Gpu, activation: Activation, input: &[f32]) -> Result<Vec<f32>> {
     let k = Kernels::new(gpu);
     let (x, y) = (upload(gpu, input), empty(gpu, input.len()));
-    run_kernel(gpu, &k, k.relu_forward(input.len()), &[&x, &y])?;
+    run_kernel(gpu, &k, k.activation_forward(activation, input.len()), &[&x, &y])?;
     gpu.read_f32(&y, 0, input.len())
 }
 
+/// d_input = d_output taken back through `input_activation`, the one `input` came out of.
+pub fn activation_backward(
+    gpu: &Gpu,
+    input_activation: Activation,
+    input: &[f32],
+    d_output: &[f32],
+) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let (x, dy, dx) = (upload(gpu, input), upload(gpu, d_output), empty(gpu, input.len()));
+    run_kernel(gpu, &k, k.activation_backward(input_activation, input.len()), &[&x, &dy, &dx])?;
+    gpu.read_f32(&dx, 0, input.len())
+}
+
+/// output = activation(input · weightᵀ + bias).
 pub fn dense_forward(
     gpu: &Gpu,
     s: &DenseShape,
-    relu: bool,
+    activation: Activation,
     input: &[f32],
     weight: &[f32],
     bias: &[f32],
@@ -140,14 +184,15 @@ pub fn dense_forward(
     let k = Kernels::new(gpu);
     let (x, p, y) =
         (upload(gpu, input), upload(gpu, &flat(weight, bias)), empty(gpu, s.batch * s.out_features));
-    run_kernel(gpu, &k, k.dense_forward(s, relu, 0, weight.len()), &[&x, &p, &y])?;
+    run_kernel(gpu, &k, k.dense_forward(s, activation, 0, weight.len()), &[&x, &p, &y])?;
     gpu.read_f32(&y, 0, s.batch * s.out_features)
 }
 
+/// d_input of a dense layer, taken back through `input_activation`.
 pub fn dense_backward_input(
     gpu: &Gpu,
     s: &DenseShape,
-    mask_input: bool,
+    input_activation: Activation,
     input: &[f32],
     weight: &[f32],
     d_output: &[f32],
@@ -155,7 +200,7 @@ pub fn dense_backward_input(
     let k = Kernels::new(gpu);
     let n = s.batch * s.in_features;
     let (x, p, dy, dx) = (upload(gpu, input), upload(gpu, weight), upload(gpu, d_output), empty(gpu, n));
-    run_kernel(gpu, &k, k.dense_backward_input(s, mask_input, 0), &[&x, &p, &dy, &dx])?;
+    run_kernel(gpu, &k, k.dense_backward_input(s, input_activation, 0), &[&x, &p, &dy, &dx])?;
     gpu.read_f32(&dx, 0, n)
 }
 
@@ -188,7 +233,12 @@ pub fn softmax_cross_entropy(
     let (z, l, dz, stats) =
         (upload(gpu, logits), upload(gpu, labels), empty(gpu, batch * classes), empty(gpu, 2));
     let step = StepUniform { count: count as u32, ..Default::default() };
-    run(gpu, &k, &k.softmax_cross_entropy(batch, classes, false)?.bind(gpu, &[&z, &l, &dz, &stats]), step)?;
+    run(
+        gpu,
+        &k,
+        &k.softmax_cross_entropy(batch, classes, Activation::Identity)?.bind(gpu, &[&z, &l, &dz, &stats]),
+        step,
+    )?;
     let s = gpu.read_f32(&stats, 0, 2)?;
     Ok((LossStats { loss_sum: s[0], correct: s[1] as u32 }, gpu.read_f32(&dz, 0, batch * classes)?))
 }

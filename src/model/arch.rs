@@ -1,17 +1,20 @@
 //! The compact architecture syntax of `--arch`, the exact inverse of `Layer`'s Display:
 //!
 //! ```text
-//! network := "lenet5" | [input ","] layer ("," layer)*
+//! network := name | [input ","] layer ("," layer)*
+//! name    := "lenet5" | "lenet5-1998"   (also written "lenet-5", "lenet-5-1998")
 //! input   := "input" shape              shape := C "x" H "x" W | C "@" H "x" W | C
 //! layer   := "conv" OUT "k" KH ["x" KW] ["s" STRIDE] ["p" PAD]     (s and p in either order)
 //!          | "maxpool" WINDOW ["s" STRIDE]
+//!          | "avgpool" WINDOW ["s" STRIDE]
 //!          | "relu"
+//!          | "tanh"
 //!          | "dense" OUT
 //! ```
 //!
 //! Whitespace around items is ignored, newlines separate items as commas do (a line may end with
 //! a comma), and `#` starts a comment that runs to the end of the line. Keywords are not case
-//! sensitive. Defaults: stride 1 and padding 0 for a convolution, stride = window for max-pooling,
+//! sensitive. Defaults: stride 1 and padding 0 for a convolution, stride = window for pooling,
 //! input 1x28x28 (MNIST). Every size must be at least 1 (padding may be 0).
 //!
 //! Parsing checks the syntax only; whether the shapes chain is `Network::plan`'s business, and
@@ -57,15 +60,16 @@ pub fn parse_network(text: &str) -> Result<Network> {
                 .into(),
         ));
     }
-    if let Some(i) = items.iter().position(|i| is_lenet5_name(i.text)) {
+    if let Some((i, network)) = items.iter().enumerate().find_map(|(i, item)| Some((i, named(item.text)?))) {
         if items.len() > 1 {
             let number = items[..i].iter().filter(|i| !is_input(i.text)).count() + 1;
             return Err(Error::Network(format!(
-                "{}: lenet5 names a whole network, so it must stand alone",
-                name(&items[i], number)
+                "{}: {} names a whole network, so it must stand alone",
+                name(&items[i], number),
+                items[i].text
             )));
         }
-        return Ok(Network::lenet5());
+        return Ok(network);
     }
 
     let mut input = DEFAULT_INPUT;
@@ -101,11 +105,11 @@ pub fn parse_shape(text: &str) -> Result<Shape> {
     shape(text.trim()).map_err(|why| Error::Network(format!("shape \"{}\": {why}", text.trim())))
 }
 
-/// The network `spec` names: `lenet5`, an existing file holding an architecture, or an
-/// architecture itself. Errors in a file name the file.
+/// The network `spec` names: `lenet5` or `lenet5-1998`, an existing file holding an
+/// architecture, or an architecture itself. Errors in a file name the file.
 pub fn load_network(spec: &str) -> Result<Network> {
     let path = Path::new(spec);
-    if !is_lenet5_name(spec.trim()) && path.is_file() {
+    if named(spec.trim()).is_none() && path.is_file() {
         let len = path.metadata().map_err(|e| Error::io(path, e))?.len();
         if len > MAX_FILE_BYTES {
             return Err(Error::bad_data(path, format!("{len} bytes is too large for an architecture file")));
@@ -168,7 +172,7 @@ impl std::fmt::Display for Network {
     }
 }
 
-/// One item of the text: a layer (or the input, or `lenet5`), trimmed, and the line it is on.
+/// One item of the text: a layer (or the input, or a network's name), trimmed, and the line it is on.
 struct Item<'a> {
     text: &'a str,
     line: usize,
@@ -200,8 +204,32 @@ fn split_items(text: &str) -> Result<Vec<Item<'_>>> {
     Ok(items)
 }
 
-fn is_lenet5_name(text: &str) -> bool {
-    text.eq_ignore_ascii_case("lenet5") || text.eq_ignore_ascii_case("lenet-5")
+/// The networks known by name: the lesson's LeNet-5 and the 1998 original (tanh, average pooling).
+pub const NAMES: [&str; 2] = ["lenet5", "lenet5-1998"];
+
+/// The network a name stands for: `lenet5` or `lenet5-1998`, any case, also with a hyphen after
+/// "lenet" as the paper writes it ("LeNet-5").
+fn named(text: &str) -> Option<Network> {
+    let lower = text.to_ascii_lowercase();
+    match lower.strip_prefix("lenet-").map_or(lower.clone(), |rest| format!("lenet{rest}")).as_str() {
+        "lenet5" => Some(Network::lenet5()),
+        "lenet5-1998" => Some(Network::lenet5_1998()),
+        _ => None,
+    }
+}
+
+/// The name of `network` if it is one of the named networks (`NAMES`).
+pub fn name_of(network: &Network) -> Option<&'static str> {
+    NAMES.into_iter().find(|n| named(n).as_ref() == Some(network))
+}
+
+/// How messages call `network`: "LeNet-5", "LeNet-5 (1998)", or its architecture string.
+pub fn title(network: &Network) -> String {
+    match name_of(network) {
+        Some("lenet5") => "LeNet-5".to_string(),
+        Some("lenet5-1998") => "LeNet-5 (1998)".to_string(),
+        _ => network.to_string(),
+    }
 }
 
 fn is_input(text: &str) -> bool {
@@ -244,18 +272,27 @@ fn layer(text: &str) -> std::result::Result<Layer, String> {
             stride: stride.unwrap_or(1),
             padding: padding.unwrap_or(0),
         })
-    } else if c.keyword("maxpool") {
+    } else if let Some(kind) = ["maxpool", "avgpool"].into_iter().find(|&word| c.keyword(word)) {
         let window = c.number("window size", 1)?;
         let stride = if c.keyword("s") { c.number("stride", 1)? } else { window };
         if !c.at_end() {
             return Err(c.unexpected("s<stride> or the end of the layer"));
         }
-        Ok(Layer::MaxPool { window, stride })
+        Ok(if kind == "maxpool" {
+            Layer::MaxPool { window, stride }
+        } else {
+            Layer::AvgPool { window, stride }
+        })
     } else if c.keyword("relu") {
         if !c.at_end() {
             return Err(c.unexpected("nothing more"));
         }
         Ok(Layer::Relu)
+    } else if c.keyword("tanh") {
+        if !c.at_end() {
+            return Err(c.unexpected("nothing more"));
+        }
+        Ok(Layer::Tanh)
     } else if c.keyword("dense") {
         let out_features = c.number("number of outputs", 1)?;
         if !c.at_end() {
@@ -263,7 +300,7 @@ fn layer(text: &str) -> std::result::Result<Layer, String> {
         }
         Ok(Layer::Dense { out_features })
     } else {
-        Err("unknown layer: expected conv<out>k<size>[x<width>][s<stride>][p<pad>], maxpool<window>[s<stride>], relu or dense<out>".into())
+        Err("unknown layer: expected conv<out>k<size>[x<width>][s<stride>][p<pad>], maxpool<window>[s<stride>], avgpool<window>[s<stride>], relu, tanh or dense<out>".into())
     }
 }
 
@@ -311,7 +348,7 @@ fn check_sizes(network: &Network, name: impl Fn(usize) -> String) -> Result<()> 
                 out * shape.channels as u128 * kernel_h as u128 * kernel_w as u128 + out
             }
             Layer::Dense { out_features } => (out_features as u128) * len(shape) + out_features as u128,
-            Layer::MaxPool { .. } | Layer::Relu => 0,
+            Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::Relu | Layer::Tanh => 0,
         };
         total += parameters;
         let problem = if len(output) > MAX_VALUES {

@@ -50,7 +50,14 @@ pub enum Layer {
         window: usize,
         stride: usize,
     },
+    /// Average pooling: the mean of each window (LeNet-5 of 1998 subsamples this way).
+    AvgPool {
+        window: usize,
+        stride: usize,
+    },
     Relu,
+    /// The hyperbolic tangent, LeNet-5's original squashing function.
+    Tanh,
     /// A fully connected layer; a multi-channel input is flattened in C, H, W order (as PyTorch's
     /// `torch.flatten(x, 1)` does).
     Dense {
@@ -75,7 +82,7 @@ impl Layer {
                 let w = sliding_output(input.width, kernel_w, stride, padding)?;
                 Ok(Shape::new(out_channels, h, w))
             }
-            Layer::MaxPool { window, stride } => {
+            Layer::MaxPool { window, stride } | Layer::AvgPool { window, stride } => {
                 if window == 0 || stride == 0 {
                     return Err("window and stride must be at least 1".into());
                 }
@@ -83,7 +90,7 @@ impl Layer {
                 let w = sliding_output(input.width, window, stride, 0)?;
                 Ok(Shape::new(input.channels, h, w))
             }
-            Layer::Relu => Ok(input),
+            Layer::Relu | Layer::Tanh => Ok(input),
             Layer::Dense { out_features } => {
                 if out_features == 0 {
                     return Err("a dense layer needs at least 1 output".into());
@@ -100,14 +107,17 @@ impl Layer {
                 format!("conv {out_channels}@{kernel_h}x{kernel_w}, stride {stride}, pad {padding}")
             }
             Layer::MaxPool { window, stride } => format!("max-pool {window}x{window}, stride {stride}"),
+            Layer::AvgPool { window, stride } => format!("avg-pool {window}x{window}, stride {stride}"),
             Layer::Relu => "relu".to_string(),
+            Layer::Tanh => "tanh".to_string(),
             Layer::Dense { out_features } => format!("dense {out_features}"),
         }
     }
 }
 
-/// The compact form used in checkpoints' metadata: `conv6k5p2`, `relu`, `maxpool2`, `dense120`
-/// (stride and padding written only when not the default; `k3x5` for a non-square kernel).
+/// The compact form used in checkpoints' metadata: `conv6k5p2`, `relu`, `maxpool2`, `avgpool2`,
+/// `tanh`, `dense120` (stride and padding written only when not the default; `k3x5` for a
+/// non-square kernel).
 impl std::fmt::Display for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match *self {
@@ -126,7 +136,10 @@ impl std::fmt::Display for Layer {
             }
             Layer::MaxPool { window, stride } if stride == window => write!(f, "maxpool{window}"),
             Layer::MaxPool { window, stride } => write!(f, "maxpool{window}s{stride}"),
+            Layer::AvgPool { window, stride } if stride == window => write!(f, "avgpool{window}"),
+            Layer::AvgPool { window, stride } => write!(f, "avgpool{window}s{stride}"),
             Layer::Relu => write!(f, "relu"),
+            Layer::Tanh => write!(f, "tanh"),
             Layer::Dense { out_features } => write!(f, "dense{out_features}"),
         }
     }
@@ -225,6 +238,29 @@ impl Network {
         }
     }
 
+    /// LeNet-5 as LeCun et al. published it in 1998, simplified as PyTorch users usually build
+    /// it: the same shapes as `lenet5`, with tanh for ReLU and average pooling for max pooling.
+    /// The original's trainable subsampling coefficients, its partial connections from S2 to C3
+    /// and its RBF output layer are left out (plain average pooling, a full conv2, dense10).
+    pub fn lenet5_1998() -> Network {
+        Network {
+            input: Shape::new(1, 28, 28),
+            layers: vec![
+                Layer::conv(6, 5, 1, 2),
+                Layer::Tanh,
+                Layer::AvgPool { window: 2, stride: 2 },
+                Layer::conv(16, 5, 1, 0),
+                Layer::Tanh,
+                Layer::AvgPool { window: 2, stride: 2 },
+                Layer::Dense { out_features: 120 },
+                Layer::Tanh,
+                Layer::Dense { out_features: 84 },
+                Layer::Tanh,
+                Layer::Dense { out_features: 10 },
+            ],
+        }
+    }
+
     /// Checks that every layer accepts its input and lays out the parameters in the order of
     /// PyTorch's state_dict: for each layer, weight then bias.
     pub fn plan(&self) -> Result<Plan> {
@@ -259,7 +295,9 @@ impl Network {
                     (format!("fc{denses}"), out_features * shape.len(), out_features)
                 }
                 Layer::MaxPool { .. } => ("maxpool".to_string(), 0, 0),
+                Layer::AvgPool { .. } => ("avgpool".to_string(), 0, 0),
                 Layer::Relu => ("relu".to_string(), 0, 0),
+                Layer::Tanh => ("tanh".to_string(), 0, 0),
             };
             let (weight, bias) = if weight_len > 0 {
                 let w = (offset, weight_len);

@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
-use lenet_gpu::data::download::{self, MNIST_FILES};
-use lenet_gpu::data::mnist::{self, DataOptions, DatasetChoice};
+use lenet_gpu::data::download;
+use lenet_gpu::data::mnist::{self, Collection, DataOptions, DatasetChoice};
 use lenet_gpu::data::{MEAN, STD};
 use lenet_gpu::gpu::engine::GpuEngine;
 use lenet_gpu::gpu::{DeviceChoice, Gpu, list_adapters};
@@ -38,8 +38,8 @@ enum Command {
     Eval(EvalArgs),
     /// Show the network's layers with output shapes and parameter counts.
     Summary(SummaryArgs),
-    /// Download MNIST into the data directory (checked against the published MD5 sums).
-    Download(DataArgs),
+    /// Download MNIST (or Fashion-MNIST) into the data directory, checked against the published MD5 sums.
+    Download(DownloadArgs),
     /// List the GPU adapters wgpu finds, with their key limits (WGPU_BACKEND narrows the search).
     Devices,
     /// Benchmark training and inference on the CPU path and each GPU adapter, side by side.
@@ -52,8 +52,8 @@ enum Command {
 
 #[derive(Args)]
 struct SummaryArgs {
-    /// The network: `lenet5`, a layer list such as conv8k3p1,relu,maxpool2,dense10 (syntax in
-    /// the README), or a file holding one.
+    /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
+    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
     #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
     arch: Network,
 }
@@ -91,20 +91,33 @@ struct BenchArgs {
 
 #[derive(Args, Clone)]
 struct DataArgs {
-    /// Directory holding the four MNIST files (.gz or raw). Default: $LENET_DATA_DIR, else ./data/mnist.
+    /// Directory holding the data set's four IDX files (.gz or raw). Default: for MNIST
+    /// $LENET_DATA_DIR, else ./data/mnist; for Fashion-MNIST $LENET_FASHION_MNIST_DIR, else
+    /// ./data/fashion-mnist.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DownloadArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Which data set: `mnist` or `fashion-mnist`.
+    #[arg(long, value_name = "NAME", default_value = "mnist", value_parser = ["mnist", "fashion-mnist"])]
+    dataset: String,
 }
 
 #[derive(Args, Clone)]
 struct DatasetArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Which data: `mnist` (looked for in the data directory, downloaded if absent), `synthetic`
-    /// (digits generated from the seed, MNIST-shaped), or `auto` (MNIST, else synthetic with a notice).
+    /// Which data: `mnist` (looked for in the data directory, downloaded if absent),
+    /// `fashion-mnist` (likewise, in its own directory), `synthetic` (digits generated from the
+    /// seed, MNIST-shaped), or `auto` (MNIST, else synthetic with a notice; for `eval`, the data
+    /// set the model was trained on).
     #[arg(long, value_enum, default_value_t = DatasetKind::Auto)]
     dataset: DatasetKind,
-    /// Never try to download MNIST.
+    /// Never try to download the data set.
     #[arg(long)]
     no_download: bool,
     /// Use only the first N training images.
@@ -127,6 +140,7 @@ struct DatasetArgs {
 enum DatasetKind {
     Auto,
     Mnist,
+    FashionMnist,
     Synthetic,
 }
 
@@ -168,8 +182,8 @@ struct TrainArgs {
     /// --seed, --batch-size, --arch and optimizer settings (and data options) as that run.
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
-    /// The network: `lenet5`, a layer list such as conv8k3p1,relu,maxpool2,dense10 (syntax in
-    /// the README), or a file holding one.
+    /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
+    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
     #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
     arch: Network,
 }
@@ -279,7 +293,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
         Command::Summary(args) => summary(args),
-        Command::Download(args) => download_mnist(args),
+        Command::Download(args) => download_data(args),
         Command::Devices => devices(),
         Command::Bench(args) => bench(args),
         Command::Predict(args) => predict(args),
@@ -357,14 +371,16 @@ fn set_threads(threads: Option<u32>) -> Result<()> {
 }
 
 /// Finds (or downloads, or generates) the data, applies the limits, and says what it is using.
-fn load_data(args: &DatasetArgs, seed: u64) -> Result<lenet_gpu::data::Split> {
+/// Returns the data and the collection it came from (None for synthetic digits).
+fn load_data(args: &DatasetArgs, seed: u64) -> Result<(lenet_gpu::data::Split, Option<Collection>)> {
     let choice = match args.dataset {
         DatasetKind::Auto => DatasetChoice::Auto,
         DatasetKind::Mnist => DatasetChoice::Mnist,
+        DatasetKind::FashionMnist => DatasetChoice::FashionMnist,
         DatasetKind::Synthetic => DatasetChoice::Synthetic,
     };
     let opts = DataOptions {
-        data_dir: mnist::default_data_dir(args.data.data_dir.as_deref()),
+        data_dir: choice.data_dir(args.data.data_dir.as_deref()),
         choice,
         seed,
         download: !args.no_download,
@@ -391,7 +407,7 @@ fn load_data(args: &DatasetArgs, seed: u64) -> Result<lenet_gpu::data::Split> {
     } else {
         eprintln!("data: {}", loaded.description);
     }
-    Ok(split)
+    Ok((split, loaded.collection))
 }
 
 fn train(args: TrainArgs) -> Result<()> {
@@ -413,7 +429,7 @@ fn train(args: TrainArgs) -> Result<()> {
     config.validate()?;
     let network = args.arch;
     let plan = arch::plan_for_mnist(&network)?;
-    let split = load_data(&args.dataset, args.seed)?;
+    let (split, collection) = load_data(&args.dataset, args.seed)?;
 
     let (params, resumed) = match &args.resume {
         Some(from) => {
@@ -452,7 +468,7 @@ fn train(args: TrainArgs) -> Result<()> {
     for epoch in first_epoch..=config.epochs {
         train::train_epoch(engine.as_mut(), &split, &config, epoch, &mut observer)?;
         if let Some(path) = &args.save {
-            let metadata = checkpoint_metadata(&network, epoch, &config);
+            let metadata = checkpoint_metadata(&network, epoch, &config, collection);
             checkpoint::save_training(path, &engine.parameters()?, &engine.optimizer_state()?, metadata)
                 .with_context(|| format!("saving the model after epoch {epoch}"))?;
         }
@@ -463,8 +479,15 @@ fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn checkpoint_metadata(network: &Network, epoch: usize, config: &TrainConfig) -> HashMap<String, String> {
+/// "dataset" is the collection's key ("mnist", "fashion-mnist"), or "synthetic".
+fn checkpoint_metadata(
+    network: &Network,
+    epoch: usize,
+    config: &TrainConfig,
+    collection: Option<Collection>,
+) -> HashMap<String, String> {
     HashMap::from([
+        ("dataset".to_string(), collection.map_or("synthetic", Collection::key).to_string()),
         ("format".to_string(), "pt".to_string()),
         ("architecture".to_string(), network.layers_string()),
         ("input".to_string(), network.input.to_string()),
@@ -521,9 +544,9 @@ fn load_resume(
     Ok((params, state, epoch))
 }
 
-/// "LeNet-5", or the architecture string of any other network.
+/// "LeNet-5", "LeNet-5 (1998)", or the architecture string of any other network.
 fn network_name(network: &Network) -> String {
-    if *network == Network::lenet5() { "LeNet-5".to_string() } else { network.to_string() }
+    arch::title(network)
 }
 
 /// The network of a checkpoint: the one its metadata records, else `--arch`, else LeNet-5; an
@@ -544,8 +567,19 @@ fn eval(args: EvalArgs) -> Result<()> {
     set_threads(args.dataset.threads)?;
     let network = checkpoint_network(&args.model, args.arch)?;
     let plan = arch::plan_for_mnist(&network)?;
-    let (params, _) = checkpoint::load(&args.model, &plan)?;
-    let split = load_data(&args.dataset, args.seed)?;
+    let (params, metadata) = checkpoint::load(&args.model, &plan)?;
+    // A model trained on Fashion-MNIST is evaluated on it, unless --dataset names another.
+    let trained_on = metadata.get("dataset").and_then(|key| Collection::from_key(key));
+    let mut data_args = args.dataset.clone();
+    if data_args.dataset == DatasetKind::Auto && trained_on == Some(Collection::FashionMnist) {
+        data_args.dataset = DatasetKind::FashionMnist;
+    }
+    let (split, collection) = load_data(&data_args, args.seed)?;
+    if let (Some(trained), Some(data)) = (trained_on, collection)
+        && trained != data
+    {
+        eprintln!("note: this model was trained on {}, not {}", trained.name(), data.name());
+    }
     if split.test.is_empty() {
         bail!("the test set is empty");
     }
@@ -560,14 +594,21 @@ fn eval(args: EvalArgs) -> Result<()> {
         evaluation.correct(),
         evaluation.total()
     );
-    println!("\nconfusion matrix (rows: true digit, columns: predicted):");
-    print!("      ");
+    // Rows labelled by digit, or by number and name ("  7 Sneaker") for Fashion-MNIST.
+    let fashion = collection == Some(Collection::FashionMnist);
+    let label = |c: usize| match fashion {
+        true => format!("  {:<13}", format!("{c} {}", Collection::FashionMnist.class_name(c))),
+        false => format!("{c:>6}"),
+    };
+    let rows = if fashion { "true class" } else { "true digit" };
+    println!("\nconfusion matrix (rows: {rows}, columns: predicted):");
+    print!("{}", " ".repeat(label(0).len()));
     for c in 0..evaluation.classes {
         print!("{c:>6}");
     }
     println!("  accuracy");
     for actual in 0..evaluation.classes {
-        print!("{actual:>6}");
+        print!("{}", label(actual));
         for predicted in 0..evaluation.classes {
             print!("{:>6}", evaluation.confusion[actual * evaluation.classes + predicted]);
         }
@@ -582,8 +623,8 @@ fn summary(args: SummaryArgs) -> Result<()> {
     if let Err(e) = arch::plan_for_mnist(&network) {
         eprintln!("note: `lenet train` would refuse this network: {e}");
     }
-    if network == Network::lenet5() {
-        println!("LeNet-5: {}", network.layers_string());
+    if arch::name_of(&network).is_some() {
+        println!("{}: {}", arch::title(&network), network.layers_string());
     } else {
         println!("network: {network}");
     }
@@ -616,11 +657,13 @@ fn group_thousands(n: usize) -> String {
     out
 }
 
-fn download_mnist(args: DataArgs) -> Result<()> {
-    let dir = mnist::default_data_dir(args.data_dir.as_deref());
-    download::download(&dir, &download::mirrors_from_env(), &MNIST_FILES, true)?;
-    mnist::load(&dir).with_context(|| format!("checking the downloaded files in {}", dir.display()))?;
-    println!("MNIST is ready in {}", dir.display());
+fn download_data(args: DownloadArgs) -> Result<()> {
+    let collection = Collection::from_key(&args.dataset).context("unknown data set")?;
+    let dir = collection.data_dir(args.data.data_dir.as_deref());
+    download::download(&dir, &collection.mirrors(), collection.files(), true)?;
+    mnist::load_collection(collection, &dir)
+        .with_context(|| format!("checking the downloaded files in {}", dir.display()))?;
+    println!("{} is ready in {}", collection.name(), dir.display());
     Ok(())
 }
 
@@ -628,8 +671,12 @@ fn download_mnist(args: DataArgs) -> Result<()> {
 /// read gets an error line naming it (the others are still classified) and the exit status is 1.
 fn predict(args: PredictArgs) -> Result<()> {
     use lenet_gpu::data::preprocess;
-    let plan = Network::lenet5().plan()?;
-    let (params, _) = checkpoint::load(&args.model, &plan)?;
+    // The checkpoint's own network: LeNet-5 and its 1998 original share every tensor shape.
+    let plan = arch::plan_for_mnist(&checkpoint_network(&args.model, None)?)?;
+    let (params, metadata) = checkpoint::load(&args.model, &plan)?;
+    // Classes by name for a model trained on Fashion-MNIST, else digits.
+    let classes_of =
+        metadata.get("dataset").and_then(|key| Collection::from_key(key)).unwrap_or(Collection::Mnist);
     let mut read = Vec::new();
     let mut failures = Vec::new();
     for path in &args.images {
@@ -650,8 +697,11 @@ fn predict(args: PredictArgs) -> Result<()> {
             let sum: f64 = exp.iter().sum();
             let mut ranked: Vec<usize> = (0..classes).collect();
             ranked.sort_by(|&a, &b| exp[b].total_cmp(&exp[a]));
-            let top: Vec<String> =
-                ranked.iter().take(3).map(|&c| format!("{c} ({:.1}%)", 100.0 * exp[c] / sum)).collect();
+            let top: Vec<String> = ranked
+                .iter()
+                .take(3)
+                .map(|&c| format!("{} ({:.1}%)", classes_of.class_name(c), 100.0 * exp[c] / sum))
+                .collect();
             println!("{}: {}", path.display(), top.join(", "));
         }
     }
