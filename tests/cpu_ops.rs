@@ -330,8 +330,8 @@ fn dot(upstream: &[f32], output: &[f32]) -> f64 {
 #[test]
 fn conv_backward_matches_finite_differences() {
     let mut rng = Rng::new(21);
-    // The weight gradient runs directly for stride 1 with at most 6 output channels (the first,
-    // last) or a multiple of 8 up to 32 (8, 16, 32), else through im2col (stride 2; 9 channels).
+    // The weight gradient runs directly for stride 1 with at most 6 output channels or a
+    // multiple of 8 up to 32 (8, 16, 32), else through im2col (stride 2; 9 channels).
     for s in [
         conv(2, 2, 6, 5, 3, 3, 1, 1),
         conv(3, 3, 7, 7, 2, 3, 2, 1),
@@ -340,6 +340,11 @@ fn conv_backward_matches_finite_differences() {
         conv(1, 2, 6, 7, 8, 3, 1, 1),
         conv(2, 3, 6, 6, 16, 3, 1, 0),
         ConvShape { kernel_h: 1, kernel_w: 3, ..conv(1, 1, 4, 5, 32, 1, 1, 1) },
+        // The input gradient runs directly for every stride-1 shape: a non-square kernel with
+        // padding 2, 7 taps (a group of 6 and a tail of 1), LeNet's conv2 at batch 1.
+        ConvShape { kernel_h: 2, kernel_w: 3, ..conv(2, 3, 5, 7, 4, 1, 1, 2) },
+        ConvShape { kernel_h: 7, kernel_w: 1, ..conv(1, 1, 9, 4, 3, 1, 1, 0) },
+        conv(1, 6, 14, 14, 16, 5, 1, 0),
     ] {
         let x = random(s.batch * s.input_len(), &mut rng);
         let w = random(s.weight_len(), &mut rng);

@@ -219,6 +219,16 @@ pub fn conv2d_backward(
     // Input gradient, image by image.
     if let Some(d_input) = d_input {
         assert_eq!(d_input.len(), s.batch * s.input_len(), "conv d_input size");
+        if let Some(input_gradient) = direct::input_gradient(s) {
+            let taps = direct::tap_major(s, weight);
+            d_input
+                .par_chunks_mut(s.input_len())
+                .zip(d_output.par_chunks(s.output_len()))
+                .for_each_init(direct::Scratch::default, |scratch, (d_image, d_out)| {
+                    input_gradient(s, &taps, d_out, d_image, scratch)
+                });
+            return;
+        }
         d_input.par_chunks_mut(s.input_len()).zip(d_output.par_chunks(s.output_len())).for_each_init(
             || vec![0.0f32; k * p],
             |d_cols, (d_image, d_out)| {
