@@ -9,12 +9,36 @@ use crate::rng::Rng;
 use crate::{Error, Result};
 use std::time::Instant;
 
-/// Running totals an engine reports while it trains an epoch.
+/// Running totals an engine reports while it trains an epoch. Engines report after every step,
+/// in order (the GPU path in bursts, as each submission's loss statistics are read back), so an
+/// observer can tell each step's figures from the difference between consecutive reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
     pub images_done: usize,
     pub loss_sum: f64,
     pub correct: u64,
+    /// Training steps in these totals.
+    pub steps_done: usize,
+    /// Seconds from the start of the epoch's training to the end of its last step. The GPU path
+    /// sees a submission's steps finish together, so it spreads the time between two readbacks
+    /// evenly over the steps they brought.
+    pub seconds: f64,
+}
+
+/// One layer's output for a set of images: [images, C, H, W] (or [images, features]), row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activation {
+    /// The layer's index in the plan.
+    pub layer: usize,
+    pub values: Vec<f32>,
+}
+
+/// The layers whose outputs `Engine::activations` returns: every layer no ReLU follows. A ReLU's
+/// input never exists on the GPU path (the layer before applies it), so a layer followed by a
+/// ReLU is shown by the ReLU's output.
+pub fn feature_layers(plan: &Plan) -> Vec<usize> {
+    let relu = |i: usize| plan.layers.get(i).is_some_and(|l| matches!(l.layer, crate::model::Layer::Relu));
+    (0..plan.layers.len()).filter(|&i| !relu(i + 1)).collect()
 }
 
 /// Something that can train and run a network: the CPU path or the GPU path.
@@ -37,6 +61,10 @@ pub trait Engine {
 
     /// The network's raw outputs for every image in `data`: [images, classes], row-major.
     fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>>;
+
+    /// The output of every layer of `feature_layers` for every image in `data`, in layer order:
+    /// what the network sees, for a handful of images (the GPU path reads everything back).
+    fn activations(&mut self, data: &Dataset) -> Result<Vec<Activation>>;
 
     /// The network being trained.
     fn plan(&self) -> &Plan;
