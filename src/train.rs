@@ -149,9 +149,10 @@ pub struct EpochReport {
     pub images_per_second: f64,
 }
 
-/// Receives what happens during `fit`, to show it.
+/// Receives what happens during `fit`, to show it (the console display, `metrics::MetricsLog`).
 pub trait Observer {
     fn epoch_started(&mut self, _epoch: usize, _images: usize) {}
+    /// The epoch's totals after each step, in order (see `Progress`).
     fn progress(&mut self, _progress: Progress) {}
     fn epoch_finished(&mut self, _report: &EpochReport) {}
 }
