@@ -22,6 +22,8 @@ const LABEL: u32 = 14;
 const ROW_GAP: i32 = 14;
 /// Tiles are upscaled to about this many pixels on their longer side.
 const TILE: i32 = 72;
+/// Tiles are never shrunk below this many pixels on their longer side to avoid wrapping.
+const MIN_TILE: i32 = 28;
 const BAR_HEIGHT: i32 = 90;
 
 /// A layer's display name: its plan name with pools numbered ("pool1") and a ReLU after it shown
@@ -70,10 +72,12 @@ impl Row {
             let px = (ROW_WIDTH / maps.max(1) as i32).clamp(2, 48);
             (px, ((ROW_WIDTH / px) as usize).max(1))
         } else {
+            // Shrink the tiles to fit the maps on one line, but not below MIN_TILE: wrap instead.
             let side = h.max(w) as i32;
             let mut px = (TILE / side).clamp(1, 12);
+            let smallest = (MIN_TILE + side - 1) / side;
             let fits = |px: i32| (ROW_WIDTH + GAP) / (w as i32 * px + GAP);
-            while px > 1 && (fits(px) as usize) < maps {
+            while px > smallest && (fits(px) as usize) < maps {
                 px -= 1;
             }
             (px, (fits(px) as usize).max(1))
