@@ -33,6 +33,10 @@ pub enum Error {
     /// An argument out of its valid range (batch size 0, NaN learning rate, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A figure could not be drawn (see `viz`).
+    #[error("drawing the figure failed: {0}")]
+    Drawing(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

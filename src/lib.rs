@@ -8,8 +8,11 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod invariance;
+pub mod metrics;
 pub mod model;
 pub mod rng;
 pub mod train;
+pub mod viz;
 
 pub use error::{Error, Result};

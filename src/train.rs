@@ -9,12 +9,51 @@ use crate::rng::Rng;
 use crate::{Error, Result};
 use std::time::Instant;
 
-/// Running totals an engine reports while it trains an epoch.
+/// Running totals an engine reports while it trains an epoch. Engines report after every step,
+/// in order (the GPU path in bursts, as each submission's loss statistics are read back), so an
+/// observer can tell each step's figures from the difference between consecutive reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Progress {
     pub images_done: usize,
     pub loss_sum: f64,
     pub correct: u64,
+    /// Training steps in these totals.
+    pub steps_done: usize,
+    /// Seconds from the start of the epoch's training to the end of its last step. The GPU path
+    /// sees a submission's steps finish together, so it spreads the time between two readbacks
+    /// evenly over the steps they brought.
+    pub seconds: f64,
+}
+
+/// One layer's output for a set of images: [images, C, H, W] (or [images, features]), row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerOutput {
+    /// The layer's index in the plan.
+    pub layer: usize,
+    pub values: Vec<f32>,
+}
+
+/// The layers whose outputs `Engine::activations` returns: the outputs the GPU path keeps. It
+/// folds an activation (ReLU, tanh) into the layer before it when that layer has none yet, and a
+/// ReLU into a ReLU (`gpu::engine::fuse`), so such a layer's own output never exists there and
+/// is shown by the activation's output instead.
+pub fn feature_layers(plan: &Plan) -> Vec<usize> {
+    use crate::model::Layer;
+    let activation = |l: &Layer| match l {
+        Layer::Relu | Layer::Tanh => Some(std::mem::discriminant(l)),
+        _ => None,
+    };
+    let relu = Some(std::mem::discriminant(&Layer::Relu));
+    // (output layer, activation applied last) of each fused stage.
+    let mut stages: Vec<(usize, Option<_>)> = Vec::new();
+    for (i, l) in plan.layers.iter().enumerate() {
+        match (activation(&l.layer), stages.last_mut()) {
+            (Some(a), Some(last)) if last.1.is_none() => *last = (i, Some(a)),
+            (a, Some(last)) if a == relu && last.1 == relu => last.0 = i,
+            (a, _) => stages.push((i, a)),
+        }
+    }
+    stages.into_iter().map(|(i, _)| i).collect()
 }
 
 /// Something that can train and run a network: the CPU path or the GPU path.
@@ -37,6 +76,10 @@ pub trait Engine {
 
     /// The network's raw outputs for every image in `data`: [images, classes], row-major.
     fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>>;
+
+    /// The output of every layer of `feature_layers` for every image in `data`, in layer order:
+    /// what the network sees, for a handful of images (the GPU path reads everything back).
+    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>>;
 
     /// The network being trained.
     fn plan(&self) -> &Plan;
@@ -121,9 +164,10 @@ pub struct EpochReport {
     pub images_per_second: f64,
 }
 
-/// Receives what happens during `fit`, to show it.
+/// Receives what happens during `fit`, to show it (the console display, `metrics::MetricsLog`).
 pub trait Observer {
     fn epoch_started(&mut self, _epoch: usize, _images: usize) {}
+    /// The epoch's totals after each step, in order (see `Progress`).
     fn progress(&mut self, _progress: Progress) {}
     fn epoch_finished(&mut self, _report: &EpochReport) {}
 }

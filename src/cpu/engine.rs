@@ -6,14 +6,10 @@ use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
 use crate::Result;
 use crate::data::Dataset;
 use crate::model::{Parameters, Plan};
-use crate::train::{Engine, Progress};
+use crate::train::{Engine, LayerOutput, Progress, feature_layers};
 
 /// Examples per forward pass when predicting: large enough to keep both cores busy.
 const PREDICT_BATCH: usize = 500;
-
-/// How often (in steps) to report progress: often enough for a smooth bar, rarely enough to cost
-/// nothing.
-const PROGRESS_EVERY: usize = 10;
 
 pub struct CpuEngine {
     plan: Plan,
@@ -94,20 +90,20 @@ impl Engine for CpuEngine {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
         crate::train::check_epoch(data, order, batch_size)?;
+        let start = std::time::Instant::now();
         let mut totals = Progress::default();
-        for (step, indices) in order.chunks(batch_size).enumerate() {
+        for indices in order.chunks(batch_size) {
             let stats = self.train_step(data, indices);
             totals.images_done += indices.len();
             totals.loss_sum += stats.loss_sum as f64;
             totals.correct += stats.correct as u64;
+            totals.steps_done += 1;
+            totals.seconds = start.elapsed().as_secs_f64();
+            progress(totals);
             if !stats.loss_sum.is_finite() {
                 break; // diverged: the caller reports it
             }
-            if step % PROGRESS_EVERY == 0 {
-                progress(totals);
-            }
         }
-        progress(totals);
         Ok(totals)
     }
 
@@ -147,6 +143,25 @@ impl Engine for CpuEngine {
                 n,
                 &mut self.workspace,
             ));
+        }
+        Ok(out)
+    }
+
+    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+        let batch = PREDICT_BATCH.min(data.len().max(1));
+        self.reserve(batch);
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        let pixels = self.plan.input().len();
+        let mut out: Vec<LayerOutput> = feature_layers(&self.plan)
+            .into_iter()
+            .map(|layer| LayerOutput { layer, values: Vec::new() })
+            .collect();
+        for indices in all.chunks(batch) {
+            let n = self.load_batch(data, indices);
+            forward(&self.plan, &self.params.values, &self.batch_input[..n * pixels], n, &mut self.workspace);
+            for a in &mut out {
+                a.values.extend_from_slice(self.workspace.output(&self.plan, a.layer, n));
+            }
         }
         Ok(out)
     }

@@ -232,10 +232,29 @@ impl Gpu {
     /// Copies `size` bytes at `offset` of `buffer` (which needs COPY_SRC) to the CPU, waiting
     /// for the GPU. For tests, evaluation and end-of-run results, never inside the training loop.
     pub fn read_buffer(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let encoder = self.device.create_command_encoder(&Default::default());
+        let mut parts = self.read_buffers(encoder, &[(buffer, offset, size)])?;
+        Ok(parts.pop().expect("one part"))
+    }
+
+    /// Like `read_buffer` for several (buffer, offset, size) ranges at once, in one readback,
+    /// after whatever `encoder` already holds: one submission and one wait for them all.
+    pub fn read_buffers(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        ranges: &[(&wgpu::Buffer, u64, u64)],
+    ) -> Result<Vec<Vec<u8>>> {
+        let mut at = Vec::with_capacity(ranges.len());
+        let mut size = 0;
+        for &(_, _, len) in ranges {
+            at.push(size);
+            size += len.next_multiple_of(4);
+        }
         let staging =
             self.create_buffer("readback", size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+        for (&(buffer, offset, len), &to) in ranges.iter().zip(&at) {
+            encoder.copy_buffer_to_buffer(buffer, offset, &staging, to, len);
+        }
         self.submit(encoder.finish());
         self.count_readback();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -246,10 +265,17 @@ impl Gpu {
         rx.recv()
             .map_err(|_| Error::Gpu("readback never completed".into()))?
             .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
-        let bytes =
-            staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("readback failed: {e}")))?.to_vec();
+        let parts = {
+            let view =
+                staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+            ranges
+                .iter()
+                .zip(&at)
+                .map(|(&(_, _, len), &to)| view[to as usize..(to + len) as usize].to_vec())
+                .collect()
+        };
         staging.unmap();
-        Ok(bytes[..size as usize].to_vec())
+        Ok(parts)
     }
 
     /// Reads `len` f32 values starting at element `offset`.

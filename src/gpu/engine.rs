@@ -19,7 +19,7 @@ use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
 use crate::model::{Layer, Parameters, Plan, PlannedLayer};
-use crate::train::{Engine, Progress};
+use crate::train::{Engine, LayerOutput, Progress};
 use crate::{Error, Result};
 use std::sync::mpsc;
 
@@ -63,6 +63,8 @@ struct FusedStage {
     /// Floats in one example's output.
     output_len: usize,
     has_params: bool,
+    /// The plan's index of the layer whose output this stage's is (its last folded ReLU's).
+    output_layer: usize,
 }
 
 fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
@@ -86,17 +88,22 @@ fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
 /// stage has none yet (a ReLU after a ReLU changes nothing, so it folds too).
 fn fuse(plan: &Plan, batch: usize) -> Result<Vec<FusedStage>> {
     let mut stages: Vec<FusedStage> = Vec::new();
-    for l in &plan.layers {
+    for (i, l) in plan.layers.iter().enumerate() {
         let activation = Activation::of(&l.layer);
         match (activation, stages.last_mut()) {
-            (Some(a), Some(last)) if last.activation == Activation::Identity => last.activation = a,
-            (Some(Activation::Relu), Some(last)) if last.activation == Activation::Relu => {}
+            (Some(a), Some(last)) if last.activation == Activation::Identity => {
+                (last.activation, last.output_layer) = (a, i)
+            }
+            (Some(Activation::Relu), Some(last)) if last.activation == Activation::Relu => {
+                last.output_layer = i
+            }
             _ => stages.push(FusedStage {
                 stage: stage_of(l, batch),
                 name: l.name.clone(),
                 activation: activation.unwrap_or_default(),
                 output_len: l.output.len(),
                 has_params: l.weight.is_some(),
+                output_layer: i,
             }),
         }
     }
@@ -133,6 +140,8 @@ struct StepResources {
     labels: wgpu::Buffer,
     logits: wgpu::Buffer,
     d_logits: wgpu::Buffer,
+    /// Each stage's output (the plan's layer index, floats per example, the buffer).
+    activations: Vec<(usize, usize, wgpu::Buffer)>,
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
     optimizer: Dispatch,
@@ -392,6 +401,11 @@ impl GpuEngine {
             predict_kernel: k.predict(batch, classes)?,
             logits: outputs[last].clone(),
             d_logits: d_outputs[last].clone(),
+            activations: stages
+                .iter()
+                .zip(&outputs)
+                .map(|(s, b)| (s.output_layer, s.output_len, b.clone()))
+                .collect(),
             input,
             labels,
             forward,
@@ -666,27 +680,44 @@ impl Engine for GpuEngine {
         let per_submission = steps.div_ceil(SUBMISSIONS_PER_EPOCH);
         let chunks: Vec<(usize, usize)> =
             (0..steps).step_by(per_submission).map(|s| (s, (s + per_submission).min(steps))).collect();
-        // Adds a finished submission's per-step loss and correct counts to the totals.
-        let absorb = |chunk: usize, totals: &mut Progress| -> Result<()> {
-            let (first, end) = chunks[chunk];
-            let staging = &stats.staging[chunk];
-            let values: Vec<f32> = {
-                let view = staging
-                    .get_mapped_range(..(end * 8) as u64)
-                    .map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
-                bytemuck::pod_collect_to_vec(&view[first * 8..end * 8])
-            };
-            staging.unmap();
-            for (step, pair) in (first..end).zip(values.chunks_exact(2)) {
-                totals.images_done += batch_size.min(order.len() - step * batch_size);
-                totals.loss_sum += pair[0] as f64;
-                totals.correct += pair[1] as u64;
+        let start = std::time::Instant::now();
+        let mut reported_seconds = 0.0;
+        // Reports the steps of the finished submissions `ready`, one by one and in order, with
+        // the time since the last report spread evenly over them: the GPU only shows when a
+        // whole submission is done.
+        let mut report = |ready: &mut Vec<usize>, totals: &mut Progress| -> Result<()> {
+            ready.sort_unstable(); // one queue finishes in order; sorting makes sure of it
+            let now = start.elapsed().as_secs_f64();
+            let steps: usize = ready.iter().map(|&c| chunks[c].1 - chunks[c].0).sum();
+            let mut done = 0;
+            for &chunk in ready.iter() {
+                let (first, end) = chunks[chunk];
+                let staging = &stats.staging[chunk];
+                let values: Vec<f32> = {
+                    let view = staging
+                        .get_mapped_range(..(end * 8) as u64)
+                        .map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
+                    bytemuck::pod_collect_to_vec(&view[first * 8..end * 8])
+                };
+                staging.unmap();
+                for (step, pair) in (first..end).zip(values.chunks_exact(2)) {
+                    done += 1;
+                    totals.images_done += batch_size.min(order.len() - step * batch_size);
+                    totals.loss_sum += pair[0] as f64;
+                    totals.correct += pair[1] as u64;
+                    totals.steps_done += 1;
+                    totals.seconds = reported_seconds + (now - reported_seconds) * done as f64 / steps as f64;
+                    progress(*totals);
+                }
             }
+            reported_seconds = now;
+            ready.clear();
             Ok(())
         };
         let (done_tx, done_rx) = mpsc::channel();
         let mut totals = Progress::default();
         let (mut submitted, mut received) = (0, 0);
+        let mut ready = Vec::new();
         for (chunk, &(first, end)) in chunks.iter().enumerate() {
             if !totals.loss_sum.is_finite() {
                 break; // diverged: the caller reports it; later steps would only compute NaNs
@@ -718,9 +749,11 @@ impl Engine for GpuEngine {
             let _ = self.gpu.device.poll(wgpu::PollType::Poll);
             while let Ok((done, result)) = done_rx.try_recv() {
                 result.map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
-                absorb(done, &mut totals)?;
+                ready.push(done);
                 received += 1;
-                progress(totals);
+            }
+            if !ready.is_empty() {
+                report(&mut ready, &mut totals)?;
             }
         }
         drop(done_tx); // so a callback that never comes ends the wait below instead of hanging it
@@ -729,9 +762,11 @@ impl Engine for GpuEngine {
             let (done, result) =
                 done_rx.recv().map_err(|_| Error::Gpu("a loss readback never arrived".into()))?;
             result.map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
-            absorb(done, &mut totals)?;
+            ready.push(done);
             received += 1;
-            progress(totals);
+        }
+        if !ready.is_empty() {
+            report(&mut ready, &mut totals)?;
         }
         Ok(totals)
     }
@@ -783,6 +818,42 @@ impl Engine for GpuEngine {
             logits.extend(self.gpu.read_f32(&net.logits, 0, count * classes)?);
         }
         Ok(logits)
+    }
+
+    /// One submission and one readback (of every stage's output) per batch.
+    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+        let (batch, steps) = if data.is_empty() { (1, 0) } else { self.prepare_inference(data)? };
+        let mut out: Vec<LayerOutput> = crate::train::feature_layers(&self.plan)
+            .into_iter()
+            .map(|layer| LayerOutput { layer, values: Vec::new() })
+            .collect();
+        if steps == 0 {
+            return Ok(out);
+        }
+        let resident = self.eval_data.as_ref().expect("evaluation data resident");
+        let net = self.network.as_ref().expect("network built");
+        let step_group = &self.steps.as_ref().expect("steps allocated").group;
+        for step in 0..steps {
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
+                self.record_forward(&mut pass, resident, offset);
+            }
+            let count = batch.min(data.len() - step * batch) as u64;
+            let ranges: Vec<_> =
+                net.activations.iter().map(|(_, len, b)| (b, 0, count * *len as u64 * 4)).collect();
+            let parts = self.gpu.read_buffers(encoder, &ranges)?;
+            for ((layer, _, _), bytes) in net.activations.iter().zip(parts) {
+                let a = out.iter_mut().find(|a| a.layer == *layer).ok_or_else(|| {
+                    Error::Gpu(format!(
+                        "the GPU path keeps layer {layer}'s output, which feature_layers omits"
+                    ))
+                })?;
+                a.values.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes));
+            }
+        }
+        Ok(out)
     }
 
     fn plan(&self) -> &Plan {

@@ -1,6 +1,8 @@
 //! `lenet`: train, evaluate and inspect LeNet-5 on MNIST.
 
+mod figures;
 mod progress;
+mod show;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -48,6 +50,8 @@ enum Command {
     Predict(PredictArgs),
     /// Apply one convolution kernel to a grayscale version of an image and write the result as a PNG.
     Convolve(ConvolveArgs),
+    /// Pictures of a trained network: its kernels, the feature maps of an image, training curves.
+    Show(show::ShowArgs),
 }
 
 #[derive(Args)]
@@ -186,6 +190,17 @@ struct TrainArgs {
     /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
     #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
     arch: Network,
+    /// Write training figures to this CSV file as training goes (kind,epoch,step,loss,accuracy,
+    /// images_per_s,learning_rate): a `train` row every --metrics-every steps and a `test` row
+    /// after each epoch (see the README). With --resume, its rows up to the resumed epoch are kept.
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
+    /// Steps per `train` row of --metrics (and of --plot's curves).
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    metrics_every: u32,
+    /// Draw the loss and accuracy curves in this PNG, redrawn after every epoch.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -203,6 +218,19 @@ struct EvalArgs {
     /// checkpoint records another.
     #[arg(long, value_name = "SPEC", value_parser = parse_arch)]
     arch: Option<Network>,
+    /// Also draw the confusion matrix as a heat map in this PNG.
+    #[arg(long, value_name = "FILE")]
+    confusion: Option<PathBuf>,
+    /// Also evaluate on copies of the test set shifted by every (dx, dy) up to MAX pixels in each
+    /// direction (zero fill, before normalization): a table of accuracies and a summary per
+    /// distance.
+    #[arg(long, value_name = "MAX", num_args = 0..=1, default_missing_value = "4",
+          value_parser = clap::value_parser!(u32).range(0..28))]
+    shift: Option<u32>,
+    /// Draw the --shift results (a heat map and accuracy by distance) in this PNG; implies
+    /// --shift 4 when --shift is not given.
+    #[arg(long, value_name = "FILE")]
+    shift_plot: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -298,6 +326,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::Predict(args) => predict(args),
         Command::Convolve(args) => convolve(args),
+        Command::Show(args) => show::show(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -464,9 +493,26 @@ fn train(args: TrainArgs) -> Result<()> {
         args.optimizer,
         config.seed
     );
-    let mut observer = ConsoleObserver::new(config.epochs);
+    let mut figures = figures::TrainFigures::new(
+        args.metrics.as_deref(),
+        args.metrics_every as usize,
+        args.plot.as_deref(),
+        config.batch_size,
+        lr,
+        resumed.as_ref().map(|(_, epoch)| *epoch),
+    )?;
+    let mut console = ConsoleObserver::new(config.epochs);
     for epoch in first_epoch..=config.epochs {
-        train::train_epoch(engine.as_mut(), &split, &config, epoch, &mut observer)?;
+        let mut observers: Vec<&mut dyn train::Observer> = vec![&mut console];
+        if let Some(f) = &mut figures {
+            observers.push(&mut f.log);
+        }
+        let mut observer = lenet_gpu::metrics::Observers(observers);
+        let report = train::train_epoch(engine.as_mut(), &split, &config, epoch, &mut observer);
+        if let Some(f) = &mut figures {
+            f.epoch_done()?; // the rows so far are kept and drawn even if the epoch failed
+        }
+        report?;
         if let Some(path) = &args.save {
             let metadata = checkpoint_metadata(&network, epoch, &config, collection);
             checkpoint::save_training(path, &engine.parameters()?, &engine.optimizer_state()?, metadata)
@@ -475,6 +521,9 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     if let Some(path) = &args.save {
         eprintln!("model saved to {}", path.display());
+    }
+    for line in figures.iter().flat_map(|f| f.describe(args.metrics.as_deref())) {
+        eprintln!("{line}");
     }
     Ok(())
 }
@@ -613,6 +662,13 @@ fn eval(args: EvalArgs) -> Result<()> {
             print!("{:>6}", evaluation.confusion[actual * evaluation.classes + predicted]);
         }
         println!("  {:>7.2}%", evaluation.class_accuracy(actual) * 100.0);
+    }
+    if let Some(path) = &args.confusion {
+        figures::confusion(&evaluation, path)?;
+    }
+    let shift = args.shift.or(args.shift_plot.as_ref().map(|_| 4));
+    if let Some(max) = shift {
+        figures::shift(engine.as_mut(), &split.test, max as usize, args.shift_plot.as_deref())?;
     }
     Ok(())
 }

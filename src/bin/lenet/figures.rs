@@ -1,0 +1,139 @@
+//! The figures `train` and `eval` write besides their usual output: the metrics log and training
+//! curves (`train --metrics/--plot`), the confusion matrix (`eval --confusion`) and accuracy
+//! under translation (`eval --shift/--shift-plot`).
+
+use anyhow::{Context, Result};
+use lenet_gpu::data::Dataset;
+use lenet_gpu::invariance::{self, ShiftGrid};
+use lenet_gpu::metrics::MetricsLog;
+use lenet_gpu::train::{Engine, Evaluation};
+use lenet_gpu::viz;
+use std::path::{Path, PathBuf};
+
+/// `train --metrics FILE --metrics-every N --plot FILE`.
+pub struct TrainFigures {
+    pub log: MetricsLog,
+    plot: Option<PathBuf>,
+}
+
+impl TrainFigures {
+    /// None when neither file is asked for. `resumed_after` is the epoch a `--resume` continues
+    /// from: the metrics file keeps its rows up to that epoch.
+    pub fn new(
+        metrics: Option<&Path>,
+        every: usize,
+        plot: Option<&Path>,
+        batch_size: usize,
+        learning_rate: f32,
+        resumed_after: Option<usize>,
+    ) -> Result<Option<TrainFigures>> {
+        if metrics.is_none() && plot.is_none() {
+            return Ok(None);
+        }
+        if let Some(dir) = plot.and_then(Path::parent).filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+            anyhow::bail!(
+                "cannot draw the curves in {}: the directory {} does not exist",
+                plot.unwrap().display(),
+                dir.display()
+            );
+        }
+        let previous = match (metrics, resumed_after) {
+            (Some(path), Some(epoch)) => MetricsLog::rows_to_keep(path, epoch)
+                .with_context(|| format!("cannot continue the metrics in {}", path.display()))?,
+            _ => Vec::new(),
+        };
+        let log = MetricsLog::new(metrics, every, batch_size, learning_rate, previous)
+            .context("cannot write the metrics file")?;
+        Ok(Some(TrainFigures { log, plot: plot.map(Path::to_path_buf) }))
+    }
+
+    /// After each epoch: reports a failed metrics write, and redraws the curves.
+    pub fn epoch_done(&mut self) -> Result<()> {
+        self.log.check().context("writing the metrics file")?;
+        if let Some(path) = &self.plot {
+            viz::curves::draw(self.log.rows())?
+                .save(path)
+                .with_context(|| format!("writing the training curves to {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// What was written, for the closing lines.
+    pub fn describe(&self, metrics: Option<&Path>) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(path) = metrics {
+            lines.push(format!("metrics written to {}", path.display()));
+        }
+        if let Some(path) = &self.plot {
+            lines.push(format!("training curves drawn in {}", path.display()));
+        }
+        lines
+    }
+}
+
+/// `eval --confusion FILE`.
+pub fn confusion(evaluation: &Evaluation, path: &Path) -> Result<()> {
+    viz::confusion::draw(evaluation)?
+        .save(path)
+        .with_context(|| format!("writing the confusion matrix to {}", path.display()))?;
+    println!("\nconfusion matrix drawn in {}", path.display());
+    Ok(())
+}
+
+/// `eval --shift MAX [--shift-plot FILE]`: the accuracy for every shift, as a table and a
+/// summary per distance.
+pub fn shift(engine: &mut dyn Engine, test: &Dataset, max: usize, plot: Option<&Path>) -> Result<()> {
+    let shifts = (2 * max + 1).pow(2);
+    let bar = indicatif::ProgressBar::new(shifts as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "shifted copies of the test set: [{bar:30}] {pos}/{len}, ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let grid = invariance::evaluate_shifts(engine, test, max, &mut |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    print!("{}", shift_table(&grid));
+    if let Some(path) = plot {
+        viz::shift::draw(&grid)?
+            .save(path)
+            .with_context(|| format!("writing the shift plot to {}", path.display()))?;
+        println!("shift plot drawn in {}", path.display());
+    }
+    Ok(())
+}
+
+/// The accuracy grid and the summary per distance, as printed.
+pub fn shift_table(grid: &ShiftGrid) -> String {
+    let m = grid.max as i32;
+    let mut out = String::from(
+        "\ntest accuracy (%) with every image shifted dx pixels right and dy pixels down (zero fill):\n",
+    );
+    out.push_str(&format!("{:>7}", "dy\\dx"));
+    for dx in -m..=m {
+        out.push_str(&format!("{dx:>7}"));
+    }
+    out.push('\n');
+    for dy in -m..=m {
+        out.push_str(&format!("{dy:>7}"));
+        for dx in -m..=m {
+            out.push_str(&format!("{:>7.2}", grid.at(dx, dy) * 100.0));
+        }
+        out.push('\n');
+    }
+    out.push_str("\nby distance max(|dx|, |dy|):\n");
+    for r in grid.rings() {
+        out.push_str(&format!(
+            "  {} px: {:>3} shift{}, mean {:>6.2}%, worst {:>6.2}% at ({}, {})\n",
+            r.distance,
+            r.shifts,
+            if r.shifts == 1 { " " } else { "s" },
+            r.mean * 100.0,
+            r.worst * 100.0,
+            r.worst_at.0,
+            r.worst_at.1
+        ));
+    }
+    out
+}

@@ -1,0 +1,160 @@
+//! `lenet show`: pictures of what a trained network has learned and sees.
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use lenet_gpu::checkpoint;
+use lenet_gpu::cpu::optimizer::Optimizer;
+use lenet_gpu::data::preprocess;
+use lenet_gpu::gpu::DeviceChoice;
+use lenet_gpu::model::{Network, Parameters, Plan, arch};
+use lenet_gpu::viz;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct ShowArgs {
+    #[command(subcommand)]
+    what: ShowCommand,
+}
+
+#[derive(Subcommand)]
+enum ShowCommand {
+    /// The learned kernels of every convolution layer as a grid (rows: output channels, columns:
+    /// input channels; blue negative, white 0, red positive, one scale per layer).
+    Kernels(KernelsArgs),
+    /// Every feature map of every layer for one image (made MNIST-style as `lenet predict` does),
+    /// with the class probabilities, computed by the engine on either path.
+    Features(FeaturesArgs),
+    /// The training curves (loss, training and test accuracy) of a metrics file written by
+    /// `lenet train --metrics`.
+    Curves(CurvesArgs),
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// The model (a safetensors checkpoint written by `lenet train --save`).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The network [default: the one recorded in the checkpoint, else lenet5]; an error if the
+    /// checkpoint records another.
+    #[arg(long, value_name = "SPEC", value_parser = super::parse_arch)]
+    arch: Option<Network>,
+}
+
+#[derive(Args)]
+struct KernelsArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The PNG to write.
+    #[arg(long, value_name = "FILE", default_value = "kernels.png")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct FeaturesArgs {
+    /// The image (PNG, JPEG, BMP or GIF) of one digit, any size, either polarity.
+    #[arg(value_name = "IMAGE")]
+    image: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The PNG to write.
+    #[arg(long, value_name = "FILE", default_value = "features.png")]
+    out: PathBuf,
+    /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
+    /// (the best adapter of any kind), or an adapter index from `lenet devices`.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    device: DeviceChoice,
+}
+
+#[derive(Args)]
+struct CurvesArgs {
+    /// The metrics file (CSV) written by `lenet train --metrics`.
+    #[arg(value_name = "METRICS")]
+    metrics: PathBuf,
+    /// The PNG to write.
+    #[arg(long, value_name = "FILE", default_value = "curves.png")]
+    out: PathBuf,
+}
+
+pub fn show(args: ShowArgs) -> Result<()> {
+    match args.what {
+        ShowCommand::Kernels(args) => kernels(args),
+        ShowCommand::Features(args) => features(args),
+        ShowCommand::Curves(args) => curves(args),
+    }
+}
+
+/// The network and parameters of a checkpoint.
+fn load_model(args: &ModelArgs) -> Result<(Network, Plan, Parameters)> {
+    if !args.model.is_file() {
+        anyhow::bail!(
+            "{}: no such model file (write one with `lenet train --save FILE`)",
+            args.model.display()
+        );
+    }
+    let network = super::checkpoint_network(&args.model, args.arch.clone())?;
+    let plan = arch::plan_for_mnist(&network)?;
+    let (params, _) = checkpoint::load(&args.model, &plan)?;
+    Ok((network, plan, params))
+}
+
+fn save(picture: &viz::Picture, out: &Path) -> Result<()> {
+    picture.save(out).with_context(|| format!("writing {}", out.display()))
+}
+
+fn kernels(args: KernelsArgs) -> Result<()> {
+    let (_, plan, params) = load_model(&args.model)?;
+    let picture = viz::kernels::draw(&plan, &params)?;
+    save(&picture, &args.out)?;
+    let layers: Vec<String> = plan
+        .layers
+        .iter()
+        .filter_map(|l| match l.layer {
+            lenet_gpu::model::Layer::Conv2d { out_channels, kernel_h, kernel_w, .. } => {
+                Some(format!("{} ({out_channels}x{} of {kernel_h}x{kernel_w})", l.name, l.input.channels))
+            }
+            _ => None,
+        })
+        .collect();
+    println!(
+        "kernels of {}: wrote {} ({}x{})",
+        layers.join(", "),
+        args.out.display(),
+        picture.width,
+        picture.height
+    );
+    Ok(())
+}
+
+fn features(args: FeaturesArgs) -> Result<()> {
+    let (_, plan, params) = load_model(&args.model)?;
+    let image = preprocess::load(&args.image)?;
+    // The optimizer is never used when only running the network.
+    let mut engine =
+        super::make_engine(args.device, plan.clone(), params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 })?;
+    let activations = engine.activations(&preprocess::dataset(&[image]))?;
+    let picture = viz::features::draw(&plan, &image, &activations)?;
+    save(&picture, &args.out)?;
+    let probabilities =
+        viz::features::softmax(&activations.last().context("the network has no layers")?.values);
+    let best =
+        (0..probabilities.len()).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).unwrap_or(0);
+    println!(
+        "{}: {best} ({:.1}%) on {}; {} layers drawn, wrote {} ({}x{})",
+        args.image.display(),
+        100.0 * probabilities[best],
+        engine.device_name(),
+        activations.len(),
+        args.out.display(),
+        picture.width,
+        picture.height
+    );
+    Ok(())
+}
+
+fn curves(args: CurvesArgs) -> Result<()> {
+    let rows = lenet_gpu::metrics::read(&args.metrics)?;
+    let picture = viz::curves::draw(&rows).with_context(|| format!("plotting {}", args.metrics.display()))?;
+    save(&picture, &args.out)?;
+    println!("{} rows of {}: wrote {}", rows.len(), args.metrics.display(), args.out.display());
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! `lenet train --metrics FILE.csv`: training figures as a CSV file, written as training goes.
+//!
+//! The file starts with the header [`HEADER`]; each row is one of two kinds:
+//!
+//! - `train`: every `--metrics-every` steps, and once at the end of each epoch for the steps left
+//!   over, the mean training loss per image and the fraction of images classified right over the
+//!   steps since the previous `train` row, with the images per second they took;
+//! - `test`: after each epoch, the accuracy on the test set (`loss` is empty: evaluation computes
+//!   only predictions), with the epoch's training images per second.
+//!
+//! `step` counts training steps from the start of the run (epoch e's steps follow epoch e-1's,
+//! also after a resume) and names the last step a row covers; `accuracy` is a fraction in [0, 1];
+//! `learning_rate` is the optimizer's. Each row is written and flushed as soon as it is known,
+//! so a crash loses nothing written before it. The rows' per-step figures come from the engine's
+//! progress reports (`train::Progress`), which the GPU path makes from the loss statistics it
+//! reads back a few times per epoch: asking for rows often costs it nothing.
+
+use crate::train::{EpochReport, Observer, Progress};
+use crate::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The CSV header, the first line of every metrics file.
+pub const HEADER: &str = "kind,epoch,step,loss,accuracy,images_per_s,learning_rate";
+
+/// What a row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Training figures over the steps since the previous `train` row.
+    Train,
+    /// Test-set accuracy after an epoch.
+    Test,
+}
+
+/// One row of a metrics file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub kind: Kind,
+    pub epoch: usize,
+    pub step: usize,
+    /// Mean loss per image (`train` rows only).
+    pub loss: Option<f64>,
+    pub accuracy: f64,
+    pub images_per_s: Option<f64>,
+    pub learning_rate: f32,
+}
+
+impl Row {
+    /// The row as a CSV line, without the newline.
+    pub fn to_csv(&self) -> String {
+        let kind = match self.kind {
+            Kind::Train => "train",
+            Kind::Test => "test",
+        };
+        let loss = self.loss.map_or(String::new(), |l| format!("{l:.6}"));
+        let rate = self.images_per_s.map_or(String::new(), |r| format!("{r:.1}"));
+        format!(
+            "{kind},{},{},{loss},{:.6},{rate},{}",
+            self.epoch, self.step, self.accuracy, self.learning_rate
+        )
+    }
+
+    /// Parses a line written by `to_csv`.
+    pub fn parse(line: &str) -> std::result::Result<Row, String> {
+        let fields: Vec<&str> = line.trim_end().split(',').collect();
+        if fields.len() != 7 {
+            return Err(format!("expected 7 fields, found {}", fields.len()));
+        }
+        let kind = match fields[0] {
+            "train" => Kind::Train,
+            "test" => Kind::Test,
+            other => return Err(format!("unknown kind {other:?} (train or test)")),
+        };
+        fn number<T: std::str::FromStr>(name: &str, s: &str) -> std::result::Result<T, String> {
+            s.parse().map_err(|_| format!("{name} {s:?} is not a number"))
+        }
+        let optional = |name: &str, s: &str| if s.is_empty() { Ok(None) } else { number(name, s).map(Some) };
+        Ok(Row {
+            kind,
+            epoch: number("epoch", fields[1])?,
+            step: number("step", fields[2])?,
+            loss: optional("loss", fields[3])?,
+            accuracy: number("accuracy", fields[4])?,
+            images_per_s: optional("images_per_s", fields[5])?,
+            learning_rate: number("learning_rate", fields[6])?,
+        })
+    }
+}
+
+/// Reads a metrics file written by `lenet train --metrics`.
+pub fn read(path: &Path) -> Result<Vec<Row>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text).map_err(|problem| Error::bad_data(path, problem))
+}
+
+fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(h) if h.trim_end() == HEADER => {}
+        _ => return Err(format!("not a metrics file of `lenet train --metrics` (its header is {HEADER})")),
+    }
+    lines
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| Row::parse(l).map_err(|e| format!("line {}: {e}", i + 2)))
+        .collect()
+}
+
+/// An `Observer` that turns training progress into rows, keeps them, and appends each to a CSV
+/// file (if it has one) as soon as it is known.
+pub struct MetricsLog {
+    file: Option<(PathBuf, std::fs::File)>,
+    every: usize,
+    batch_size: usize,
+    learning_rate: f32,
+    rows: Vec<Row>,
+    epoch: usize,
+    steps_per_epoch: usize,
+    /// The totals when the last `train` row was written, and the latest ones.
+    row_start: Progress,
+    latest: Progress,
+    /// The first write that failed: observers cannot return errors, so `check` reports it.
+    error: Option<Error>,
+}
+
+impl MetricsLog {
+    /// A log with a `train` row every `every` steps of `batch_size` images, written to `path`
+    /// if given (created, or emptied, with the header). `previous` are rows to keep from an
+    /// earlier run (for `--resume`): they are written first.
+    pub fn new(
+        path: Option<&Path>,
+        every: usize,
+        batch_size: usize,
+        learning_rate: f32,
+        previous: Vec<Row>,
+    ) -> Result<MetricsLog> {
+        if every == 0 || batch_size == 0 {
+            return Err(Error::InvalidArgument("metrics need rows of at least 1 step".into()));
+        }
+        let file = match path {
+            None => None,
+            Some(path) => {
+                let mut text = format!("{HEADER}\n");
+                for row in &previous {
+                    text.push_str(&row.to_csv());
+                    text.push('\n');
+                }
+                // The kept rows go in atomically; rows of this run are appended one by one.
+                crate::checkpoint::write_atomically(path, text.as_bytes())?;
+                let file =
+                    std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+                Some((path.to_path_buf(), file))
+            }
+        };
+        Ok(MetricsLog {
+            file,
+            every,
+            batch_size,
+            learning_rate,
+            rows: previous,
+            epoch: 0,
+            steps_per_epoch: 0,
+            row_start: Progress::default(),
+            latest: Progress::default(),
+            error: None,
+        })
+    }
+
+    /// For `train --resume` after epoch `epoch`: the rows of `path` up to that epoch, if the file
+    /// exists (rows of later epochs come from a run that went on past its last checkpoint, and
+    /// will be written again). A file that is not a metrics file is an error, not overwritten.
+    pub fn rows_to_keep(path: &Path, epoch: usize) -> Result<Vec<Row>> {
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let rows = read(path)?;
+        Ok(rows.into_iter().filter(|r| r.epoch <= epoch).collect())
+    }
+
+    /// Every row so far (the kept ones first).
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// Fails with the first error writing a row met, if any.
+    pub fn check(&mut self) -> Result<()> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+
+    fn push(&mut self, row: Row) {
+        let line = row.to_csv();
+        if let Some((path, file)) = &mut self.file
+            && self.error.is_none()
+            && let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush())
+        {
+            self.error = Some(Error::io(path.clone(), e));
+        }
+        // Kept as written (rounded), so curves drawn from memory are those drawn from the file.
+        self.rows.push(Row::parse(&line).unwrap_or(row));
+    }
+
+    /// A `train` row for the steps since the last one, if there are any.
+    fn train_row(&mut self) {
+        let (a, b) = (self.row_start, self.latest);
+        if b.steps_done <= a.steps_done || b.images_done <= a.images_done {
+            return;
+        }
+        let images = (b.images_done - a.images_done) as f64;
+        let seconds = b.seconds - a.seconds;
+        self.row_start = b;
+        self.push(Row {
+            kind: Kind::Train,
+            epoch: self.epoch,
+            step: (self.epoch - 1) * self.steps_per_epoch + b.steps_done,
+            loss: Some((b.loss_sum - a.loss_sum) / images),
+            accuracy: (b.correct - a.correct) as f64 / images,
+            images_per_s: (seconds > 0.0).then(|| images / seconds),
+            learning_rate: self.learning_rate,
+        });
+    }
+}
+
+impl Observer for MetricsLog {
+    fn epoch_started(&mut self, epoch: usize, images: usize) {
+        self.epoch = epoch;
+        self.steps_per_epoch = images.div_ceil(self.batch_size);
+        self.row_start = Progress::default();
+        self.latest = Progress::default();
+    }
+
+    fn progress(&mut self, progress: Progress) {
+        self.latest = progress;
+        if progress.steps_done >= self.row_start.steps_done + self.every {
+            self.train_row();
+        }
+    }
+
+    fn epoch_finished(&mut self, report: &EpochReport) {
+        self.train_row();
+        if report.test_accuracy.is_finite() {
+            self.push(Row {
+                kind: Kind::Test,
+                epoch: report.epoch,
+                step: report.epoch * self.steps_per_epoch,
+                loss: None,
+                accuracy: report.test_accuracy,
+                images_per_s: Some(report.images_per_second),
+                learning_rate: self.learning_rate,
+            });
+        }
+    }
+}
+
+/// Several observers as one: each hears everything, in order.
+pub struct Observers<'a>(pub Vec<&'a mut dyn Observer>);
+
+impl Observer for Observers<'_> {
+    fn epoch_started(&mut self, epoch: usize, images: usize) {
+        self.0.iter_mut().for_each(|o| o.epoch_started(epoch, images));
+    }
+
+    fn progress(&mut self, progress: Progress) {
+        self.0.iter_mut().for_each(|o| o.progress(progress));
+    }
+
+    fn epoch_finished(&mut self, report: &EpochReport) {
+        self.0.iter_mut().for_each(|o| o.epoch_finished(report));
+    }
+}

@@ -1,0 +1,141 @@
+//! `lenet show kernels`: every learned kernel of every convolution, one panel per conv layer
+//! side by side. In a panel, row o and column i hold the kernel that output channel o applies to
+//! input channel i, each weight an upscaled square: blue negative, white 0, red positive, on one
+//! symmetric scale per layer (its largest magnitude), stated under the title.
+
+use super::{Picture, color_bar, diverging, fill_rect, magnitude, short_number, text, text_at, text_size};
+use crate::model::{Layer, Parameters, Plan, PlannedLayer};
+use crate::{Error, Result};
+use plotters::style::RGBColor;
+use plotters::style::text_anchor::{HPos, VPos};
+
+/// Rows or columns drawn at most per layer (a wider layer shows its first ones and says so).
+pub const MAX_CHANNELS: usize = 64;
+const MARGIN: i32 = 16;
+const PANEL_GAP: i32 = 40;
+const CELL_GAP: i32 = 4;
+const LABEL_W: i32 = 26;
+const LABEL_H: i32 = 16;
+const TITLE: u32 = 16;
+const SMALL: u32 = 12;
+const BAR_H: i32 = 10;
+
+/// One conv layer's panel, measured.
+struct Panel<'a> {
+    weights: &'a [f32],
+    /// (output channels, input channels, kernel height, kernel width)
+    shape: (usize, usize, usize, usize),
+    rows: usize,
+    cols: usize,
+    /// Pixels per weight.
+    px: i32,
+    title: String,
+    subtitle: String,
+    width: i32,
+    height: i32,
+}
+
+fn header_height() -> i32 {
+    TITLE as i32 + 6 + SMALL as i32 + 6 + BAR_H + SMALL as i32 + 10
+}
+
+fn panel<'a>(layer: &'a PlannedLayer, params: &'a Parameters) -> Option<Panel<'a>> {
+    let Layer::Conv2d { out_channels, kernel_h: kh, kernel_w: kw, .. } = layer.layer else { return None };
+    let (offset, len) = layer.weight?;
+    let in_channels = layer.input.channels;
+    let (rows, cols) = (out_channels.min(MAX_CHANNELS), in_channels.min(MAX_CHANNELS));
+    let px = (44 / kh.max(kw) as i32).clamp(2, 12);
+    let title = if in_channels == 1 {
+        format!("{}: {out_channels} kernels {kh}x{kw}", layer.name)
+    } else {
+        format!("{}: {out_channels} kernels {in_channels}x{kh}x{kw}", layer.name)
+    };
+    let mut subtitle = "rows: output, columns: input channel".to_string();
+    if rows < out_channels || cols < in_channels {
+        subtitle.push_str(&format!(" (first {MAX_CHANNELS} shown)"));
+    }
+    let (cell_w, cell_h) = (kw as i32 * px + CELL_GAP, kh as i32 * px + CELL_GAP);
+    let grid_w = LABEL_W + cols as i32 * cell_w;
+    let width = [grid_w, text_size(&title, TITLE).0 as i32, text_size(&subtitle, SMALL).0 as i32, 160]
+        .into_iter()
+        .max()
+        .unwrap_or(grid_w);
+    let height = header_height() + LABEL_H + rows as i32 * cell_h;
+    Some(Panel {
+        weights: &params.values[offset..offset + len],
+        shape: (out_channels, in_channels, kh, kw),
+        rows,
+        cols,
+        px,
+        title,
+        subtitle,
+        width,
+        height,
+    })
+}
+
+/// The kernels of every conv layer of `plan`, with weights from `params`.
+pub fn draw(plan: &Plan, params: &Parameters) -> Result<Picture> {
+    if params.values.len() != plan.parameter_count {
+        return Err(Error::InvalidArgument("the parameters do not match the network".into()));
+    }
+    let panels: Vec<Panel> = plan.layers.iter().filter_map(|l| panel(l, params)).collect();
+    if panels.is_empty() {
+        return Err(Error::InvalidArgument("the network has no convolution layers".into()));
+    }
+    let width =
+        2 * MARGIN + panels.iter().map(|p| p.width).sum::<i32>() + PANEL_GAP * (panels.len() as i32 - 1);
+    let height = 2 * MARGIN + panels.iter().map(|p| p.height).max().unwrap_or(0);
+    Picture::draw(width as u32, height as u32, |area| {
+        let mut x = MARGIN;
+        for p in &panels {
+            draw_panel(area, p, (x, MARGIN))?;
+            x += p.width + PANEL_GAP;
+        }
+        Ok(())
+    })
+}
+
+fn draw_panel(
+    area: &super::Area,
+    p: &Panel,
+    (x0, y0): (i32, i32),
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let (_, in_channels, kh, kw) = p.shape;
+    let scale = magnitude(p.weights);
+    let mut y = y0;
+    area.draw_text(&p.title, &text(TITLE), (x0, y))?;
+    y += TITLE as i32 + 6;
+    area.draw_text(&p.subtitle, &text(SMALL), (x0, y))?;
+    y += SMALL as i32 + 6;
+    let (low, high) = (short_number(-scale), format!("+{}", short_number(scale)));
+    color_bar(area, (x0, y), (160, BAR_H), true, &diverging, &low, &high, SMALL)?;
+    y = y0 + header_height();
+    let (cell_w, cell_h) = (kw as i32 * p.px + CELL_GAP, kh as i32 * p.px + CELL_GAP);
+    let grid_x = x0 + LABEL_W;
+    for i in 0..p.cols {
+        let cx = grid_x + i as i32 * cell_w + (cell_w - CELL_GAP) / 2;
+        area.draw_text(&i.to_string(), &text_at(SMALL, HPos::Center, VPos::Top), (cx, y))?;
+    }
+    y += LABEL_H;
+    for o in 0..p.rows {
+        let cy = y + o as i32 * cell_h;
+        let label_at = (grid_x - 6, cy + (cell_h - CELL_GAP) / 2);
+        area.draw_text(&o.to_string(), &text_at(SMALL, HPos::Right, VPos::Center), label_at)?;
+        for i in 0..p.cols {
+            let cx = grid_x + i as i32 * cell_w;
+            let kernel = &p.weights[(o * in_channels + i) * kh * kw..][..kh * kw];
+            for (k, &w) in kernel.iter().enumerate() {
+                let (r, c) = ((k / kw) as i32, (k % kw) as i32);
+                fill_rect(area, (cx + c * p.px, cy + r * p.px), (p.px, p.px), diverging(w / scale))?;
+            }
+            super::outline_rect(
+                area,
+                (cx, cy),
+                (kw as i32 * p.px, kh as i32 * p.px),
+                RGBColor(200, 200, 200),
+            )?;
+        }
+    }
+    Ok(())
+}
