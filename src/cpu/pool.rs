@@ -47,23 +47,35 @@ pub fn maxpool_forward(s: &PoolShape, input: &[f32], output: &mut [f32], argmax:
         .zip(argmax.par_chunks_mut(out_plane))
         .zip(input.par_chunks(in_plane))
         .for_each(|((out, arg), plane)| {
-            for oy in 0..s.out_h() {
-                for ox in 0..s.out_w() {
-                    let mut best = (f32::NEG_INFINITY, (oy * s.stride) * s.in_w + ox * s.stride);
-                    for ky in 0..s.window {
-                        let row = (oy * s.stride + ky) * s.in_w;
-                        for kx in 0..s.window {
-                            let i = row + ox * s.stride + kx;
-                            if plane[i] > best.0 {
-                                best = (plane[i], i);
-                            }
-                        }
-                    }
-                    out[oy * s.out_w() + ox] = best.0;
-                    arg[oy * s.out_w() + ox] = best.1 as u32;
-                }
+            // LeNet's 2x2 windows get a copy of the loop compiled for that window size.
+            if s.window == 2 {
+                max_plane(s, 2, plane, out, arg)
+            } else {
+                max_plane(s, s.window, plane, out, arg)
             }
         });
+}
+
+/// One plane of `maxpool_forward`, `window` passed in so a constant one unrolls.
+#[inline(always)]
+fn max_plane(s: &PoolShape, window: usize, plane: &[f32], out: &mut [f32], arg: &mut [u32]) {
+    let (ow, stride, w) = (s.out_w(), s.stride, s.in_w);
+    for (oy, (out_row, arg_row)) in out.chunks_exact_mut(ow).zip(arg.chunks_exact_mut(ow)).enumerate() {
+        let top = oy * stride * w;
+        let rows = &plane[top..top + (window - 1) * w + (ow - 1) * stride + window];
+        for (ox, (o, a)) in out_row.iter_mut().zip(arg_row.iter_mut()).enumerate() {
+            let mut best = (f32::NEG_INFINITY, ox * stride);
+            for ky in 0..window {
+                for kx in 0..window {
+                    let i = ky * w + ox * stride + kx;
+                    if rows[i] > best.0 {
+                        best = (rows[i], i);
+                    }
+                }
+            }
+            (*o, *a) = (best.0, (top + best.1) as u32);
+        }
+    }
 }
 
 /// d_input [N, C, H, W]: each output's gradient added to the pixel that won its window (pixels
