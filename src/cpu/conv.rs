@@ -203,7 +203,7 @@ pub fn conv2d_backward(
                 im2col(s, image, &mut cols);
                 gemm(s.out_channels, k, p, d_out, false, &cols, true, 1.0, &mut dw);
                 for (b, row) in db.iter_mut().zip(d_out.chunks_exact(p)) {
-                    *b += row.iter().sum::<f32>();
+                    *b += direct::sum(row);
                 }
             }
             (dw, db)

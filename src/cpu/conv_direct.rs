@@ -147,6 +147,18 @@ pub fn channel_major(s: &ConvShape, taps: &[f32], weight: &mut [f32]) {
     }
 }
 
+/// The sum of `values` in 8 interleaved partial sums: a single running sum is one long chain of
+/// dependent additions (4 cycles each), which cost as much as the gradient kernels themselves.
+pub fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, v)| *l += v);
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// Row width of a narrow kernel's padded planes: every block of COLUMNS output columns, at every
 /// kernel column, reads inside the row.
 fn narrow_width(s: &ConvShape) -> usize {
@@ -184,7 +196,7 @@ fn tap_offsets(s: &ConvShape, width: usize) -> Vec<usize> {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{COLUMNS, ConvShape, LANES, Scratch, narrow_width, pad, tap_offsets};
+    use super::{COLUMNS, ConvShape, LANES, Scratch, narrow_width, pad, sum, tap_offsets};
     use std::arch::x86_64::*;
 
     // SAFETY (every `unsafe` call of a `#[target_feature]` function below): `forward` and
@@ -272,7 +284,7 @@ mod avx2 {
         g.clear();
         g.resize(G * oh * gw, 0.0);
         for (o, g_plane) in d_out.chunks_exact(oh * ow).enumerate() {
-            d_bias[o] += g_plane.iter().sum::<f32>();
+            d_bias[o] += sum(g_plane);
             for (y, row) in g_plane.chunks_exact(ow).enumerate() {
                 g[(o * oh + y) * gw..][..ow].copy_from_slice(row);
             }
@@ -415,7 +427,7 @@ mod avx2 {
         g.clear();
         g.resize(p * oc, 0.0);
         for (o, plane) in d_out.chunks_exact(p).enumerate() {
-            d_bias[o] += plane.iter().sum::<f32>();
+            d_bias[o] += sum(plane);
             for (q, &v) in plane.iter().enumerate() {
                 g[q * oc + o] = v;
             }
