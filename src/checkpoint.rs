@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// same directory, which is synced and then renamed over `path`, so a crash leaves either the old
 /// checkpoint or the new one, never half of one.
 pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>) -> Result<()> {
+    check_finite(path, params)?;
     let bytes: Vec<Vec<u8>> = params
         .views
         .iter()
@@ -26,6 +27,21 @@ pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>)
     let serialized = safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| Error::bad_data(path, format!("cannot serialize checkpoint: {e}")))?;
     write_atomically(path, &serialized)
+}
+
+/// Refuses parameters holding NaN or infinity (training diverged at the last step of an epoch):
+/// saving them would replace the last good checkpoint at `path` with a useless one.
+fn check_finite(path: &Path, params: &Parameters) -> Result<()> {
+    for v in &params.views {
+        if let Some(x) = params.values[v.offset..v.offset + v.len].iter().find(|x| !x.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "{} holds {x}, so the model was not saved ({} keeps its last good state): try a lower learning rate (--lr)",
+                v.name,
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where the optimizer state of the model checkpoint at `model` goes: a sibling file with
@@ -60,6 +76,7 @@ pub fn save_training(
     state: &OptimizerState,
     metadata: HashMap<String, String>,
 ) -> Result<()> {
+    check_finite(path, params)?;
     let optim = optimizer_path(path);
     if state.first.len() != params.values.len() || state.second.len() != params.values.len() {
         return Err(Error::bad_data(&optim, "optimizer state does not match the parameters"));
@@ -87,7 +104,13 @@ pub fn load_optimizer(
     parameter_count: usize,
 ) -> Result<(OptimizerState, HashMap<String, String>)> {
     let path = optimizer_path(model);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::bad_data(
+            &path,
+            "not found: resuming needs the optimizer state that `lenet train --save` writes beside the model",
+        ),
+        _ => Error::io(&path, e),
+    })?;
     let bad = |problem: String| Error::bad_data(&path, problem);
     let metadata = metadata_of(&path, &bytes)?;
     if metadata.get("epoch") != model_metadata.get("epoch") {

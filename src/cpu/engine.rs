@@ -101,7 +101,8 @@ impl Engine for CpuEngine {
             totals.loss_sum += stats.loss_sum as f64;
             totals.correct += stats.correct as u64;
             if !stats.loss_sum.is_finite() {
-                break; // diverged: the caller reports it
+                totals.diverged_at_step = Some(step + 1);
+                break; // the caller reports it
             }
             if step % PROGRESS_EVERY == 0 {
                 progress(totals);

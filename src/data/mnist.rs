@@ -50,11 +50,34 @@ pub struct Loaded {
     pub description: String,
     /// E.g. why MNIST was not used.
     pub notice: Option<String>,
+    /// The training images' file, when the data came from files (for messages).
+    pub images_file: Option<PathBuf>,
 }
 
-/// The path a file is read from: `NAME.gz` if it exists, else the raw `NAME`.
+impl Loaded {
+    /// Checks that the images are the size a network taking `input` needs: an error naming
+    /// the file when they are not (an MNIST-format file of another data set, say).
+    pub fn check_input(&self, input: crate::model::Shape) -> Result<()> {
+        let train = &self.split.train;
+        if input.channels == 1 && (train.rows, train.cols) == (input.height, input.width) {
+            return Ok(());
+        }
+        let problem = format!(
+            "holds {}x{} images, but the network takes {input} inputs: give it MNIST-format files of {}x{} images",
+            train.rows, train.cols, input.height, input.width
+        );
+        match &self.images_file {
+            Some(path) => Err(Error::bad_data(path, problem)),
+            None => Err(Error::InvalidArgument(format!("the data {problem}"))),
+        }
+    }
+}
+
+/// The path a file is read from: `NAME.gz` if it exists, else the raw `NAME`. Anything by
+/// that name counts, so that a directory in a file's place is reported when it is read rather
+/// than taken for a missing file.
 fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
-    [dir.join(format!("{name}.gz")), dir.join(name)].into_iter().find(|p| p.is_file())
+    [dir.join(format!("{name}.gz")), dir.join(name)].into_iter().find(|p| p.exists())
 }
 
 /// Whether all four files are in `dir`, gzipped or raw.
@@ -130,6 +153,12 @@ pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
     if opts.choice == DatasetChoice::Synthetic {
         return Ok(synthetic_loaded(opts.seed, None));
     }
+    if opts.data_dir.exists() && !opts.data_dir.is_dir() {
+        return Err(Error::bad_data(
+            &opts.data_dir,
+            "is a file, where the data directory was expected: point --data-dir (or LENET_DATA_DIR) at the directory holding the four MNIST files",
+        ));
+    }
     match ensure_files(opts) {
         Ok(()) => load_mnist(&opts.data_dir),
         Err(reason) if opts.choice == DatasetChoice::Auto => {
@@ -169,14 +198,14 @@ fn load_mnist(dir: &Path) -> Result<Loaded> {
     let split = load(dir)?;
     let description =
         format!("MNIST from {} ({} train, {} test)", dir.display(), split.train.len(), split.test.len());
-    Ok(Loaded { split, description, notice: None })
+    Ok(Loaded { split, description, notice: None, images_file: Some(path_of(dir, TRAIN_IMAGES)) })
 }
 
 fn synthetic_loaded(seed: u64, notice: Option<String>) -> Loaded {
     let split = synthetic::generate(synthetic::DEFAULT_TRAIN, synthetic::DEFAULT_TEST, seed);
     let description =
         format!("synthetic digits, seed {seed} ({} train, {} test)", split.train.len(), split.test.len());
-    Loaded { split, description, notice }
+    Loaded { split, description, notice, images_file: None }
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::download::{self, MNIST_FILES};
 use lenet_gpu::data::mnist::{self, DataOptions, DatasetChoice};
 use lenet_gpu::data::{MEAN, STD};
+use lenet_gpu::fallback::Fallback;
 use lenet_gpu::gpu::engine::GpuEngine;
 use lenet_gpu::gpu::{DeviceChoice, Gpu, list_adapters};
-use lenet_gpu::model::{Network, Parameters, Plan, arch};
+use lenet_gpu::model::{Network, Parameters, Plan, Shape, arch};
 use lenet_gpu::train::{self, Engine, TrainConfig};
 use progress::ConsoleObserver;
 use std::collections::HashMap;
@@ -295,14 +296,34 @@ fn run(cli: Cli) -> ExitCode {
 }
 
 /// The engine for `device`: the GPU path on the chosen adapter, or the CPU path (saying so when
-/// `auto` found no hardware GPU).
+/// `auto` found no hardware GPU). Under `auto`, a GPU that fails, when the engine is made or
+/// later, is given up for the CPU path with a notice (see `lenet_gpu::fallback`).
 fn make_engine(
     device: DeviceChoice,
     plan: Plan,
     params: Parameters,
     optimizer: Optimizer,
 ) -> Result<Box<dyn Engine>> {
-    match Gpu::open(device)? {
+    let gpu = match Gpu::open(device) {
+        Err(e) if device == DeviceChoice::Auto => {
+            eprintln!("{e}: running on the CPU path");
+            None
+        }
+        other => other?,
+    };
+    match gpu {
+        Some(gpu) if device == DeviceChoice::Auto => {
+            match GpuEngine::new(gpu, plan.clone(), &params, optimizer) {
+                Ok(engine) => {
+                    let notice = Box::new(|why: &str| eprintln!("{why}"));
+                    Ok(Box::new(Fallback::new(Box::new(engine), params, optimizer, notice)))
+                }
+                Err(e) => {
+                    eprintln!("{e}: running on the CPU path");
+                    Ok(Box::new(CpuEngine::new(plan, params, optimizer)))
+                }
+            }
+        }
         Some(gpu) => Ok(Box::new(GpuEngine::new(gpu, plan, &params, optimizer)?)),
         None => {
             if device == DeviceChoice::Auto {
@@ -357,7 +378,7 @@ fn set_threads(threads: Option<u32>) -> Result<()> {
 }
 
 /// Finds (or downloads, or generates) the data, applies the limits, and says what it is using.
-fn load_data(args: &DatasetArgs, seed: u64) -> Result<lenet_gpu::data::Split> {
+fn load_data(args: &DatasetArgs, seed: u64, input: Shape) -> Result<lenet_gpu::data::Split> {
     let choice = match args.dataset {
         DatasetKind::Auto => DatasetChoice::Auto,
         DatasetKind::Mnist => DatasetChoice::Mnist,
@@ -371,6 +392,7 @@ fn load_data(args: &DatasetArgs, seed: u64) -> Result<lenet_gpu::data::Split> {
         progress: true,
     };
     let loaded = mnist::obtain(&opts)?;
+    loaded.check_input(input)?;
     if let Some(notice) = &loaded.notice {
         eprintln!("{notice}");
     }
@@ -413,7 +435,7 @@ fn train(args: TrainArgs) -> Result<()> {
     config.validate()?;
     let network = args.arch;
     let plan = arch::plan_for_mnist(&network)?;
-    let split = load_data(&args.dataset, args.seed)?;
+    let split = load_data(&args.dataset, args.seed, plan.input())?;
 
     let (params, resumed) = match &args.resume {
         Some(from) => {
@@ -422,14 +444,8 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         None => (Parameters::init(&plan, args.seed), None),
     };
-    if let Some(dir) = args.save.as_deref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        bail!(
-            "cannot save to {}: the directory {} does not exist",
-            args.save.as_ref().unwrap().display(),
-            dir.display()
-        );
+    if let Some(save) = &args.save {
+        check_save_path(save)?;
     }
     let mut engine = make_engine(args.dataset.device, plan, params, optimizer)?;
     let mut first_epoch = 1;
@@ -449,16 +465,41 @@ fn train(args: TrainArgs) -> Result<()> {
         config.seed
     );
     let mut observer = ConsoleObserver::new(config.epochs);
+    let mut last_saved = None;
     for epoch in first_epoch..=config.epochs {
-        train::train_epoch(engine.as_mut(), &split, &config, epoch, &mut observer)?;
+        if let Err(e) = train::train_epoch(engine.as_mut(), &split, &config, epoch, &mut observer) {
+            if let (lenet_gpu::Error::Diverged(_), Some(path), Some(last)) = (&e, &args.save, last_saved) {
+                bail!("{e}; {} still holds the model after epoch {last}", path.display());
+            }
+            return Err(e.into());
+        }
         if let Some(path) = &args.save {
             let metadata = checkpoint_metadata(&network, epoch, &config);
             checkpoint::save_training(path, &engine.parameters()?, &engine.optimizer_state()?, metadata)
                 .with_context(|| format!("saving the model after epoch {epoch}"))?;
+            last_saved = Some(epoch);
         }
     }
     if let Some(path) = &args.save {
         eprintln!("model saved to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Refuses, before any training, a `--save` path that could not be written at the end of an
+/// epoch: one in a missing directory, or a directory itself.
+fn check_save_path(save: &std::path::Path) -> Result<()> {
+    if save.is_dir() {
+        bail!(
+            "cannot save to {}: it is a directory; give a file name, e.g. {}",
+            save.display(),
+            save.join("lenet.safetensors").display()
+        );
+    }
+    if let Some(dir) = save.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!("cannot save to {}: the directory {} does not exist", save.display(), dir.display());
     }
     Ok(())
 }
@@ -486,9 +527,9 @@ fn load_resume(
     config: &TrainConfig,
 ) -> Result<(Parameters, lenet_gpu::cpu::optimizer::OptimizerState, usize)> {
     let context = || format!("cannot resume from {}", from.display());
-    let model_metadata = checkpoint::read_metadata(from).with_context(context)?;
-    let (state, metadata) =
-        checkpoint::load_optimizer(from, &model_metadata, plan.parameter_count).with_context(context)?;
+    // The settings first (the model file records the same ones as its optimizer state), so a
+    // run of another network is named as such rather than as tensors of the wrong size.
+    let metadata = checkpoint::read_metadata(from).with_context(context)?;
     let recorded = |key: &str| {
         metadata.get(key).cloned().with_context(|| {
             format!("{}: it records no \"{key}\" (not saved by `lenet train --save`?)", context())
@@ -509,6 +550,8 @@ fn load_resume(
             );
         }
     }
+    let (state, _) =
+        checkpoint::load_optimizer(from, &metadata, plan.parameter_count).with_context(context)?;
     let epoch: usize =
         recorded("epoch")?.parse().with_context(|| format!("{}: unreadable epoch", context()))?;
     if epoch >= config.epochs {
@@ -545,7 +588,7 @@ fn eval(args: EvalArgs) -> Result<()> {
     let network = checkpoint_network(&args.model, args.arch)?;
     let plan = arch::plan_for_mnist(&network)?;
     let (params, _) = checkpoint::load(&args.model, &plan)?;
-    let split = load_data(&args.dataset, args.seed)?;
+    let split = load_data(&args.dataset, args.seed, plan.input())?;
     if split.test.is_empty() {
         bail!("the test set is empty");
     }
@@ -628,7 +671,7 @@ fn download_mnist(args: DataArgs) -> Result<()> {
 /// read gets an error line naming it (the others are still classified) and the exit status is 1.
 fn predict(args: PredictArgs) -> Result<()> {
     use lenet_gpu::data::preprocess;
-    let plan = Network::lenet5().plan()?;
+    let plan = arch::plan_for_mnist(&checkpoint_network(&args.model, None)?)?;
     let (params, _) = checkpoint::load(&args.model, &plan)?;
     let mut read = Vec::new();
     let mut failures = Vec::new();
