@@ -111,8 +111,18 @@ pub fn load_optimizer(
         ),
         _ => Error::io(&path, e),
     })?;
-    let bad = |problem: String| Error::bad_data(&path, problem);
-    let metadata = metadata_of(&path, &bytes)?;
+    parse_optimizer(&bytes, &path, model_metadata, parameter_count)
+}
+
+/// `load_optimizer` on the optimizer file's bytes (`path` names it in messages).
+pub fn parse_optimizer(
+    bytes: &[u8],
+    path: &Path,
+    model_metadata: &HashMap<String, String>,
+    parameter_count: usize,
+) -> Result<(OptimizerState, HashMap<String, String>)> {
+    let bad = |problem: String| Error::bad_data(path, problem);
+    let metadata = metadata_of(path, bytes)?;
     if metadata.get("epoch") != model_metadata.get("epoch") {
         return Err(bad(format!(
             "its epoch ({}) is not the model's ({}): the two files are from different runs or a save was interrupted",
@@ -124,7 +134,7 @@ pub fn load_optimizer(
         .get("updates")
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| bad("its \"updates\" metadata is missing or unreadable".into()))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt optimizer state ({e})")))?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt optimizer state ({e})")))?;
     let read = |name: &str| -> Result<Vec<f32>> {
         let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
         if tensor.dtype() != Dtype::F32 || tensor.shape() != [parameter_count] {
@@ -134,11 +144,7 @@ pub fn load_optimizer(
                 tensor.shape()
             )));
         }
-        Ok(tensor
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect())
+        Ok(tensor.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     };
     let (first, second) = (read("first")?, read("second")?);
     Ok((OptimizerState { first, second, step }, metadata))
@@ -148,11 +154,18 @@ pub fn load_optimizer(
 /// exactly the plan's shape. Returns the parameters and the checkpoint's metadata.
 pub fn load(path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse(&bytes, path, plan)
+}
+
+/// `load` on a checkpoint's bytes (`path` names it in messages). Every tensor is checked
+/// before anything is allocated, so a file claiming a huge network costs nothing.
+pub fn parse(bytes: &[u8], path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, String>)> {
     let bad = |problem: String| Error::bad_data(path, problem);
-    let metadata = metadata_of(path, &bytes)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt checkpoint ({e})")))?;
-    let mut params = Parameters::zeros(plan);
-    for v in &params.views.clone() {
+    let metadata = metadata_of(path, bytes)?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt checkpoint ({e})")))?;
+    let views = crate::model::views(plan);
+    let mut tensors = Vec::with_capacity(views.len());
+    for v in &views {
         let tensor = file.tensor(&v.name).map_err(|_| {
             bad(format!("tensor {} is missing (the checkpoint has: {})", v.name, sorted_names(&file)))
         })?;
@@ -167,9 +180,13 @@ pub fn load(path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, Str
                 v.shape
             )));
         }
+        tensors.push(tensor);
+    }
+    let mut params = Parameters::zeros(plan);
+    for (v, tensor) in views.iter().zip(&tensors) {
         let dst = &mut params.values[v.offset..v.offset + v.len];
         for (d, chunk) in dst.iter_mut().zip(tensor.data().chunks_exact(4)) {
-            *d = f32::from_le_bytes(chunk.try_into().expect("4-byte chunk"));
+            *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
     }
     Ok((params, metadata))
@@ -186,7 +203,12 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
 /// MNIST's 1@28x28 when absent). None when there is no "architecture" (a file written by PyTorch,
 /// say).
 pub fn recorded_network(path: &Path) -> Result<Option<Network>> {
-    let metadata = read_metadata(path)?;
+    network_in(&read_metadata(path)?, path)
+}
+
+/// The network checkpoint metadata records (see `recorded_network`); `path` names the file in
+/// messages.
+pub fn network_in(metadata: &HashMap<String, String>, path: &Path) -> Result<Option<Network>> {
     let Some(architecture) = metadata.get("architecture") else { return Ok(None) };
     let bad = |key: &str, e: Error| {
         let why = match e {
@@ -202,7 +224,8 @@ pub fn recorded_network(path: &Path) -> Result<Option<Network>> {
     Ok(Some(network))
 }
 
-fn metadata_of(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
+/// The metadata of a checkpoint's bytes (empty when it has none); `path` names it in messages.
+pub fn metadata_of(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::bad_data(path, format!("not a safetensors checkpoint ({e})")))?;
     Ok(header.metadata().clone().unwrap_or_default())
@@ -231,5 +254,26 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
-    })
+    })?;
+    remove_stale_temporaries(dir, &name.to_string_lossy());
+    Ok(())
+}
+
+/// Removes the temporary files of `name` that processes killed mid-write (SIGKILL, power
+/// loss) left in `dir`: those whose process no longer runs. Only where that can be told (Linux's
+/// /proc); elsewhere they stay, hidden and harmless.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
+        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

@@ -28,7 +28,12 @@ pub type Images = (usize, usize, usize, Vec<u8>);
 
 /// Reads a file whole, gunzipping it when it starts with the gzip magic (otherwise it is raw).
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decompress(std::fs::read(path).map_err(|e| Error::io(path, e))?, path)
+}
+
+/// A file's bytes gunzipped when they start with the gzip magic, else as they are (`path`
+/// names the file in messages).
+pub fn decompress(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if bytes.starts_with(&GZIP_MAGIC) { gunzip(&bytes, path) } else { Ok(bytes) }
 }
 

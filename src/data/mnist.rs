@@ -189,7 +189,8 @@ fn ensure_files(opts: &DataOptions) -> std::result::Result<(), String> {
     if !opts.download {
         return Err("downloading is disabled".to_string());
     }
-    download::fetch(dir, &download::mirrors_from_env(), &download::MNIST_FILES, opts.progress)
+    let timeouts = download::Timeouts::default();
+    download::fetch(dir, &download::mirrors_from_env(), &download::MNIST_FILES, opts.progress, timeouts)
         .map_err(|failure| failure.short_reason())?;
     if files_present(dir) { Ok(()) } else { Err("the download did not produce all four files".to_string()) }
 }
