@@ -226,8 +226,12 @@ pub fn network_in(metadata: &HashMap<String, String>, path: &Path) -> Result<Opt
 
 /// The metadata of a checkpoint's bytes (empty when it has none); `path` names it in messages.
 pub fn metadata_of(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::bad_data(path, format!("not a safetensors checkpoint ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
+        Error::bad_data(
+            path,
+            format!("not a safetensors checkpoint ({e}): give a file written by `lenet train --save`"),
+        )
+    })?;
     Ok(header.metadata().clone().unwrap_or_default())
 }
 

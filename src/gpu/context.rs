@@ -141,7 +141,11 @@ impl Gpu {
                 match found.into_iter().next() {
                     Some(a) if choice == DeviceChoice::Gpu || is_hardware(&a.get_info()) => a,
                     _ if choice == DeviceChoice::Auto => return Ok(None),
-                    _ => return Err(Error::Gpu("no GPU adapter found (see `lenet devices`)".into())),
+                    _ => {
+                        return Err(Error::Gpu(
+                            "no GPU adapter found (see `lenet devices`): use --device cpu, or --device auto to fall back to the CPU path".into(),
+                        ));
+                    }
                 }
             }
         };
