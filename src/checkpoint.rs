@@ -65,11 +65,11 @@ pub fn describe_optimizer(optimizer: &Optimizer) -> String {
     }
 }
 
-/// Saves a training checkpoint: the optimizer state (tensors "first" and "second", metadata
-/// `metadata` plus "updates") to `optimizer_path(path)`, then the model to `path` with
-/// `metadata`. Each file is written atomically, the optimizer's first, so a crash between the
-/// two leaves a model file whose "epoch" is older than its optimizer file's: `load_optimizer`
-/// refuses that pair.
+/// Saves a training checkpoint: the optimizer state (tensors "first" and "second", and the
+/// parameters again as "parameters"; metadata `metadata` plus "updates") to
+/// `optimizer_path(path)`, then the model to `path` with `metadata`. Each file is written
+/// atomically, the optimizer's first, so a crash between the two leaves a model file one epoch
+/// older than a whole optimizer file: `load_training` resumes from the latter.
 pub fn save_training(
     path: &Path,
     params: &Parameters,
@@ -82,9 +82,9 @@ pub fn save_training(
         return Err(Error::bad_data(&optim, "optimizer state does not match the parameters"));
     }
     let bytes = |values: &[f32]| values.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let (first, second) = (bytes(&state.first), bytes(&state.second));
+    let (first, second, values) = (bytes(&state.first), bytes(&state.second), bytes(&params.values));
     let shape = vec![state.first.len()];
-    let tensors = [("first", &first), ("second", &second)].map(|(name, b)| {
+    let tensors = [("first", &first), ("second", &second), ("parameters", &values)].map(|(name, b)| {
         (name.to_string(), TensorView::new(Dtype::F32, shape.clone(), b).expect("view length matches"))
     });
     let mut optim_metadata = metadata.clone();
@@ -93,6 +93,72 @@ pub fn save_training(
         .map_err(|e| Error::bad_data(&optim, format!("cannot serialize optimizer state: {e}")))?;
     write_atomically(&optim, &serialized)?;
     save(path, params, metadata)
+}
+
+/// A training run as `save_training` left it, ready to resume.
+#[derive(Clone, Debug)]
+pub struct TrainingState {
+    pub params: Parameters,
+    pub optimizer: OptimizerState,
+    /// The metadata of the file the parameters came from ("epoch" among it).
+    pub metadata: HashMap<String, String>,
+    /// The save of the next epoch was interrupted between the two files: the parameters and
+    /// metadata come from the (newer, whole) optimizer file, not from the model file.
+    pub recovered: bool,
+}
+
+/// Reads the training run saved at `model` (and beside it) for `plan`: the model file's
+/// parameters with the optimizer file's state, both of the same epoch; or, when a save was
+/// interrupted between the two files, everything from the optimizer file, one epoch ahead.
+pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
+    let model_metadata = read_metadata(model)?;
+    let path = optimizer_path(model);
+    let bytes = read_optimizer_file(&path)?;
+    let optim_metadata = metadata_of(&path, &bytes)?;
+    let epoch = |m: &HashMap<String, String>| m.get("epoch").and_then(|e| e.parse::<u64>().ok());
+    let ahead = matches!((epoch(&model_metadata), epoch(&optim_metadata)), (Some(m), Some(o)) if o == m + 1);
+    if !ahead {
+        let (optimizer, _) = parse_optimizer(&bytes, &path, &model_metadata, plan.parameter_count)?;
+        let (params, metadata) = load(model, plan)?;
+        return Ok(TrainingState { params, optimizer, metadata, recovered: false });
+    }
+    let (optimizer, metadata) = parse_optimizer(&bytes, &path, &optim_metadata, plan.parameter_count)?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::bad_data(&path, format!("corrupt optimizer state ({e})")))?;
+    let values = read_vector(&file, "parameters", plan.parameter_count, &path).map_err(|e| {
+        Error::bad_data(
+            &path,
+            format!("it is an epoch ahead of {} but cannot stand in for it: {e}", model.display()),
+        )
+    })?;
+    let mut params = Parameters::zeros(plan);
+    params.values = values;
+    Ok(TrainingState { params, optimizer, metadata, recovered: true })
+}
+
+/// The optimizer file's bytes, with advice when it is missing.
+fn read_optimizer_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::bad_data(
+            path,
+            "not found: resuming needs the optimizer state that `lenet train --save` writes beside the model",
+        ),
+        _ => Error::io(path, e),
+    })
+}
+
+/// The one-dimensional f32 tensor `name` of `len` values.
+fn read_vector(file: &SafeTensors, name: &str, len: usize, path: &Path) -> Result<Vec<f32>> {
+    let bad = |problem: String| Error::bad_data(path, problem);
+    let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
+    if tensor.dtype() != Dtype::F32 || tensor.shape() != [len] {
+        return Err(bad(format!(
+            "tensor {name} is {:?} {:?}, expected F32 [{len}]",
+            tensor.dtype(),
+            tensor.shape()
+        )));
+    }
+    Ok(tensor.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 /// Reads the optimizer state saved beside the model checkpoint `model` (whose metadata is
@@ -104,13 +170,7 @@ pub fn load_optimizer(
     parameter_count: usize,
 ) -> Result<(OptimizerState, HashMap<String, String>)> {
     let path = optimizer_path(model);
-    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::bad_data(
-            &path,
-            "not found: resuming needs the optimizer state that `lenet train --save` writes beside the model",
-        ),
-        _ => Error::io(&path, e),
-    })?;
+    let bytes = read_optimizer_file(&path)?;
     parse_optimizer(&bytes, &path, model_metadata, parameter_count)
 }
 
@@ -135,18 +195,8 @@ pub fn parse_optimizer(
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| bad("its \"updates\" metadata is missing or unreadable".into()))?;
     let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt optimizer state ({e})")))?;
-    let read = |name: &str| -> Result<Vec<f32>> {
-        let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
-        if tensor.dtype() != Dtype::F32 || tensor.shape() != [parameter_count] {
-            return Err(bad(format!(
-                "tensor {name} is {:?} {:?}, expected F32 [{parameter_count}]",
-                tensor.dtype(),
-                tensor.shape()
-            )));
-        }
-        Ok(tensor.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-    };
-    let (first, second) = (read("first")?, read("second")?);
+    let first = read_vector(&file, "first", parameter_count, path)?;
+    let second = read_vector(&file, "second", parameter_count, path)?;
     Ok((OptimizerState { first, second, step }, metadata))
 }
 

@@ -685,3 +685,39 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_bits_as_one_never_stopped() {
     let entries = sandbox.work.entries();
     assert!(entries.iter().all(|e| !e.contains(".tmp")), "no temporary file is left: {entries:?}");
 }
+
+#[test]
+fn a_save_interrupted_between_its_two_files_resumes_from_the_newer_one() {
+    let sandbox = Sandbox::new("half-saved");
+    let train = |epochs: &str, extra: &[&str]| {
+        let base = [
+            "train",
+            "--device",
+            "cpu",
+            "--dataset",
+            "synthetic",
+            "--limit-train",
+            "300",
+            "--limit-test",
+            "20",
+        ];
+        let run = sandbox.run(&[&base[..], &["--seed", "6", "--epochs", epochs], extra].concat());
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        run
+    };
+    train("3", &["--save", "straight.safetensors"]);
+    train("1", &["--save", "cut.safetensors"]);
+    train("2", &["--save", "next.safetensors"]);
+    // The save of epoch 2 got as far as the optimizer file: cut.safetensors is still epoch 1.
+    let work = |name: &str| sandbox.work.join(name);
+    std::fs::rename(work("next.safetensors.optim.safetensors"), work("cut.safetensors.optim.safetensors"))
+        .unwrap();
+    let run = train("3", &["--resume", "cut.safetensors", "--save", "cut.safetensors"]);
+    assert!(run.stderr.contains("its last save was interrupted"), "{}", run.stderr);
+    assert!(run.stderr.contains("after epoch 2"), "{}", run.stderr);
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("epoch ")).count(), 1, "{}", run.stdout);
+    assert!(
+        checkpoint_bits(&work("straight.safetensors")) == checkpoint_bits(&work("cut.safetensors")),
+        "resumed from the optimizer file's epoch 2, the run ends where an uninterrupted one does"
+    );
+}

@@ -550,18 +550,26 @@ fn load_resume(
             );
         }
     }
-    let (state, _) =
-        checkpoint::load_optimizer(from, &metadata, plan.parameter_count).with_context(context)?;
-    let epoch: usize =
-        recorded("epoch")?.parse().with_context(|| format!("{}: unreadable epoch", context()))?;
+    let saved = checkpoint::load_training(from, plan).with_context(context)?;
+    if saved.recovered {
+        eprintln!(
+            "{}: its last save was interrupted; resuming from the newer state in {}",
+            from.display(),
+            checkpoint::optimizer_path(from).display()
+        );
+    }
+    let epoch: usize = saved
+        .metadata
+        .get("epoch")
+        .and_then(|e| e.parse().ok())
+        .with_context(|| format!("{}: unreadable epoch", context()))?;
     if epoch >= config.epochs {
         bail!(
             "{}: it has already trained {epoch} epochs; pass --epochs with a larger total to train more",
             context()
         );
     }
-    let (params, _) = checkpoint::load(from, plan).with_context(context)?;
-    Ok((params, state, epoch))
+    Ok((saved.params, saved.optimizer, epoch))
 }
 
 /// "LeNet-5", or the architecture string of any other network.
