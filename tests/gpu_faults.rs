@@ -1,7 +1,8 @@
 //! The GPU path when things go wrong, and at its limits: a device lost mid-run is an error
 //! (never a panic) and `--device auto`'s `Fallback` carries on on the CPU path with the CPU
 //! path's own numbers; a batch beyond the adapter's limits names the largest one that fits,
-//! which does fit; batches of 1, 7, 64 and 1000 train as on the CPU path.
+//! which does fit; batches of 1, 7, 64 and 1000 train as on the CPU path; wgpu's validation
+//! errors come back as `Error::Gpu`.
 
 mod common;
 
@@ -164,4 +165,22 @@ fn batches_of_1_7_64_and_1000_train_as_on_the_cpu_path() {
             );
         }
     }
+}
+
+#[test]
+fn wgpu_validation_errors_are_returned_not_panicked() {
+    let Some(gpu) = common::gpu() else { return };
+    let too_big = gpu.device.limits().max_buffer_size + 4;
+    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+    let _buffer = gpu.create_buffer("too big", too_big, usage);
+    match gpu.check_errors() {
+        Err(Error::Gpu(why)) => assert!(why.to_lowercase().contains("size"), "{why}"),
+        other => panic!("expected a GPU error, got {other:?}"),
+    }
+    assert!(gpu.check_errors().is_ok(), "reported once, then cleared");
+    // A buffer made from contents goes through the queue, not wgpu's mapped-at-creation path
+    // (which panics when the buffer could not be made): a device lost first must not panic it.
+    gpu.simulate_device_loss();
+    let buffer = gpu.create_buffer_init("after the loss", &[1, 2, 3, 4, 5], usage);
+    assert!(matches!(gpu.read_f32(&buffer, 0, 1), Err(Error::Gpu(_))));
 }
