@@ -721,3 +721,30 @@ fn a_save_interrupted_between_its_two_files_resumes_from_the_newer_one() {
         "resumed from the optimizer file's epoch 2, the run ends where an uninterrupted one does"
     );
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_checkpoint_claiming_a_huge_network_is_refused_without_allocating_it() {
+    // A few bytes whose metadata records a network of 794 million parameters (3 GB): the
+    // loader must find its tensors missing before it allocates anything that size, here under
+    // a 1.5 GB address-space limit that such an allocation would break.
+    let files = TempDir::new("huge-arch");
+    let metadata = HashMap::from([("architecture".to_string(), "dense1000000,dense10".to_string())]);
+    let bias = vec![0u8; 40];
+    let tensors = [("fc2.bias".to_string(), TensorView::new(Dtype::F32, vec![10], &bias).unwrap())];
+    let model = files.join("huge.safetensors");
+    write(&model, &safetensors::serialize(tensors, Some(metadata)).unwrap());
+    let model = model.to_str().unwrap();
+    let sandbox = Sandbox::new("huge-arch");
+    let script = format!(
+        "ulimit -v 1500000 && exec \"$0\" eval --device cpu --dataset synthetic --limit-test 10 --model '{model}'"
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script, env!("CARGO_BIN_EXE_lenet")])
+        .current_dir(sandbox.work.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let run = run_bounded(cmd, &["eval", "--model", model]);
+    let line = run.error_line(1, "a huge recorded network");
+    assert!(line.contains(model) && line.contains("tensor fc1.weight is missing"), "{line}");
+}
