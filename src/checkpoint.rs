@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// same directory, which is synced and then renamed over `path`, so a crash leaves either the old
 /// checkpoint or the new one, never half of one.
 pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>) -> Result<()> {
+    check_finite(path, params)?;
     let bytes: Vec<Vec<u8>> = params
         .views
         .iter()
@@ -26,6 +27,21 @@ pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>)
     let serialized = safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| Error::bad_data(path, format!("cannot serialize checkpoint: {e}")))?;
     write_atomically(path, &serialized)
+}
+
+/// Refuses parameters holding NaN or infinity (training diverged at the last step of an epoch):
+/// saving them would replace the last good checkpoint at `path` with a useless one.
+fn check_finite(path: &Path, params: &Parameters) -> Result<()> {
+    for v in &params.views {
+        if let Some(x) = params.values[v.offset..v.offset + v.len].iter().find(|x| !x.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "{} holds {x}, so the model was not saved ({} keeps its last good state): try a lower learning rate (--lr)",
+                v.name,
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where the optimizer state of the model checkpoint at `model` goes: a sibling file with
@@ -49,25 +65,26 @@ pub fn describe_optimizer(optimizer: &Optimizer) -> String {
     }
 }
 
-/// Saves a training checkpoint: the optimizer state (tensors "first" and "second", metadata
-/// `metadata` plus "updates") to `optimizer_path(path)`, then the model to `path` with
-/// `metadata`. Each file is written atomically, the optimizer's first, so a crash between the
-/// two leaves a model file whose "epoch" is older than its optimizer file's: `load_optimizer`
-/// refuses that pair.
+/// Saves a training checkpoint: the optimizer state (tensors "first" and "second", and the
+/// parameters again as "parameters"; metadata `metadata` plus "updates") to
+/// `optimizer_path(path)`, then the model to `path` with `metadata`. Each file is written
+/// atomically, the optimizer's first, so a crash between the two leaves a model file one epoch
+/// older than a whole optimizer file: `load_training` resumes from the latter.
 pub fn save_training(
     path: &Path,
     params: &Parameters,
     state: &OptimizerState,
     metadata: HashMap<String, String>,
 ) -> Result<()> {
+    check_finite(path, params)?;
     let optim = optimizer_path(path);
     if state.first.len() != params.values.len() || state.second.len() != params.values.len() {
         return Err(Error::bad_data(&optim, "optimizer state does not match the parameters"));
     }
     let bytes = |values: &[f32]| values.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let (first, second) = (bytes(&state.first), bytes(&state.second));
+    let (first, second, values) = (bytes(&state.first), bytes(&state.second), bytes(&params.values));
     let shape = vec![state.first.len()];
-    let tensors = [("first", &first), ("second", &second)].map(|(name, b)| {
+    let tensors = [("first", &first), ("second", &second), ("parameters", &values)].map(|(name, b)| {
         (name.to_string(), TensorView::new(Dtype::F32, shape.clone(), b).expect("view length matches"))
     });
     let mut optim_metadata = metadata.clone();
@@ -76,6 +93,72 @@ pub fn save_training(
         .map_err(|e| Error::bad_data(&optim, format!("cannot serialize optimizer state: {e}")))?;
     write_atomically(&optim, &serialized)?;
     save(path, params, metadata)
+}
+
+/// A training run as `save_training` left it, ready to resume.
+#[derive(Clone, Debug)]
+pub struct TrainingState {
+    pub params: Parameters,
+    pub optimizer: OptimizerState,
+    /// The metadata of the file the parameters came from ("epoch" among it).
+    pub metadata: HashMap<String, String>,
+    /// The save of the next epoch was interrupted between the two files: the parameters and
+    /// metadata come from the (newer, whole) optimizer file, not from the model file.
+    pub recovered: bool,
+}
+
+/// Reads the training run saved at `model` (and beside it) for `plan`: the model file's
+/// parameters with the optimizer file's state, both of the same epoch; or, when a save was
+/// interrupted between the two files, everything from the optimizer file, one epoch ahead.
+pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
+    let model_metadata = read_metadata(model)?;
+    let path = optimizer_path(model);
+    let bytes = read_optimizer_file(&path)?;
+    let optim_metadata = metadata_of(&path, &bytes)?;
+    let epoch = |m: &HashMap<String, String>| m.get("epoch").and_then(|e| e.parse::<u64>().ok());
+    let ahead = matches!((epoch(&model_metadata), epoch(&optim_metadata)), (Some(m), Some(o)) if o == m + 1);
+    if !ahead {
+        let (optimizer, _) = parse_optimizer(&bytes, &path, &model_metadata, plan.parameter_count)?;
+        let (params, metadata) = load(model, plan)?;
+        return Ok(TrainingState { params, optimizer, metadata, recovered: false });
+    }
+    let (optimizer, metadata) = parse_optimizer(&bytes, &path, &optim_metadata, plan.parameter_count)?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::bad_data(&path, format!("corrupt optimizer state ({e})")))?;
+    let values = read_vector(&file, "parameters", plan.parameter_count, &path).map_err(|e| {
+        Error::bad_data(
+            &path,
+            format!("it is an epoch ahead of {} but cannot stand in for it: {e}", model.display()),
+        )
+    })?;
+    let mut params = Parameters::zeros(plan);
+    params.values = values;
+    Ok(TrainingState { params, optimizer, metadata, recovered: true })
+}
+
+/// The optimizer file's bytes, with advice when it is missing.
+fn read_optimizer_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::bad_data(
+            path,
+            "not found: resuming needs the optimizer state that `lenet train --save` writes beside the model",
+        ),
+        _ => Error::io(path, e),
+    })
+}
+
+/// The one-dimensional f32 tensor `name` of `len` values.
+fn read_vector(file: &SafeTensors, name: &str, len: usize, path: &Path) -> Result<Vec<f32>> {
+    let bad = |problem: String| Error::bad_data(path, problem);
+    let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
+    if tensor.dtype() != Dtype::F32 || tensor.shape() != [len] {
+        return Err(bad(format!(
+            "tensor {name} is {:?} {:?}, expected F32 [{len}]",
+            tensor.dtype(),
+            tensor.shape()
+        )));
+    }
+    Ok(tensor.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 /// Reads the optimizer state saved beside the model checkpoint `model` (whose metadata is
@@ -87,9 +170,19 @@ pub fn load_optimizer(
     parameter_count: usize,
 ) -> Result<(OptimizerState, HashMap<String, String>)> {
     let path = optimizer_path(model);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let bad = |problem: String| Error::bad_data(&path, problem);
-    let metadata = metadata_of(&path, &bytes)?;
+    let bytes = read_optimizer_file(&path)?;
+    parse_optimizer(&bytes, &path, model_metadata, parameter_count)
+}
+
+/// `load_optimizer` on the optimizer file's bytes (`path` names it in messages).
+pub fn parse_optimizer(
+    bytes: &[u8],
+    path: &Path,
+    model_metadata: &HashMap<String, String>,
+    parameter_count: usize,
+) -> Result<(OptimizerState, HashMap<String, String>)> {
+    let bad = |problem: String| Error::bad_data(path, problem);
+    let metadata = metadata_of(path, bytes)?;
     if metadata.get("epoch") != model_metadata.get("epoch") {
         return Err(bad(format!(
             "its epoch ({}) is not the model's ({}): the two files are from different runs or a save was interrupted",
@@ -101,23 +194,9 @@ pub fn load_optimizer(
         .get("updates")
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| bad("its \"updates\" metadata is missing or unreadable".into()))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt optimizer state ({e})")))?;
-    let read = |name: &str| -> Result<Vec<f32>> {
-        let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
-        if tensor.dtype() != Dtype::F32 || tensor.shape() != [parameter_count] {
-            return Err(bad(format!(
-                "tensor {name} is {:?} {:?}, expected F32 [{parameter_count}]",
-                tensor.dtype(),
-                tensor.shape()
-            )));
-        }
-        Ok(tensor
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect())
-    };
-    let (first, second) = (read("first")?, read("second")?);
+    let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt optimizer state ({e})")))?;
+    let first = read_vector(&file, "first", parameter_count, path)?;
+    let second = read_vector(&file, "second", parameter_count, path)?;
     Ok((OptimizerState { first, second, step }, metadata))
 }
 
@@ -125,11 +204,18 @@ pub fn load_optimizer(
 /// exactly the plan's shape. Returns the parameters and the checkpoint's metadata.
 pub fn load(path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse(&bytes, path, plan)
+}
+
+/// `load` on a checkpoint's bytes (`path` names it in messages). Every tensor is checked
+/// before anything is allocated, so a file claiming a huge network costs nothing.
+pub fn parse(bytes: &[u8], path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, String>)> {
     let bad = |problem: String| Error::bad_data(path, problem);
-    let metadata = metadata_of(path, &bytes)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt checkpoint ({e})")))?;
-    let mut params = Parameters::zeros(plan);
-    for v in &params.views.clone() {
+    let metadata = metadata_of(path, bytes)?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt checkpoint ({e})")))?;
+    let views = crate::model::views(plan);
+    let mut tensors = Vec::with_capacity(views.len());
+    for v in &views {
         let tensor = file.tensor(&v.name).map_err(|_| {
             bad(format!("tensor {} is missing (the checkpoint has: {})", v.name, sorted_names(&file)))
         })?;
@@ -144,9 +230,13 @@ pub fn load(path: &Path, plan: &Plan) -> Result<(Parameters, HashMap<String, Str
                 v.shape
             )));
         }
+        tensors.push(tensor);
+    }
+    let mut params = Parameters::zeros(plan);
+    for (v, tensor) in views.iter().zip(&tensors) {
         let dst = &mut params.values[v.offset..v.offset + v.len];
         for (d, chunk) in dst.iter_mut().zip(tensor.data().chunks_exact(4)) {
-            *d = f32::from_le_bytes(chunk.try_into().expect("4-byte chunk"));
+            *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
     }
     Ok((params, metadata))
@@ -163,7 +253,12 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
 /// MNIST's 1@28x28 when absent). None when there is no "architecture" (a file written by PyTorch,
 /// say).
 pub fn recorded_network(path: &Path) -> Result<Option<Network>> {
-    let metadata = read_metadata(path)?;
+    network_in(&read_metadata(path)?, path)
+}
+
+/// The network checkpoint metadata records (see `recorded_network`); `path` names the file in
+/// messages.
+pub fn network_in(metadata: &HashMap<String, String>, path: &Path) -> Result<Option<Network>> {
     let Some(architecture) = metadata.get("architecture") else { return Ok(None) };
     let bad = |key: &str, e: Error| {
         let why = match e {
@@ -179,9 +274,14 @@ pub fn recorded_network(path: &Path) -> Result<Option<Network>> {
     Ok(Some(network))
 }
 
-fn metadata_of(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::bad_data(path, format!("not a safetensors checkpoint ({e})")))?;
+/// The metadata of a checkpoint's bytes (empty when it has none); `path` names it in messages.
+pub fn metadata_of(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
+        Error::bad_data(
+            path,
+            format!("not a safetensors checkpoint ({e}): give a file written by `lenet train --save`"),
+        )
+    })?;
     Ok(header.metadata().clone().unwrap_or_default())
 }
 
@@ -208,5 +308,26 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
-    })
+    })?;
+    remove_stale_temporaries(dir, &name.to_string_lossy());
+    Ok(())
+}
+
+/// Removes the temporary files of `name` that processes killed mid-write (SIGKILL, power
+/// loss) left in `dir`: those whose process no longer runs. Only where that can be told (Linux's
+/// /proc); elsewhere they stay, hidden and harmless.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
+        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

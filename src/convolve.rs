@@ -230,8 +230,10 @@ pub fn to_gray8(plane: &Plane) -> Vec<u8> {
 pub fn write_png(path: &Path, plane: &Plane) -> Result<()> {
     let image = image::GrayImage::from_raw(plane.width as u32, plane.height as u32, to_gray8(plane))
         .ok_or_else(|| Error::InvalidArgument("the plane's size does not match its values".into()))?;
-    image.save_with_format(path, image::ImageFormat::Png).map_err(|e| match e {
-        image::ImageError::IoError(e) => Error::io(path, e),
-        e => Error::bad_data(path, format!("cannot write the PNG ({e})")),
-    })
+    // Encoded in memory, then written atomically: a crash never leaves half a PNG.
+    let mut png = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| Error::bad_data(path, format!("cannot encode the PNG ({e})")))?;
+    crate::checkpoint::write_atomically(path, png.get_ref())
 }

@@ -44,7 +44,14 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), cause: source }
+        // The system's words ("Is a directory (os error 21)") leave the user guessing which
+        // argument was wrong: say it plainly.
+        let cause = if source.kind() == std::io::ErrorKind::IsADirectory {
+            std::io::Error::new(source.kind(), "is a directory, where a file was expected")
+        } else {
+            source
+        };
+        Error::Io { path: path.into(), cause }
     }
 
     pub fn bad_data(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {

@@ -7,6 +7,7 @@ pub mod convolve;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod fallback;
 pub mod gpu;
 pub mod invariance;
 pub mod metrics;

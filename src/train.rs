@@ -23,6 +23,9 @@ pub struct Progress {
     /// sees a submission's steps finish together, so it spreads the time between two readbacks
     /// evenly over the steps they brought.
     pub seconds: f64,
+    /// The first step (counted from 1 in the epoch) whose loss was NaN or infinite, if any: the
+    /// engine stops training there (the GPU path at the end of the submission holding it).
+    pub diverged_at_step: Option<usize>,
 }
 
 /// One layer's output for a set of images: [images, C, H, W] (or [images, features]), row-major.
@@ -215,10 +218,14 @@ pub fn train_epoch(
     let totals =
         engine.train_epoch(&split.train, &order, config.batch_size, &mut |p| observer.progress(p))?;
     let seconds = start.elapsed().as_secs_f64();
-    if !totals.loss_sum.is_finite() {
+    if let Some(step) = totals.diverged_at_step.or((!totals.loss_sum.is_finite()).then_some(0)) {
+        let at =
+            if step > 0 { format!("at step {step} of epoch {epoch}") } else { format!("in epoch {epoch}") };
+        let lr = config.optimizer.lr();
         return Err(Error::Diverged(format!(
-            "the loss became {} during epoch {epoch}, after {} images: try a lower learning rate (--lr)",
-            totals.loss_sum, totals.images_done
+            "the loss became {} {at} (learning rate {lr}), so training stopped: try a lower learning rate, e.g. --lr {}",
+            totals.loss_sum,
+            lr / 10.0
         )));
     }
     let test_accuracy =

@@ -154,3 +154,45 @@ fn saving_into_a_missing_directory_is_an_error() {
     assert!(err.contains(&path.display().to_string()), "names the file: {err}");
     assert_eq!(dir.entries(), Vec::<String>::new(), "nothing is created");
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_save_removes_the_temporaries_of_killed_writers_only() {
+    let dir = TempDir::new("stale");
+    let path = dir.join("model.safetensors");
+    // No process has a pid above the kernel's maximum (4194304); pid 1 always runs.
+    let stale = dir.join(".model.safetensors.tmp-99999999");
+    let live = dir.join(".model.safetensors.tmp-1");
+    let other = dir.join(".other.safetensors.tmp-99999999");
+    for p in [&stale, &live, &other] {
+        common::write(p, b"half a checkpoint");
+    }
+    let plan = lenet_plan();
+    checkpoint::save(&path, &Parameters::init(&plan, 1), metadata()).unwrap();
+    assert_eq!(
+        dir.entries(),
+        [".model.safetensors.tmp-1", ".other.safetensors.tmp-99999999", "model.safetensors"],
+        "only the dead writer's temporary of this file is gone"
+    );
+}
+
+#[test]
+fn parameters_holding_nan_are_never_saved_over_a_good_checkpoint() {
+    let dir = TempDir::new("nan");
+    let path = dir.join("model.safetensors");
+    let plan = lenet_plan();
+    let good = Parameters::init(&plan, 1);
+    checkpoint::save(&path, &good, metadata()).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let mut bad = good.clone();
+    let fc2 = bad.views.iter().find(|v| v.name == "fc2.weight").unwrap().offset;
+    bad.values[fc2 + 3] = f32::NAN;
+    let err = checkpoint::save(&path, &bad, metadata()).unwrap_err();
+    assert!(matches!(err, lenet_gpu::Error::Diverged(_)), "{err:?}");
+    let err = err.to_string();
+    assert!(err.contains("fc2.weight holds NaN") && err.contains("keeps its last good state"), "{err}");
+    let state = lenet_gpu::cpu::optimizer::OptimizerState::new(plan.parameter_count);
+    assert!(checkpoint::save_training(&path, &bad, &state, metadata()).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the good checkpoint is untouched");
+    assert_eq!(dir.entries(), ["model.safetensors"], "and nothing was written beside it");
+}

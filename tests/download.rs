@@ -1,6 +1,7 @@
 //! The downloader against a tiny local HTTP/1.1 server: good files, checksum mismatches, HTTP
-//! errors, dropped connections, mirror failover and unreachable mirrors; and `lenet download`
-//! taking each data set from its own mirrors, checked against its own MD5 sums.
+//! errors, dropped connections, stalled and silent servers, mirror failover and unreachable
+//! mirrors; and `lenet download` taking each data set from its own mirrors, checked against its
+//! own MD5 sums.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{TempDir, md5_hex};
-use lenet_gpu::data::download::{RemoteFile, download};
+use lenet_gpu::data::download::{RemoteFile, Timeouts, download, download_with};
 
 /// What the server answers for one path.
 #[derive(Clone)]
@@ -20,6 +21,11 @@ enum Reply {
     Ok(Vec<u8>),
     /// Announces the full length but sends only the first half, then closes.
     Truncated(Vec<u8>),
+    /// Announces the full length, sends the first half, then holds the connection open,
+    /// silent, for this long.
+    Stalled(Vec<u8>, Duration),
+    /// Reads the request and says nothing at all for this long.
+    Silent(Duration),
 }
 
 /// A one-thread HTTP/1.1 server on 127.0.0.1 that answers GETs from a fixed table (404 for
@@ -86,13 +92,21 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Reply>) -> Option<String> {
         line.clear();
     }
     let mut out = stream;
-    let (status, length, body): (&str, usize, &[u8]) = match routes.get(&path) {
-        Some(Reply::Ok(body)) => ("200 OK", body.len(), body),
-        Some(Reply::Truncated(body)) => ("200 OK", body.len(), &body[..body.len() / 2]),
-        None => ("404 Not Found", 9, b"not found"),
+    let (status, length, body, then_wait): (&str, usize, &[u8], _) = match routes.get(&path) {
+        Some(Reply::Ok(body)) => ("200 OK", body.len(), body, None),
+        Some(Reply::Truncated(body)) => ("200 OK", body.len(), &body[..body.len() / 2], None),
+        Some(Reply::Stalled(body, wait)) => ("200 OK", body.len(), &body[..body.len() / 2], Some(*wait)),
+        Some(Reply::Silent(wait)) => {
+            std::thread::sleep(*wait);
+            return Some(path);
+        }
+        None => ("404 Not Found", 9, b"not found", None),
     };
     let head = format!("HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n");
     let _ = out.write_all(head.as_bytes()).and_then(|_| out.write_all(body)).and_then(|_| out.flush());
+    if let Some(wait) = then_wait {
+        std::thread::sleep(wait);
+    }
     Some(path)
 }
 
@@ -297,5 +311,44 @@ fn an_mnist_file_is_refused_as_fashion_mnist_and_accepted_as_mnist() {
     assert_eq!(run.status.code(), Some(1), "three files are missing from this mirror");
     assert_eq!(dir.entries(), ["t10k-labels-idx1-ubyte.gz"], "MNIST's own file is kept");
     assert_eq!(std::fs::read(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap(), labels);
+    server.finish();
+}
+
+/// Timeouts short enough for a test; the server below stays silent for longer than them.
+fn short_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(2),
+        response: Duration::from_millis(500),
+        stall: Duration::from_millis(500),
+    }
+}
+
+#[test]
+fn a_stalled_transfer_times_out_and_leaves_nothing() {
+    let body = content(200_000, 7);
+    let server = Server::start(&[("a.gz", Reply::Stalled(body.clone(), Duration::from_secs(4)))], 1);
+    let dir = TempDir::new("dl-stalled");
+    let start = Instant::now();
+    let err = download_with(dir.path(), &server.mirrors(), &[remote("a.gz", &body)], false, short_timeouts())
+        .unwrap_err()
+        .to_string();
+    assert!(start.elapsed() < Duration::from_secs(3), "gave up after {:?}", start.elapsed());
+    assert!(err.contains("a.gz") && err.contains("transfer failed after 100000 bytes"), "{err}");
+    assert!(err.contains("timed out") || err.contains("timeout"), "says why: {err}");
+    assert_eq!(dir.entries(), Vec::<String>::new(), "files left behind");
+    server.finish();
+}
+
+#[test]
+fn a_silent_server_times_out_and_leaves_nothing() {
+    let server = Server::start(&[("a.gz", Reply::Silent(Duration::from_secs(4)))], 1);
+    let dir = TempDir::new("dl-silent");
+    let start = Instant::now();
+    let err = download_with(dir.path(), &server.mirrors(), &[remote("a.gz", b"x")], false, short_timeouts())
+        .unwrap_err()
+        .to_string();
+    assert!(start.elapsed() < Duration::from_secs(3), "gave up after {:?}", start.elapsed());
+    assert!(err.contains("a.gz") && err.contains("timed out"), "{err}");
+    assert_eq!(dir.entries(), Vec::<String>::new(), "files left behind");
     server.finish();
 }

@@ -100,7 +100,14 @@ fn rows_round_trip_and_other_files_are_refused() {
 }
 
 fn at(steps: usize, loss_sum: f64, correct: u64, seconds: f64) -> Progress {
-    Progress { images_done: 10 * steps, loss_sum, correct, steps_done: steps, seconds }
+    Progress {
+        images_done: 10 * steps,
+        loss_sum,
+        correct,
+        steps_done: steps,
+        seconds,
+        diverged_at_step: None,
+    }
 }
 
 #[test]

@@ -99,9 +99,12 @@ impl Engine for CpuEngine {
             totals.correct += stats.correct as u64;
             totals.steps_done += 1;
             totals.seconds = start.elapsed().as_secs_f64();
-            progress(totals);
             if !stats.loss_sum.is_finite() {
-                break; // diverged: the caller reports it
+                totals.diverged_at_step = Some(totals.steps_done);
+            }
+            progress(totals);
+            if totals.diverged_at_step.is_some() {
+                break; // the caller reports it
             }
         }
         Ok(totals)

@@ -57,13 +57,27 @@ pub const FASHION_MNIST_MIRRORS: &[&str] = &[
 /// As `MIRROR_ENV`, for Fashion-MNIST.
 pub const FASHION_MNIST_MIRROR_ENV: &str = "LENET_FASHION_MNIST_MIRROR";
 
-/// An offline machine or a dead host should be found out in seconds.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Time allowed for the server to start answering once the request is sent.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Longest silence tolerated mid-body: a stalled server must not hang us forever, while a slow
-/// but moving transfer is never cut off.
-const STALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a download waits on a server before giving up on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To resolve the host and connect: an offline machine or a dead host is found out in seconds.
+    pub connect: Duration,
+    /// For the server to start answering once the request is sent.
+    pub response: Duration,
+    /// The longest silence tolerated mid-body: a stalled server must not hang us forever, while
+    /// a slow but moving transfer is never cut off.
+    pub stall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(3),
+            response: Duration::from_secs(15),
+            stall: Duration::from_secs(20),
+        }
+    }
+}
 /// No data file we fetch comes near this; it stops a misbehaving server from filling the disk.
 const MAX_BODY: u64 = 256 << 20;
 
@@ -86,7 +100,18 @@ fn parse_mirrors(value: &str) -> Vec<String> {
 /// from the first of `mirrors` that serves it with the right MD5. The error lists, one line per
 /// file, which URLs failed and why.
 pub fn download(dir: &Path, mirrors: &[String], files: &[RemoteFile], progress: bool) -> Result<()> {
-    fetch(dir, mirrors, files, progress).map_err(Failure::into_error)
+    download_with(dir, mirrors, files, progress, Timeouts::default())
+}
+
+/// `download` with other timeouts.
+pub fn download_with(
+    dir: &Path,
+    mirrors: &[String],
+    files: &[RemoteFile],
+    progress: bool,
+    timeouts: Timeouts,
+) -> Result<()> {
+    fetch(dir, mirrors, files, progress, timeouts).map_err(Failure::into_error)
 }
 
 /// Why a download did not complete.
@@ -175,8 +200,9 @@ pub(crate) fn fetch(
     mirrors: &[String],
     files: &[RemoteFile],
     progress: bool,
+    timeouts: Timeouts,
 ) -> std::result::Result<(), Failure> {
-    let agent = agent();
+    let agent = agent(timeouts);
     // Why each mirror could not be reached at all, if so: such a mirror is not retried for the
     // following files, so an offline machine pays each connection failure once.
     let mut unreachable: Vec<Option<String>> = vec![None; mirrors.len()];
@@ -218,12 +244,12 @@ fn try_mirrors(
     Ok(Some(attempts))
 }
 
-fn agent() -> ureq::Agent {
+fn agent(timeouts: Timeouts) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_resolve(Some(CONNECT_TIMEOUT))
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_recv_response(Some(RESPONSE_TIMEOUT))
-        .timeout_per_read(Some(STALL_TIMEOUT))
+        .timeout_resolve(Some(timeouts.connect))
+        .timeout_connect(Some(timeouts.connect))
+        .timeout_recv_response(Some(timeouts.response))
+        .timeout_per_read(Some(timeouts.stall))
         // The files are already gzip: ask for the bytes as stored, so the MD5 is of those.
         .accept_encoding("identity")
         .build()

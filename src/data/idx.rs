@@ -23,12 +23,20 @@ const MAX_SIDE: usize = 1024;
 /// Cap on decompressed size, so a gzip bomb cannot exhaust memory (MNIST's largest file is 47 MB).
 const MAX_DECOMPRESSED: u64 = 1 << 30;
 
+/// What to do about a file cut short or corrupted.
+const DAMAGED: &str = "an interrupted download? delete it and get it again (`lenet download`)";
+
 /// Images as parsed: count, rows, columns, and `count * rows * cols` pixel bytes.
 pub type Images = (usize, usize, usize, Vec<u8>);
 
 /// Reads a file whole, gunzipping it when it starts with the gzip magic (otherwise it is raw).
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decompress(std::fs::read(path).map_err(|e| Error::io(path, e))?, path)
+}
+
+/// A file's bytes gunzipped when they start with the gzip magic, else as they are (`path`
+/// names the file in messages).
+pub fn decompress(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if bytes.starts_with(&GZIP_MAGIC) { gunzip(&bytes, path) } else { Ok(bytes) }
 }
 
@@ -39,7 +47,7 @@ fn gunzip(compressed: &[u8], path: &Path) -> Result<Vec<u8>> {
     decoder
         .take(MAX_DECOMPRESSED + 1)
         .read_to_end(&mut out)
-        .map_err(|e| Error::bad_data(path, format!("corrupt or truncated gzip data: {e}")))?;
+        .map_err(|e| Error::bad_data(path, format!("corrupt or truncated gzip data ({e}): {DAMAGED}")))?;
     if out.len() as u64 > MAX_DECOMPRESSED {
         return Err(Error::bad_data(
             path,
@@ -167,7 +175,7 @@ fn payload<'a>(
         return Err(Error::bad_data(
             path,
             format!(
-                "truncated: header declares {what} ({expected} bytes) but only {} bytes of data follow",
+                "truncated: header declares {what} ({expected} bytes) but only {} bytes of data follow: {DAMAGED}",
                 data.len()
             ),
         ));

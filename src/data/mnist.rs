@@ -185,11 +185,34 @@ pub struct Loaded {
     pub description: String,
     /// E.g. why MNIST was not used.
     pub notice: Option<String>,
+    /// The training images' file, when the data came from files (for messages).
+    pub images_file: Option<PathBuf>,
 }
 
-/// The path a file is read from: `NAME.gz` if it exists, else the raw `NAME`.
+impl Loaded {
+    /// Checks that the images are the size a network taking `input` needs: an error naming
+    /// the file when they are not (an MNIST-format file of another data set, say).
+    pub fn check_input(&self, input: crate::model::Shape) -> Result<()> {
+        let train = &self.split.train;
+        if input.channels == 1 && (train.rows, train.cols) == (input.height, input.width) {
+            return Ok(());
+        }
+        let problem = format!(
+            "holds {}x{} images, but the network takes {input} inputs: give it MNIST-format files of {}x{} images",
+            train.rows, train.cols, input.height, input.width
+        );
+        match &self.images_file {
+            Some(path) => Err(Error::bad_data(path, problem)),
+            None => Err(Error::InvalidArgument(format!("the data {problem}"))),
+        }
+    }
+}
+
+/// The path a file is read from: `NAME.gz` if it exists, else the raw `NAME`. Anything by
+/// that name counts, so that a directory in a file's place is reported when it is read rather
+/// than taken for a missing file.
 fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
-    [dir.join(format!("{name}.gz")), dir.join(name)].into_iter().find(|p| p.is_file())
+    [dir.join(format!("{name}.gz")), dir.join(name)].into_iter().find(|p| p.exists())
 }
 
 /// Whether all four files are in `dir`, gzipped or raw.
@@ -261,6 +284,16 @@ pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
     let Some(collection) = opts.choice.collection() else {
         return Ok(synthetic_loaded(opts.seed, None));
     };
+    if opts.data_dir.exists() && !opts.data_dir.is_dir() {
+        return Err(Error::bad_data(
+            &opts.data_dir,
+            format!(
+                "is a file, where the data directory was expected: point --data-dir (or {}) at the directory holding the four {} files",
+                collection.dir_env(),
+                collection.name()
+            ),
+        ));
+    }
     match ensure_files(collection, opts) {
         Ok(()) => load_collection(collection, &opts.data_dir),
         Err(reason) if opts.choice == DatasetChoice::Auto => {
@@ -305,7 +338,8 @@ fn ensure_files(collection: Collection, opts: &DataOptions) -> std::result::Resu
     if !opts.download {
         return Err("downloading is disabled".to_string());
     }
-    download::fetch(dir, &collection.mirrors(), collection.files(), opts.progress)
+    let timeouts = download::Timeouts::default();
+    download::fetch(dir, &collection.mirrors(), collection.files(), opts.progress, timeouts)
         .map_err(|failure| failure.short_reason())?;
     if files_present(dir) { Ok(()) } else { Err("the download did not produce all four files".to_string()) }
 }
@@ -321,7 +355,13 @@ pub fn load_collection(collection: Collection, dir: &Path) -> Result<Loaded> {
         split.train.len(),
         split.test.len()
     );
-    Ok(Loaded { split, collection: Some(collection), description, notice: None })
+    Ok(Loaded {
+        split,
+        collection: Some(collection),
+        description,
+        notice: None,
+        images_file: Some(path_of(dir, TRAIN_IMAGES)),
+    })
 }
 
 /// The two collections' files have the same names and format, so a directory of one passes for
@@ -353,7 +393,7 @@ fn synthetic_loaded(seed: u64, notice: Option<String>) -> Loaded {
     let split = synthetic::generate(synthetic::DEFAULT_TRAIN, synthetic::DEFAULT_TEST, seed);
     let description =
         format!("synthetic digits, seed {seed} ({} train, {} test)", split.train.len(), split.test.len());
-    Loaded { split, collection: None, description, notice }
+    Loaded { split, collection: None, description, notice, images_file: None }
 }
 
 #[cfg(test)]

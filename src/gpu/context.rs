@@ -5,7 +5,6 @@
 use crate::{Error, Result};
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};
-use wgpu::util::DeviceExt;
 
 /// Which device `--device` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +94,8 @@ pub struct Gpu {
     pub counters: Counters,
     /// Errors wgpu reports outside an error scope (it would otherwise panic): kept to be reported.
     uncaptured: Arc<Mutex<Option<String>>>,
+    /// Why the device was lost (driver reset, GPU removed, `destroy`), once it has been.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 /// Resource counts since the device was opened.
@@ -140,7 +141,11 @@ impl Gpu {
                 match found.into_iter().next() {
                     Some(a) if choice == DeviceChoice::Gpu || is_hardware(&a.get_info()) => a,
                     _ if choice == DeviceChoice::Auto => return Ok(None),
-                    _ => return Err(Error::Gpu("no GPU adapter found (see `lenet devices`)".into())),
+                    _ => {
+                        return Err(Error::Gpu(
+                            "no GPU adapter found (see `lenet devices`): use --device cpu, or --device auto to fall back to the CPU path".into(),
+                        ));
+                    }
                 }
             }
         };
@@ -165,7 +170,20 @@ impl Gpu {
             let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert_with(|| e.to_string());
         }));
-        Ok(Gpu { device, queue, info, counters: Counters::default(), uncaptured })
+        let lost = Arc::new(Mutex::new(None));
+        let sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            let reason = match reason {
+                wgpu::DeviceLostReason::Destroyed => "destroyed",
+                wgpu::DeviceLostReason::Unknown => "driver error",
+            };
+            let message = message.trim();
+            slot.get_or_insert_with(|| {
+                if message.is_empty() { reason.to_string() } else { format!("{reason}: {message}") }
+            });
+        });
+        Ok(Gpu { device, queue, info, counters: Counters::default(), uncaptured, lost })
     }
 
     /// Whether GPU timestamps can time compute passes.
@@ -178,12 +196,46 @@ impl Gpu {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
 
-    /// Fails with the first error wgpu reported outside an error scope, if any.
+    /// Fails if the device has been lost, else with the first error wgpu reported outside an
+    /// error scope, if any.
     pub fn check_errors(&self) -> Result<()> {
+        if let Some(lost) = self.lost_error() {
+            return Err(lost);
+        }
         match self.uncaptured.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(e) => Err(Error::Gpu(e)),
             None => Ok(()),
         }
+    }
+
+    /// The error to report once the device is lost, None while it is not.
+    fn lost_error(&self) -> Option<Error> {
+        let lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        lost.as_ref().map(|why| {
+            Error::Gpu(format!(
+                "the device {} was lost ({why}): its driver reset or it went away; run again, or use --device cpu",
+                self.name()
+            ))
+        })
+    }
+
+    /// The error for a failed GPU operation `what`: the device's loss when it has been lost
+    /// (the operation's own error then only says that it failed), else `what` and `cause`.
+    pub fn failure(&self, what: &str, cause: impl std::fmt::Display) -> Error {
+        // wgpu calls the device-lost callback from a poll once the queue has drained: let it run
+        // first (a bounded wait: a failure must be reported, not hang).
+        let _ = self.device.poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(std::time::Duration::from_secs(10)),
+        });
+        self.lost_error().unwrap_or_else(|| Error::Gpu(format!("{what}: {cause}")))
+    }
+
+    /// Destroys the device, as a driver reset or an unplugged GPU would: every later operation
+    /// fails. For tests of what the engine does then.
+    #[doc(hidden)]
+    pub fn simulate_device_loss(&self) {
+        self.device.destroy();
     }
 
     pub fn create_buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -197,26 +249,26 @@ impl Gpu {
         })
     }
 
+    /// A buffer holding `contents` (needs COPY_DST in `usage`). Written through the queue rather
+    /// than mapped at creation: wgpu panics when it cannot map a buffer that failed to be created
+    /// (too large, device lost), while a queue write's failure is reported like any error.
     pub fn create_buffer_init(
         &self,
         label: &str,
         contents: &[u8],
         usage: wgpu::BufferUsages,
     ) -> wgpu::Buffer {
-        Counters::bump(&self.counters.buffers_created);
-        let mut padded;
-        let contents = if contents.is_empty() || !contents.len().is_multiple_of(4) {
-            padded = contents.to_vec();
-            padded.resize(contents.len().max(4).next_multiple_of(4), 0);
-            &padded[..]
-        } else {
-            contents
-        };
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents,
-            usage,
-        })
+        let buffer = self.create_buffer(label, contents.len() as u64, usage | wgpu::BufferUsages::COPY_DST);
+        let whole = contents.len() - contents.len() % 4;
+        if whole > 0 {
+            self.queue.write_buffer(&buffer, 0, &contents[..whole]);
+        }
+        if whole < contents.len() {
+            let mut tail = contents[whole..].to_vec();
+            tail.resize(4, 0);
+            self.queue.write_buffer(&buffer, whole as u64, &tail);
+        }
+        buffer
     }
 
     pub fn submit(&self, commands: wgpu::CommandBuffer) -> wgpu::SubmissionIndex {
@@ -263,11 +315,11 @@ impl Gpu {
         });
         self.wait()?;
         rx.recv()
-            .map_err(|_| Error::Gpu("readback never completed".into()))?
-            .map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+            .map_err(|_| self.failure("reading back from the GPU", "the mapping never completed"))?
+            .map_err(|e| self.failure("reading back from the GPU", e))?;
         let parts = {
             let view =
-                staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("readback failed: {e}")))?;
+                staging.get_mapped_range(..).map_err(|e| self.failure("reading back from the GPU", e))?;
             ranges
                 .iter()
                 .zip(&at)
@@ -294,7 +346,7 @@ impl Gpu {
     pub fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+            .map_err(|e| self.failure("waiting for the GPU", e))?;
         self.check_errors()
     }
 }

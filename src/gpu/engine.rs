@@ -27,6 +27,11 @@ use std::sync::mpsc;
 /// readback of its steps' loss, which is all the progress display needs.
 const SUBMISSIONS_PER_EPOCH: usize = 8;
 
+/// Test hook: a number N in this environment variable makes every GPU engine lose its device
+/// once N training steps have been submitted (see `GpuEngine::lose_device_after`), so the
+/// command line's handling of a lost device can be tested end to end.
+pub const LOSE_DEVICE_ENV: &str = "LENET_TEST_LOSE_DEVICE_AFTER";
+
 /// One layer as the GPU runs it: activations folded into the layer before them.
 #[derive(Clone, Debug)]
 enum Stage {
@@ -192,6 +197,8 @@ pub struct GpuEngine {
     steps: Option<StepUniforms>,
     epoch_stats: Option<EpochStats>,
     predictions: Option<Predictions>,
+    /// Test hook: lose the device once this many training steps have been submitted.
+    lose_device_after: Option<u64>,
 }
 
 impl GpuEngine {
@@ -227,7 +234,15 @@ impl GpuEngine {
             steps: None,
             epoch_stats: None,
             predictions: None,
+            lose_device_after: std::env::var(LOSE_DEVICE_ENV).ok().and_then(|v| v.parse().ok()),
         })
+    }
+
+    /// Test hook: destroys the device (see `Gpu::simulate_device_loss`) once `steps` training
+    /// steps have been submitted, to test how a device lost mid-run is reported.
+    #[doc(hidden)]
+    pub fn lose_device_after(&mut self, steps: u64) {
+        self.lose_device_after = Some(steps);
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -257,19 +272,37 @@ impl GpuEngine {
         self.gpu.check_errors()
     }
 
+    /// The largest buffer one kernel may bind on this device, in bytes.
+    fn binding_limit(&self) -> u64 {
+        let limits = self.gpu.device.limits();
+        limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
+    }
+
+    /// Floats in one example's largest activation (the network's input included).
+    fn widest_activation(&self) -> usize {
+        let stages = fuse(&self.plan, 1).unwrap_or_default();
+        stages.iter().map(|s| s.output_len).chain([self.plan.input().len()]).max().unwrap_or(1)
+    }
+
+    /// The largest batch this device can train the network at: each layer's activations for the
+    /// whole batch must fit one storage binding (dispatches are folded into two dimensions, so
+    /// their limits are far beyond this).
+    pub fn max_batch_size(&self) -> usize {
+        (self.binding_limit() / (self.widest_activation() as u64 * 4)).try_into().unwrap_or(usize::MAX)
+    }
+
     fn build_network(&self, batch: usize) -> Result<StepResources> {
         let gpu = &self.gpu;
         let k = self.kernels();
         let stages = fuse(&self.plan, batch)?;
-        // The largest per-batch buffer must fit one storage binding.
-        let widest = stages.iter().map(|s| s.output_len).chain([self.plan.input().len()]).max().unwrap_or(1);
-        let limit = gpu.device.limits().max_storage_buffer_binding_size as usize;
-        if batch * widest * 4 > limit {
-            return Err(Error::InvalidArgument(format!(
-                "batch {batch} needs {} MiB for one layer's activations, but this adapter binds at most {} MiB: use --batch-size {} or less",
-                (batch * widest * 4) >> 20,
-                limit >> 20,
-                limit / (widest * 4)
+        let largest = self.max_batch_size();
+        if batch > largest {
+            let widest = self.widest_activation();
+            return Err(Error::Gpu(format!(
+                "batch {batch} needs {} MiB for one layer's activations, but {} binds at most {} MiB: the largest batch it can take is {largest} (--batch-size {largest})",
+                (batch as u64).saturating_mul(widest as u64 * 4) >> 20,
+                gpu.name(),
+                self.binding_limit() >> 20,
             )));
         }
         let buffer = |label: &str, floats: usize| gpu.create_buffer(label, (floats * 4) as u64, storage());
@@ -425,6 +458,16 @@ impl GpuEngine {
         }
         let net = self.network.as_ref().expect("network built before data");
         let gpu = &self.gpu;
+        let bytes = data.images.len() as u64;
+        if bytes > self.binding_limit() {
+            return Err(Error::Gpu(format!(
+                "the data set's {} images take {} MiB, but {} binds at most {} MiB: use fewer (--limit-train, --limit-test) or --device cpu",
+                data.len(),
+                bytes >> 20,
+                gpu.name(),
+                self.binding_limit() >> 20
+            )));
+        }
         let images =
             gpu.create_buffer_init("images", bytemuck::cast_slice(&pack_bytes(&data.images)), storage());
         let labels =
@@ -659,6 +702,7 @@ impl Engine for GpuEngine {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
         crate::train::check_epoch(data, order, batch_size)?;
+        self.gpu.check_errors()?; // a device lost earlier fails here, before anything is recorded
         if order.is_empty() {
             return Ok(Progress::default());
         }
@@ -696,7 +740,7 @@ impl Engine for GpuEngine {
                 let values: Vec<f32> = {
                     let view = staging
                         .get_mapped_range(..(end * 8) as u64)
-                        .map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
+                        .map_err(|e| self.gpu.failure("reading the loss back", e))?;
                     bytemuck::pod_collect_to_vec(&view[first * 8..end * 8])
                 };
                 staging.unmap();
@@ -706,6 +750,9 @@ impl Engine for GpuEngine {
                     totals.loss_sum += pair[0] as f64;
                     totals.correct += pair[1] as u64;
                     totals.steps_done += 1;
+                    if !pair[0].is_finite() && totals.diverged_at_step.is_none() {
+                        totals.diverged_at_step = Some(step + 1);
+                    }
                     totals.seconds = reported_seconds + (now - reported_seconds) * done as f64 / steps as f64;
                     progress(*totals);
                 }
@@ -721,6 +768,9 @@ impl Engine for GpuEngine {
         for (chunk, &(first, end)) in chunks.iter().enumerate() {
             if !totals.loss_sum.is_finite() {
                 break; // diverged: the caller reports it; later steps would only compute NaNs
+            }
+            if self.lose_device_after.is_some_and(|n| self.updates >= n) {
+                self.gpu.simulate_device_loss();
             }
             let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             {
@@ -748,7 +798,7 @@ impl Engine for GpuEngine {
             // Take in whatever has finished, without waiting.
             let _ = self.gpu.device.poll(wgpu::PollType::Poll);
             while let Ok((done, result)) = done_rx.try_recv() {
-                result.map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
+                result.map_err(|e| self.gpu.failure("reading the loss back", e))?;
                 ready.push(done);
                 received += 1;
             }
@@ -760,8 +810,8 @@ impl Engine for GpuEngine {
         self.gpu.wait()?;
         while received < submitted {
             let (done, result) =
-                done_rx.recv().map_err(|_| Error::Gpu("a loss readback never arrived".into()))?;
-            result.map_err(|e| Error::Gpu(format!("reading the loss back: {e}")))?;
+                done_rx.recv().map_err(|_| self.gpu.failure("reading the loss back", "it never arrived"))?;
+            result.map_err(|e| self.gpu.failure("reading the loss back", e))?;
             ready.push(done);
             received += 1;
         }
@@ -772,6 +822,7 @@ impl Engine for GpuEngine {
     }
 
     fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
+        self.gpu.check_errors()?;
         if data.is_empty() {
             return Ok(Vec::new());
         }
@@ -797,6 +848,7 @@ impl Engine for GpuEngine {
     /// One submission and one readback of the logits buffer per batch (it holds one batch): for
     /// a handful of images, not for evaluating a test set (`predict` reads back only classes).
     fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+        self.gpu.check_errors()?;
         if data.is_empty() {
             return Ok(Vec::new());
         }
@@ -861,12 +913,14 @@ impl Engine for GpuEngine {
     }
 
     fn parameters(&self) -> Result<Parameters> {
+        self.gpu.check_errors()?;
         let mut params = Parameters::zeros(&self.plan);
         params.values = self.gpu.read_f32(&self.params, 0, self.plan.parameter_count)?;
         Ok(params)
     }
 
     fn optimizer_state(&self) -> Result<OptimizerState> {
+        self.gpu.check_errors()?;
         let n = self.plan.parameter_count;
         Ok(OptimizerState {
             first: self.gpu.read_f32(&self.first, 0, n)?,

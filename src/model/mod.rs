@@ -6,5 +6,6 @@ mod params;
 mod spec;
 
 pub use arch::parse_network;
+pub(crate) use params::views;
 pub use params::{ParamView, Parameters};
 pub use spec::{Layer, Network, Plan, PlannedLayer, Shape};

@@ -12,9 +12,10 @@ use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::download;
 use lenet_gpu::data::mnist::{self, Collection, DataOptions, DatasetChoice};
 use lenet_gpu::data::{MEAN, STD};
+use lenet_gpu::fallback::Fallback;
 use lenet_gpu::gpu::engine::GpuEngine;
 use lenet_gpu::gpu::{DeviceChoice, Gpu, list_adapters};
-use lenet_gpu::model::{Network, Parameters, Plan, arch};
+use lenet_gpu::model::{Network, Parameters, Plan, Shape, arch};
 use lenet_gpu::train::{self, Engine, TrainConfig};
 use progress::ConsoleObserver;
 use std::collections::HashMap;
@@ -338,14 +339,34 @@ fn run(cli: Cli) -> ExitCode {
 }
 
 /// The engine for `device`: the GPU path on the chosen adapter, or the CPU path (saying so when
-/// `auto` found no hardware GPU).
+/// `auto` found no hardware GPU). Under `auto`, a GPU that fails, when the engine is made or
+/// later, is given up for the CPU path with a notice (see `lenet_gpu::fallback`).
 fn make_engine(
     device: DeviceChoice,
     plan: Plan,
     params: Parameters,
     optimizer: Optimizer,
 ) -> Result<Box<dyn Engine>> {
-    match Gpu::open(device)? {
+    let gpu = match Gpu::open(device) {
+        Err(e) if device == DeviceChoice::Auto => {
+            eprintln!("{e}: running on the CPU path");
+            None
+        }
+        other => other?,
+    };
+    match gpu {
+        Some(gpu) if device == DeviceChoice::Auto => {
+            match GpuEngine::new(gpu, plan.clone(), &params, optimizer) {
+                Ok(engine) => {
+                    let notice = Box::new(|why: &str| eprintln!("{why}"));
+                    Ok(Box::new(Fallback::new(Box::new(engine), params, optimizer, notice)))
+                }
+                Err(e) => {
+                    eprintln!("{e}: running on the CPU path");
+                    Ok(Box::new(CpuEngine::new(plan, params, optimizer)))
+                }
+            }
+        }
         Some(gpu) => Ok(Box::new(GpuEngine::new(gpu, plan, &params, optimizer)?)),
         None => {
             if device == DeviceChoice::Auto {
@@ -400,8 +421,13 @@ fn set_threads(threads: Option<u32>) -> Result<()> {
 }
 
 /// Finds (or downloads, or generates) the data, applies the limits, and says what it is using.
-/// Returns the data and the collection it came from (None for synthetic digits).
-fn load_data(args: &DatasetArgs, seed: u64) -> Result<(lenet_gpu::data::Split, Option<Collection>)> {
+/// Returns the data and the collection it came from (None for synthetic digits). Images of another
+/// size than `input` (the network's) are refused here, naming the file.
+fn load_data(
+    args: &DatasetArgs,
+    seed: u64,
+    input: Shape,
+) -> Result<(lenet_gpu::data::Split, Option<Collection>)> {
     let choice = match args.dataset {
         DatasetKind::Auto => DatasetChoice::Auto,
         DatasetKind::Mnist => DatasetChoice::Mnist,
@@ -416,6 +442,7 @@ fn load_data(args: &DatasetArgs, seed: u64) -> Result<(lenet_gpu::data::Split, O
         progress: true,
     };
     let loaded = mnist::obtain(&opts)?;
+    loaded.check_input(input)?;
     if let Some(notice) = &loaded.notice {
         eprintln!("{notice}");
     }
@@ -458,7 +485,7 @@ fn train(args: TrainArgs) -> Result<()> {
     config.validate()?;
     let network = args.arch;
     let plan = arch::plan_for_mnist(&network)?;
-    let (split, collection) = load_data(&args.dataset, args.seed)?;
+    let (split, collection) = load_data(&args.dataset, args.seed, plan.input())?;
 
     let (params, resumed) = match &args.resume {
         Some(from) => {
@@ -467,14 +494,8 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         None => (Parameters::init(&plan, args.seed), None),
     };
-    if let Some(dir) = args.save.as_deref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        bail!(
-            "cannot save to {}: the directory {} does not exist",
-            args.save.as_ref().unwrap().display(),
-            dir.display()
-        );
+    if let Some(save) = &args.save {
+        check_save_path(save)?;
     }
     let mut engine = make_engine(args.dataset.device, plan, params, optimizer)?;
     let mut first_epoch = 1;
@@ -502,6 +523,7 @@ fn train(args: TrainArgs) -> Result<()> {
         resumed.as_ref().map(|(_, epoch)| *epoch),
     )?;
     let mut console = ConsoleObserver::new(config.epochs);
+    let mut last_saved = None;
     for epoch in first_epoch..=config.epochs {
         let mut observers: Vec<&mut dyn train::Observer> = vec![&mut console];
         if let Some(f) = &mut figures {
@@ -512,11 +534,17 @@ fn train(args: TrainArgs) -> Result<()> {
         if let Some(f) = &mut figures {
             f.epoch_done()?; // the rows so far are kept and drawn even if the epoch failed
         }
-        report?;
+        if let Err(e) = report {
+            if let (lenet_gpu::Error::Diverged(_), Some(path), Some(last)) = (&e, &args.save, last_saved) {
+                bail!("{e}; {} still holds the model after epoch {last}", path.display());
+            }
+            return Err(e.into());
+        }
         if let Some(path) = &args.save {
             let metadata = checkpoint_metadata(&network, epoch, &config, collection);
             checkpoint::save_training(path, &engine.parameters()?, &engine.optimizer_state()?, metadata)
                 .with_context(|| format!("saving the model after epoch {epoch}"))?;
+            last_saved = Some(epoch);
         }
     }
     if let Some(path) = &args.save {
@@ -524,6 +552,24 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     for line in figures.iter().flat_map(|f| f.describe(args.metrics.as_deref())) {
         eprintln!("{line}");
+    }
+    Ok(())
+}
+
+/// Refuses, before any training, a `--save` path that could not be written at the end of an
+/// epoch: one in a missing directory, or a directory itself.
+fn check_save_path(save: &std::path::Path) -> Result<()> {
+    if save.is_dir() {
+        bail!(
+            "cannot save to {}: it is a directory; give a file name, e.g. {}",
+            save.display(),
+            save.join("lenet.safetensors").display()
+        );
+    }
+    if let Some(dir) = save.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!("cannot save to {}: the directory {} does not exist", save.display(), dir.display());
     }
     Ok(())
 }
@@ -558,9 +604,9 @@ fn load_resume(
     config: &TrainConfig,
 ) -> Result<(Parameters, lenet_gpu::cpu::optimizer::OptimizerState, usize)> {
     let context = || format!("cannot resume from {}", from.display());
-    let model_metadata = checkpoint::read_metadata(from).with_context(context)?;
-    let (state, metadata) =
-        checkpoint::load_optimizer(from, &model_metadata, plan.parameter_count).with_context(context)?;
+    // The settings first (the model file records the same ones as its optimizer state), so a
+    // run of another network is named as such rather than as tensors of the wrong size.
+    let metadata = checkpoint::read_metadata(from).with_context(context)?;
     let recorded = |key: &str| {
         metadata.get(key).cloned().with_context(|| {
             format!("{}: it records no \"{key}\" (not saved by `lenet train --save`?)", context())
@@ -581,16 +627,26 @@ fn load_resume(
             );
         }
     }
-    let epoch: usize =
-        recorded("epoch")?.parse().with_context(|| format!("{}: unreadable epoch", context()))?;
+    let saved = checkpoint::load_training(from, plan).with_context(context)?;
+    if saved.recovered {
+        eprintln!(
+            "{}: its last save was interrupted; resuming from the newer state in {}",
+            from.display(),
+            checkpoint::optimizer_path(from).display()
+        );
+    }
+    let epoch: usize = saved
+        .metadata
+        .get("epoch")
+        .and_then(|e| e.parse().ok())
+        .with_context(|| format!("{}: unreadable epoch", context()))?;
     if epoch >= config.epochs {
         bail!(
             "{}: it has already trained {epoch} epochs; pass --epochs with a larger total to train more",
             context()
         );
     }
-    let (params, _) = checkpoint::load(from, plan).with_context(context)?;
-    Ok((params, state, epoch))
+    Ok((saved.params, saved.optimizer, epoch))
 }
 
 /// "LeNet-5", "LeNet-5 (1998)", or the architecture string of any other network.
@@ -623,7 +679,7 @@ fn eval(args: EvalArgs) -> Result<()> {
     if data_args.dataset == DatasetKind::Auto && trained_on == Some(Collection::FashionMnist) {
         data_args.dataset = DatasetKind::FashionMnist;
     }
-    let (split, collection) = load_data(&data_args, args.seed)?;
+    let (split, collection) = load_data(&data_args, args.seed, plan.input())?;
     if let (Some(trained), Some(data)) = (trained_on, collection)
         && trained != data
     {

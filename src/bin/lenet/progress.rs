@@ -26,6 +26,15 @@ impl ConsoleObserver {
     }
 }
 
+/// An epoch cut short by an error leaves no half-drawn bar above the error line.
+impl Drop for ConsoleObserver {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 fn running_loss(p: &Progress) -> f64 {
     p.loss_sum / p.images_done.max(1) as f64
 }
