@@ -58,27 +58,35 @@ fn wide(s: &ConvShape) -> bool {
     s.stride == 1 && s.out_channels.is_multiple_of(LANES) && s.out_channels <= 4 * LANES && avx2_fma()
 }
 
-/// The direct forward kernel for this shape, if one suits it and this CPU.
-pub fn forward(s: &ConvShape) -> Option<Forward> {
+/// The direct forward and weight-gradient kernels for this shape, if they suit it and this CPU:
+/// each monomorphized for its channel count.
+fn forward_and_weight_gradient(s: &ConvShape) -> Option<(Forward, WeightGradient)> {
     #[cfg(target_arch = "x86_64")]
     {
         use avx2::*;
+        fn narrow_pair<const G: usize>() -> (Forward, WeightGradient) {
+            (narrow_forward::<G>, narrow_weight_gradient::<G>)
+        }
+        fn wide_pair<const V: usize, const R: usize>() -> (Forward, WeightGradient) {
+            (wide_forward::<V, R>, wide_weight_gradient::<V, R>)
+        }
         if narrow(s) {
             return Some(match s.out_channels {
-                1 => narrow_forward::<1>,
-                2 => narrow_forward::<2>,
-                3 => narrow_forward::<3>,
-                4 => narrow_forward::<4>,
-                5 => narrow_forward::<5>,
-                _ => narrow_forward::<6>,
+                1 => narrow_pair::<1>(),
+                2 => narrow_pair::<2>(),
+                3 => narrow_pair::<3>(),
+                4 => narrow_pair::<4>(),
+                5 => narrow_pair::<5>(),
+                _ => narrow_pair::<6>(),
             });
         }
+        // R pixels (forward) or taps (weight gradient) per block: V·R = 12 accumulators.
         if wide(s) {
             return Some(match s.out_channels / LANES {
-                1 => wide_forward::<1, 12>,
-                2 => wide_forward::<2, 6>,
-                3 => wide_forward::<3, 4>,
-                _ => wide_forward::<4, 3>,
+                1 => wide_pair::<1, 12>(),
+                2 => wide_pair::<2, 6>(),
+                3 => wide_pair::<3, 4>(),
+                _ => wide_pair::<4, 3>(),
             });
         }
     }
@@ -86,32 +94,14 @@ pub fn forward(s: &ConvShape) -> Option<Forward> {
     None
 }
 
+/// The direct forward kernel for this shape, if one suits it and this CPU.
+pub fn forward(s: &ConvShape) -> Option<Forward> {
+    forward_and_weight_gradient(s).map(|(forward, _)| forward)
+}
+
 /// The direct weight-gradient kernel for this shape, if one suits it and this CPU.
 pub fn weight_gradient(s: &ConvShape) -> Option<WeightGradient> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use avx2::*;
-        if narrow(s) {
-            return Some(match s.out_channels {
-                1 => narrow_weight_gradient::<1>,
-                2 => narrow_weight_gradient::<2>,
-                3 => narrow_weight_gradient::<3>,
-                4 => narrow_weight_gradient::<4>,
-                5 => narrow_weight_gradient::<5>,
-                _ => narrow_weight_gradient::<6>,
-            });
-        }
-        if wide(s) {
-            return Some(match s.out_channels / LANES {
-                1 => wide_weight_gradient::<1, 12>,
-                2 => wide_weight_gradient::<2, 6>,
-                3 => wide_weight_gradient::<3, 4>,
-                _ => wide_weight_gradient::<4, 3>,
-            });
-        }
-    }
-    let _ = s;
-    None
+    forward_and_weight_gradient(s).map(|(_, weight_gradient)| weight_gradient)
 }
 
 /// The direct input-gradient kernel for this shape, if one suits it and this CPU.
