@@ -208,6 +208,27 @@ fn cli_resume_with_other_settings_is_refused() {
         &["--device", "cpu", "--optimizer", "adam", "--epochs", "1", "--resume", "m.safetensors"],
     );
     assert!(err.contains("already trained 1 epochs"), "{err}");
+    // Other training data: another --limit-train; another data set (when MNIST is at hand).
+    let mut others = vec![(vec!["--dataset", "synthetic", "--limit-train", "320"], "train_examples 640")];
+    let mnist = common::shared_mnist_dir().map(|p| p.to_string_lossy().into_owned());
+    if let Some(mnist) = &mnist {
+        others.push((
+            vec!["--dataset", "mnist", "--data-dir", mnist, "--limit-train", "640"],
+            "dataset synthetic",
+        ));
+    }
+    for (data, says) in others {
+        let out = Command::new(env!("CARGO_BIN_EXE_lenet"))
+            .args(["train", "--device", "cpu", "--optimizer", "adam", "--epochs", "2"])
+            .args(["--resume", "m.safetensors"])
+            .args(&data)
+            .current_dir(d)
+            .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/")
+            .output()
+            .expect("run lenet");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says) && err.contains("--limit-train"), "{err}");
+    }
     // Without the optimizer file there is nothing to resume.
     std::fs::remove_file(dir.join("m.safetensors.optim.safetensors")).unwrap();
     let err = resume(&["--optimizer", "adam"]);

@@ -489,7 +489,8 @@ fn train(args: TrainArgs) -> Result<()> {
 
     let (params, resumed) = match &args.resume {
         Some(from) => {
-            let (params, state, epoch) = load_resume(from, &network, &plan, &config)?;
+            let data = (collection, split.train.len());
+            let (params, state, epoch) = load_resume(from, &network, &plan, &config, data)?;
             (params, Some((state, epoch)))
         }
         None => (Parameters::init(&plan, args.seed), None),
@@ -541,7 +542,7 @@ fn train(args: TrainArgs) -> Result<()> {
             return Err(e.into());
         }
         if let Some(path) = &args.save {
-            let metadata = checkpoint_metadata(&network, epoch, &config, collection);
+            let metadata = checkpoint_metadata(&network, epoch, &config, (collection, split.train.len()));
             checkpoint::save_training(path, &engine.parameters()?, &engine.optimizer_state()?, metadata)
                 .with_context(|| format!("saving the model after epoch {epoch}"))?;
             last_saved = Some(epoch);
@@ -575,14 +576,20 @@ fn check_save_path(save: &std::path::Path) -> Result<()> {
 }
 
 /// "dataset" is the collection's key ("mnist", "fashion-mnist"), or "synthetic".
+fn dataset_key(collection: Option<Collection>) -> &'static str {
+    collection.map_or("synthetic", Collection::key)
+}
+
+/// What a checkpoint records of its run: enough to rebuild the network and to resume it.
 fn checkpoint_metadata(
     network: &Network,
     epoch: usize,
     config: &TrainConfig,
-    collection: Option<Collection>,
+    (collection, train_examples): (Option<Collection>, usize),
 ) -> HashMap<String, String> {
     HashMap::from([
-        ("dataset".to_string(), collection.map_or("synthetic", Collection::key).to_string()),
+        ("dataset".to_string(), dataset_key(collection).to_string()),
+        ("train_examples".to_string(), train_examples.to_string()),
         ("format".to_string(), "pt".to_string()),
         ("architecture".to_string(), network.layers_string()),
         ("input".to_string(), network.input.to_string()),
@@ -602,6 +609,7 @@ fn load_resume(
     network: &Network,
     plan: &Plan,
     config: &TrainConfig,
+    (collection, train_examples): (Option<Collection>, usize),
 ) -> Result<(Parameters, lenet_gpu::cpu::optimizer::OptimizerState, usize)> {
     let context = || format!("cannot resume from {}", from.display());
     // The settings first (the model file records the same ones as its optimizer state), so a
@@ -623,6 +631,20 @@ fn load_resume(
         if saved != wanted {
             bail!(
                 "{}: it was trained with {key} {saved}, but this run asks for {wanted} (resuming needs the same {flag} as the saved run)",
+                context()
+            );
+        }
+    }
+    // The same training data too, else each epoch's shuffle is another (checkpoints from before
+    // these were recorded are taken on trust).
+    let data_checks =
+        [("dataset", dataset_key(collection).to_string()), ("train_examples", train_examples.to_string())];
+    for (key, wanted) in data_checks {
+        if let Some(saved) = metadata.get(key)
+            && *saved != wanted
+        {
+            bail!(
+                "{}: it was trained with {key} {saved}, but this run has {wanted} (resuming needs the same --dataset and --limit-train as the saved run)",
                 context()
             );
         }
