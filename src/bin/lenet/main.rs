@@ -505,14 +505,18 @@ fn train(args: TrainArgs) -> Result<()> {
         first_epoch = epoch + 1;
         eprintln!("resuming from {} after epoch {epoch}", args.resume.as_ref().unwrap().display());
     }
+    let optimizer_words = match optimizer {
+        Optimizer::Sgd { momentum, .. } => format!("SGD lr {lr} momentum {momentum}"),
+        Optimizer::Adam { .. } => format!("Adam lr {lr}"),
+    };
     eprintln!(
-        "training {} ({} parameters) on {}: {} epochs, batch {}, {:?} lr {lr}, seed {}",
+        "training {} ({} parameters) on {}: {} epoch{}, batch {}, {optimizer_words}, seed {}",
         network_name(&network),
         engine.plan().parameter_count,
         engine.device_name(),
         config.epochs,
+        if config.epochs == 1 { "" } else { "s" },
         config.batch_size,
-        args.optimizer,
         config.seed
     );
     let mut figures = figures::TrainFigures::new(
