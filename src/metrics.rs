@@ -119,6 +119,9 @@ pub struct MetricsLog {
     /// The totals when the last `train` row was written, and the latest ones.
     row_start: Progress,
     latest: Progress,
+    /// When an epoch starts over mid-way (`--device auto` moving to the CPU path after a GPU
+    /// failure), the step of the last row written: rows resume from the new run's totals there.
+    rebase_at: Option<usize>,
     /// The first write that failed: observers cannot return errors, so `check` reports it.
     error: Option<Error>,
 }
@@ -162,6 +165,7 @@ impl MetricsLog {
             steps_per_epoch: 0,
             row_start: Progress::default(),
             latest: Progress::default(),
+            rebase_at: None,
             error: None,
         })
     }
@@ -226,10 +230,23 @@ impl Observer for MetricsLog {
         self.steps_per_epoch = images.div_ceil(self.batch_size);
         self.row_start = Progress::default();
         self.latest = Progress::default();
+        self.rebase_at = None;
     }
 
     fn progress(&mut self, progress: Progress) {
+        if progress.steps_done < self.latest.steps_done {
+            // The epoch started over: its steps up to the last row are written already.
+            self.rebase_at = Some(self.row_start.steps_done);
+        }
         self.latest = progress;
+        if let Some(step) = self.rebase_at {
+            if progress.steps_done < step {
+                return;
+            }
+            // The new run's totals at the last row written (none yet: from the epoch's start).
+            self.row_start = if step == 0 { Progress::default() } else { progress };
+            self.rebase_at = None;
+        }
         if progress.steps_done >= self.row_start.steps_done + self.every {
             self.train_row();
         }

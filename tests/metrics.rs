@@ -111,6 +111,25 @@ fn at(steps: usize, loss_sum: f64, correct: u64, seconds: f64) -> Progress {
 }
 
 #[test]
+fn an_epoch_that_starts_over_continues_its_rows_without_repeating_them() {
+    // `--device auto` after a GPU failure: the CPU path runs the epoch again from its start.
+    let mut log = MetricsLog::new(None, 2, 10, 0.5, Vec::new()).unwrap();
+    log.epoch_started(1, 60); // 6 steps of 10
+    for (s, loss) in [(1, 20.0), (2, 30.0), (3, 36.0)] {
+        log.progress(at(s, loss, 0, s as f64));
+    }
+    // The rerun's totals differ a little (another device's rounding) but count the same steps.
+    for (s, loss) in [(1, 21.0), (2, 31.0), (3, 37.0), (4, 41.0), (5, 43.0), (6, 44.0)] {
+        log.progress(at(s, loss, 0, 10.0 + s as f64));
+    }
+    let steps: Vec<usize> = log.rows().iter().map(|r| r.step).collect();
+    assert_eq!(steps, [2, 4, 6], "each step in one row, none twice");
+    // Steps 3-4 from the rerun's own totals: (41 - 31) / 20 images.
+    assert_eq!(log.rows()[1].loss, Some(0.5));
+    assert_eq!(log.rows()[2].loss, Some((44.0 - 41.0) / 20.0));
+}
+
+#[test]
 fn each_row_is_in_the_file_as_soon_as_it_is_known() {
     let dir = TempDir::new("metrics-flush");
     let path = dir.join("m.csv");
