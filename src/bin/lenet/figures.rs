@@ -125,10 +125,10 @@ pub fn shift_table(grid: &ShiftGrid) -> String {
     out.push_str("\nby distance max(|dx|, |dy|):\n");
     for r in grid.rings() {
         out.push_str(&format!(
-            "  {} px: {:>3} shift{}, mean {:>6.2}%, worst {:>6.2}% at ({}, {})\n",
+            "  {} px: {:>3} {:<7} mean {:>6.2}%, worst {:>6.2}% at ({}, {})\n",
             r.distance,
             r.shifts,
-            if r.shifts == 1 { " " } else { "s" },
+            if r.shifts == 1 { "shift," } else { "shifts," },
             r.mean * 100.0,
             r.worst * 100.0,
             r.worst_at.0,
