@@ -10,6 +10,7 @@ pub mod error;
 pub mod fallback;
 pub mod gpu;
 pub mod invariance;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod rng;

@@ -508,6 +508,16 @@ fn bad_checkpoints_are_named_with_the_problem() {
     check(&cases);
 }
 
+/// A network whose activations for a step of 60,000 examples (the synthetic training set, one
+/// step) need four times the memory this machine has available: a 3x3 convolution with enough output
+/// channels (each 28x28 map and its gradient: 6,272 bytes an example). Refused before anything
+/// is allocated; were it not, the allocation would abort the process.
+fn too_large_for_memory() -> Option<[String; 4]> {
+    let available = lenet_gpu::memory::available_bytes()?;
+    let channels = (4 * available).div_ceil(60_000 * 784 * 8) + 1;
+    Some(["--arch".into(), format!("conv{channels}k3p1,dense10"), "--batch-size".into(), "60000".into()])
+}
+
 #[test]
 fn bad_architectures_and_save_paths_are_refused_before_training() {
     let train = |extra: &[&str]| {
@@ -523,7 +533,7 @@ fn bad_architectures_and_save_paths_are_refused_before_training() {
     };
     let files = TempDir::new("save-dir");
     let save_dir = files.path().to_str().unwrap().to_string();
-    let cases = vec![
+    let mut cases = vec![
         Case {
             what: "layers that do not chain",
             args: train(&["--arch", "conv6k5,dense10,conv3k3"]),
@@ -574,6 +584,20 @@ fn bad_architectures_and_save_paths_are_refused_before_training() {
             words: vec!["does not exist"],
         },
     ];
+    // Where the available memory is known (Linux), a network too large for it.
+    if let Some(args) = too_large_for_memory() {
+        cases.push(Case {
+            what: "a network too large for this machine's memory",
+            args: ["train", "--device", "cpu", "--dataset", "synthetic", "--save", "{OUT}"]
+                .map(String::from)
+                .into_iter()
+                .chain(args)
+                .collect(),
+            code: 1,
+            names: "batch 60000".into(),
+            words: vec!["needs about", "GB available", "--arch"],
+        });
+    }
     check(&cases);
 }
 

@@ -486,6 +486,9 @@ fn train(args: TrainArgs) -> Result<()> {
     let network = args.arch;
     let plan = arch::plan_for_mnist(&network)?;
     let (split, collection) = load_data(&args.dataset, args.seed, plan.input())?;
+    // Before any parameter or activation is allocated (no step is bigger than the data).
+    let largest_step = config.batch_size.min(split.train.len().max(1));
+    lenet_gpu::memory::check_training(&plan, largest_step, &config.optimizer)?;
 
     let (params, resumed) = match &args.resume {
         Some(from) => {
