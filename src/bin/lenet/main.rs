@@ -486,9 +486,12 @@ fn train(args: TrainArgs) -> Result<()> {
     let network = args.arch;
     let plan = arch::plan_for_mnist(&network)?;
     let (split, collection) = load_data(&args.dataset, args.seed, plan.input())?;
-    // Before any parameter or activation is allocated (no step is bigger than the data).
-    let largest_step = config.batch_size.min(split.train.len().max(1));
-    lenet_gpu::memory::check_training(&plan, largest_step, &config.optimizer)?;
+    // Where the CPU path may run, before any parameter or activation is allocated (no step is
+    // bigger than the data). A GPU holds its activations in its own memory.
+    if matches!(args.dataset.device, DeviceChoice::Cpu | DeviceChoice::Auto) {
+        let largest_step = config.batch_size.min(split.train.len().max(1));
+        lenet_gpu::memory::check_training(&plan, largest_step, &config.optimizer)?;
+    }
 
     let (params, resumed) = match &args.resume {
         Some(from) => {
