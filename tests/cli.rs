@@ -5,17 +5,12 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Run, TempDir, run_bounded};
 use lenet_gpu::checkpoint;
 use lenet_gpu::model::{Network, Parameters};
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Far beyond what any run here needs: only a hang trips it.
-const HANG_LIMIT: Duration = Duration::from_secs(180);
 
 /// Small, fast training runs on the synthetic digits.
 const SMALL: &[&str] = &["--dataset", "synthetic", "--limit-train", "500", "--limit-test", "200"];
@@ -34,12 +29,6 @@ struct Sandbox {
     data: TempDir,
     work: TempDir,
     mirror: String,
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
 }
 
 impl Run {
@@ -93,37 +82,6 @@ impl Sandbox {
         args.extend_from_slice(SMALL);
         args.extend_from_slice(extra);
         self.run(&args)
-    }
-}
-
-/// Runs `cmd` to completion, killing it (and failing the test) if it runs past `HANG_LIMIT`.
-fn run_bounded(mut cmd: Command, args: &[&str]) -> Run {
-    let mut child = cmd.spawn().expect("start lenet");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for lenet") {
-            break status;
-        }
-        if start.elapsed() > HANG_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lenet {args:?} still running after {HANG_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        code: status.code(),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
     }
 }
 

@@ -6,24 +6,16 @@
 
 mod common;
 
-use common::{TempDir, gzip, idx_images, idx_labels, images_of, labels_of, write};
+use common::{
+    HANG_LIMIT, Run, TempDir, gzip, idx_images, idx_labels, images_of, labels_of, run_bounded, write,
+};
 use lenet_gpu::checkpoint;
 use lenet_gpu::model::{Network, Parameters};
 use safetensors::{Dtype, tensor::TensorView};
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Far beyond what any run here needs: only a hang trips it.
-const HANG_LIMIT: Duration = Duration::from_secs(180);
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
 
 impl Run {
     /// The one "error:" line of a clean failure with exit status `code`.
@@ -71,40 +63,6 @@ impl Sandbox {
 
     fn path(&self, name: &str) -> String {
         self.work.join(name).to_str().expect("UTF-8 temp path").to_string()
-    }
-}
-
-fn run_bounded(mut cmd: Command, args: &[&str]) -> Run {
-    let mut child = cmd.spawn().expect("start lenet");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let status = wait_bounded(&mut child, args);
-    Run {
-        code: status.code(),
-        stdout: stdout.join().expect("stdout"),
-        stderr: stderr.join().expect("stderr"),
-    }
-}
-
-fn wait_bounded(child: &mut Child, args: &[&str]) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for lenet") {
-            return status;
-        }
-        if start.elapsed() > HANG_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lenet {args:?} still running after {HANG_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

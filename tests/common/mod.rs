@@ -2,9 +2,11 @@
 //! small IDX files built in memory.
 #![allow(dead_code)] // each test crate uses its own subset
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// The shared MNIST copy (`../shared/data/mnist` from the crate root), if its four files are
 /// there. When absent, prints a visible skip message and returns None, unless
@@ -156,5 +158,52 @@ pub fn conv_shape(
         kernel_w: k,
         stride,
         padding: pad,
+    }
+}
+
+/// Far beyond what any `lenet` run in the tests needs: only a hang trips it.
+pub const HANG_LIMIT: Duration = Duration::from_secs(180);
+
+/// How a `lenet` run ended, and what it printed.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` (stdout and stderr piped) to completion, reading both pipes as it goes, and kills
+/// it (failing the test) if it runs past `HANG_LIMIT`.
+pub fn run_bounded(mut cmd: Command, args: &[&str]) -> Run {
+    let mut child = cmd.spawn().expect("start lenet");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let status = wait_bounded(&mut child, args);
+    Run {
+        code: status.code(),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// Waits for `child`, killing it (and failing the test) if it runs past `HANG_LIMIT`.
+fn wait_bounded(child: &mut Child, args: &[&str]) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for lenet") {
+            return status;
+        }
+        if start.elapsed() > HANG_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lenet {args:?} still running after {HANG_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
