@@ -19,11 +19,15 @@
 
 use super::conv::ConvShape;
 
-/// Reusable buffers for one worker: the padded image and a rearranged output gradient.
+/// Reusable buffers for one worker: the padded image, a rearranged output gradient, and the
+/// offset tables of taps and windows (refilled per image, never reallocated once grown).
 #[derive(Default)]
 pub struct Scratch {
     padded: Vec<f32>,
     grad: Vec<f32>,
+    taps_at: Vec<usize>,
+    pixels: Vec<usize>,
+    order: Vec<(usize, usize)>,
 }
 
 /// forward(shape, image [C, H, W], tap-major weight [K, OC], bias [OC], output [OC, OH, OW]).
@@ -170,10 +174,10 @@ fn pad(s: &ConvShape, width: usize, image: &[f32], padded: &mut Vec<f32>) {
 }
 
 /// Offsets, in a padded image of row width `width`, of each kernel tap (c, ky, kx) relative to
-/// the tap (0, 0, 0), in weight order.
-fn tap_offsets(s: &ConvShape, width: usize) -> Vec<usize> {
+/// the tap (0, 0, 0), in weight order, into `offsets`.
+fn tap_offsets(s: &ConvShape, width: usize, offsets: &mut Vec<usize>) {
     let plane = (s.in_h + 2 * s.padding) * width;
-    let mut offsets = Vec::with_capacity(s.patch_len());
+    offsets.clear();
     for c in 0..s.in_channels {
         for ky in 0..s.kernel_h {
             for kx in 0..s.kernel_w {
@@ -181,7 +185,6 @@ fn tap_offsets(s: &ConvShape, width: usize) -> Vec<usize> {
             }
         }
     }
-    offsets
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -279,7 +282,10 @@ mod avx2 {
                 g[(o * oh + y) * gw..][..ow].copy_from_slice(row);
             }
         }
-        unsafe { narrow_weight_gradient_avx2::<G>(s, &scratch.padded, &scratch.grad, d_taps) }
+        tap_offsets(s, narrow_width(s), &mut scratch.taps_at);
+        unsafe {
+            narrow_weight_gradient_avx2::<G>(s, &scratch.padded, &scratch.grad, &scratch.taps_at, d_taps)
+        }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -287,11 +293,12 @@ mod avx2 {
         s: &ConvShape,
         padded: &[f32],
         g: &[f32],
+        taps_at: &[usize],
         d_taps: &mut [f32],
     ) {
         let (oh, pw) = (s.out_h(), narrow_width(s));
         let gw = s.out_w().div_ceil(COLUMNS) * COLUMNS;
-        for (tap, offset) in tap_offsets(s, pw).into_iter().enumerate() {
+        for (tap, &offset) in taps_at.iter().enumerate() {
             // Two accumulators per channel (even and odd vectors of a block): enough
             // independent FMA chains to hide their latency.
             let mut acc = [[_mm256_setzero_ps(); 2]; G];
@@ -325,9 +332,13 @@ mod avx2 {
     }
 
     /// Offsets, in a padded image of row width `pw`, of each output pixel's window (its tap
-    /// (0, 0, 0)), in output order.
-    fn pixel_offsets(s: &ConvShape, pw: usize) -> Vec<usize> {
-        (0..s.out_h()).flat_map(|oy| (0..s.out_w()).map(move |ox| oy * pw + ox)).collect()
+    /// (0, 0, 0)), in output order, into `pixels`; and the taps' offsets into `taps_at`.
+    /// Returns the largest offset a kernel reaches (the last pixel at the last tap).
+    fn window_offsets(s: &ConvShape, pw: usize, pixels: &mut Vec<usize>, taps_at: &mut Vec<usize>) -> usize {
+        pixels.clear();
+        pixels.extend((0..s.out_h()).flat_map(|oy| (0..s.out_w()).map(move |ox| oy * pw + ox)));
+        tap_offsets(s, pw, taps_at);
+        pixels.last().copied().unwrap_or(0) + taps_at.last().copied().unwrap_or(0)
     }
 
     pub fn wide_forward<const V: usize, const R: usize>(
@@ -344,11 +355,11 @@ mod avx2 {
         assert_eq!(out.len(), s.output_len(), "conv output size");
         let pw = s.in_w + 2 * s.padding;
         pad(s, pw, image, &mut scratch.padded);
-        let (pixels, taps_at) = (pixel_offsets(s, pw), tap_offsets(s, pw));
         // Every window and every tap lies inside the padded image.
-        let last = pixels.last().copied().unwrap_or(0) + taps_at.last().copied().unwrap_or(0);
+        let last = window_offsets(s, pw, &mut scratch.pixels, &mut scratch.taps_at);
         assert!(last < scratch.padded.len(), "padded image too small");
-        unsafe { wide_forward_avx2::<V, R>(&scratch.padded, &pixels, &taps_at, taps, bias, out) }
+        let Scratch { padded, pixels, taps_at, .. } = scratch;
+        unsafe { wide_forward_avx2::<V, R>(padded, pixels, taps_at, taps, bias, out) }
     }
 
     /// out [V·8, P] for the windows at `pixels`, R at a time (the last block repeats its final
@@ -422,12 +433,10 @@ mod avx2 {
                 g[q * oc + o] = v;
             }
         }
-        let (pixels, taps_at) = (pixel_offsets(s, pw), tap_offsets(s, pw));
-        let last = pixels.last().copied().unwrap_or(0) + taps_at.last().copied().unwrap_or(0);
+        let last = window_offsets(s, pw, &mut scratch.pixels, &mut scratch.taps_at);
         assert!(last < scratch.padded.len(), "padded image too small");
-        unsafe {
-            wide_weight_gradient_avx2::<V, T>(&scratch.padded, &scratch.grad, &pixels, &taps_at, d_taps)
-        }
+        let Scratch { padded, grad, pixels, taps_at, .. } = scratch;
+        unsafe { wide_weight_gradient_avx2::<V, T>(padded, grad, pixels, taps_at, d_taps) }
     }
 
     /// d_taps [K, V·8] += Σ over pixels of g [P, V·8] x the input under each tap, T taps at a
@@ -506,7 +515,8 @@ mod avx2 {
         // Taps channel-fastest, so the 6 of a register block add onto different planes: taps of
         // one plane overlap (one pixel apart), and overlapping read-modify-writes in a row would
         // stall on store forwarding.
-        let mut order = Vec::with_capacity(s.patch_len());
+        let order = &mut scratch.order;
+        order.clear();
         for ky in 0..s.kernel_h {
             for kx in 0..s.kernel_w {
                 for c in 0..s.in_channels {
@@ -515,7 +525,9 @@ mod avx2 {
                 }
             }
         }
-        unsafe { input_gradient_avx2(&scratch.grad, positions, oc, taps, &order, &mut scratch.padded) };
+        unsafe {
+            input_gradient_avx2(&scratch.grad, positions, oc, taps, &scratch.order, &mut scratch.padded)
+        };
         for (c, d_plane) in d_input.chunks_exact_mut(s.in_h * s.in_w).enumerate() {
             for (y, row) in d_plane.chunks_exact_mut(s.in_w).enumerate() {
                 row.copy_from_slice(
