@@ -15,6 +15,13 @@ use std::path::{Path, PathBuf};
 /// checkpoint or the new one, never half of one.
 pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>) -> Result<()> {
     check_finite(path, params)?;
+    let serialized = to_bytes(params, metadata)
+        .map_err(|e| Error::bad_data(path, format!("cannot serialize checkpoint: {e}")))?;
+    write_atomically(path, &serialized)
+}
+
+/// The bytes `save` writes: `params` as safetensors with `metadata`.
+pub fn to_bytes(params: &Parameters, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
     let bytes: Vec<Vec<u8>> = params
         .views
         .iter()
@@ -24,9 +31,7 @@ pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>)
         let view = TensorView::new(Dtype::F32, v.shape.clone(), b).expect("view length matches its shape");
         (v.name.clone(), view)
     });
-    let serialized = safetensors::serialize(tensors, Some(metadata))
-        .map_err(|e| Error::bad_data(path, format!("cannot serialize checkpoint: {e}")))?;
-    write_atomically(path, &serialized)
+    safetensors::serialize(tensors, Some(metadata)).map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 /// Refuses parameters holding NaN or infinity (training diverged at the last step of an epoch):
@@ -34,11 +39,11 @@ pub fn save(path: &Path, params: &Parameters, metadata: HashMap<String, String>)
 fn check_finite(path: &Path, params: &Parameters) -> Result<()> {
     for v in &params.views {
         if let Some(x) = params.values[v.offset..v.offset + v.len].iter().find(|x| !x.is_finite()) {
-            return Err(Error::Diverged(format!(
-                "{} holds {x}, so the model was not saved ({} keeps its last good state): try a lower learning rate (--lr)",
-                v.name,
-                path.display()
-            )));
+            return Err(Error::Diverged(crate::error::Divergence::Parameters {
+                tensor: v.name.clone(),
+                value: *x,
+                path: path.to_path_buf(),
+            }));
         }
     }
     Ok(())

@@ -26,9 +26,33 @@ pub enum Error {
     #[error("GPU: {0}")]
     Gpu(String),
 
-    /// Training produced a non-finite loss.
+    /// Training produced a non-finite loss, or parameters that cannot be saved.
     #[error("training diverged: {0}")]
-    Diverged(String),
+    Diverged(Divergence),
+
+    /// Training a network at a batch size needs more memory than the machine has available.
+    #[error(
+        "invalid argument: training this network at batch {batch} needs about {:.1} GB of memory ({parameters} parameters, with their gradients and optimizer state, and every layer's activations), but this machine has {:.1} GB available",
+        gigabytes(*needed_bytes),
+        gigabytes(*available_bytes)
+    )]
+    NotEnoughMemory { batch: usize, parameters: usize, needed_bytes: u64, available_bytes: u64 },
+
+    /// Something failed while doing `what` (e.g. "benchmarking CPU at batch 64").
+    #[error("{what}: {cause}")]
+    During { what: String, cause: Box<Error> },
+
+    /// An epoch was trained but saving it failed.
+    #[error("saving the model after epoch {epoch}: {cause}")]
+    SaveFailed { epoch: usize, cause: Box<Error> },
+
+    /// A checkpoint records another network than the one asked for.
+    #[error("the network {given} does not match the architecture recorded in {}: {recorded}", path.display())]
+    ArchitectureMismatch { path: PathBuf, given: crate::model::Network, recorded: crate::model::Network },
+
+    /// A run cannot be resumed from a checkpoint (see `session::RunRecord::check_resume`).
+    #[error("cannot resume from {}: {problem}", path.display())]
+    CannotResume { path: PathBuf, problem: ResumeProblem },
 
     /// An argument out of its valid range (batch size 0, NaN learning rate, ...).
     #[error("invalid argument: {0}")]
@@ -37,6 +61,118 @@ pub enum Error {
     /// A figure could not be drawn (see `viz`).
     #[error("drawing the figure failed: {0}")]
     Drawing(String),
+}
+
+/// Why training diverged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Divergence {
+    /// The loss became NaN or infinite at `step` of `epoch` (counted from 1; no step when only
+    /// the epoch's total was found non-finite).
+    Loss {
+        loss: f64,
+        epoch: usize,
+        step: Option<usize>,
+        learning_rate: f32,
+        /// Where the last good model is, and after which epoch it was saved.
+        last_saved: Option<(PathBuf, usize)>,
+    },
+    /// A parameter tensor holds NaN or infinity, so the model was not saved over `path`.
+    Parameters { tensor: String, value: f32, path: PathBuf },
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Divergence::Loss { loss, epoch, step, learning_rate, last_saved } => {
+                write!(f, "the loss became {loss} ")?;
+                match step {
+                    Some(step) => write!(f, "at step {step} of epoch {epoch}")?,
+                    None => write!(f, "in epoch {epoch}")?,
+                }
+                write!(
+                    f,
+                    " (learning rate {learning_rate}), so training stopped: try a lower learning rate"
+                )?;
+                if let Some((path, epoch)) = last_saved {
+                    write!(f, "; {} still holds the model after epoch {epoch}", path.display())?;
+                }
+                Ok(())
+            }
+            Divergence::Parameters { tensor, value, path } => write!(
+                f,
+                "{tensor} holds {value}, so the model was not saved ({} keeps its last good state): try a lower learning rate",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// What a checkpoint's run record says against resuming it.
+#[derive(Debug)]
+pub enum ResumeProblem {
+    /// The checkpoint or its optimizer file cannot be read.
+    File(Box<Error>),
+    /// It records no value for this setting (not written by a training run?).
+    Unrecorded { setting: RunSetting },
+    /// It was trained with another value of a setting than this run asks for.
+    Mismatch { setting: RunSetting, saved: String, wanted: String },
+    /// Its epoch is already the last one this run asks for.
+    AlreadyDone { epoch: usize },
+    /// The recorded epoch cannot be read.
+    UnreadableEpoch,
+}
+
+/// The settings a resumed run must share with the saved one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunSetting {
+    Architecture,
+    Seed,
+    BatchSize,
+    Optimizer,
+    Dataset,
+    TrainExamples,
+}
+
+impl RunSetting {
+    /// Its key in checkpoint metadata.
+    pub fn key(self) -> &'static str {
+        match self {
+            RunSetting::Architecture => "architecture",
+            RunSetting::Seed => "seed",
+            RunSetting::BatchSize => "batch_size",
+            RunSetting::Optimizer => "optimizer",
+            RunSetting::Dataset => "dataset",
+            RunSetting::TrainExamples => "train_examples",
+        }
+    }
+
+    /// Whether it describes the training data (rather than a setting of the run).
+    pub fn is_data(self) -> bool {
+        matches!(self, RunSetting::Dataset | RunSetting::TrainExamples)
+    }
+}
+
+impl std::fmt::Display for ResumeProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResumeProblem::Unrecorded { setting } => {
+                write!(f, "it records no \"{}\" (not saved by a training run?)", setting.key())
+            }
+            ResumeProblem::Mismatch { setting, saved, wanted } => {
+                let asks = if setting.is_data() { "has" } else { "asks for" };
+                write!(f, "it was trained with {} {saved}, but this run {asks} {wanted}", setting.key())
+            }
+            ResumeProblem::AlreadyDone { epoch } => {
+                write!(f, "it has already trained {epoch} epochs; ask for more epochs in all to train more")
+            }
+            ResumeProblem::UnreadableEpoch => write!(f, "unreadable epoch"),
+            ResumeProblem::File(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn gigabytes(bytes: u64) -> f64 {
+    bytes as f64 / 1e9
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod comparison;
 pub mod convolve;
 pub mod cpu;
 pub mod data;
@@ -14,6 +15,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod rng;
+pub mod session;
 pub mod train;
 pub mod viz;
 

@@ -219,14 +219,13 @@ pub fn train_epoch(
         engine.train_epoch(&split.train, &order, config.batch_size, &mut |p| observer.progress(p))?;
     let seconds = start.elapsed().as_secs_f64();
     if let Some(step) = totals.diverged_at_step.or((!totals.loss_sum.is_finite()).then_some(0)) {
-        let at =
-            if step > 0 { format!("at step {step} of epoch {epoch}") } else { format!("in epoch {epoch}") };
-        let lr = config.optimizer.lr();
-        return Err(Error::Diverged(format!(
-            "the loss became {} {at} (learning rate {lr}), so training stopped: try a lower learning rate, e.g. --lr {}",
-            totals.loss_sum,
-            lr / 10.0
-        )));
+        return Err(Error::Diverged(crate::error::Divergence::Loss {
+            loss: totals.loss_sum,
+            epoch,
+            step: (step > 0).then_some(step),
+            learning_rate: config.optimizer.lr(),
+            last_saved: None,
+        }));
     }
     let test_accuracy =
         if split.test.is_empty() { f64::NAN } else { evaluate(engine, &split.test)?.accuracy() };

@@ -2,11 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use lenet_gpu::checkpoint;
-use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::preprocess;
 use lenet_gpu::gpu::DeviceChoice;
-use lenet_gpu::model::{Network, Parameters, Plan, arch};
+use lenet_gpu::model::{Network, arch};
+use lenet_gpu::session::{SavedModel, Session};
 use lenet_gpu::viz;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +35,7 @@ struct ModelArgs {
     model: PathBuf,
     /// The network [default: the one recorded in the checkpoint, else lenet5]; an error if the
     /// checkpoint records another.
-    #[arg(long, value_name = "SPEC", value_parser = super::parse_arch)]
+    #[arg(long, value_name = "SPEC", value_parser = super::args::parse_arch)]
     arch: Option<Network>,
 }
 
@@ -45,7 +44,7 @@ struct KernelsArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// The PNG to write.
-    #[arg(long, value_name = "FILE", default_value = "kernels.png")]
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "kernels.png")]
     out: PathBuf,
 }
 
@@ -57,7 +56,7 @@ struct FeaturesArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// The PNG to write.
-    #[arg(long, value_name = "FILE", default_value = "features.png")]
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "features.png")]
     out: PathBuf,
     /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
     /// (the best adapter of any kind), or an adapter index from `lenet devices`.
@@ -71,11 +70,11 @@ struct CurvesArgs {
     #[arg(value_name = "METRICS")]
     metrics: PathBuf,
     /// The PNG to write.
-    #[arg(long, value_name = "FILE", default_value = "curves.png")]
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "curves.png")]
     out: PathBuf,
 }
 
-pub fn show(args: ShowArgs) -> Result<()> {
+pub fn run(args: ShowArgs) -> Result<()> {
     match args.what {
         ShowCommand::Kernels(args) => kernels(args),
         ShowCommand::Features(args) => features(args),
@@ -83,18 +82,15 @@ pub fn show(args: ShowArgs) -> Result<()> {
     }
 }
 
-/// The network and parameters of a checkpoint.
-fn load_model(args: &ModelArgs) -> Result<(Network, Plan, Parameters)> {
+/// The checkpoint `--model` names, with its network.
+fn load_model(args: &ModelArgs) -> Result<SavedModel> {
     if !args.model.is_file() {
         anyhow::bail!(
             "{}: no such model file (write one with `lenet train --save FILE`)",
             args.model.display()
         );
     }
-    let network = super::checkpoint_network(&args.model, args.arch.clone())?;
-    let plan = arch::plan_for_mnist(&network)?;
-    let (params, _) = checkpoint::load(&args.model, &plan)?;
-    Ok((network, plan, params))
+    Ok(SavedModel::read(&args.model, args.arch.clone())?)
 }
 
 fn save(picture: &viz::Picture, out: &Path) -> Result<()> {
@@ -102,8 +98,9 @@ fn save(picture: &viz::Picture, out: &Path) -> Result<()> {
 }
 
 fn kernels(args: KernelsArgs) -> Result<()> {
-    let (_, plan, params) = load_model(&args.model)?;
-    let picture = viz::kernels::draw(&plan, &params)?;
+    let model = load_model(&args.model)?;
+    let plan = arch::plan_for_mnist(&model.network)?;
+    let picture = viz::kernels::draw(&plan, &model.params)?;
     save(&picture, &args.out)?;
     let layers: Vec<String> = plan
         .layers
@@ -126,13 +123,11 @@ fn kernels(args: KernelsArgs) -> Result<()> {
 }
 
 fn features(args: FeaturesArgs) -> Result<()> {
-    let (_, plan, params) = load_model(&args.model)?;
+    let model = load_model(&args.model)?;
     let image = preprocess::load(&args.image)?;
-    // The optimizer is never used when only running the network.
-    let mut engine =
-        super::make_engine(args.device, plan.clone(), params, Optimizer::Sgd { lr: 0.01, momentum: 0.0 })?;
-    let activations = engine.activations(&preprocess::dataset(&[image]))?;
-    let picture = viz::features::draw(&plan, &image, &activations)?;
+    let mut session = Session::inference(args.device, model, Box::new(super::hints::notice))?;
+    let activations = session.activations(&preprocess::dataset(&[image]))?;
+    let picture = viz::features::draw(session.plan(), &image, &activations)?;
     save(&picture, &args.out)?;
     let probabilities =
         viz::features::softmax(&activations.last().context("the network has no layers")?.values);
@@ -142,7 +137,7 @@ fn features(args: FeaturesArgs) -> Result<()> {
         "{}: {best} ({:.1}%) on {}; {} layers drawn, wrote {} ({}x{})",
         args.image.display(),
         100.0 * probabilities[best],
-        engine.device_name(),
+        session.device_name(),
         activations.len(),
         args.out.display(),
         picture.width,

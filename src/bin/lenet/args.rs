@@ -1,0 +1,157 @@
+//! The command line's shape (clap): the commands, and the arguments several of them share.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lenet_gpu::data::mnist::{DatasetChoice, Loaded};
+use lenet_gpu::gpu::DeviceChoice;
+use lenet_gpu::model::{Network, Shape, arch};
+use lenet_gpu::session::{self, DataRequest};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "lenet",
+    version,
+    about = "Train and inspect LeNet-5 on MNIST, on any GPU through wgpu or on the CPU"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train LeNet-5 (or another --arch) and report loss and test accuracy after each epoch.
+    Train(super::train::TrainArgs),
+    /// Evaluate a saved model on the test set: accuracy, per-class accuracy, confusion matrix.
+    Eval(super::eval::EvalArgs),
+    /// Show the network's layers with output shapes and parameter counts.
+    Summary(super::summary::SummaryArgs),
+    /// Download MNIST (or Fashion-MNIST) into the data directory, checked against the published MD5 sums.
+    Download(super::download::DownloadArgs),
+    /// List the GPU adapters wgpu finds, with their key limits (WGPU_BACKEND narrows the search).
+    Devices,
+    /// Benchmark training and inference on the CPU path and each GPU adapter, side by side.
+    Bench(super::bench::BenchArgs),
+    /// Classify digits in image files (PNG, JPEG, BMP, GIF) with a saved model: top 3 classes.
+    Predict(super::predict::PredictArgs),
+    /// Apply one convolution kernel to a grayscale version of an image and write the result as a PNG.
+    Convolve(super::convolve::ConvolveArgs),
+    /// Pictures of a trained network: its kernels, the feature maps of an image, training curves.
+    Show(super::show::ShowArgs),
+}
+
+/// `--arch`: a name, a layer list or a file (see `lenet_gpu::model::arch`).
+pub fn parse_arch(spec: &str) -> Result<Network, String> {
+    arch::load_network(spec).map_err(|e| e.to_string())
+}
+
+pub fn positive_float(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a positive finite number, got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub fn momentum(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("must be in [0, 1), got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// Directory holding the data set's four IDX files (.gz or raw). Default: for MNIST
+    /// $LENET_DATA_DIR, else ./data/mnist; for Fashion-MNIST $LENET_FASHION_MNIST_DIR, else
+    /// ./data/fashion-mnist.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+pub struct DatasetArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Which data: `mnist` (looked for in the data directory, downloaded if absent),
+    /// `fashion-mnist` (likewise, in its own directory), `synthetic` (digits generated from the
+    /// seed, MNIST-shaped), or `auto` (MNIST, else synthetic with a notice; for `eval`, the data
+    /// set the model was trained on).
+    #[arg(long, value_enum, default_value_t = DatasetKind::Auto)]
+    pub dataset: DatasetKind,
+    /// Never try to download the data set.
+    #[arg(long)]
+    pub no_download: bool,
+    /// Use only the first N training images.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit_train: Option<u32>,
+    /// Use only the first N test images.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit_test: Option<u32>,
+    /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
+    /// (the best adapter of any kind, software ones such as lavapipe included), or an adapter
+    /// index from `lenet devices`.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: DeviceChoice,
+    /// Worker threads for the CPU path (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+}
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetKind {
+    Auto,
+    Mnist,
+    FashionMnist,
+    Synthetic,
+}
+
+impl DatasetKind {
+    pub fn choice(self) -> DatasetChoice {
+        match self {
+            DatasetKind::Auto => DatasetChoice::Auto,
+            DatasetKind::Mnist => DatasetChoice::Mnist,
+            DatasetKind::FashionMnist => DatasetChoice::FashionMnist,
+            DatasetKind::Synthetic => DatasetChoice::Synthetic,
+        }
+    }
+}
+
+/// `--threads N`, for the whole process.
+pub fn set_threads(threads: Option<u32>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        session::set_cpu_threads(n as usize)?;
+    }
+    Ok(())
+}
+
+impl DatasetArgs {
+    /// Finds (or downloads, or generates) the data for a network taking `input`, applies the
+    /// limits, and says what it is using. `choice` overrides `--dataset`.
+    pub fn load(&self, choice: DatasetChoice, seed: u64, input: Shape) -> anyhow::Result<Loaded> {
+        let request = DataRequest {
+            choice,
+            data_dir: self.data.data_dir.clone(),
+            seed,
+            download: !self.no_download,
+            limit_train: self.limit_train.map(|n| n as usize),
+            limit_test: self.limit_test.map(|n| n as usize),
+        };
+        let loaded = session::load_data(&request, input)?;
+        if let Some(notice) = &loaded.notice {
+            eprintln!("{notice}");
+        }
+        if self.limit_train.is_some() || self.limit_test.is_some() {
+            eprintln!(
+                "data: {} (using {} train, {} test)",
+                loaded.description,
+                loaded.split.train.len(),
+                loaded.split.test.len()
+            );
+        } else {
+            eprintln!("data: {}", loaded.description);
+        }
+        Ok(loaded)
+    }
+}

@@ -1,0 +1,100 @@
+//! `lenet eval`.
+
+use super::args::{DatasetArgs, DatasetKind, parse_arch, set_threads};
+use super::{figures, hints};
+use anyhow::{Result, bail};
+use clap::Args;
+use lenet_gpu::data::mnist::{Collection, DatasetChoice};
+use lenet_gpu::model::{Network, arch};
+use lenet_gpu::session::{SavedModel, Session};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    /// The model to evaluate (a safetensors checkpoint written by `lenet train --save`, or by
+    /// PyTorch's `safetensors.torch.save_file` for the same network).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Seed for synthetic data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The network [default: the one recorded in the checkpoint, else lenet5]; an error if the
+    /// checkpoint records another.
+    #[arg(long, value_name = "SPEC", value_parser = parse_arch)]
+    arch: Option<Network>,
+    /// Also draw the confusion matrix as a heat map in this PNG.
+    #[arg(long, value_name = "FILE")]
+    confusion: Option<PathBuf>,
+    /// Also evaluate on copies of the test set shifted by every (dx, dy) up to MAX pixels in each
+    /// direction (zero fill, before normalization): a table of accuracies and a summary per
+    /// distance.
+    #[arg(long, value_name = "MAX", num_args = 0..=1, default_missing_value = "4",
+          value_parser = clap::value_parser!(u32).range(0..28))]
+    shift: Option<u32>,
+    /// Draw the --shift results (a heat map and accuracy by distance) in this PNG; implies
+    /// --shift 4 when --shift is not given.
+    #[arg(long, value_name = "FILE")]
+    shift_plot: Option<PathBuf>,
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    set_threads(args.dataset.threads)?;
+    let model = SavedModel::read(&args.model, args.arch)?;
+    let plan = arch::plan_for_mnist(&model.network)?;
+    // A model trained on Fashion-MNIST is evaluated on it, unless --dataset names another.
+    let trained_on = model.trained_on();
+    let choice = match args.dataset.dataset {
+        DatasetKind::Auto if trained_on == Some(Collection::FashionMnist) => DatasetChoice::FashionMnist,
+        kind => kind.choice(),
+    };
+    let loaded = args.dataset.load(choice, args.seed, plan.input())?;
+    let (test, collection) = (&loaded.split.test, loaded.collection);
+    if let (Some(trained), Some(data)) = (trained_on, collection)
+        && trained != data
+    {
+        eprintln!("note: this model was trained on {}, not {}", trained.name(), data.name());
+    }
+    if test.is_empty() {
+        bail!("the test set is empty");
+    }
+    let network = model.network.clone();
+    let mut session = Session::inference(args.dataset.device, model, Box::new(hints::notice))?;
+    eprintln!("evaluating {} on {}", arch::title(&network), session.device_name());
+    let evaluation = session.evaluate(test)?;
+    println!(
+        "test accuracy: {:.2}% ({} of {})",
+        evaluation.accuracy() * 100.0,
+        evaluation.correct(),
+        evaluation.total()
+    );
+    // Rows labelled by digit, or by number and name ("  7 Sneaker") for Fashion-MNIST.
+    let fashion = collection == Some(Collection::FashionMnist);
+    let label = |c: usize| match fashion {
+        true => format!("  {:<13}", format!("{c} {}", Collection::FashionMnist.class_name(c))),
+        false => format!("{c:>6}"),
+    };
+    let rows = if fashion { "true class" } else { "true digit" };
+    println!("\nconfusion matrix (rows: {rows}, columns: predicted):");
+    print!("{}", " ".repeat(label(0).len()));
+    for c in 0..evaluation.classes {
+        print!("{c:>6}");
+    }
+    println!("  accuracy");
+    for actual in 0..evaluation.classes {
+        print!("{}", label(actual));
+        for predicted in 0..evaluation.classes {
+            print!("{:>6}", evaluation.confusion[actual * evaluation.classes + predicted]);
+        }
+        println!("  {:>7.2}%", evaluation.class_accuracy(actual) * 100.0);
+    }
+    if let Some(path) = &args.confusion {
+        figures::confusion(&evaluation, path)?;
+    }
+    let shift = args.shift.or(args.shift_plot.as_ref().map(|_| 4));
+    if let Some(max) = shift {
+        figures::shift(session.engine(), test, max as usize, args.shift_plot.as_deref())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! The library's errors and notices as the command line words them: the same facts, plus the
+//! flag or command that changes them (the library names none).
+
+use lenet_gpu::Error;
+use lenet_gpu::error::{Divergence, ResumeProblem, RunSetting};
+use lenet_gpu::session::Notice;
+
+/// An error and its context, outermost first, joined by ": " (as anyhow's `{:#}` would), with
+/// the library's errors worded by `error`.
+pub fn explain(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(|cause| match cause.downcast_ref::<Error>() {
+            Some(e) => error(e),
+            None => cause.to_string(),
+        })
+        .collect();
+    parts.join(": ")
+}
+
+/// One library error, with the flags that change what went wrong.
+pub fn error(e: &Error) -> String {
+    match e {
+        Error::Diverged(Divergence::Loss { loss, epoch, step, learning_rate, last_saved }) => {
+            let at = match step {
+                Some(step) => format!("at step {step} of epoch {epoch}"),
+                None => format!("in epoch {epoch}"),
+            };
+            let mut message = format!(
+                "training diverged: the loss became {loss} {at} (learning rate {learning_rate}), so training stopped: try a lower learning rate, e.g. --lr {}",
+                learning_rate / 10.0
+            );
+            if let Some((path, epoch)) = last_saved {
+                message += &format!("; {} still holds the model after epoch {epoch}", path.display());
+            }
+            message
+        }
+        Error::Diverged(Divergence::Parameters { tensor, value, path }) => format!(
+            "training diverged: {tensor} holds {value}, so the model was not saved ({} keeps its last good state): try a lower learning rate (--lr)",
+            path.display()
+        ),
+        Error::During { what, cause } => format!("{what}: {}", error(cause)),
+        Error::SaveFailed { epoch, cause } => {
+            format!("saving the model after epoch {epoch}: {}", error(cause))
+        }
+        Error::NotEnoughMemory { .. } => format!("{e}: use a smaller --arch or --batch-size"),
+        Error::ArchitectureMismatch { path, given, recorded } => format!(
+            "--arch {given} does not match the architecture recorded in {}: {recorded} (leave out --arch to use the checkpoint's)",
+            path.display()
+        ),
+        Error::CannotResume { path, problem } => {
+            let why = match problem {
+                ResumeProblem::Unrecorded { setting } => {
+                    format!("it records no \"{}\" (not saved by `lenet train --save`?)", setting.key())
+                }
+                ResumeProblem::Mismatch { setting, .. } => {
+                    format!("{problem} (resuming needs the same {} as the saved run)", resume_flags(*setting))
+                }
+                ResumeProblem::AlreadyDone { epoch } => format!(
+                    "it has already trained {epoch} epochs; pass --epochs with a larger total to train more"
+                ),
+                ResumeProblem::File(e) => error(e),
+                ResumeProblem::UnreadableEpoch => problem.to_string(),
+            };
+            format!("cannot resume from {}: {why}", path.display())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The flags that set what a resumed run must share with the saved one.
+fn resume_flags(setting: RunSetting) -> &'static str {
+    match setting {
+        RunSetting::Architecture => "--arch",
+        RunSetting::Seed => "--seed",
+        RunSetting::BatchSize => "--batch-size",
+        RunSetting::Optimizer => "--optimizer/--lr/--momentum",
+        RunSetting::Dataset | RunSetting::TrainExamples => "--dataset and --limit-train",
+    }
+}
+
+/// Prints a notice of the library on standard error.
+pub fn notice(notice: Notice) {
+    let line = match notice {
+        Notice::NoHardwareGpu => {
+            format!("{notice} (--device gpu accepts a software adapter such as lavapipe)")
+        }
+        Notice::GpuUnavailable(e) => format!("{}: running on the CPU path", error(&e)),
+        other => other.to_string(),
+    };
+    eprintln!("{line}");
+}

@@ -1,0 +1,163 @@
+//! `lenet train`.
+
+use super::args::{DatasetArgs, momentum, parse_arch, positive_float, set_threads};
+use super::figures::TrainFigures;
+use super::hints;
+use super::progress::ConsoleObserver;
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use lenet_gpu::cpu::optimizer::Optimizer;
+use lenet_gpu::metrics::Observers;
+use lenet_gpu::model::{Network, arch};
+use lenet_gpu::session::{DataIdentity, OptimizerKind, Session, TrainSpec};
+use lenet_gpu::train::{Observer, TrainConfig};
+use std::path::{Path, PathBuf};
+
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OptimizerArg {
+    /// SGD with momentum.
+    Sgd,
+    /// Adam (β1 0.9, β2 0.999, ε 1e-8).
+    Adam,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    dataset: DatasetArgs,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    epochs: u32,
+    /// Images per training step (the last step of an epoch may be smaller).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// Learning rate [default: 0.01 for sgd, 0.001 for adam].
+    #[arg(long, value_parser = positive_float, allow_negative_numbers = true)]
+    lr: Option<f32>,
+    /// Momentum for SGD, in [0, 1).
+    #[arg(long, default_value_t = 0.9, value_parser = momentum, allow_negative_numbers = true)]
+    momentum: f32,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    optimizer: OptimizerArg,
+    /// Seed for initialization, shuffling and synthetic data: the same seed gives the same numbers.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Save the model here (safetensors, PyTorch's state_dict names) after every epoch, atomically.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint (by --save, which also writes the optimizer
+    /// state to FILE.optim.safetensors) from its next epoch up to --epochs; needs the same
+    /// --seed, --batch-size, --arch and optimizer settings (and data options) as that run.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+    /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
+    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
+    #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
+    arch: Network,
+    /// Write training figures to this CSV file as training goes (kind,epoch,step,loss,accuracy,
+    /// images_per_s,learning_rate): a `train` row every --metrics-every steps and a `test` row
+    /// after each epoch (see the README). With --resume, its rows up to the resumed epoch are kept.
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
+    /// Steps per `train` row of --metrics (and of --plot's curves).
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    metrics_every: u32,
+    /// Draw the loss and accuracy curves in this PNG, redrawn after every epoch.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    set_threads(args.dataset.threads)?;
+    let kind = match args.optimizer {
+        OptimizerArg::Sgd => OptimizerKind::Sgd,
+        OptimizerArg::Adam => OptimizerKind::Adam,
+    };
+    let optimizer = kind.with(args.lr, args.momentum);
+    let config = TrainConfig {
+        epochs: args.epochs as usize,
+        batch_size: args.batch_size as usize,
+        optimizer,
+        seed: args.seed,
+    };
+    config.validate()?;
+    let network = args.arch;
+    let plan = arch::plan_for_mnist(&network)?;
+    let loaded = args.dataset.load(args.dataset.dataset.choice(), args.seed, plan.input())?;
+    if let Some(save) = &args.save {
+        check_save_path(save)?;
+    }
+    let spec = TrainSpec {
+        device: args.dataset.device,
+        network: network.clone(),
+        config: config.clone(),
+        data: DataIdentity::of(loaded.collection, loaded.split.train.len()),
+        save_to: args.save.clone(),
+        resume_from: args.resume.clone(),
+    };
+    let mut session = Session::train(spec, Box::new(hints::notice))?;
+    let resumed_after = args.resume.as_ref().map(|_| session.epochs_done());
+    if let (Some(from), Some(epoch)) = (&args.resume, resumed_after) {
+        eprintln!("resuming from {} after epoch {epoch}", from.display());
+    }
+    let optimizer_words = match optimizer {
+        Optimizer::Sgd { lr, momentum } => format!("SGD lr {lr} momentum {momentum}"),
+        Optimizer::Adam { lr, .. } => format!("Adam lr {lr}"),
+    };
+    eprintln!(
+        "training {} ({} parameters) on {}: {} epoch{}, batch {}, {optimizer_words}, seed {}",
+        arch::title(&network),
+        session.plan().parameter_count,
+        session.device_name(),
+        config.epochs,
+        if config.epochs == 1 { "" } else { "s" },
+        config.batch_size,
+        config.seed
+    );
+    let mut figures = TrainFigures::new(
+        args.metrics.as_deref(),
+        args.metrics_every as usize,
+        args.plot.as_deref(),
+        config.batch_size,
+        optimizer.lr(),
+        resumed_after,
+    )?;
+    let mut console = ConsoleObserver::new(config.epochs);
+    while session.epochs_left() {
+        let mut observers: Vec<&mut dyn Observer> = vec![&mut console];
+        if let Some(f) = &mut figures {
+            observers.push(&mut f.log);
+        }
+        let report = session.train_epoch(&loaded.split, &mut Observers(observers));
+        if let Some(f) = &mut figures {
+            f.epoch_done()?; // the rows so far are kept and drawn even if the epoch failed
+        }
+        report?;
+    }
+    if let Some(path) = &args.save {
+        eprintln!("model saved to {}", path.display());
+    }
+    for line in figures.iter().flat_map(|f| f.describe(args.metrics.as_deref())) {
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+/// Refuses, before any training, a `--save` path that could not be written at the end of an
+/// epoch: one in a missing directory, or a directory itself.
+fn check_save_path(save: &Path) -> Result<()> {
+    if save.is_dir() {
+        bail!(
+            "cannot save to {}: it is a directory; give a file name, e.g. {}",
+            save.display(),
+            save.join("lenet.safetensors").display()
+        );
+    }
+    if let Some(dir) = save.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!("cannot save to {}: the directory {} does not exist", save.display(), dir.display());
+    }
+    Ok(())
+}

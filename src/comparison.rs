@@ -1,0 +1,181 @@
+//! `lenet bench`'s workload: the same LeNet-5 training and inference on the CPU path and on
+//! GPU adapters, side by side in one run, and optionally each kernel of a step timed alone.
+//! The figures mean something only as ratios taken on one machine at one time.
+
+use crate::bench::{self, KernelTiming, Throughput};
+use crate::cpu::engine::CpuEngine;
+use crate::cpu::optimizer::Optimizer;
+use crate::gpu::engine::GpuEngine;
+use crate::gpu::{AdapterSummary, DeviceChoice, Gpu, list_adapters};
+use crate::model::{Network, Parameters};
+use crate::train::Engine;
+use crate::{Error, Result};
+
+/// Which engines to compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engines {
+    /// The CPU path and every adapter.
+    All,
+    Cpu,
+    /// The best adapter.
+    Gpu,
+    /// One adapter, by its index in `list_adapters`.
+    Adapter(usize),
+}
+
+impl std::str::FromStr for Engines {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "all" => Ok(Engines::All),
+            "cpu" => Ok(Engines::Cpu),
+            "gpu" => Ok(Engines::Gpu),
+            _ => s
+                .parse()
+                .map(Engines::Adapter)
+                .map_err(|_| format!("expected all, cpu, gpu or an adapter index, got {s:?}")),
+        }
+    }
+}
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub engines: Engines,
+    pub batch_sizes: Vec<usize>,
+    /// Timed training steps per engine and batch size.
+    pub steps: usize,
+    /// Untimed steps first.
+    pub warmup: usize,
+    /// Also time each kernel of a step (at the first batch size).
+    pub kernels: bool,
+}
+
+/// One engine at one batch size.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Row {
+    pub device: String,
+    pub backend: String,
+    pub batch: usize,
+    #[serde(flatten)]
+    pub throughput: Throughput,
+    /// A 60,000-image epoch at the measured training rate.
+    pub epoch_seconds: f64,
+    /// Training speed over the CPU path's at the same batch size (when it was measured).
+    pub speedup_over_cpu: Option<f64>,
+}
+
+/// Each kernel of one engine's training step.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelReport {
+    pub device: String,
+    pub timed_by: &'static str,
+    pub batch: usize,
+    pub kernels: Vec<KernelTiming>,
+    pub recording_microseconds_per_step: Option<f64>,
+}
+
+/// Everything measured.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Comparison {
+    pub throughput: Vec<Row>,
+    pub kernels: Vec<KernelReport>,
+}
+
+/// Measures `workload` on synthetic digits of MNIST's shape (the arithmetic is the same whatever
+/// the pixels are, and nothing needs downloading), telling `status` what it is doing.
+pub fn compare(workload: &Workload, status: &mut dyn FnMut(String)) -> Result<Comparison> {
+    let split = crate::data::synthetic::generate(10_000, 10_000, 1);
+    let plan = Network::lenet5().plan()?;
+    let params = Parameters::init(&plan, 1);
+    let optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
+    let adapters = list_adapters();
+    let engines = engine_list(workload.engines, &adapters)?;
+    let gpu_engine = |i: usize| -> Result<GpuEngine> {
+        let gpu = Gpu::open(DeviceChoice::Index(i))?.ok_or_else(|| Error::Gpu("adapter vanished".into()))?;
+        GpuEngine::new(gpu, plan.clone(), &params, optimizer)
+    };
+    let mut out = Comparison::default();
+    for &batch in &workload.batch_sizes {
+        let mut cpu_rate = None;
+        for &which in &engines {
+            let (name, backend) = match which {
+                None => (format!("CPU ({} threads)", rayon::current_num_threads()), "-".to_string()),
+                Some(i) => (adapters[i].info.name.clone(), format!("{:?}", adapters[i].info.backend)),
+            };
+            status(format!("{name} ({backend}), batch {batch}: training {} steps", workload.steps));
+            let mut engine: Box<dyn Engine> = match which {
+                None => Box::new(CpuEngine::new(plan.clone(), params.clone(), optimizer)),
+                Some(i) => Box::new(gpu_engine(i)?),
+            };
+            let t = bench::measure(engine.as_mut(), &split, batch, workload.steps, workload.warmup).map_err(
+                |e| Error::During {
+                    what: format!("benchmarking {name} at batch {batch}"),
+                    cause: Box::new(e),
+                },
+            )?;
+            let speedup = match which {
+                None => {
+                    cpu_rate = Some(t.train_images_per_s);
+                    Some(1.0)
+                }
+                Some(_) => cpu_rate.map(|c| t.train_images_per_s / c),
+            };
+            out.throughput.push(Row {
+                device: name.clone(),
+                backend: backend.clone(),
+                batch,
+                throughput: t,
+                epoch_seconds: 60_000.0 / t.train_images_per_s,
+                speedup_over_cpu: speedup,
+            });
+            if workload.kernels && batch == workload.batch_sizes[0] {
+                status(format!("{name} ({backend}): timing each kernel"));
+                out.kernels.push(match which {
+                    None => KernelReport {
+                        device: name,
+                        timed_by: "wall time",
+                        batch,
+                        kernels: bench::cpu_kernel_timings(&plan, batch, 20),
+                        recording_microseconds_per_step: None,
+                    },
+                    Some(i) => {
+                        let mut engine = gpu_engine(i)?;
+                        let (timings, timestamps) = engine.profile_step(&split.train, batch, 10)?;
+                        let recording = engine.recording_seconds_per_step(1000);
+                        KernelReport {
+                            device: format!("{name} ({backend})"),
+                            timed_by: if timestamps { "GPU timestamps" } else { "wall time" },
+                            batch,
+                            kernels: timings,
+                            recording_microseconds_per_step: Some(recording * 1e6),
+                        }
+                    }
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The engines to measure, in order: None for the CPU path, Some(i) for adapter i.
+fn engine_list(engines: Engines, adapters: &[AdapterSummary]) -> Result<Vec<Option<usize>>> {
+    Ok(match engines {
+        Engines::All => std::iter::once(None).chain((0..adapters.len()).map(Some)).collect(),
+        Engines::Cpu => vec![None],
+        Engines::Gpu => {
+            let best = adapters.iter().max_by_key(|a| crate::gpu::context::preference(&a.info));
+            vec![Some(
+                best.map(|a| a.index)
+                    .ok_or_else(|| Error::Gpu("no GPU adapter found (see `lenet devices`)".into()))?,
+            )]
+        }
+        Engines::Adapter(i) if i < adapters.len() => vec![Some(i)],
+        // Opening it says what there is instead.
+        Engines::Adapter(i) => {
+            return Err(Gpu::open(DeviceChoice::Index(i))
+                .err()
+                .unwrap_or_else(|| Error::Gpu(format!("there is no adapter {i}"))));
+        }
+    })
+}

@@ -1,0 +1,47 @@
+//! The data a session trains and evaluates on: found, downloaded or generated as
+//! `data::mnist::obtain` does, checked against the network's input, and cut to the limits asked
+//! for.
+
+use crate::Result;
+use crate::data::mnist::{self, DataOptions, DatasetChoice, Loaded};
+use crate::model::Shape;
+use std::path::PathBuf;
+
+/// Which data, from where.
+#[derive(Clone, Debug)]
+pub struct DataRequest {
+    pub choice: DatasetChoice,
+    /// The directory of the data set's files (default: the collection's own, see
+    /// `Collection::data_dir`).
+    pub data_dir: Option<PathBuf>,
+    /// Seed of synthetic digits.
+    pub seed: u64,
+    /// Whether a download may be tried when the files are missing.
+    pub download: bool,
+    /// Use only the first N training images.
+    pub limit_train: Option<usize>,
+    /// Use only the first N test images.
+    pub limit_test: Option<usize>,
+}
+
+/// The data `request` asks for, for a network taking `input` (images of another size are
+/// refused, naming the file). `Loaded::description` says what it is; `notice`, why it is not
+/// what was asked for, if so.
+pub fn load_data(request: &DataRequest, input: Shape) -> Result<Loaded> {
+    let opts = DataOptions {
+        data_dir: request.choice.data_dir(request.data_dir.as_deref()),
+        choice: request.choice,
+        seed: request.seed,
+        download: request.download,
+        progress: true,
+    };
+    let mut loaded = mnist::obtain(&opts)?;
+    loaded.check_input(input)?;
+    if let Some(n) = request.limit_train {
+        loaded.split.train = loaded.split.train.take(n);
+    }
+    if let Some(n) = request.limit_test {
+        loaded.split.test = loaded.split.test.take(n);
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,65 @@
+//! Opening an engine on the device a user asks for: the GPU path on the chosen adapter, or the
+//! CPU path. Under `auto`, a GPU that fails (when the engine is made, or later) is given up for
+//! the CPU path, and the session is told why through a `Notice`.
+
+use super::{Notice, Notices};
+use crate::cpu::engine::CpuEngine;
+use crate::cpu::optimizer::Optimizer;
+use crate::fallback::Fallback;
+use crate::gpu::engine::GpuEngine;
+use crate::gpu::{DeviceChoice, Gpu};
+use crate::model::{Parameters, Plan};
+use crate::train::Engine;
+use crate::{Error, Result};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The engine for `device`, holding `params`, that trains with `optimizer`.
+pub(super) fn open_engine(
+    device: DeviceChoice,
+    plan: Plan,
+    params: Parameters,
+    optimizer: Optimizer,
+    notices: &Rc<RefCell<Notices>>,
+) -> Result<Box<dyn Engine>> {
+    let tell = |notice: Notice| (notices.borrow_mut())(notice);
+    let gpu = match Gpu::open(device) {
+        Err(e) if device == DeviceChoice::Auto => {
+            tell(Notice::GpuUnavailable(e));
+            None
+        }
+        other => other?,
+    };
+    match gpu {
+        Some(gpu) if device == DeviceChoice::Auto => {
+            match GpuEngine::new(gpu, plan.clone(), &params, optimizer) {
+                Ok(engine) => {
+                    let notices = Rc::clone(notices);
+                    let notice =
+                        Box::new(move |why: &str| (notices.borrow_mut())(Notice::GpuFailed(why.to_string())));
+                    Ok(Box::new(Fallback::new(Box::new(engine), params, optimizer, notice)))
+                }
+                Err(e) => {
+                    tell(Notice::GpuUnavailable(e));
+                    Ok(Box::new(CpuEngine::new(plan, params, optimizer)))
+                }
+            }
+        }
+        Some(gpu) => Ok(Box::new(GpuEngine::new(gpu, plan, &params, optimizer)?)),
+        None => {
+            if device == DeviceChoice::Auto {
+                tell(Notice::NoHardwareGpu);
+            }
+            Ok(Box::new(CpuEngine::new(plan, params, optimizer)))
+        }
+    }
+}
+
+/// Sets how many worker threads the CPU path uses (for the whole process; once, before any
+/// work).
+pub fn set_cpu_threads(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| Error::InvalidArgument(format!("starting worker threads: {e}")))
+}

@@ -1,0 +1,346 @@
+//! The library's front door: a `Session` opens an engine on a device (with `auto`'s CPU
+//! fallback) for a network and its parameters, trains it epoch by epoch (saving after each,
+//! resuming a saved run exactly, stopping on divergence), evaluates it, predicts with
+//! probabilities, shows what it sees, and saves it to a file or to bytes. The command line, a web
+//! page and a Python module are thin layers over it: it prints nothing and names no flag; what a
+//! user should know comes back as typed errors and `Notice`s.
+
+mod data;
+mod device;
+mod model_file;
+pub mod record;
+
+pub use data::{DataRequest, load_data};
+pub use device::set_cpu_threads;
+pub use model_file::SavedModel;
+pub use record::{DataIdentity, RunRecord};
+
+use crate::checkpoint;
+use crate::cpu::optimizer::{Optimizer, OptimizerState};
+use crate::data::{Dataset, Split};
+use crate::error::Divergence;
+use crate::gpu::DeviceChoice;
+use crate::model::{Network, Parameters, Plan, arch};
+use crate::train::{self, Engine, EpochReport, Evaluation, LayerOutput, Observer, TrainConfig};
+use crate::{Error, Result};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Something a user should know that is not an error: the device actually used, a recovered
+/// save. The command line prints these; a page or notebook shows them its own way.
+#[derive(Debug)]
+pub enum Notice {
+    /// `auto` found no hardware GPU, so the CPU path runs (a software adapter is used only when
+    /// asked for by name or as `gpu`).
+    NoHardwareGpu,
+    /// `auto` found a GPU but could not use it: the CPU path runs instead.
+    GpuUnavailable(Error),
+    /// Under `auto`, the GPU failed mid-run; the message says what and that the CPU path carries
+    /// on from the last good state.
+    GpuFailed(String),
+    /// Resuming `model`: its last save was interrupted, so the run continues from the newer
+    /// state in the optimizer file `from`.
+    RecoveredSave { model: PathBuf, from: PathBuf },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::NoHardwareGpu => write!(f, "no hardware GPU found: running on the CPU path"),
+            Notice::GpuUnavailable(e) => write!(f, "{e}: running on the CPU path"),
+            Notice::GpuFailed(why) => write!(f, "{why}"),
+            Notice::RecoveredSave { model, from } => write!(
+                f,
+                "{}: its last save was interrupted; resuming from the newer state in {}",
+                model.display(),
+                from.display()
+            ),
+        }
+    }
+}
+
+/// Where a session sends its notices.
+pub type Notices = Box<dyn FnMut(Notice)>;
+
+/// The optimizers a run can use, with the learning-rate defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    /// SGD with momentum.
+    Sgd,
+    /// Adam (β1 0.9, β2 0.999, ε 1e-8).
+    Adam,
+}
+
+impl OptimizerKind {
+    /// The learning rate used when none is given: 0.01 for SGD, 0.001 for Adam.
+    pub fn default_learning_rate(self) -> f32 {
+        match self {
+            OptimizerKind::Sgd => 0.01,
+            OptimizerKind::Adam => 0.001,
+        }
+    }
+
+    /// This optimizer at `lr` (or its default); `momentum` is SGD's.
+    pub fn with(self, lr: Option<f32>, momentum: f32) -> Optimizer {
+        let lr = lr.unwrap_or(self.default_learning_rate());
+        match self {
+            OptimizerKind::Sgd => Optimizer::Sgd { lr, momentum },
+            OptimizerKind::Adam => Optimizer::adam(lr),
+        }
+    }
+}
+
+/// What a training session needs to know before it starts.
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    pub device: DeviceChoice,
+    pub network: Network,
+    /// Its `epochs` is the run's total: a resumed run trains the epochs after the saved one.
+    pub config: TrainConfig,
+    /// The training data the run will see (recorded in checkpoints, checked on resume).
+    pub data: DataIdentity,
+    /// Save here (and the optimizer state beside it) after every epoch.
+    pub save_to: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint, which must have the same settings.
+    pub resume_from: Option<PathBuf>,
+}
+
+/// A run in progress.
+struct Run {
+    config: TrainConfig,
+    data: DataIdentity,
+    epochs_done: usize,
+    save_to: Option<PathBuf>,
+    last_saved: Option<usize>,
+}
+
+/// An engine with its network, and for training, the run it is part of.
+pub struct Session {
+    engine: Box<dyn Engine>,
+    network: Network,
+    run: Option<Run>,
+    /// The checkpoint metadata parameters came with (inference sessions opened from a model).
+    metadata: std::collections::HashMap<String, String>,
+}
+
+impl Session {
+    /// Opens a session that trains `spec.network`: from a seeded initialization, or from the
+    /// saved run `spec.resume_from` after checking it has the same settings.
+    pub fn train(spec: TrainSpec, notices: Notices) -> Result<Session> {
+        let notices = Rc::new(RefCell::new(notices));
+        let TrainSpec { device, network, config, data, save_to, resume_from } = spec;
+        config.validate()?;
+        let plan = arch::plan_for_mnist(&network)?;
+        // Where the CPU path may run, before any parameter or activation is allocated (no step
+        // is bigger than the data). A GPU holds its activations in its own memory.
+        if matches!(device, DeviceChoice::Cpu | DeviceChoice::Auto) {
+            let largest_step = config.batch_size.min(data.train_examples.max(1));
+            crate::memory::check_training(&plan, largest_step, &config.optimizer)?;
+        }
+        let record = RunRecord::new(&network, &config, &data, 0);
+        let (params, resumed) = match &resume_from {
+            Some(from) => {
+                let (params, state, epoch) = load_resume(from, &record, &plan, config.epochs, &notices)?;
+                (params, Some((state, epoch)))
+            }
+            None => (Parameters::init(&plan, config.seed), None),
+        };
+        let mut engine = device::open_engine(device, plan, params, config.optimizer, &notices)?;
+        let mut epochs_done = 0;
+        if let Some((state, epoch)) = resumed {
+            engine.set_optimizer_state(&state)?;
+            epochs_done = epoch;
+        }
+        let run = Run { config, data, epochs_done, save_to, last_saved: None };
+        Ok(Session { engine, network, run: Some(run), metadata: Default::default() })
+    }
+
+    /// Opens a session that only runs `model` (evaluate, predict, activations).
+    pub fn inference(device: DeviceChoice, model: SavedModel, notices: Notices) -> Result<Session> {
+        let notices = Rc::new(RefCell::new(notices));
+        let plan = arch::plan_for_mnist(&model.network)?;
+        // Engines are built for training; the optimizer is never used when only running.
+        let optimizer = OptimizerKind::Sgd.with(None, 0.0);
+        let engine = device::open_engine(device, plan, model.params, optimizer, &notices)?;
+        Ok(Session { engine, network: model.network, run: None, metadata: model.metadata })
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub fn plan(&self) -> &Plan {
+        self.engine.plan()
+    }
+
+    /// What runs the arithmetic, e.g. "CPU (2 threads)" or "GPU: llvmpipe (...)".
+    pub fn device_name(&self) -> String {
+        self.engine.device_name()
+    }
+
+    /// The engine itself, for what the session does not wrap (benchmarks, shifted evaluations).
+    pub fn engine(&mut self) -> &mut dyn Engine {
+        self.engine.as_mut()
+    }
+
+    /// The checkpoint metadata the session's model came with (empty for a training session).
+    pub fn metadata(&self) -> &std::collections::HashMap<String, String> {
+        &self.metadata
+    }
+
+    fn run(&self) -> Result<&Run> {
+        self.run
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("this session was opened only to run a model".into()))
+    }
+
+    /// Epochs trained so far in the run (the saved ones of a resumed run included).
+    pub fn epochs_done(&self) -> usize {
+        self.run.as_ref().map_or(0, |r| r.epochs_done)
+    }
+
+    /// Whether the run has epochs left to train.
+    pub fn epochs_left(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| r.epochs_done < r.config.epochs)
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> Option<&TrainConfig> {
+        self.run.as_ref().map(|r| &r.config)
+    }
+
+    /// Trains the next epoch, evaluates it on `split.test`, and saves the run if asked to. A
+    /// diverging epoch is an error saying where the last good model is.
+    pub fn train_epoch(&mut self, split: &Split, observer: &mut dyn Observer) -> Result<EpochReport> {
+        let run = self
+            .run
+            .as_mut()
+            .ok_or_else(|| Error::InvalidArgument("this session was opened only to run a model".into()))?;
+        let epoch = run.epochs_done + 1;
+        let report = match train::train_epoch(self.engine.as_mut(), split, &run.config, epoch, observer) {
+            Err(Error::Diverged(Divergence::Loss { loss, epoch, step, learning_rate, .. })) => {
+                let last_saved = run.save_to.clone().zip(run.last_saved);
+                return Err(Error::Diverged(Divergence::Loss {
+                    loss,
+                    epoch,
+                    step,
+                    learning_rate,
+                    last_saved,
+                }));
+            }
+            other => other?,
+        };
+        run.epochs_done = epoch;
+        if let Some(path) = run.save_to.clone() {
+            self.save_training(&path).map_err(|e| Error::SaveFailed { epoch, cause: Box::new(e) })?;
+            self.run.as_mut().expect("a training run").last_saved = Some(epoch);
+        }
+        Ok(report)
+    }
+
+    /// Trains every epoch left (see `train_epoch`).
+    pub fn train_all(&mut self, split: &Split, observer: &mut dyn Observer) -> Result<Vec<EpochReport>> {
+        let mut reports = Vec::new();
+        while self.epochs_left() {
+            reports.push(self.train_epoch(split, observer)?);
+        }
+        Ok(reports)
+    }
+
+    /// Accuracy and confusion matrix on a labelled set.
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        train::evaluate(self.engine.as_mut(), data)
+    }
+
+    /// The `k` most probable classes of every image in `data`, with their softmax probabilities,
+    /// most probable first.
+    pub fn predict_top(&mut self, data: &Dataset, k: usize) -> Result<Vec<Vec<(usize, f64)>>> {
+        let classes = self.plan().classes();
+        let logits = self.engine.logits(data)?;
+        Ok(logits.chunks_exact(classes).map(|row| top_k(&softmax(row), k)).collect())
+    }
+
+    /// The output of every layer `train::feature_layers` names for each image of `data`.
+    pub fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+        self.engine.activations(data)
+    }
+
+    /// A copy of the current parameters.
+    pub fn parameters(&self) -> Result<Parameters> {
+        self.engine.parameters()
+    }
+
+    /// What a checkpoint of the run records now (None for an inference session).
+    pub fn record(&self) -> Option<RunRecord> {
+        let run = self.run.as_ref()?;
+        Some(RunRecord::new(&self.network, &run.config, &run.data, run.epochs_done))
+    }
+
+    /// The metadata a model file of this session holds: the run record, or the metadata the
+    /// model came with.
+    fn model_metadata(&self) -> std::collections::HashMap<String, String> {
+        self.record().map_or_else(|| self.metadata.clone(), |r| r.to_metadata())
+    }
+
+    /// Saves the model (safetensors, PyTorch's state_dict names) to `path`, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        checkpoint::save(path, &self.parameters()?, self.model_metadata())
+    }
+
+    /// The model as the bytes `save` would write.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        checkpoint::to_bytes(&self.parameters()?, self.model_metadata())
+    }
+
+    /// Saves the model and, beside it, the optimizer state a resumed run needs.
+    pub fn save_training(&self, path: &Path) -> Result<()> {
+        self.run()?;
+        let (params, state) = (self.engine.parameters()?, self.engine.optimizer_state()?);
+        checkpoint::save_training(path, &params, &state, self.model_metadata())
+    }
+}
+
+/// For a resumed run: the parameters, optimizer state and last epoch saved in `from`, after
+/// checking the saved run had the settings of `record` and has epochs left before `epochs`.
+fn load_resume(
+    from: &Path,
+    record: &RunRecord,
+    plan: &Plan,
+    epochs: usize,
+    notices: &Rc<RefCell<Notices>>,
+) -> Result<(Parameters, OptimizerState, usize)> {
+    let unreadable = |e: Error| match e {
+        e @ Error::CannotResume { .. } => e,
+        e => Error::CannotResume {
+            path: from.to_path_buf(),
+            problem: crate::error::ResumeProblem::File(Box::new(e)),
+        },
+    };
+    // The settings first (the model file records the same ones as its optimizer state).
+    let metadata = checkpoint::read_metadata(from).map_err(unreadable)?;
+    record.check_resume(&metadata, from)?;
+    let saved = checkpoint::load_training(from, plan).map_err(unreadable)?;
+    if saved.recovered {
+        let notice =
+            Notice::RecoveredSave { model: from.to_path_buf(), from: checkpoint::optimizer_path(from) };
+        (notices.borrow_mut())(notice);
+    }
+    let epoch = record::resumable_epoch(&saved.metadata, from, epochs)?;
+    Ok((saved.params, saved.optimizer, epoch))
+}
+
+/// Softmax of one row of logits, in f64 (stable: the largest logit is subtracted first).
+pub fn softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f64> = logits.iter().map(|&z| f64::from(z - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
+/// The `k` largest probabilities with their classes, largest first (ties: the lower class).
+pub fn top_k(probabilities: &[f64], k: usize) -> Vec<(usize, f64)> {
+    let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
+    ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+    ranked.into_iter().take(k).map(|c| (c, probabilities[c])).collect()
+}

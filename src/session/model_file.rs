@@ -1,0 +1,50 @@
+//! A saved model opened for running: its network (the one its metadata records, else the one
+//! asked for, else LeNet-5), its parameters, and the metadata of the run that wrote it.
+
+use crate::checkpoint;
+use crate::data::mnist::Collection;
+use crate::model::{Network, Parameters, arch};
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Clone, Debug)]
+pub struct SavedModel {
+    pub network: Network,
+    pub params: Parameters,
+    pub metadata: HashMap<String, String>,
+}
+
+impl SavedModel {
+    /// Reads the checkpoint at `path`. `network`, when given, must be the one it records (a
+    /// file without a record, e.g. one written by PyTorch, is taken to hold it).
+    pub fn read(path: &Path, network: Option<Network>) -> Result<SavedModel> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        SavedModel::from_bytes(&bytes, path, network)
+    }
+
+    /// `read` on a checkpoint's bytes; `name` names it in messages.
+    pub fn from_bytes(bytes: &[u8], name: &Path, network: Option<Network>) -> Result<SavedModel> {
+        let metadata = checkpoint::metadata_of(name, bytes)?;
+        let network = match (checkpoint::network_in(&metadata, name)?, network) {
+            (Some(recorded), Some(given)) if recorded != given => {
+                return Err(Error::ArchitectureMismatch { path: name.to_path_buf(), given, recorded });
+            }
+            (Some(network), _) | (None, Some(network)) => network,
+            (None, None) => Network::lenet5(),
+        };
+        let plan = arch::plan_for_mnist(&network)?;
+        let (params, metadata) = checkpoint::parse(bytes, name, &plan)?;
+        Ok(SavedModel { network, params, metadata })
+    }
+
+    /// The data set the model was trained on, when its metadata says.
+    pub fn trained_on(&self) -> Option<Collection> {
+        self.metadata.get("dataset").and_then(|key| Collection::from_key(key))
+    }
+
+    /// How to name its classes: Fashion-MNIST's by name, else digits.
+    pub fn classes(&self) -> Collection {
+        self.trained_on().unwrap_or(Collection::Mnist)
+    }
+}
