@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: the shared MNIST copy, temporary directories, small
 //! IDX files built in memory, the one bounded runner of the `lenet` binary (`lenet_command`,
-//! `run_lenet`, `run_bounded`), and the finite-difference gradient check (`gradcheck`).
+//! `run_lenet`, `run_bounded`; `sandbox::Sandbox` with `Run::error_line`), and the finite-difference
+//! gradient check (`gradcheck`).
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod gradcheck;
+pub mod sandbox;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
