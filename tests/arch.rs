@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Run, TempDir, run_lenet};
 use lenet_gpu::model::arch::{self, load_network, parse_network, parse_shape, plan_for_mnist};
 use lenet_gpu::model::{Layer, Network, Shape};
 use lenet_gpu::rng::Rng;
-use std::process::{Command, Output};
 
 fn conv(out_channels: usize, kernel_h: usize, kernel_w: usize, stride: usize, padding: usize) -> Layer {
     Layer::Conv2d { out_channels, kernel_h, kernel_w, stride, padding }
@@ -318,41 +317,38 @@ impl Cli {
         Cli { data: TempDir::new("arch-data"), work: TempDir::new("arch-work") }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_lenet"))
-            .args(args)
-            .current_dir(self.work.path())
-            .env("LENET_DATA_DIR", self.data.path())
-            .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run lenet")
+    fn run(&self, args: &[&str]) -> Run {
+        run_lenet(args, |cmd| {
+            cmd.current_dir(self.work.path())
+                .env("LENET_DATA_DIR", self.data.path())
+                .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/");
+        })
     }
 
     /// `lenet train` for one tiny epoch on synthetic digits, plus `extra`.
-    fn train(&self, extra: &[&str]) -> Output {
+    fn train(&self, extra: &[&str]) -> Run {
         let mut args = vec!["train", "--dataset", "synthetic", "--limit-train", "300", "--limit-test", "100"];
         args.extend_from_slice(extra);
         self.run(&args)
     }
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn stdout(out: &Run) -> String {
+    out.stdout.clone()
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+fn stderr(out: &Run) -> String {
+    out.stderr.clone()
 }
 
-fn assert_success(out: &Output) {
-    assert!(out.status.success(), "{:?}\nstdout:\n{}\nstderr:\n{}", out.status, stdout(out), stderr(out));
+fn assert_success(out: &Run) {
+    assert!(out.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.code, stdout(out), stderr(out));
 }
 
 /// The "error: ..." line of a run that failed with `code`, without a panic.
-fn error_line(out: &Output, code: i32) -> String {
+fn error_line(out: &Run, code: i32) -> String {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "stdout:\n{}\nstderr:\n{err}", stdout(out));
+    assert_eq!(out.code, Some(code), "stdout:\n{}\nstderr:\n{err}", stdout(out));
     assert!(!err.contains("panicked"), "{err}");
     err.lines()
         .find(|l| l.starts_with("error: "))
@@ -361,7 +357,7 @@ fn error_line(out: &Output, code: i32) -> String {
 }
 
 /// The one epoch line's figures: train loss, train accuracy, test accuracy.
-fn epoch_figures(out: &Output) -> (f64, f64, f64) {
+fn epoch_figures(out: &Run) -> (f64, f64, f64) {
     let text = stdout(out);
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("epoch ")).collect();
     assert_eq!(lines.len(), 1, "{text}");

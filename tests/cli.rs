@@ -5,12 +5,11 @@
 
 mod common;
 
-use common::{Run, TempDir, run_bounded};
+use common::{Run, TempDir, lenet_command, run_bounded, run_lenet};
 use lenet_gpu::checkpoint;
 use lenet_gpu::model::{Network, Parameters};
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 
 /// Small, fast training runs on the synthetic digits.
 const SMALL: &[&str] = &["--dataset", "synthetic", "--limit-train", "500", "--limit-test", "200"];
@@ -65,14 +64,10 @@ impl Sandbox {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lenet"));
-        cmd.args(args)
-            .current_dir(self.work.path())
+        let mut cmd = lenet_command(args);
+        cmd.current_dir(self.work.path())
             .env("LENET_DATA_DIR", self.data.path())
-            .env("LENET_MNIST_MIRROR", &self.mirror)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("LENET_MNIST_MIRROR", &self.mirror);
         run_bounded(cmd, args)
     }
 
@@ -358,25 +353,13 @@ fn bench_prints_a_table_and_writes_json() {
     let sandbox = Sandbox::new();
     let json = sandbox.work.path().join("bench.json");
     let json_arg = json.to_str().expect("UTF-8 temp path");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args([
-            "bench",
-            "--device",
-            "cpu",
-            "--steps",
-            "2",
-            "--warmup",
-            "1",
-            "--batch-size",
-            "8,16",
-            "--kernels",
-        ])
-        .args(["--json", json_arg])
-        .current_dir(sandbox.work.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let args =
+        ["bench", "--device", "cpu", "--steps", "2", "--warmup", "1", "--batch-size", "8,16", "--kernels"];
+    let out = run_lenet(&[&args[..], &["--json", json_arg]].concat(), |cmd| {
+        cmd.current_dir(sandbox.work.path());
+    });
+    let stdout = &out.stdout;
+    assert!(out.success(), "{}", out.stderr);
     assert!(stdout.contains("train img/s") && stdout.contains("CPU ("), "{stdout}");
     assert!(stdout.contains("conv2 forward") && stdout.contains("GFLOP/s"), "{stdout}");
     let figures: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -389,12 +372,10 @@ fn bench_prints_a_table_and_writes_json() {
 fn no_driver_noise_about_a_runtime_directory() {
     // Mesa prints "XDG_RUNTIME_DIR is invalid" when it is unset, as on headless machines; the
     // program gives it a private one so users see only its own messages.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .arg("devices")
-        .env_remove("XDG_RUNTIME_DIR")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = run_lenet(&["devices"], |cmd| {
+        cmd.env_remove("XDG_RUNTIME_DIR");
+    });
+    let stderr = &out.stderr;
+    assert!(out.success(), "{stderr}");
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
 }

@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::TempDir;
+use common::{TempDir, run_lenet};
 use lenet_gpu::convolve::{self, Kernel, Plane};
-use std::process::Command;
 
 fn plane(rows: &[&[f32]]) -> Plane {
     Plane::from_rows(&rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>()).unwrap()
@@ -139,13 +138,13 @@ fn lenet_convolve_writes_a_png_of_the_expected_size() {
     let asset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/0-gray.png");
     let (w, h) = image::image_dimensions(&asset).unwrap();
     let out = dir.join("edges.png");
-    let run = Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args(["convolve", asset.to_str().unwrap(), "--kernel", "vertical-edge", "--stride", "2"])
-        .args(["--padding", "1", "--device", "cpu", "--out", out.to_str().unwrap()])
-        .output()
-        .expect("run lenet");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    let args = ["convolve", asset.to_str().unwrap(), "--kernel", "vertical-edge", "--stride", "2"];
+    let run = run_lenet(
+        &[&args[..], &["--padding", "1", "--device", "cpu", "--out", out.to_str().unwrap()]].concat(),
+        |_| {},
+    );
+    let stdout = &run.stdout;
+    assert!(run.success(), "{stdout}{}", run.stderr);
     let (ow, oh) = ((w + 2 - 3) / 2 + 1, (h + 2 - 3) / 2 + 1);
     assert!(stdout.contains(&format!("{w}x{h} -> {ow}x{oh}")), "{stdout}");
     assert!(stdout.contains(&format!("wrote {}", out.display())), "{stdout}");
@@ -153,12 +152,11 @@ fn lenet_convolve_writes_a_png_of_the_expected_size() {
     assert_eq!((png.width(), png.height()), (ow, oh));
     assert_eq!(png.color(), image::ColorType::L8);
 
-    let run = Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args(["convolve", asset.to_str().unwrap(), "--kernel", "[[1,2],[3]]", "--out"])
-        .arg(dir.join("never.png"))
-        .output()
-        .expect("run lenet");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && stderr.contains("row 1 has 2 numbers, row 2 has 1"), "{stderr}");
+    let never = dir.join("never.png");
+    let args =
+        ["convolve", asset.to_str().unwrap(), "--kernel", "[[1,2],[3]]", "--out", never.to_str().unwrap()];
+    let run = run_lenet(&args, |_| {});
+    let stderr = &run.stderr;
+    assert!(!run.success() && stderr.contains("row 1 has 2 numbers, row 2 has 1"), "{stderr}");
     assert!(!dir.join("never.png").exists());
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, md5_hex};
+use common::{Run, TempDir, md5_hex, run_lenet};
 use lenet_gpu::data::download::{RemoteFile, Timeouts, download, download_with};
 
 /// What the server answers for one path.
@@ -226,19 +226,11 @@ fn an_unreachable_mirror_fails_fast_with_one_line_per_file() {
 // ---- Fashion-MNIST: its own mirrors (LENET_FASHION_MNIST_MIRROR) and its own checksums ----
 
 /// `lenet download --data-dir DIR` plus `args`, with each data set's mirror variable given.
-fn lenet_download(
-    dir: &TempDir,
-    args: &[&str],
-    mnist_mirror: &str,
-    fashion_mirror: &str,
-) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args(["download", "--data-dir", dir.path().to_str().unwrap()])
-        .args(args)
-        .env("LENET_MNIST_MIRROR", mnist_mirror)
-        .env("LENET_FASHION_MNIST_MIRROR", fashion_mirror)
-        .output()
-        .expect("run lenet")
+fn lenet_download(dir: &TempDir, args: &[&str], mnist_mirror: &str, fashion_mirror: &str) -> Run {
+    let args = [&["download", "--data-dir", dir.path().to_str().unwrap()], args].concat();
+    run_lenet(&args, |cmd| {
+        cmd.env("LENET_MNIST_MIRROR", mnist_mirror).env("LENET_FASHION_MNIST_MIRROR", fashion_mirror);
+    })
 }
 
 const FILE_NAMES: [&str; 4] = [
@@ -263,8 +255,8 @@ fn fashion_mnist_comes_from_its_own_mirror_checked_against_its_own_md5s() {
     let server = Server::start(&routes, 4);
     let dir = TempDir::new("dl-fashion");
     let run = lenet_download(&dir, &["--dataset", "fashion-mnist"], &closed_port_mirror(), &server.base);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // Fashion-MNIST's published sums, one per file, not MNIST's.
     for (name, md5) in [
@@ -299,7 +291,7 @@ fn an_mnist_file_is_refused_as_fashion_mnist_and_accepted_as_mnist() {
     let server = served();
     let dir = TempDir::new("dl-mnist-as-fashion");
     let run = lenet_download(&dir, &["--dataset", "fashion-mnist"], &closed_port_mirror(), &server.base);
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stderr = &run.stderr;
     let line = stderr.lines().find(|l| l.starts_with("t10k-labels")).unwrap_or_else(|| panic!("{stderr}"));
     assert!(line.contains("MD5 mismatch: got ec29112dd5afa0611ce80d1b7f02629c"), "{line}");
     assert_eq!(dir.entries(), Vec::<String>::new(), "refused, so not kept");
@@ -308,7 +300,7 @@ fn an_mnist_file_is_refused_as_fashion_mnist_and_accepted_as_mnist() {
     let server = served();
     let dir = TempDir::new("dl-mnist-as-mnist");
     let run = lenet_download(&dir, &[], &server.base, &closed_port_mirror());
-    assert_eq!(run.status.code(), Some(1), "three files are missing from this mirror");
+    assert_eq!(run.code, Some(1), "three files are missing from this mirror");
     assert_eq!(dir.entries(), ["t10k-labels-idx1-ubyte.gz"], "MNIST's own file is kept");
     assert_eq!(std::fs::read(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap(), labels);
     server.finish();

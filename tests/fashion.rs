@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{TempDir, gzip, images_of, labels_of, write};
+use common::{Run, TempDir, gzip, images_of, labels_of, lenet_command, run_bounded, write};
 use lenet_gpu::data::mnist::{FASHION_CLASSES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 /// A scratch working directory, an empty MNIST directory, a Fashion-MNIST directory (empty until
 /// `fill_fashion`), and dead mirrors for both.
@@ -34,19 +34,17 @@ impl Sandbox {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lenet"));
-        cmd.args(args)
-            .current_dir(self.work.path())
+        let mut cmd = lenet_command(args);
+        cmd.current_dir(self.work.path())
             .env("LENET_DATA_DIR", self.mnist.path())
             .env("LENET_FASHION_MNIST_DIR", self.fashion.path())
             .env("LENET_MNIST_MIRROR", &self.mirror)
-            .env("LENET_FASHION_MNIST_MIRROR", &self.mirror)
-            .stdin(Stdio::null());
+            .env("LENET_FASHION_MNIST_MIRROR", &self.mirror);
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run lenet")
+    fn run(&self, args: &[&str]) -> Run {
+        run_bounded(self.command(args), args)
     }
 }
 
@@ -58,22 +56,22 @@ fn fill(dir: &Path) {
     write(&dir.join(TEST_LABELS), &labels_of(100));
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn stdout(out: &Run) -> String {
+    out.stdout.clone()
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+fn stderr(out: &Run) -> String {
+    out.stderr.clone()
 }
 
-fn assert_success(out: &Output) {
-    assert!(out.status.success(), "{:?}\nstdout:\n{}\nstderr:\n{}", out.status, stdout(out), stderr(out));
+fn assert_success(out: &Run) {
+    assert!(out.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.code, stdout(out), stderr(out));
 }
 
 /// The one "error:" line of a run that failed cleanly (exit 1, no panic).
-fn error_line(out: &Output) -> String {
+fn error_line(out: &Run) -> String {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{}\nstderr:\n{err}", stdout(out));
+    assert_eq!(out.code, Some(1), "stdout:\n{}\nstderr:\n{err}", stdout(out));
     assert!(!err.contains("panicked"), "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(lines.len(), 1, "one error line:\n{err}");
@@ -81,7 +79,7 @@ fn error_line(out: &Output) -> String {
 }
 
 /// The test accuracy of the last epoch line, as printed ("43.00").
-fn test_accuracy(out: &Output) -> String {
+fn test_accuracy(out: &Run) -> String {
     let text = stdout(out);
     let line =
         text.lines().rfind(|l| l.starts_with("epoch ")).unwrap_or_else(|| panic!("no epoch line:\n{text}"));
@@ -135,11 +133,10 @@ fn without_the_environment_variable_fashion_mnist_is_looked_for_in_data_fashion_
     let default = sandbox.work.join("data/fashion-mnist");
     std::fs::create_dir_all(&default).unwrap();
     fill(&default);
-    let run = sandbox
-        .command(&["train", "--dataset", "fashion-mnist", "--device", "cpu", "--limit-train", "64"])
-        .env_remove("LENET_FASHION_MNIST_DIR")
-        .output()
-        .unwrap();
+    let args = ["train", "--dataset", "fashion-mnist", "--device", "cpu", "--limit-train", "64"];
+    let mut cmd = sandbox.command(&args);
+    cmd.env_remove("LENET_FASHION_MNIST_DIR");
+    let run = run_bounded(cmd, &args);
     assert_success(&run);
     assert!(stderr(&run).contains("data: Fashion-MNIST from ./data/fashion-mnist"), "{}", stderr(&run));
     // MNIST keeps its own: the same files would not be found as MNIST in LENET_DATA_DIR.

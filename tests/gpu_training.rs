@@ -274,25 +274,21 @@ fn with_no_adapter_auto_falls_back_to_the_cpu_path() {
     // machine with no GPU driver.
     let hidden = if cfg!(target_os = "windows") { "metal" } else { "dx12" };
     let run = |device: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lenet"))
-            .args(["train", "--device", device, "--dataset", "synthetic", "--limit-train", "256"])
-            .args(["--limit-test", "64", "--no-download"])
-            .env("WGPU_BACKEND", hidden)
-            .env("LENET_DATA_DIR", dir.path())
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
+        let args = ["train", "--device", device, "--dataset", "synthetic", "--limit-train", "256"];
+        common::run_lenet(&[&args[..], &["--limit-test", "64", "--no-download"]].concat(), |cmd| {
+            cmd.env("WGPU_BACKEND", hidden).env("LENET_DATA_DIR", dir.path()).current_dir(dir.path());
+        })
     };
     let auto = run("auto");
-    let stderr = String::from_utf8_lossy(&auto.stderr);
-    assert!(auto.status.success(), "{stderr}");
+    let stderr = &auto.stderr;
+    assert!(auto.success(), "{stderr}");
     assert_eq!(stderr.matches("no hardware GPU found").count(), 1, "one notice: {stderr}");
     assert!(stderr.contains("on CPU"), "{stderr}");
-    assert!(String::from_utf8_lossy(&auto.stdout).contains("epoch 1/1"));
+    assert!(auto.stdout.contains("epoch 1/1"));
 
     let gpu = run("gpu");
-    let stderr = String::from_utf8_lossy(&gpu.stderr);
-    assert!(!gpu.status.success() && stderr.contains("no GPU adapter found"), "{stderr}");
+    let stderr = &gpu.stderr;
+    assert!(!gpu.success() && stderr.contains("no GPU adapter found"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

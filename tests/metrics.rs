@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Run, TempDir, run_lenet};
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::{Dataset, Split, synthetic};
@@ -13,7 +13,6 @@ use lenet_gpu::metrics::{self, HEADER, Kind, MetricsLog, Row};
 use lenet_gpu::model::{Network, Parameters};
 use lenet_gpu::train::{self, Engine, EpochReport, Observer, Progress, TrainConfig};
 use std::path::Path;
-use std::process::Command;
 
 const SGD: Optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
 
@@ -223,14 +222,11 @@ fn cpu_and_gpu_write_the_same_rows_for_the_same_seed() {
     }
 }
 
-fn lenet(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args(args)
-        .args(["--dataset", "synthetic", "--no-download", "--limit-train", "256", "--limit-test", "64"])
-        .current_dir(dir)
-        .env("LENET_DATA_DIR", dir)
-        .output()
-        .expect("run lenet")
+fn lenet(args: &[&str], dir: &Path) -> Run {
+    let data = ["--dataset", "synthetic", "--no-download", "--limit-train", "256", "--limit-test", "64"];
+    run_lenet(&[args, &data].concat(), |cmd| {
+        cmd.current_dir(dir).env("LENET_DATA_DIR", dir);
+    })
 }
 
 #[test]
@@ -252,8 +248,8 @@ fn lenet_train_writes_metrics_and_curves_and_resume_continues_them() {
             args.extend(["--resume", "m.safetensors"]);
         }
         let out = lenet(&args, dir.path());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        assert!(out.success(), "{}", out.stderr);
+        out.stderr.clone()
     };
     let stderr = run("1", false);
     assert!(
@@ -277,18 +273,16 @@ fn lenet_train_writes_metrics_and_curves_and_resume_continues_them() {
     assert_eq!(steps(&rows[4..]), [(Train, 2, 11), (Train, 2, 14), (Train, 2, 16), (Test, 2, 16)]);
     assert!(rows[4].loss != Some(9.0));
 
-    let out = Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args(["show", "curves", "m.csv", "--out", "c.png"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("8 rows of m.csv"));
+    let out = run_lenet(&["show", "curves", "m.csv", "--out", "c.png"], |cmd| {
+        cmd.current_dir(dir.path());
+    });
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("8 rows of m.csv"));
     assert!(image::open(dir.join("c.png")).is_ok());
 
     // Nowhere to draw: refused before training.
     let out = lenet(&["train", "--device", "cpu", "--plot", "no/such/dir/p.png"], dir.path());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("the directory no/such/dir does not exist"), "{stderr}");
+    let stderr = &out.stderr;
+    assert!(!out.success() && stderr.contains("the directory no/such/dir does not exist"), "{stderr}");
     assert!(!stderr.contains("epoch 1/1"), "{stderr}");
 }

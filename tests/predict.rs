@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Run, TempDir, run_lenet};
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::preprocess::{self, BOX, SIDE, mnist_style};
@@ -11,7 +11,6 @@ use lenet_gpu::data::{Dataset, Split, mnist, synthetic};
 use lenet_gpu::model::{Network, Parameters};
 use lenet_gpu::train::{self, Engine, Quiet, TrainConfig};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const WHITE: u16 = u16::MAX;
 
@@ -427,13 +426,10 @@ fn mnist_digits_survive_a_round_trip_and_a_model_trained_on_mnist_reads_the_samp
 }
 
 /// Runs `lenet` with an empty data directory and a mirror nothing listens on.
-fn lenet(args: &[&str], data: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args(args)
-        .env("LENET_DATA_DIR", data)
-        .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/")
-        .output()
-        .expect("run lenet")
+fn lenet(args: &[&str], data: &Path) -> Run {
+    run_lenet(args, |cmd| {
+        cmd.env("LENET_DATA_DIR", data).env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/");
+    })
 }
 
 /// "name: d (p%), d (p%), d (p%)" → the three (class, percent) pairs.
@@ -463,14 +459,14 @@ fn lenet_predict_prints_the_top_3_classes_of_each_image() {
             .collect::<Vec<_>>(),
         data.path(),
     );
-    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    assert!(train.success(), "{}", train.stderr);
 
     let files: Vec<String> = assets().iter().map(|p| p.display().to_string()).collect();
     let mut args = vec!["predict", "--model", model];
     args.extend(files.iter().map(String::as_str));
     let run = lenet(&args, data.path());
-    let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    assert!(run.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert!(run.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), files.len(), "one line per image:\n{stdout}");
     for (line, name) in lines.iter().zip(&files) {
@@ -487,8 +483,8 @@ fn lenet_predict_prints_the_top_3_classes_of_each_image() {
     common::write(&bad, b"hello");
     let bad = bad.display().to_string();
     let run = lenet(&["predict", "--model", model, &files[0], &bad, "--device", "cpu"], data.path());
-    let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    assert_eq!(run.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
@@ -496,7 +492,7 @@ fn lenet_predict_prints_the_top_3_classes_of_each_image() {
 
     // A model that is not there is an error naming it.
     let run = lenet(&["predict", "--model", "absent.safetensors", &files[0]], data.path());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(1), "{stderr}");
     assert!(stderr.contains("error: absent.safetensors"), "{stderr}");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Run, TempDir, run_lenet};
 use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
@@ -14,7 +14,6 @@ use lenet_gpu::model::{Network, Parameters, Plan};
 use lenet_gpu::train::{self, Engine, Quiet, TrainConfig};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 const SGD: Optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
 const ADAM: Optimizer = Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
@@ -110,31 +109,26 @@ fn optimizer_state_of_the_wrong_size_is_refused() {
 
 const DATA: &[&str] = &["--dataset", "synthetic", "--limit-train", "640", "--limit-test", "64"];
 
-fn lenet(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .arg("train")
-        .args(DATA)
-        .args(args)
-        .current_dir(dir)
-        .env("LENET_DATA_DIR", dir.join("no-mnist"))
-        .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run lenet");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+fn lenet(dir: &Path, args: &[&str]) -> Run {
+    let out = run_lenet(&[&["train"], DATA, args].concat(), |cmd| {
+        cmd.current_dir(dir)
+            .env("LENET_DATA_DIR", dir.join("no-mnist"))
+            .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/");
+    });
+    let stderr = &out.stderr;
     assert!(!stderr.contains("panicked"), "a panic:\n{stderr}");
     out
 }
 
 fn lenet_ok(dir: &Path, args: &[&str]) {
     let out = lenet(dir, args);
-    assert!(out.status.success(), "lenet train {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.success(), "lenet train {args:?} failed:\n{}", out.stderr);
 }
 
 fn lenet_err(dir: &Path, args: &[&str]) -> String {
     let out = lenet(dir, args);
-    assert!(!out.status.success(), "lenet train {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    assert!(!out.success(), "lenet train {args:?} should fail");
+    out.stderr.clone()
 }
 
 fn cli_straight_vs_resumed(device: &'static str, optimizer: &'static str, tag: &str) {
@@ -147,10 +141,10 @@ fn cli_straight_vs_resumed(device: &'static str, optimizer: &'static str, tag: &
         dir.path(),
         &with(&["--epochs", "3", "--resume", "resumed.safetensors", "--save", "resumed.safetensors"]),
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "resume failed:\n{stderr}");
+    let stderr = &out.stderr;
+    assert!(out.success(), "resume failed:\n{stderr}");
     assert!(stderr.contains("resuming from resumed.safetensors after epoch 2"), "{stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = &out.stdout;
     let epochs: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
     assert_eq!(epochs.len(), 1, "only epoch 3 runs: {stdout}");
     assert!(epochs[0].starts_with("epoch 3/3"), "{stdout}");
@@ -218,16 +212,12 @@ fn cli_resume_with_other_settings_is_refused() {
         ));
     }
     for (data, says) in others {
-        let out = Command::new(env!("CARGO_BIN_EXE_lenet"))
-            .args(["train", "--device", "cpu", "--optimizer", "adam", "--epochs", "2"])
-            .args(["--resume", "m.safetensors"])
-            .args(&data)
-            .current_dir(d)
-            .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/")
-            .output()
-            .expect("run lenet");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(says) && err.contains("--limit-train"), "{err}");
+        let args = ["train", "--device", "cpu", "--optimizer", "adam", "--epochs", "2"];
+        let out = run_lenet(&[&args[..], &["--resume", "m.safetensors"], &data].concat(), |cmd| {
+            cmd.current_dir(d).env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/");
+        });
+        let err = &out.stderr;
+        assert!(!out.success() && err.contains(says) && err.contains("--limit-train"), "{err}");
     }
     // Without the optimizer file there is nothing to resume.
     std::fs::remove_file(dir.join("m.safetensors.optim.safetensors")).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Run, TempDir, run_lenet};
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::{Dataset, synthetic};
@@ -13,7 +13,6 @@ use lenet_gpu::invariance::{ShiftGrid, evaluate_shifts, shift_dataset, shift_ima
 use lenet_gpu::model::{Network, Parameters};
 use lenet_gpu::train::{self, Engine, Evaluation, Quiet, TrainConfig};
 use std::path::Path;
-use std::process::Command;
 
 const SGD: Optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
 
@@ -101,14 +100,11 @@ fn the_confusion_heat_map_is_a_png_of_the_right_size() {
     assert_eq!(ten.height - small.height, 7 * 48);
 }
 
-fn lenet(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args(args)
-        .args(["--dataset", "synthetic", "--no-download", "--limit-test", "100"])
-        .current_dir(dir)
-        .env("LENET_DATA_DIR", dir)
-        .output()
-        .expect("run lenet")
+fn lenet(args: &[&str], dir: &Path) -> Run {
+    let args = [args, &["--dataset", "synthetic", "--no-download", "--limit-test", "100"]].concat();
+    run_lenet(&args, |cmd| {
+        cmd.current_dir(dir).env("LENET_DATA_DIR", dir);
+    })
 }
 
 /// The accuracy printed for (0, 0) in a --shift table.
@@ -132,8 +128,8 @@ fn lenet_eval_prints_the_shift_table_and_draws_both_pictures() {
     for device in devices {
         let args = ["eval", "--model", "m.safetensors", "--device", device, "--confusion", "c.png"];
         let out = lenet(&[&args[..], &["--shift", "1", "--shift-plot", "s.png"]].concat(), dir.path());
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{device}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = &out.stdout;
+        assert!(out.success(), "{device}: {}", out.stderr);
         let plain: f64 = stdout
             .lines()
             .find_map(|l| l.strip_prefix("test accuracy: "))
@@ -141,7 +137,7 @@ fn lenet_eval_prints_the_shift_table_and_draws_both_pictures() {
             .expect("the accuracy line")
             .parse()
             .unwrap();
-        assert_eq!(unshifted(&stdout), plain, "{device}: {stdout}");
+        assert_eq!(unshifted(stdout), plain, "{device}: {stdout}");
         assert!(
             stdout.contains("by distance max(|dx|, |dy|):") && stdout.contains("  1 px:   8 shifts"),
             "{stdout}"
@@ -157,9 +153,9 @@ fn lenet_eval_prints_the_shift_table_and_draws_both_pictures() {
     // --shift-plot alone shifts by up to 4 pixels.
     let out =
         lenet(&["eval", "--model", "m.safetensors", "--device", "cpu", "--shift-plot", "s4.png"], dir.path());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("  4 px:  32 shifts"), "{stdout}");
+    let stdout = &out.stdout;
+    assert!(out.success() && stdout.contains("  4 px:  32 shifts"), "{stdout}");
     // And --shift with no value too, before another flag.
     let out = lenet(&["eval", "--shift", "--model", "m.safetensors", "--device", "cpu"], dir.path());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("  4 px:  32 shifts"));
+    assert!(out.stdout.contains("  4 px:  32 shifts"));
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{Run, TempDir, run_lenet};
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::synthetic;
@@ -12,7 +12,6 @@ use lenet_gpu::model::{Network, Parameters, Plan, arch};
 use lenet_gpu::train::{Engine, LayerOutput, feature_layers};
 use lenet_gpu::viz;
 use std::path::Path;
-use std::process::Command;
 
 const SGD: Optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.0 };
 
@@ -198,13 +197,10 @@ fn the_feature_figure_draws_every_layer_for_one_image() {
     assert!(viz::features::draw(&plan, data.image(0), &short).is_err());
 }
 
-fn lenet(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lenet"))
-        .args(args)
-        .current_dir(dir)
-        .env("LENET_DATA_DIR", dir)
-        .output()
-        .expect("run lenet")
+fn lenet(args: &[&str], dir: &Path) -> Run {
+    run_lenet(args, |cmd| {
+        cmd.current_dir(dir).env("LENET_DATA_DIR", dir);
+    })
 }
 
 fn png_size(path: &Path) -> (u32, u32) {
@@ -222,8 +218,8 @@ fn lenet_show_draws_kernels_and_features_and_explains_a_missing_model() {
     let digit = digit.to_str().unwrap();
 
     let out = lenet(&["show", "kernels", "--model", "m.safetensors", "--out", "k.png"], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("conv1 (6x1 of 5x5), conv2 (16x6 of 5x5)"));
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("conv1 (6x1 of 5x5), conv2 (16x6 of 5x5)"));
     let (w, h) = png_size(&dir.join("k.png"));
     assert!(w > 300 && h > 16 * 40, "{w}x{h}");
 
@@ -236,8 +232,8 @@ fn lenet_show_draws_kernels_and_features_and_explains_a_missing_model() {
         let args =
             ["show", "features", digit, "--model", "m.safetensors", "--out", &name, "--device", device];
         let out = lenet(&args, dir.path());
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{device}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = &out.stdout;
+        assert!(out.success(), "{device}: {}", out.stderr);
         assert!(stdout.contains("7 layers drawn"), "{stdout}");
         let (w, h) = png_size(&dir.join(&name));
         assert!(w > 16 * 28 && h > 300, "{w}x{h}");
@@ -248,8 +244,8 @@ fn lenet_show_draws_kernels_and_features_and_explains_a_missing_model() {
         args.extend(&what);
         args.extend(["--model", "nowhere.safetensors"]);
         let out = lenet(&args, dir.path());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{what:?}");
+        let stderr = &out.stderr;
+        assert!(!out.success(), "{what:?}");
         assert!(stderr.contains("nowhere.safetensors: no such model file"), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     }

@@ -1,10 +1,15 @@
-//! Helpers shared by the integration tests: the shared MNIST copy, temporary directories, and
-//! small IDX files built in memory.
+//! Helpers shared by the integration tests: the shared MNIST copy, temporary directories, small
+//! IDX files built in memory, the one bounded runner of the `lenet` binary (`lenet_command`,
+//! `run_lenet`, `run_bounded`; `sandbox::Sandbox` with `Run::error_line`), and the finite-difference
+//! gradient check (`gradcheck`).
 #![allow(dead_code)] // each test crate uses its own subset
+
+pub mod gradcheck;
+pub mod sandbox;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -169,6 +174,29 @@ pub struct Run {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Run {
+    /// Whether `lenet` exited with status 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// The `lenet` binary with `args`, stdin closed and stdout and stderr piped, as `run_bounded`
+/// wants it; set its directory and environment, then run it with `run_bounded`.
+pub fn lenet_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lenet"));
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `lenet` with `args` through `run_bounded`, after `setup` has given the command its
+/// directory and environment.
+pub fn run_lenet(args: &[&str], setup: impl FnOnce(&mut Command)) -> Run {
+    let mut cmd = lenet_command(args);
+    setup(&mut cmd);
+    run_bounded(cmd, args)
 }
 
 /// Runs `cmd` (stdout and stderr piped) to completion, reading both pipes as it goes, and kills
