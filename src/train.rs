@@ -2,8 +2,8 @@
 //! An `Engine` does the arithmetic (the CPU path here, the GPU path in `gpu`); this module
 //! decides what to run and measures it.
 
-use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::data::{Dataset, Split};
+use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
 use crate::{Error, Result};

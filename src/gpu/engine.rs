@@ -12,12 +12,9 @@
 use super::context::Gpu;
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform, pack_bytes, step_group};
 use crate::bench::KernelTiming;
-use crate::cpu::conv::ConvShape;
-use crate::cpu::dense::DenseShape;
-use crate::cpu::network::{conv_shape, dense_shape, pool_shape};
-use crate::cpu::optimizer::{Optimizer, OptimizerState};
-use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
+use crate::model::optimizer::{Optimizer, OptimizerState};
+use crate::model::shapes::{ConvShape, DenseShape, PoolShape, conv_shape, dense_shape, pool_shape};
 use crate::model::{Layer, Parameters, Plan, PlannedLayer};
 use crate::train::{Engine, LayerOutput, Progress};
 use crate::{Error, Result};

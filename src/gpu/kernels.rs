@@ -4,11 +4,9 @@
 //! The same constructors serve the training scheduler and the one-shot ops the tests use.
 
 use super::context::Gpu;
-use crate::cpu::conv::ConvShape;
-use crate::cpu::dense::DenseShape;
-use crate::cpu::optimizer::Optimizer;
-use crate::cpu::pool::PoolShape;
 use crate::model::Layer;
+use crate::model::optimizer::Optimizer;
+use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
 use crate::{Error, Result};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
