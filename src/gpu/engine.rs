@@ -13,6 +13,7 @@ use super::context::Gpu;
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, STEP_SIZE, StepUniform, pack_bytes, step_group};
 use crate::bench::KernelTiming;
 use crate::data::Dataset;
+use crate::model::fusion;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape, conv_shape, dense_shape, pool_shape};
 use crate::model::{Layer, Parameters, Plan, PlannedLayer};
@@ -86,30 +87,23 @@ fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
     }
 }
 
-/// The plan's layers as GPU stages, each activation folded into the stage before it where that
-/// stage has none yet (a ReLU after a ReLU changes nothing, so it folds too).
+/// The plan's layers as GPU stages, each activation folded into the stage before it by the
+/// rule `model::fusion::fuse` gives.
 fn fuse(plan: &Plan, batch: usize) -> Result<Vec<FusedStage>> {
-    let mut stages: Vec<FusedStage> = Vec::new();
-    for (i, l) in plan.layers.iter().enumerate() {
-        let activation = Activation::of(&l.layer);
-        match (activation, stages.last_mut()) {
-            (Some(a), Some(last)) if last.activation == Activation::Identity => {
-                (last.activation, last.output_layer) = (a, i)
-            }
-            (Some(Activation::Relu), Some(last)) if last.activation == Activation::Relu => {
-                last.output_layer = i
-            }
-            _ => stages.push(FusedStage {
+    Ok(fusion::fuse(plan)
+        .into_iter()
+        .map(|f| {
+            let l = &plan.layers[f.layer];
+            FusedStage {
                 stage: stage_of(l, batch),
                 name: l.name.clone(),
-                activation: activation.unwrap_or_default(),
+                activation: f.activation,
                 output_len: l.output.len(),
                 has_params: l.weight.is_some(),
-                output_layer: i,
-            }),
-        }
-    }
-    Ok(stages)
+                output_layer: f.output_layer,
+            }
+        })
+        .collect())
 }
 
 fn storage() -> wgpu::BufferUsages {

@@ -4,7 +4,6 @@
 //! The same constructors serve the training scheduler and the one-shot ops the tests use.
 
 use super::context::Gpu;
-use crate::model::Layer;
 use crate::model::optimizer::Optimizer;
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
 use crate::{Error, Result};
@@ -27,34 +26,16 @@ const WORKGROUP: u32 = 64;
 /// The most workgroups one dimension of a dispatch may have (WebGPU's default limit).
 const MAX_GROUPS: u32 = 65_535;
 
-/// An activation fused into a kernel: the one it applies to its output (forward kernels), or the
-/// one its input came out of, which it takes its input gradient back through (backward kernels).
-/// The codes are those of `shaders/common.wgsl`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Activation {
-    #[default]
-    Identity,
-    Relu,
-    Tanh,
-}
+/// The activation a kernel fuses (`model::fusion`, where the rule for fusing lives).
+pub use crate::model::fusion::Activation;
 
-impl Activation {
-    /// The activation `layer` is, if it is one.
-    pub fn of(layer: &Layer) -> Option<Activation> {
-        match layer {
-            Layer::Relu => Some(Activation::Relu),
-            Layer::Tanh => Some(Activation::Tanh),
-            _ => None,
-        }
-    }
-
-    /// Its code in the shaders (IDENTITY, RELU, TANH in common.wgsl), as an override constant.
-    fn code(self) -> f64 {
-        match self {
-            Activation::Identity => 0.0,
-            Activation::Relu => 1.0,
-            Activation::Tanh => 2.0,
-        }
+/// `activation`'s code in the shaders (IDENTITY, RELU, TANH in common.wgsl), as an override
+/// constant.
+fn code(activation: Activation) -> f64 {
+    match activation {
+        Activation::Identity => 0.0,
+        Activation::Relu => 1.0,
+        Activation::Tanh => 2.0,
     }
 }
 
@@ -393,7 +374,7 @@ impl<'g> Kernels<'g> {
         let ocb = block(s.out_channels);
         let mut constants = conv_constants(s);
         constants.extend([
-            ("ACTIVATION", activation.code()),
+            ("ACTIVATION", code(activation)),
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
             ("OCB", ocb as f64),
@@ -419,7 +400,7 @@ impl<'g> Kernels<'g> {
         let cb = block(s.in_channels);
         let mut constants = conv_constants(s);
         constants.extend([
-            ("INPUT_ACTIVATION", input_activation.code()),
+            ("INPUT_ACTIVATION", code(input_activation)),
             ("W_OFF", w_off as f64),
             ("CB", cb as f64),
         ]);
@@ -459,7 +440,7 @@ impl<'g> Kernels<'g> {
     /// Buffers: input, output, argmax.
     pub fn maxpool_forward(&self, s: &PoolShape, activation: Activation) -> Result<Kernel> {
         let mut constants = pool_constants(s);
-        constants.push(("ACTIVATION", activation.code()));
+        constants.push(("ACTIVATION", code(activation)));
         self.build(KernelSpec {
             source: POOL,
             entry: "maxpool_forward",
@@ -474,7 +455,7 @@ impl<'g> Kernels<'g> {
     /// Buffers: input (for its activation), d_output, argmax, d_input.
     pub fn maxpool_backward(&self, s: &PoolShape, input_activation: Activation) -> Result<Kernel> {
         let mut constants = pool_constants(s);
-        constants.push(("INPUT_ACTIVATION", input_activation.code()));
+        constants.push(("INPUT_ACTIVATION", code(input_activation)));
         self.build(KernelSpec {
             source: POOL,
             entry: "maxpool_backward",
@@ -489,7 +470,7 @@ impl<'g> Kernels<'g> {
     /// Buffers: input, output.
     pub fn avgpool_forward(&self, s: &PoolShape, activation: Activation) -> Result<Kernel> {
         let mut constants = pool_constants(s);
-        constants.push(("ACTIVATION", activation.code()));
+        constants.push(("ACTIVATION", code(activation)));
         self.build(KernelSpec {
             source: POOL,
             entry: "avgpool_forward",
@@ -504,7 +485,7 @@ impl<'g> Kernels<'g> {
     /// Buffers: input (for its activation), d_output, d_input.
     pub fn avgpool_backward(&self, s: &PoolShape, input_activation: Activation) -> Result<Kernel> {
         let mut constants = pool_constants(s);
-        constants.push(("INPUT_ACTIVATION", input_activation.code()));
+        constants.push(("INPUT_ACTIVATION", code(input_activation)));
         self.build(KernelSpec {
             source: POOL,
             entry: "avgpool_backward",
@@ -521,7 +502,7 @@ impl<'g> Kernels<'g> {
         self.build(KernelSpec {
             source: ACTIVATION,
             entry: "activation_forward",
-            constants: vec![("LEN", len as f64), ("ACTIVATION", activation.code())],
+            constants: vec![("LEN", len as f64), ("ACTIVATION", code(activation))],
             bindings: &[(0, Read), (1, ReadWrite)],
             uses_step: false,
             size: len,
@@ -534,7 +515,7 @@ impl<'g> Kernels<'g> {
         self.build(KernelSpec {
             source: ACTIVATION,
             entry: "activation_backward",
-            constants: vec![("LEN", len as f64), ("INPUT_ACTIVATION", input_activation.code())],
+            constants: vec![("LEN", len as f64), ("INPUT_ACTIVATION", code(input_activation))],
             bindings: &[(0, Read), (2, Read), (3, ReadWrite)],
             uses_step: false,
             size: len,
@@ -552,7 +533,7 @@ impl<'g> Kernels<'g> {
     ) -> Result<Kernel> {
         let mut constants = dense_constants(s);
         constants.extend([
-            ("ACTIVATION", activation.code()),
+            ("ACTIVATION", code(activation)),
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
         ]);
@@ -575,7 +556,7 @@ impl<'g> Kernels<'g> {
         w_off: usize,
     ) -> Result<Kernel> {
         let mut constants = dense_constants(s);
-        constants.extend([("INPUT_ACTIVATION", input_activation.code()), ("W_OFF", w_off as f64)]);
+        constants.extend([("INPUT_ACTIVATION", code(input_activation)), ("W_OFF", w_off as f64)]);
         self.build(KernelSpec {
             source: DENSE,
             entry: "dense_backward_input",
@@ -617,7 +598,7 @@ impl<'g> Kernels<'g> {
             constants: vec![
                 ("BATCH", batch as f64),
                 ("CLASSES", classes as f64),
-                ("LOGITS_ACTIVATION", logits_activation.code()),
+                ("LOGITS_ACTIVATION", code(logits_activation)),
             ],
             bindings: &[(0, Read), (1, Read), (2, ReadWrite), (3, ReadWrite)],
             uses_step: true,

@@ -4,6 +4,7 @@
 //! fold into one stage (`fusion`).
 
 pub mod arch;
+pub mod fusion;
 pub mod loss;
 pub mod optimizer;
 mod params;
