@@ -2,8 +2,8 @@
 //! An `Engine` does the arithmetic (the CPU path here, the GPU path in `gpu`); this module
 //! decides what to run and measures it.
 
-use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::data::{Dataset, Split};
+use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -38,25 +38,10 @@ pub struct LayerOutput {
 
 /// The layers whose outputs `Engine::activations` returns: the outputs the GPU path keeps. It
 /// folds an activation (ReLU, tanh) into the layer before it when that layer has none yet, and a
-/// ReLU into a ReLU (`gpu::engine::fuse`), so such a layer's own output never exists there and
-/// is shown by the activation's output instead.
+/// ReLU into a ReLU (`model::fusion::fuse`, the rule both use), so such a layer's own output
+/// never exists there and is shown by the activation's output instead.
 pub fn feature_layers(plan: &Plan) -> Vec<usize> {
-    use crate::model::Layer;
-    let activation = |l: &Layer| match l {
-        Layer::Relu | Layer::Tanh => Some(std::mem::discriminant(l)),
-        _ => None,
-    };
-    let relu = Some(std::mem::discriminant(&Layer::Relu));
-    // (output layer, activation applied last) of each fused stage.
-    let mut stages: Vec<(usize, Option<_>)> = Vec::new();
-    for (i, l) in plan.layers.iter().enumerate() {
-        match (activation(&l.layer), stages.last_mut()) {
-            (Some(a), Some(last)) if last.1.is_none() => *last = (i, Some(a)),
-            (a, Some(last)) if a == relu && last.1 == relu => last.0 = i,
-            (a, _) => stages.push((i, a)),
-        }
-    }
-    stages.into_iter().map(|(i, _)| i).collect()
+    crate::model::fusion::fuse(plan).into_iter().map(|s| s.output_layer).collect()
 }
 
 /// Something that can train and run a network: the CPU path or the GPU path.

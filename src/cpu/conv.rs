@@ -10,48 +10,8 @@
 use super::GRAD_CHUNK;
 use super::conv_direct as direct;
 use super::gemm::gemm;
+pub use crate::model::shapes::ConvShape;
 use rayon::prelude::*;
-
-/// The geometry of a batched convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvShape {
-    pub batch: usize,
-    pub in_channels: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub out_channels: usize,
-    pub kernel_h: usize,
-    pub kernel_w: usize,
-    pub stride: usize,
-    pub padding: usize,
-}
-
-impl ConvShape {
-    pub fn out_h(&self) -> usize {
-        (self.in_h + 2 * self.padding - self.kernel_h) / self.stride + 1
-    }
-    pub fn out_w(&self) -> usize {
-        (self.in_w + 2 * self.padding - self.kernel_w) / self.stride + 1
-    }
-    /// Floats in one input image.
-    pub fn input_len(&self) -> usize {
-        self.in_channels * self.in_h * self.in_w
-    }
-    /// Floats in one output image.
-    pub fn output_len(&self) -> usize {
-        self.out_channels * self.out_h() * self.out_w()
-    }
-    /// K: the length of one patch (a row of the weight matrix).
-    pub fn patch_len(&self) -> usize {
-        self.in_channels * self.kernel_h * self.kernel_w
-    }
-    pub fn weight_len(&self) -> usize {
-        self.out_channels * self.patch_len()
-    }
-    fn positions(&self) -> usize {
-        self.out_h() * self.out_w()
-    }
-}
 
 /// Lowers one image [C, H, W] to cols [K, P]: row (c, ky, kx), column (oy, ox) holds the input
 /// pixel under kernel tap (ky, kx) when the kernel sits at output position (oy, ox), or 0 in the

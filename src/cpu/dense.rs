@@ -2,13 +2,7 @@
 //! as PyTorch's Linear stores it. GPU twin: `shaders/dense.wgsl`.
 
 use super::gemm::gemm;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DenseShape {
-    pub batch: usize,
-    pub in_features: usize,
-    pub out_features: usize,
-}
+pub use crate::model::shapes::DenseShape;
 
 /// output [N, OUT] = input [N, IN] · weight [OUT, IN]ᵀ + bias [OUT].
 pub fn dense_forward(s: &DenseShape, input: &[f32], weight: &[f32], bias: &[f32], output: &mut [f32]) {

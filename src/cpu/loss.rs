@@ -1,14 +1,7 @@
 //! Softmax cross-entropy, fused with its gradient, as PyTorch's `F.cross_entropy` with mean
 //! reduction. GPU twin: `shaders/loss.wgsl`.
 
-/// What one batch's loss computation reports.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct LossStats {
-    /// Sum over the batch of each example's loss (divide by the batch size for the mean).
-    pub loss_sum: f32,
-    /// How many examples had their label as the highest logit.
-    pub correct: u32,
-}
+pub use crate::model::loss::LossStats;
 
 /// Given logits [N, C] and labels [N], returns the summed loss and the correct count, and writes
 /// d_logits [N, C] = (softmax(logits) − onehot(label)) / N, the gradient of the mean loss.

@@ -2,10 +2,12 @@
 //! activations kept in a workspace allocated once for the largest batch.
 
 use super::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
-use super::conv::{ConvShape, conv2d_backward, conv2d_forward};
-use super::dense::{DenseShape, dense_backward, dense_forward};
+use super::conv::{conv2d_backward, conv2d_forward};
+use super::dense::{dense_backward, dense_forward};
 use super::loss::{LossStats, softmax_cross_entropy};
-use super::pool::{PoolShape, avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
+use super::pool::{avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
+/// Each layer's geometry for a batch (`model::shapes`, which the GPU path uses too).
+pub(crate) use crate::model::shapes::{conv_shape, dense_shape, pool_shape};
 use crate::model::{Layer, Plan, PlannedLayer};
 
 /// Every buffer a forward and backward pass needs, for batches of up to `capacity` examples.
@@ -48,35 +50,6 @@ impl Workspace {
     pub fn output(&self, plan: &Plan, i: usize, n: usize) -> &[f32] {
         &self.outputs[i][..n * plan.layers[i].output.len()]
     }
-}
-
-/// The geometry of conv layer `l` for a batch of `batch` (the GPU path uses it too).
-pub(crate) fn conv_shape(l: &PlannedLayer, batch: usize) -> ConvShape {
-    let Layer::Conv2d { out_channels, kernel_h, kernel_w, stride, padding } = l.layer else {
-        unreachable!("conv_shape on {:?}", l.layer)
-    };
-    ConvShape {
-        batch,
-        in_channels: l.input.channels,
-        in_h: l.input.height,
-        in_w: l.input.width,
-        out_channels,
-        kernel_h,
-        kernel_w,
-        stride,
-        padding,
-    }
-}
-
-pub(crate) fn pool_shape(l: &PlannedLayer, batch: usize) -> PoolShape {
-    let (Layer::MaxPool { window, stride } | Layer::AvgPool { window, stride }) = l.layer else {
-        unreachable!("pool_shape on {:?}", l.layer)
-    };
-    PoolShape { batch, channels: l.input.channels, in_h: l.input.height, in_w: l.input.width, window, stride }
-}
-
-pub(crate) fn dense_shape(l: &PlannedLayer, batch: usize) -> DenseShape {
-    DenseShape { batch, in_features: l.input.len(), out_features: l.output.len() }
 }
 
 /// The weight and bias slices of layer `l` inside the flat buffer.

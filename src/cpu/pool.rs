@@ -5,34 +5,8 @@
 //! the channel's plane), so the backward pass routes each gradient to exactly that pixel. Average
 //! pooling needs nothing recorded: every pixel of a window gets an equal share of its gradient.
 
+pub use crate::model::shapes::PoolShape;
 use rayon::prelude::*;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolShape {
-    pub batch: usize,
-    pub channels: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub window: usize,
-    pub stride: usize,
-}
-
-impl PoolShape {
-    pub fn out_h(&self) -> usize {
-        (self.in_h - self.window) / self.stride + 1
-    }
-    pub fn out_w(&self) -> usize {
-        (self.in_w - self.window) / self.stride + 1
-    }
-    /// Floats in one input image.
-    pub fn input_len(&self) -> usize {
-        self.channels * self.in_h * self.in_w
-    }
-    /// Floats in one output image.
-    pub fn output_len(&self) -> usize {
-        self.channels * self.out_h() * self.out_w()
-    }
-}
 
 /// output [N, C, OH, OW] = max over each window of input [N, C, H, W]; `argmax` (same size as
 /// output) gets the winning pixel's index within its plane. Ties go to the first pixel in

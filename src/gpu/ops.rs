@@ -5,12 +5,10 @@
 use super::context::Gpu;
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
 use crate::Result;
-use crate::cpu::conv::ConvShape;
-use crate::cpu::dense::DenseShape;
-use crate::cpu::loss::LossStats;
-use crate::cpu::optimizer::{Optimizer, OptimizerState};
-use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
+use crate::model::loss::LossStats;
+use crate::model::optimizer::{Optimizer, OptimizerState};
+use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
 
 fn usage() -> wgpu::BufferUsages {
     wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST

@@ -1,0 +1,279 @@
+//! The GPU path as an `Engine`: the scheduler. Data sets, parameters, gradients, optimizer state
+//! and activations are allocated on the GPU once; pipelines and bind groups are built once; a
+//! training step is a fixed list of dispatches, recorded many steps to a submission, each step
+//! finding its batch through a dynamic offset into a buffer of per-step uniforms. Loss and
+//! correct counts stay on the GPU (one slot per step) and are read back a few times per epoch,
+//! without stalling the queue, to drive the progress display.
+//!
+//! Activations (ReLU, tanh) are fused: a conv, dense or pool kernel applies one to its own output,
+//! and the backward kernel of the layer that consumes that output takes the gradient it writes
+//! back through it. So each stage's gradient buffer holds the gradient before its activation.
+//!
+//! By job: `stages` (the plan as fused stages), `step` (a step's dispatch list), `resident`
+//! (what stays on the GPU and when it is rebuilt), `epoch` (the epoch loop and its readbacks),
+//! `profile` (per-dispatch timings for benchmarks).
+
+mod epoch;
+mod profile;
+mod resident;
+mod stages;
+mod step;
+
+use super::context::Gpu;
+use super::kernels::{Kernels, STEP_SIZE};
+use crate::data::Dataset;
+use crate::model::optimizer::{Optimizer, OptimizerState};
+use crate::model::{Parameters, Plan};
+use crate::train::{Engine, LayerOutput, Progress};
+use crate::{Error, Result};
+use resident::{EpochStats, Predictions, ResidentData, StepUniforms, storage};
+use stages::fuse;
+use step::StepResources;
+
+/// Submissions per training epoch (fewer for short epochs): each is followed by a non-blocking
+/// readback of its steps' loss, which is all the progress display needs.
+const SUBMISSIONS_PER_EPOCH: usize = 8;
+
+/// Test hook: a number N in this environment variable makes every GPU engine lose its device
+/// once N training steps have been submitted (see `GpuEngine::lose_device_after`), so the
+/// command line's handling of a lost device can be tested end to end.
+pub const LOSE_DEVICE_ENV: &str = "LENET_TEST_LOSE_DEVICE_AFTER";
+
+pub struct GpuEngine {
+    gpu: Gpu,
+    step_layout: wgpu::BindGroupLayout,
+    plan: Plan,
+    optimizer: Optimizer,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    first: wgpu::Buffer,
+    second: wgpu::Buffer,
+    /// Optimizer updates applied so far (Adam's bias correction).
+    updates: u64,
+    /// Bytes between consecutive step uniforms (the device's uniform offset alignment).
+    step_stride: u64,
+    // Built on first use and kept; rebuilt only when a batch size or data set changes.
+    network: Option<StepResources>,
+    train_data: Option<ResidentData>,
+    eval_data: Option<ResidentData>,
+    steps: Option<StepUniforms>,
+    epoch_stats: Option<EpochStats>,
+    predictions: Option<Predictions>,
+    /// Test hook: lose the device once this many training steps have been submitted.
+    lose_device_after: Option<u64>,
+}
+
+impl GpuEngine {
+    pub fn new(gpu: Gpu, plan: Plan, params: &Parameters, optimizer: Optimizer) -> Result<Self> {
+        fuse(&plan, 1)?; // reject what the GPU path cannot run before allocating anything
+        if params.values.len() != plan.parameter_count {
+            return Err(Error::InvalidArgument("parameters do not match the network".into()));
+        }
+        let zeros = vec![0.0f32; plan.parameter_count];
+        let init = |label: &str, values: &[f32]| {
+            gpu.create_buffer_init(label, bytemuck::cast_slice(values), storage())
+        };
+        let (p, grads) = (init("params", &params.values), init("grads", &zeros));
+        let (first, second) =
+            (init("optimizer first moment", &zeros), init("optimizer second moment", &zeros));
+        let step_stride = (gpu.device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_SIZE);
+        let step_layout = super::kernels::step_layout(&gpu);
+        gpu.check_errors()?;
+        Ok(GpuEngine {
+            gpu,
+            step_layout,
+            plan,
+            optimizer,
+            params: p,
+            grads,
+            first,
+            second,
+            updates: 0,
+            step_stride,
+            network: None,
+            train_data: None,
+            eval_data: None,
+            steps: None,
+            epoch_stats: None,
+            predictions: None,
+            lose_device_after: std::env::var(LOSE_DEVICE_ENV).ok().and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// Test hook: destroys the device (see `Gpu::simulate_device_loss`) once `steps` training
+    /// steps have been submitted, to test how a device lost mid-run is reported.
+    #[doc(hidden)]
+    pub fn lose_device_after(&mut self, steps: u64) {
+        self.lose_device_after = Some(steps);
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Dispatches recorded per training step (once a step has been built).
+    pub fn dispatches_per_step(&self) -> Option<usize> {
+        self.network.as_ref().map(|n| 1 + n.forward.len() + 1 + n.backward.len() + 1)
+    }
+
+    fn kernels(&self) -> Kernels<'_> {
+        Kernels { gpu: &self.gpu, step_layout: self.step_layout.clone() }
+    }
+
+    /// The largest buffer one kernel may bind on this device, in bytes.
+    fn binding_limit(&self) -> u64 {
+        let limits = self.gpu.device.limits();
+        limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
+    }
+
+    /// Floats in one example's largest activation (the network's input included).
+    fn widest_activation(&self) -> usize {
+        let stages = fuse(&self.plan, 1).unwrap_or_default();
+        stages.iter().map(|s| s.output_len).chain([self.plan.input().len()]).max().unwrap_or(1)
+    }
+
+    /// The largest batch this device can train the network at: each layer's activations for the
+    /// whole batch must fit one storage binding (dispatches are folded into two dimensions, so
+    /// their limits are far beyond this).
+    pub fn max_batch_size(&self) -> usize {
+        (self.binding_limit() / (self.widest_activation() as u64 * 4)).try_into().unwrap_or(usize::MAX)
+    }
+
+    /// The gradients of the last training step (read back from the GPU).
+    pub fn gradients(&self) -> Result<Vec<f32>> {
+        self.gpu.read_f32(&self.grads, 0, self.plan.parameter_count)
+    }
+}
+
+impl Engine for GpuEngine {
+    fn device_name(&self) -> String {
+        format!("GPU: {}", self.gpu.name())
+    }
+
+    /// The epoch loop and its readbacks: `epoch.rs`.
+    fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        order: &[u32],
+        batch_size: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Progress> {
+        self.run_epoch(data, order, batch_size, progress)
+    }
+
+    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
+        self.gpu.check_errors()?;
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (_, steps) = self.prepare_inference(data)?;
+        self.ensure_predictions(data.len());
+        let resident = self.eval_data.as_ref().expect("evaluation data resident");
+        let predictions = self.predictions.as_ref().expect("predictions allocated");
+        let step_group = &self.steps.as_ref().expect("steps allocated").group;
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for step in 0..steps {
+                let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
+                self.record_forward(&mut pass, resident, offset);
+                predictions.predict.record(&mut pass, offset);
+            }
+        }
+        self.gpu.submit(encoder.finish());
+        let classes = self.gpu.read_u32(&predictions.buffer, 0, data.len())?;
+        Ok(classes.into_iter().map(|c| c as u8).collect())
+    }
+
+    /// One submission and one readback of the logits buffer per batch (it holds one batch): for
+    /// a handful of images, not for evaluating a test set (`predict` reads back only classes).
+    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+        self.gpu.check_errors()?;
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (batch, steps) = self.prepare_inference(data)?;
+        let resident = self.eval_data.as_ref().expect("evaluation data resident");
+        let net = self.network.as_ref().expect("network built");
+        let step_group = &self.steps.as_ref().expect("steps allocated").group;
+        let classes = self.plan.classes();
+        let mut logits = Vec::with_capacity(data.len() * classes);
+        for step in 0..steps {
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
+                self.record_forward(&mut pass, resident, offset);
+            }
+            self.gpu.submit(encoder.finish());
+            let count = batch.min(data.len() - step * batch);
+            logits.extend(self.gpu.read_f32(&net.logits, 0, count * classes)?);
+        }
+        Ok(logits)
+    }
+
+    /// One submission and one readback (of every stage's output) per batch.
+    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+        let (batch, steps) = if data.is_empty() { (1, 0) } else { self.prepare_inference(data)? };
+        let mut out: Vec<LayerOutput> = crate::train::feature_layers(&self.plan)
+            .into_iter()
+            .map(|layer| LayerOutput { layer, values: Vec::new() })
+            .collect();
+        if steps == 0 {
+            return Ok(out);
+        }
+        let resident = self.eval_data.as_ref().expect("evaluation data resident");
+        let net = self.network.as_ref().expect("network built");
+        let step_group = &self.steps.as_ref().expect("steps allocated").group;
+        for step in 0..steps {
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
+                self.record_forward(&mut pass, resident, offset);
+            }
+            let count = batch.min(data.len() - step * batch) as u64;
+            let ranges: Vec<_> =
+                net.activations.iter().map(|(_, len, b)| (b, 0, count * *len as u64 * 4)).collect();
+            let parts = self.gpu.read_buffers(encoder, &ranges)?;
+            for ((layer, _, _), bytes) in net.activations.iter().zip(parts) {
+                let a = out.iter_mut().find(|a| a.layer == *layer).ok_or_else(|| {
+                    Error::Gpu(format!(
+                        "the GPU path keeps layer {layer}'s output, which feature_layers omits"
+                    ))
+                })?;
+                a.values.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes));
+            }
+        }
+        Ok(out)
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn parameters(&self) -> Result<Parameters> {
+        self.gpu.check_errors()?;
+        let mut params = Parameters::zeros(&self.plan);
+        params.values = self.gpu.read_f32(&self.params, 0, self.plan.parameter_count)?;
+        Ok(params)
+    }
+
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        self.gpu.check_errors()?;
+        let n = self.plan.parameter_count;
+        Ok(OptimizerState {
+            first: self.gpu.read_f32(&self.first, 0, n)?,
+            second: self.gpu.read_f32(&self.second, 0, n)?,
+            step: self.updates,
+        })
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        crate::train::check_optimizer_state(&self.plan, state)?;
+        self.gpu.queue.write_buffer(&self.first, 0, bytemuck::cast_slice(&state.first));
+        self.gpu.queue.write_buffer(&self.second, 0, bytemuck::cast_slice(&state.second));
+        self.updates = state.step;
+        self.gpu.check_errors()
+    }
+}

@@ -1,0 +1,186 @@
+//! What stays on the GPU between steps and epochs, each built on first use and rebuilt only when
+//! a batch size or data set changes: the data sets, the per-step uniforms, the loss statistics
+//! and their staging buffers, the predictions.
+
+use super::{GpuEngine, SUBMISSIONS_PER_EPOCH};
+use crate::data::Dataset;
+use crate::gpu::kernels::{Dispatch, STEP_SIZE, StepUniform, pack_bytes, step_group};
+use crate::{Error, Result};
+
+/// Storage buffers, which may be copied to and from.
+pub(super) fn storage() -> wgpu::BufferUsages {
+    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
+}
+
+/// A data set resident on the GPU (bytes packed four to a u32), with its gather kernel bound to
+/// the batch buffers.
+pub(super) struct ResidentData {
+    /// A hash of the `Dataset` this was uploaded from: its contents, not its address, so a new
+    /// data set that happens to reuse freed memory is never mistaken for the old one.
+    pub(super) key: u64,
+    /// How many indices the order buffer holds.
+    pub(super) order_capacity: usize,
+    pub(super) order: wgpu::Buffer,
+    pub(super) gather: Dispatch,
+}
+
+fn data_key(data: &Dataset) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (data.rows, data.cols, &data.images, &data.labels).hash(&mut h);
+    h.finish()
+}
+
+/// Per-step uniforms, one per aligned slot, and the bind group that selects one by offset.
+pub(super) struct StepUniforms {
+    pub(super) capacity: usize,
+    pub(super) buffer: wgpu::Buffer,
+    pub(super) group: wgpu::BindGroup,
+}
+
+/// Per-epoch loss statistics (two floats per step), the staging buffers they are read back
+/// through (one per submission), and the loss kernel bound to them.
+pub(super) struct EpochStats {
+    pub(super) capacity: usize,
+    pub(super) stats: wgpu::Buffer,
+    pub(super) staging: Vec<wgpu::Buffer>,
+    pub(super) loss: Dispatch,
+}
+
+/// Predicted classes of an evaluated set, and the predict kernel bound to them.
+pub(super) struct Predictions {
+    pub(super) capacity: usize,
+    pub(super) buffer: wgpu::Buffer,
+    pub(super) predict: Dispatch,
+}
+
+impl GpuEngine {
+    /// Builds the batch-sized buffers and dispatches, unless they exist for this batch size.
+    pub(super) fn ensure_network(&mut self, batch: usize) -> Result<()> {
+        if self.network.as_ref().is_some_and(|n| n.batch == batch) {
+            return Ok(());
+        }
+        // Everything bound to the old batch buffers must be bound again.
+        self.train_data = None;
+        self.eval_data = None;
+        self.epoch_stats = None;
+        self.predictions = None;
+        self.network = Some(self.build_network(batch)?);
+        self.gpu.check_errors()
+    }
+
+    /// Uploads `data` (unless it is already resident in `slot`) and binds its gather kernel.
+    /// `order_len` is the longest order it will be read through (an epoch may visit examples
+    /// more than once).
+    pub(super) fn ensure_data(&mut self, data: &Dataset, order_len: usize, for_training: bool) -> Result<()> {
+        let key = data_key(data);
+        let slot = if for_training { &self.train_data } else { &self.eval_data };
+        if slot.as_ref().is_some_and(|d| d.key == key && d.order_capacity >= order_len) {
+            return Ok(());
+        }
+        let net = self.network.as_ref().expect("network built before data");
+        let gpu = &self.gpu;
+        let bytes = data.images.len() as u64;
+        if bytes > self.binding_limit() {
+            return Err(Error::Gpu(format!(
+                "the data set's {} images take {} MiB, but {} binds at most {} MiB: use fewer (--limit-train, --limit-test) or --device cpu",
+                data.len(),
+                bytes >> 20,
+                gpu.name(),
+                self.binding_limit() >> 20
+            )));
+        }
+        let images =
+            gpu.create_buffer_init("images", bytemuck::cast_slice(&pack_bytes(&data.images)), storage());
+        let labels =
+            gpu.create_buffer_init("labels", bytemuck::cast_slice(&pack_bytes(&data.labels)), storage());
+        let order_capacity = order_len.max(data.len());
+        let order = gpu.create_buffer("order", (order_capacity * 4) as u64, storage());
+        let gather = self
+            .kernels()
+            .gather(data.pixels_per_image(), net.batch)?
+            .bind(gpu, &[&images, &labels, &order, &net.input, &net.labels]);
+        let resident = ResidentData { key, order_capacity, order, gather };
+        if for_training {
+            self.train_data = Some(resident);
+        } else {
+            self.eval_data = Some(resident);
+        }
+        self.gpu.check_errors()
+    }
+
+    /// Makes room for `steps` per-step uniforms.
+    pub(super) fn ensure_steps(&mut self, steps: usize) {
+        if self.steps.as_ref().is_some_and(|s| s.capacity >= steps) {
+            return;
+        }
+        let buffer = self.gpu.create_buffer(
+            "step uniforms",
+            steps as u64 * self.step_stride,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        let group = step_group(&self.gpu, &self.step_layout, &buffer);
+        self.steps = Some(StepUniforms { capacity: steps, buffer, group });
+    }
+
+    /// Makes room for the loss statistics of `steps` steps, and binds the loss kernel to them.
+    pub(super) fn ensure_epoch_stats(&mut self, steps: usize) {
+        if self.epoch_stats.as_ref().is_some_and(|s| s.capacity >= steps) {
+            return;
+        }
+        let gpu = &self.gpu;
+        let net = self.network.as_ref().expect("network built before stats");
+        let bytes = (steps * 2 * 4) as u64;
+        let stats = gpu.create_buffer("loss statistics", bytes, storage());
+        let staging = (0..SUBMISSIONS_PER_EPOCH)
+            .map(|_| {
+                gpu.create_buffer(
+                    "loss readback",
+                    bytes,
+                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                )
+            })
+            .collect();
+        let loss = net.loss_kernel.bind(gpu, &[&net.logits, &net.labels, &net.d_logits, &stats]);
+        self.epoch_stats = Some(EpochStats { capacity: steps, stats, staging, loss });
+    }
+
+    /// Makes room for `len` predictions, and binds the predict kernel to them.
+    pub(super) fn ensure_predictions(&mut self, len: usize) {
+        if self.predictions.as_ref().is_some_and(|p| p.capacity >= len) {
+            return;
+        }
+        let net = self.network.as_ref().expect("network built before predictions");
+        let buffer = self.gpu.create_buffer("predictions", (len * 4) as u64, storage());
+        let predict = net.predict_kernel.bind(&self.gpu, &[&net.logits, &buffer]);
+        self.predictions = Some(Predictions { capacity: len, buffer, predict });
+    }
+
+    /// Writes the uniforms of the steps that cover `examples` examples in batches of `batch`.
+    pub(super) fn write_steps(&self, examples: usize, batch: usize, first_update: u64) {
+        let steps = self.steps.as_ref().expect("step uniforms allocated");
+        let mut bytes = vec![0u8; examples.div_ceil(batch) * self.step_stride as usize];
+        for (i, start) in (0..examples).step_by(batch).enumerate() {
+            let count = batch.min(examples - start);
+            let uniform = StepUniform::new(start, count, i, &self.optimizer, first_update + i as u64 + 1);
+            let at = i * self.step_stride as usize;
+            bytes[at..at + STEP_SIZE as usize].copy_from_slice(bytemuck::bytes_of(&uniform));
+        }
+        self.gpu.queue.write_buffer(&steps.buffer, 0, &bytes);
+    }
+
+    /// Makes `data` resident for inference, in its own order, with the step uniforms written
+    /// for the current batch size. Returns the batch size and the number of steps.
+    pub(super) fn prepare_inference(&mut self, data: &Dataset) -> Result<(usize, usize)> {
+        let batch = self.network.as_ref().map_or(256, |n| n.batch);
+        let steps = data.len().div_ceil(batch);
+        self.ensure_network(batch)?;
+        self.ensure_data(data, data.len(), false)?;
+        self.ensure_steps(steps);
+        let resident = self.eval_data.as_ref().expect("evaluation data resident");
+        let identity: Vec<u32> = (0..data.len() as u32).collect();
+        self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(&identity));
+        self.write_steps(data.len(), batch, self.updates);
+        Ok((batch, steps))
+    }
+}

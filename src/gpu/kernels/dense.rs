@@ -1,0 +1,79 @@
+//! Dense layers: the forward pass, the input gradient and the weight (and bias) gradient.
+//! Shader: `shaders/dense.wgsl`; CPU twin: `cpu/dense.rs`.
+
+use super::Access::{Read, ReadWrite};
+use super::{Activation, Kernel, KernelSpec, Kernels, code};
+use crate::Result;
+use crate::model::shapes::DenseShape;
+
+pub const DENSE: &str = include_str!("../../../shaders/dense.wgsl");
+
+/// The side of the block each dense-kernel invocation computes (TILE in dense.wgsl).
+const DENSE_TILE: usize = 4;
+
+/// The shape as the override constants dense.wgsl declares.
+fn dense_constants(s: &DenseShape) -> Vec<(&'static str, f64)> {
+    vec![("BATCH", s.batch as f64), ("IN", s.in_features as f64), ("OUT", s.out_features as f64)]
+}
+
+impl Kernels<'_> {
+    /// Buffers: input, params, output.
+    pub fn dense_forward(
+        &self,
+        s: &DenseShape,
+        activation: Activation,
+        w_off: usize,
+        b_off: usize,
+    ) -> Result<Kernel> {
+        let mut constants = dense_constants(s);
+        constants.extend([
+            ("ACTIVATION", code(activation)),
+            ("W_OFF", w_off as f64),
+            ("B_OFF", b_off as f64),
+        ]);
+        self.build(KernelSpec {
+            source: DENSE,
+            entry: "dense_forward",
+            constants,
+            bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
+            uses_step: false,
+            size: s.batch.div_ceil(DENSE_TILE) * s.out_features.div_ceil(DENSE_TILE),
+            per_workgroup: false,
+        })
+    }
+
+    /// Buffers: input (for its activation), params, d_output, d_input.
+    pub fn dense_backward_input(
+        &self,
+        s: &DenseShape,
+        input_activation: Activation,
+        w_off: usize,
+    ) -> Result<Kernel> {
+        let mut constants = dense_constants(s);
+        constants.extend([("INPUT_ACTIVATION", code(input_activation)), ("W_OFF", w_off as f64)]);
+        self.build(KernelSpec {
+            source: DENSE,
+            entry: "dense_backward_input",
+            constants,
+            bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
+            uses_step: false,
+            size: s.batch.div_ceil(DENSE_TILE) * s.in_features.div_ceil(DENSE_TILE),
+            per_workgroup: false,
+        })
+    }
+
+    /// Buffers: input, d_output, grads.
+    pub fn dense_backward_params(&self, s: &DenseShape, w_off: usize, b_off: usize) -> Result<Kernel> {
+        let mut constants = dense_constants(s);
+        constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
+        self.build(KernelSpec {
+            source: DENSE,
+            entry: "dense_backward_params",
+            constants,
+            bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
+            uses_step: false,
+            size: s.out_features.div_ceil(DENSE_TILE) * s.in_features.div_ceil(DENSE_TILE),
+            per_workgroup: false,
+        })
+    }
+}

@@ -1,0 +1,42 @@
+//! The optimizer's update of every parameter (SGD with momentum, or Adam).
+//! Shader: `shaders/optimizer.wgsl`; CPU twin: `cpu/optimizer.rs`.
+
+use super::Access::{self, Read, ReadWrite};
+use super::{Kernel, KernelSpec, Kernels};
+use crate::Result;
+use crate::model::optimizer::Optimizer;
+
+pub const OPTIMIZER: &str = include_str!("../../../shaders/optimizer.wgsl");
+
+impl Kernels<'_> {
+    /// Buffers: params, grads, first moment (SGD velocity), second moment (Adam only).
+    pub fn optimizer_step(&self, optimizer: &Optimizer, len: usize) -> Result<Kernel> {
+        let (entry, mut constants, bindings): (_, _, &[(u32, Access)]) = match *optimizer {
+            Optimizer::Sgd { lr, momentum } => (
+                "sgd_step",
+                vec![("LR", lr as f64), ("MOMENTUM", momentum as f64)],
+                &[(0, ReadWrite), (1, Read), (2, ReadWrite)],
+            ),
+            Optimizer::Adam { lr, beta1, beta2, eps } => (
+                "adam_step",
+                vec![
+                    ("LR", lr as f64),
+                    ("BETA1", beta1 as f64),
+                    ("BETA2", beta2 as f64),
+                    ("EPS", eps as f64),
+                ],
+                &[(0, ReadWrite), (1, Read), (2, ReadWrite), (3, ReadWrite)],
+            ),
+        };
+        constants.push(("LEN", len as f64));
+        self.build(KernelSpec {
+            source: OPTIMIZER,
+            entry,
+            constants,
+            bindings,
+            uses_step: matches!(optimizer, Optimizer::Adam { .. }),
+            size: len,
+            per_workgroup: false,
+        })
+    }
+}
