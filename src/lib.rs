@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod rng;
 pub mod train;
+#[cfg(feature = "pictures")]
 pub mod viz;
 
 pub use error::{Error, Result};

@@ -1,12 +1,16 @@
 //! Downloading MNIST or Fashion-MNIST: what to fetch (names and published MD5s) and from where
-//! (the mirrors) is here; the fetching itself is in `http`.
+//! (the mirrors) is here, always built; the fetching itself is in `http`, built with the
+//! `download` feature only (ureq needs sockets and a file system, so a wasm32 build leaves it out).
 
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 
+#[cfg(feature = "download")]
 mod http;
+#[cfg(feature = "download")]
 pub(crate) use http::fetch;
+#[cfg(feature = "download")]
 pub use http::{download, download_with};
 
 /// A file to fetch: its name on the mirror (also its local name) and its expected MD5 (hex).
