@@ -14,7 +14,7 @@ use crate::data::Split;
 use crate::model::{Layer, Plan};
 use crate::rng::Rng;
 use crate::train::Engine;
-use std::time::Instant;
+use web_time::Instant;
 
 /// Images a second one engine trains and predicts.
 #[derive(Clone, Copy, Debug, serde::Serialize)]

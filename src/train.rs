@@ -7,7 +7,7 @@ use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
 use crate::{Error, Result};
-use std::time::Instant;
+use web_time::Instant;
 
 /// Running totals an engine reports while it trains an epoch. Engines report after every step,
 /// in order (the GPU path in bursts, as each submission's loss statistics are read back), so an

@@ -90,7 +90,7 @@ impl Engine for CpuEngine {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
         crate::train::check_epoch(data, order, batch_size)?;
-        let start = std::time::Instant::now();
+        let start = web_time::Instant::now();
         let mut totals = Progress::default();
         for indices in order.chunks(batch_size) {
             let stats = self.train_step(data, indices);

@@ -338,10 +338,21 @@ fn ensure_files(collection: Collection, opts: &DataOptions) -> std::result::Resu
     if !opts.download {
         return Err("downloading is disabled".to_string());
     }
-    let timeouts = download::Timeouts::default();
-    download::fetch(dir, &collection.mirrors(), collection.files(), opts.progress, timeouts)
-        .map_err(|failure| failure.short_reason())?;
+    fetch_files(collection, opts)?;
     if files_present(dir) { Ok(()) } else { Err("the download did not produce all four files".to_string()) }
+}
+
+#[cfg(feature = "download")]
+fn fetch_files(collection: Collection, opts: &DataOptions) -> std::result::Result<(), String> {
+    let timeouts = download::Timeouts::default();
+    download::fetch(&opts.data_dir, &collection.mirrors(), collection.files(), opts.progress, timeouts)
+        .map_err(|failure| failure.short_reason())
+}
+
+/// Without the `download` feature there is nothing to fetch with.
+#[cfg(not(feature = "download"))]
+fn fetch_files(_: Collection, _: &DataOptions) -> std::result::Result<(), String> {
+    Err("downloading is not built into this build of lenet-gpu (the `download` feature is off)".to_string())
 }
 
 /// Loads `collection` from `dir`, after making sure the files are not the other collection's.
