@@ -17,6 +17,9 @@
 //! that suit it; `conv.rs` takes the im2col + GEMM path otherwise, and the tests check both
 //! against the definition of convolution and against finite differences.
 
+// The AVX2 kernels and their tables exist only on x86-64.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
 use super::conv::ConvShape;
 
 /// Reusable buffers for one worker: the padded image, a rearranged output gradient, and the
