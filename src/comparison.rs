@@ -92,7 +92,7 @@ pub fn compare(workload: &Workload, status: &mut dyn FnMut(String)) -> Result<Co
     let adapters = list_adapters();
     let engines = engine_list(workload.engines, &adapters)?;
     let gpu_engine = |i: usize| -> Result<GpuEngine> {
-        let gpu = Gpu::open(DeviceChoice::Index(i))?.ok_or_else(|| Error::Gpu("adapter vanished".into()))?;
+        let gpu = Gpu::open(DeviceChoice::Index(i))?.ok_or_else(|| Error::gpu("adapter vanished"))?;
         GpuEngine::new(gpu, plan.clone(), &params, optimizer)
     };
     let mut out = Comparison::default();
@@ -165,17 +165,14 @@ fn engine_list(engines: Engines, adapters: &[AdapterSummary]) -> Result<Vec<Opti
         Engines::Cpu => vec![None],
         Engines::Gpu => {
             let best = adapters.iter().max_by_key(|a| crate::gpu::context::preference(&a.info));
-            vec![Some(
-                best.map(|a| a.index)
-                    .ok_or_else(|| Error::Gpu("no GPU adapter found (see `lenet devices`)".into()))?,
-            )]
+            vec![Some(best.map(|a| a.index).ok_or(Error::Gpu(crate::error::GpuError::NoAdapter))?)]
         }
         Engines::Adapter(i) if i < adapters.len() => vec![Some(i)],
         // Opening it says what there is instead.
         Engines::Adapter(i) => {
-            return Err(Gpu::open(DeviceChoice::Index(i))
-                .err()
-                .unwrap_or_else(|| Error::Gpu(format!("there is no adapter {i}"))));
+            return Err(Gpu::open(DeviceChoice::Index(i)).err().unwrap_or(Error::Gpu(
+                crate::error::GpuError::NoSuchAdapter { index: i, found: adapters.len() },
+            )));
         }
     })
 }

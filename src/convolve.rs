@@ -189,9 +189,7 @@ pub fn convolve(
             let limit = gpu.device.limits().max_storage_buffer_binding_size as usize;
             let largest = s.input_len().max(s.output_len()) * 4;
             if largest > limit {
-                return Err(Error::Gpu(format!(
-                    "the image needs a {largest}-byte buffer, over the adapter's limit of {limit} (use --device cpu)"
-                )));
+                return Err(Error::Gpu(crate::error::GpuError::ImageTooLarge { bytes: largest, limit }));
             }
             ops::conv2d_forward(gpu, &s, Activation::Identity, &image.values, &kernel.0.values, &bias)?
         }

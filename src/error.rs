@@ -24,7 +24,7 @@ pub enum Error {
 
     /// The GPU could not be used: no adapter, a device error, a validation error.
     #[error("GPU: {0}")]
-    Gpu(String),
+    Gpu(GpuError),
 
     /// Training produced a non-finite loss, or parameters that cannot be saved.
     #[error("training diverged: {0}")]
@@ -61,6 +61,53 @@ pub enum Error {
     /// A figure could not be drawn (see `viz`).
     #[error("drawing the figure failed: {0}")]
     Drawing(String),
+}
+
+/// Why the GPU could not be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GpuError {
+    /// What wgpu reported (a validation error, a failed readback, ...), in its words.
+    Other(String),
+    /// No adapter of the kind asked for.
+    NoAdapter,
+    /// An adapter index past the last adapter.
+    NoSuchAdapter { index: usize, found: usize },
+    /// The device went away (a driver reset, an unplugged GPU, a destroyed device).
+    DeviceLost { device: String, why: String },
+    /// One layer's activations for the whole batch exceed what the device can bind.
+    BatchTooLarge { batch: usize, largest: usize, needed_mib: u64, device: String, binding_mib: u64 },
+    /// A data set too large for one binding.
+    DataTooLarge { images: usize, mib: u64, device: String, binding_mib: u64 },
+    /// An image (of `lenet convolve`) too large for one binding.
+    ImageTooLarge { bytes: usize, limit: usize },
+}
+
+impl std::fmt::Display for GpuError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GpuError::Other(why) => write!(f, "{why}"),
+            GpuError::NoAdapter => write!(f, "no GPU adapter found"),
+            GpuError::NoSuchAdapter { index, found } => {
+                write!(f, "there is no adapter {index}: wgpu found {found}")
+            }
+            GpuError::DeviceLost { device, why } => {
+                write!(f, "the device {device} was lost ({why}): its driver reset or it went away")
+            }
+            GpuError::BatchTooLarge { batch, largest, needed_mib, device, binding_mib } => write!(
+                f,
+                "batch {batch} needs {needed_mib} MiB for one layer's activations, but {device} binds at most {binding_mib} MiB: the largest batch it can take is {largest}"
+            ),
+            GpuError::DataTooLarge { images, mib, device, binding_mib } => {
+                write!(
+                    f,
+                    "the data set's {images} images take {mib} MiB, but {device} binds at most {binding_mib} MiB"
+                )
+            }
+            GpuError::ImageTooLarge { bytes, limit } => {
+                write!(f, "the image needs a {bytes}-byte buffer, over the adapter's limit of {limit}")
+            }
+        }
+    }
 }
 
 /// Why training diverged.
@@ -188,6 +235,11 @@ impl Error {
             source
         };
         Error::Io { path: path.into(), cause }
+    }
+
+    /// A GPU error in wgpu's (or our) words.
+    pub fn gpu(why: impl Into<String>) -> Self {
+        Error::Gpu(GpuError::Other(why.into()))
     }
 
     pub fn bad_data(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {

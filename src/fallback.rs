@@ -9,6 +9,7 @@
 use crate::cpu::engine::CpuEngine;
 use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::data::Dataset;
+use crate::error::GpuError;
 use crate::model::{Parameters, Plan};
 use crate::train::{Engine, LayerOutput, Progress};
 use crate::{Error, Result};
@@ -19,8 +20,9 @@ pub struct Fallback {
     optimizer: Optimizer,
     /// Parameters and optimizer state at the start of the current epoch.
     good: (Parameters, OptimizerState),
-    /// Told, once, why the GPU was given up.
-    notice: Box<dyn FnMut(&str)>,
+    /// Told, once, why the GPU was given up (the CPU path then carries on from the last good
+    /// state).
+    notice: Box<dyn FnMut(&GpuError)>,
 }
 
 impl Fallback {
@@ -29,7 +31,7 @@ impl Fallback {
         gpu: Box<dyn Engine>,
         params: Parameters,
         optimizer: Optimizer,
-        notice: Box<dyn FnMut(&str)>,
+        notice: Box<dyn FnMut(&GpuError)>,
     ) -> Fallback {
         let state = OptimizerState::new(params.values.len());
         Fallback { engine: gpu, on_gpu: true, optimizer, good: (params, state), notice }
@@ -48,9 +50,7 @@ impl Fallback {
                 let (params, state) = self.good.clone();
                 let mut cpu = CpuEngine::new(self.engine.plan().clone(), params, self.optimizer);
                 cpu.set_optimizer_state(&state)?;
-                (self.notice)(&format!(
-                    "the GPU failed ({why}); continuing on the CPU path from the last good state"
-                ));
+                (self.notice)(&why);
                 self.engine = Box::new(cpu);
                 self.on_gpu = false;
                 op(self.engine.as_mut())

@@ -10,9 +10,11 @@ use lenet_gpu::Error;
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::{Dataset, synthetic};
+use lenet_gpu::error::GpuError;
 use lenet_gpu::fallback::Fallback;
 use lenet_gpu::gpu::engine::GpuEngine;
 use lenet_gpu::model::{Network, Parameters};
+use lenet_gpu::session::Notice;
 use lenet_gpu::train::{self, Engine, Quiet, TrainConfig};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -37,8 +39,9 @@ fn a_lost_device_fails_every_later_operation_with_one_clear_error() {
     let order: Vec<u32> = (0..640).collect();
     gpu.lose_device_after(3);
     let lost = |result: Result<(), Error>, what: &str| match result {
-        Err(Error::Gpu(why)) => {
-            assert!(why.contains("was lost") && why.contains("--device cpu"), "{what}: {why}")
+        // The command line adds what to do ("run again, or use --device cpu": crash_safety).
+        Err(Error::Gpu(why @ GpuError::DeviceLost { .. })) => {
+            assert!(why.to_string().contains("was lost"), "{what}: {why}")
         }
         other => panic!("{what}: expected a lost-device error, got {other:?}"),
     };
@@ -60,7 +63,8 @@ fn after_a_lost_device_the_fallback_trains_exactly_as_the_cpu_path() {
     gpu.lose_device_after(5); // in epoch 1, after some steps have changed the GPU's parameters
     let notices = Rc::new(RefCell::new(Vec::new()));
     let sink = notices.clone();
-    let notice = Box::new(move |why: &str| sink.borrow_mut().push(why.to_string()));
+    let notice =
+        Box::new(move |why: &GpuError| sink.borrow_mut().push(Notice::GpuFailed(why.clone()).to_string()));
     let mut fallback = Fallback::new(Box::new(gpu), init.clone(), SGD, notice);
     let reports = train::fit(&mut fallback, &split, &config, &mut Quiet).unwrap();
     assert!(!fallback.on_gpu());
@@ -107,8 +111,8 @@ fn a_batch_beyond_the_adapters_limits_names_the_largest_that_fits() {
     let order: Vec<u32> = (0..data.len() as u32).collect();
 
     match gpu.train_epoch(&data, &order, largest + 1, &mut |_| {}) {
-        Err(Error::Gpu(why)) => {
-            assert!(why.contains(&format!("the largest batch it can take is {largest}")), "{why}")
+        Err(Error::Gpu(why @ GpuError::BatchTooLarge { largest: l, .. })) if l == largest => {
+            assert!(why.to_string().contains(&format!("the largest batch it can take is {largest}")), "{why}")
         }
         other => panic!("expected a GPU error, got {other:?}"),
     }
@@ -174,7 +178,7 @@ fn wgpu_validation_errors_are_returned_not_panicked() {
     let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
     let _buffer = gpu.create_buffer("too big", too_big, usage);
     match gpu.check_errors() {
-        Err(Error::Gpu(why)) => assert!(why.to_lowercase().contains("size"), "{why}"),
+        Err(Error::Gpu(why)) => assert!(why.to_string().to_lowercase().contains("size"), "{why}"),
         other => panic!("expected a GPU error, got {other:?}"),
     }
     assert!(gpu.check_errors().is_ok(), "reported once, then cleared");

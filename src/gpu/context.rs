@@ -2,6 +2,7 @@
 //! other GPU module uses to create buffers, submit work and read results back. It counts buffer
 //! creations, submissions and readbacks, so tests can prove the training loop does none per step.
 
+use crate::error::GpuError;
 use crate::{Error, Result};
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};
@@ -129,10 +130,7 @@ impl Gpu {
         let adapter = match choice {
             DeviceChoice::Index(i) => {
                 if i >= found.len() {
-                    return Err(Error::Gpu(format!(
-                        "there is no adapter {i}: wgpu found {} (see `lenet devices`)",
-                        found.len()
-                    )));
+                    return Err(Error::Gpu(GpuError::NoSuchAdapter { index: i, found: found.len() }));
                 }
                 found.swap_remove(i)
             }
@@ -142,9 +140,7 @@ impl Gpu {
                     Some(a) if choice == DeviceChoice::Gpu || is_hardware(&a.get_info()) => a,
                     _ if choice == DeviceChoice::Auto => return Ok(None),
                     _ => {
-                        return Err(Error::Gpu(
-                            "no GPU adapter found (see `lenet devices`): use --device cpu, or --device auto to fall back to the CPU path".into(),
-                        ));
+                        return Err(Error::Gpu(GpuError::NoAdapter));
                     }
                 }
             }
@@ -163,7 +159,7 @@ impl Gpu {
             ..Default::default()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
-            .map_err(|e| Error::Gpu(format!("cannot open {} ({:?}): {e}", info.name, info.backend)))?;
+            .map_err(|e| Error::gpu(format!("cannot open {} ({:?}): {e}", info.name, info.backend)))?;
         let uncaptured = Arc::new(Mutex::new(None));
         let sink = uncaptured.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -203,7 +199,7 @@ impl Gpu {
             return Err(lost);
         }
         match self.uncaptured.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            Some(e) => Err(Error::Gpu(e)),
+            Some(e) => Err(Error::gpu(e)),
             None => Ok(()),
         }
     }
@@ -211,12 +207,7 @@ impl Gpu {
     /// The error to report once the device is lost, None while it is not.
     fn lost_error(&self) -> Option<Error> {
         let lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
-        lost.as_ref().map(|why| {
-            Error::Gpu(format!(
-                "the device {} was lost ({why}): its driver reset or it went away; run again, or use --device cpu",
-                self.name()
-            ))
-        })
+        lost.as_ref().map(|why| Error::Gpu(GpuError::DeviceLost { device: self.name(), why: why.clone() }))
     }
 
     /// The error for a failed GPU operation `what`: the device's loss when it has been lost
@@ -228,7 +219,7 @@ impl Gpu {
             submission_index: None,
             timeout: Some(std::time::Duration::from_secs(10)),
         });
-        self.lost_error().unwrap_or_else(|| Error::Gpu(format!("{what}: {cause}")))
+        self.lost_error().unwrap_or_else(|| Error::gpu(format!("{what}: {cause}")))
     }
 
     /// Destroys the device, as a driver reset or an unplugged GPU would: every later operation

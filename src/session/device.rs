@@ -5,6 +5,7 @@
 use super::{Notice, Notices};
 use crate::cpu::engine::CpuEngine;
 use crate::cpu::optimizer::Optimizer;
+use crate::error::GpuError;
 use crate::fallback::Fallback;
 use crate::gpu::engine::GpuEngine;
 use crate::gpu::{DeviceChoice, Gpu};
@@ -35,8 +36,9 @@ pub(super) fn open_engine(
             match GpuEngine::new(gpu, plan.clone(), &params, optimizer) {
                 Ok(engine) => {
                     let notices = Rc::clone(notices);
-                    let notice =
-                        Box::new(move |why: &str| (notices.borrow_mut())(Notice::GpuFailed(why.to_string())));
+                    let notice = Box::new(move |why: &GpuError| {
+                        (notices.borrow_mut())(Notice::GpuFailed(why.clone()))
+                    });
                     Ok(Box::new(Fallback::new(Box::new(engine), params, optimizer, notice)))
                 }
                 Err(e) => {

@@ -36,9 +36,9 @@ pub enum Notice {
     NoHardwareGpu,
     /// `auto` found a GPU but could not use it: the CPU path runs instead.
     GpuUnavailable(Error),
-    /// Under `auto`, the GPU failed mid-run; the message says what and that the CPU path carries
-    /// on from the last good state.
-    GpuFailed(String),
+    /// Under `auto`, the GPU failed mid-run: the CPU path carries on from the last good state
+    /// (the start of the failing epoch).
+    GpuFailed(crate::error::GpuError),
     /// Resuming `model`: its last save was interrupted, so the run continues from the newer
     /// state in the optimizer file `from`.
     RecoveredSave { model: PathBuf, from: PathBuf },
@@ -49,7 +49,9 @@ impl std::fmt::Display for Notice {
         match self {
             Notice::NoHardwareGpu => write!(f, "no hardware GPU found: running on the CPU path"),
             Notice::GpuUnavailable(e) => write!(f, "{e}: running on the CPU path"),
-            Notice::GpuFailed(why) => write!(f, "{why}"),
+            Notice::GpuFailed(why) => {
+                write!(f, "the GPU failed ({why}); continuing on the CPU path from the last good state")
+            }
             Notice::RecoveredSave { model, from } => write!(
                 f,
                 "{}: its last save was interrupted; resuming from the newer state in {}",

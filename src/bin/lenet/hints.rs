@@ -2,7 +2,7 @@
 //! flag or command that changes them (the library names none).
 
 use lenet_gpu::Error;
-use lenet_gpu::error::{Divergence, ResumeProblem, RunSetting};
+use lenet_gpu::error::{Divergence, GpuError, ResumeProblem, RunSetting};
 use lenet_gpu::session::Notice;
 
 /// An error and its context, outermost first, joined by ": " (as anyhow's `{:#}` would), with
@@ -64,7 +64,27 @@ pub fn error(e: &Error) -> String {
             };
             format!("cannot resume from {}: {why}", path.display())
         }
+        Error::Gpu(e) => format!("GPU: {}", gpu(e)),
         other => other.to_string(),
+    }
+}
+
+/// A GPU error, with what to do about it.
+fn gpu(e: &GpuError) -> String {
+    match e {
+        GpuError::NoAdapter => {
+            format!(
+                "{e} (see `lenet devices`): use --device cpu, or --device auto to fall back to the CPU path"
+            )
+        }
+        GpuError::NoSuchAdapter { .. } => format!("{e} (see `lenet devices`)"),
+        GpuError::DeviceLost { .. } => format!("{e}; run again, or use --device cpu"),
+        GpuError::BatchTooLarge { largest, .. } => format!("{e} (--batch-size {largest})"),
+        GpuError::DataTooLarge { .. } => {
+            format!("{e}: use fewer (--limit-train, --limit-test) or --device cpu")
+        }
+        GpuError::ImageTooLarge { .. } => format!("{e} (use --device cpu)"),
+        GpuError::Other(_) => e.to_string(),
     }
 }
 
@@ -86,6 +106,9 @@ pub fn notice(notice: Notice) {
             format!("{notice} (--device gpu accepts a software adapter such as lavapipe)")
         }
         Notice::GpuUnavailable(e) => format!("{}: running on the CPU path", error(&e)),
+        Notice::GpuFailed(e) => {
+            format!("the GPU failed ({}); continuing on the CPU path from the last good state", gpu(&e))
+        }
         other => other.to_string(),
     };
     eprintln!("{line}");

@@ -238,7 +238,7 @@ impl Engine for GpuEngine {
             let parts = self.gpu.read_buffers(encoder, &ranges)?;
             for ((layer, _, _), bytes) in net.activations.iter().zip(parts) {
                 let a = out.iter_mut().find(|a| a.layer == *layer).ok_or_else(|| {
-                    Error::Gpu(format!(
+                    Error::gpu(format!(
                         "the GPU path keeps layer {layer}'s output, which feature_layers omits"
                     ))
                 })?;

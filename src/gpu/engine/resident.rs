@@ -4,6 +4,7 @@
 
 use super::{GpuEngine, SUBMISSIONS_PER_EPOCH};
 use crate::data::Dataset;
+use crate::error::GpuError;
 use crate::gpu::kernels::{Dispatch, STEP_SIZE, StepUniform, pack_bytes, step_group};
 use crate::{Error, Result};
 
@@ -82,13 +83,12 @@ impl GpuEngine {
         let gpu = &self.gpu;
         let bytes = data.images.len() as u64;
         if bytes > self.binding_limit() {
-            return Err(Error::Gpu(format!(
-                "the data set's {} images take {} MiB, but {} binds at most {} MiB: use fewer (--limit-train, --limit-test) or --device cpu",
-                data.len(),
-                bytes >> 20,
-                gpu.name(),
-                self.binding_limit() >> 20
-            )));
+            return Err(Error::Gpu(GpuError::DataTooLarge {
+                images: data.len(),
+                mib: bytes >> 20,
+                device: gpu.name(),
+                binding_mib: self.binding_limit() >> 20,
+            }));
         }
         let images =
             gpu.create_buffer_init("images", bytemuck::cast_slice(&pack_bytes(&data.images)), storage());

@@ -5,6 +5,7 @@
 use super::GpuEngine;
 use super::resident::{ResidentData, storage};
 use super::stages::{Stage, fuse};
+use crate::error::GpuError;
 use crate::gpu::kernels::{Activation, Dispatch, Kernel};
 use crate::model::optimizer::Optimizer;
 use crate::{Error, Result};
@@ -34,12 +35,13 @@ impl GpuEngine {
         let largest = self.max_batch_size();
         if batch > largest {
             let widest = self.widest_activation();
-            return Err(Error::Gpu(format!(
-                "batch {batch} needs {} MiB for one layer's activations, but {} binds at most {} MiB: the largest batch it can take is {largest} (--batch-size {largest})",
-                (batch as u64).saturating_mul(widest as u64 * 4) >> 20,
-                gpu.name(),
-                self.binding_limit() >> 20,
-            )));
+            return Err(Error::Gpu(GpuError::BatchTooLarge {
+                batch,
+                largest,
+                needed_mib: (batch as u64).saturating_mul(widest as u64 * 4) >> 20,
+                device: gpu.name(),
+                binding_mib: self.binding_limit() >> 20,
+            }));
         }
         let buffer = |label: &str, floats: usize| gpu.create_buffer(label, (floats * 4) as u64, storage());
         let input = buffer("batch input", batch * self.plan.input().len());

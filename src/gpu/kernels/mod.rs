@@ -199,7 +199,7 @@ struct KernelSpec<'a> {
 
 fn build(gpu: &Gpu, step_layout: &wgpu::BindGroupLayout, spec: KernelSpec) -> Result<Kernel> {
     let size = u32::try_from(spec.size)
-        .map_err(|_| Error::Gpu(format!("{}: a dispatch of {} is too large", spec.entry, spec.size)))?;
+        .map_err(|_| Error::gpu(format!("{}: a dispatch of {} is too large", spec.entry, spec.size)))?;
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(spec.entry),
@@ -244,7 +244,7 @@ fn build(gpu: &Gpu, step_layout: &wgpu::BindGroupLayout, spec: KernelSpec) -> Re
         cache: None,
     });
     if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(Error::Gpu(format!("building kernel {}: {e}", spec.entry)));
+        return Err(Error::gpu(format!("building kernel {}: {e}", spec.entry)));
     }
     Ok(Kernel {
         name: spec.entry.to_string(),
