@@ -3,6 +3,7 @@
 //! `safetensors.torch.save_file` / `load_file`.
 
 use crate::cpu::optimizer::{Optimizer, OptimizerState};
+use crate::error::Remedy;
 use crate::model::{Network, Parameters, Plan, arch};
 use crate::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -144,10 +145,7 @@ pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
 /// The optimizer file's bytes, with advice when it is missing.
 fn read_optimizer_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::bad_data(
-            path,
-            "not found: resuming needs the optimizer state that `lenet train --save` writes beside the model",
-        ),
+        std::io::ErrorKind::NotFound => Error::bad_data_remedy(path, "not found", Remedy::OptimizerFile),
         _ => Error::io(path, e),
     })
 }
@@ -282,9 +280,10 @@ pub fn network_in(metadata: &HashMap<String, String>, path: &Path) -> Result<Opt
 /// The metadata of a checkpoint's bytes (empty when it has none); `path` names it in messages.
 pub fn metadata_of(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
-        Error::bad_data(
+        Error::bad_data_remedy(
             path,
-            format!("not a safetensors checkpoint ({e}): give a file written by `lenet train --save`"),
+            format!("not a safetensors checkpoint ({e})"),
+            Remedy::TrainingCheckpoint,
         )
     })?;
     Ok(header.metadata().clone().unwrap_or_default())

@@ -1,13 +1,24 @@
 //! The library's error type. The binary wraps it in `anyhow` for context; the library never panics
 //! on bad input, it returns one of these with a message a person can act on.
 
+use crate::data::mnist::Collection;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A data file exists but is not what it should be (bad magic, wrong length, ...).
-    #[error("{}: {problem}", path.display())]
-    BadData { path: PathBuf, problem: String },
+    /// A data file exists but is not what it should be (bad magic, wrong length, ...), with
+    /// what to do about it when there is something.
+    #[error("{}: {problem}{}", path.display(), remedy.map_or(String::new(), |r| r.to_string()))]
+    BadData { path: PathBuf, problem: String, remedy: Option<Remedy> },
+
+    /// A data set is not in its directory and could not be downloaded (`reason`).
+    #[error(
+        "{}: {} not found here and it could not be downloaded ({reason}). {}",
+        dir.display(),
+        collection.name(),
+        Remedy::GetCollection(*collection)
+    )]
+    DataMissing { dir: PathBuf, collection: Collection, reason: String },
 
     /// Reading or writing a file failed. The I/O error is part of the message (and so not
     /// also returned as `source()`, which would make error chains print it twice).
@@ -61,6 +72,56 @@ pub enum Error {
     /// A figure could not be drawn (see `viz`).
     #[error("drawing the figure failed: {0}")]
     Drawing(String),
+}
+
+/// What a user can do about bad or missing data. Each displays as the tail of its message in
+/// plain words; the command line words it with its flags and commands instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// A file cut short or corrupted: fetch it again.
+    Redownload,
+    /// The data directory names a file: point it at the directory of this collection's files.
+    PointAtDirectory(Collection),
+    /// The directory holds another collection's files: use one of this collection's.
+    OtherCollection(Collection),
+    /// This collection is missing: put its files there, use another directory, or download it.
+    GetCollection(Collection),
+    /// Not a checkpoint: give one a training run saved.
+    TrainingCheckpoint,
+    /// A training checkpoint's optimizer file is missing.
+    OptimizerFile,
+    /// Not a metrics file.
+    MetricsFile,
+}
+
+impl std::fmt::Display for Remedy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Remedy::Redownload => write!(f, ": an interrupted download? delete it and get it again"),
+            Remedy::PointAtDirectory(c) => write!(
+                f,
+                ": point the data directory (or {}) at the directory holding the four {} files",
+                c.dir_env(),
+                c.name()
+            ),
+            Remedy::OtherCollection(c) => {
+                write!(f, " (use a directory of {}, e.g. through {})", c.name(), c.dir_env())
+            }
+            Remedy::GetCollection(c) => write!(
+                f,
+                "To use {}, put its four files there, use a directory holding them (or set {}), or download it.",
+                c.name(),
+                c.dir_env()
+            ),
+            Remedy::TrainingCheckpoint => write!(f, ": give a checkpoint a training run saved"),
+            Remedy::OptimizerFile => {
+                write!(f, ": resuming needs the optimizer state a training run saves beside the model")
+            }
+            Remedy::MetricsFile => {
+                write!(f, " written by a training run (its header is {})", crate::metrics::HEADER)
+            }
+        }
+    }
 }
 
 /// Why the GPU could not be used.
@@ -243,6 +304,11 @@ impl Error {
     }
 
     pub fn bad_data(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        Error::BadData { path: path.into(), problem: problem.into() }
+        Error::BadData { path: path.into(), problem: problem.into(), remedy: None }
+    }
+
+    /// A bad data file and what to do about it.
+    pub fn bad_data_remedy(path: impl Into<PathBuf>, problem: impl Into<String>, remedy: Remedy) -> Self {
+        Error::BadData { path: path.into(), problem: problem.into(), remedy: Some(remedy) }
     }
 }

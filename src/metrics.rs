@@ -15,6 +15,7 @@
 //! progress reports (`train::Progress`), which the GPU path makes from the loss statistics it
 //! reads back a few times per epoch: asking for rows often costs it nothing.
 
+use crate::error::Remedy;
 use crate::train::{EpochReport, Observer, Progress};
 use crate::{Error, Result};
 use std::io::Write;
@@ -90,15 +91,16 @@ impl Row {
 /// Reads a metrics file written by `lenet train --metrics`.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse(&text).map_err(|problem| Error::bad_data(path, problem))
-}
-
-fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
     let mut lines = text.lines();
     match lines.next() {
         Some(h) if h.trim_end() == HEADER => {}
-        _ => return Err(format!("not a metrics file of `lenet train --metrics` (its header is {HEADER})")),
+        _ => return Err(Error::bad_data_remedy(path, "not a metrics file", Remedy::MetricsFile)),
     }
+    parse(lines).map_err(|problem| Error::bad_data(path, problem))
+}
+
+/// The rows after the header line.
+fn parse(lines: std::str::Lines) -> std::result::Result<Vec<Row>, String> {
     lines
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

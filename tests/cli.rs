@@ -179,6 +179,9 @@ fn without_data_or_network_train_says_so_once_and_trains_on_synthetic_digits() {
         "the notice says why: {notice}"
     );
     assert!(notice.contains("synthetic digits"), "the notice says what it trains on instead: {notice}");
+    for advice in ["--data-dir", "LENET_DATA_DIR", "lenet download"] {
+        assert!(notice.contains(advice), "the notice says how to get MNIST ({advice}): {notice}");
+    }
     assert!(run.stderr.lines().any(|l| l.starts_with("data: synthetic digits")), "{}", run.stderr);
     let epochs = run.epoch_lines();
     assert_eq!(epochs.len(), 1, "{}", run.stdout);

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 
 /// Magic of an IDX file of unsigned bytes with 3 dimensions (images).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -22,9 +22,6 @@ const LABELS_HEADER: usize = 8;
 const MAX_SIDE: usize = 1024;
 /// Cap on decompressed size, so a gzip bomb cannot exhaust memory (MNIST's largest file is 47 MB).
 const MAX_DECOMPRESSED: u64 = 1 << 30;
-
-/// What to do about a file cut short or corrupted.
-const DAMAGED: &str = "an interrupted download? delete it and get it again (`lenet download`)";
 
 /// Images as parsed: count, rows, columns, and `count * rows * cols` pixel bytes.
 pub type Images = (usize, usize, usize, Vec<u8>);
@@ -44,10 +41,9 @@ fn gunzip(compressed: &[u8], path: &Path) -> Result<Vec<u8>> {
     // Multi-member aware: a concatenation of gzip members is a valid gzip file.
     let decoder = flate2::read::MultiGzDecoder::new(compressed);
     let mut out = Vec::new();
-    decoder
-        .take(MAX_DECOMPRESSED + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::bad_data(path, format!("corrupt or truncated gzip data ({e}): {DAMAGED}")))?;
+    decoder.take(MAX_DECOMPRESSED + 1).read_to_end(&mut out).map_err(|e| {
+        Error::bad_data_remedy(path, format!("corrupt or truncated gzip data ({e})"), Remedy::Redownload)
+    })?;
     if out.len() as u64 > MAX_DECOMPRESSED {
         return Err(Error::bad_data(
             path,
@@ -172,12 +168,13 @@ fn payload<'a>(
         ));
     };
     if data.len() < expected {
-        return Err(Error::bad_data(
+        return Err(Error::bad_data_remedy(
             path,
             format!(
-                "truncated: header declares {what} ({expected} bytes) but only {} bytes of data follow: {DAMAGED}",
+                "truncated: header declares {what} ({expected} bytes) but only {} bytes of data follow",
                 data.len()
             ),
+            Remedy::Redownload,
         ));
     }
     if data.len() > expected {

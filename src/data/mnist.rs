@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::download::{self, RemoteFile};
 use super::{Dataset, Split, idx, synthetic};
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 
 /// Base names of the four files; on disk each is `NAME.gz` (as distributed) or the raw `NAME`.
 pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -175,6 +175,28 @@ pub struct DataOptions {
     pub progress: bool,
 }
 
+/// Why the data obtained is not what was asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataNotice {
+    /// `collection` was not in `dir` and could not be downloaded (`reason`): synthetic digits
+    /// stand in.
+    Synthetic { dir: PathBuf, collection: Collection, reason: String },
+}
+
+impl std::fmt::Display for DataNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataNotice::Synthetic { dir, collection, reason } => write!(
+                f,
+                "{} was not found in {} and could not be downloaded ({reason}); training on synthetic digits. {}",
+                collection.name(),
+                dir.display(),
+                Remedy::GetCollection(*collection)
+            ),
+        }
+    }
+}
+
 /// The data obtained, what it is, and possibly one line the user should see.
 #[derive(Clone, Debug)]
 pub struct Loaded {
@@ -183,8 +205,8 @@ pub struct Loaded {
     pub collection: Option<Collection>,
     /// E.g. "MNIST from ./data/mnist (60000 train, 10000 test)".
     pub description: String,
-    /// E.g. why MNIST was not used.
-    pub notice: Option<String>,
+    /// Why the data is not what was asked for, if so.
+    pub notice: Option<DataNotice>,
     /// The training images' file, when the data came from files (for messages).
     pub images_file: Option<PathBuf>,
 }
@@ -285,47 +307,20 @@ pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
         return Ok(synthetic_loaded(opts.seed, None));
     };
     if opts.data_dir.exists() && !opts.data_dir.is_dir() {
-        return Err(Error::bad_data(
+        return Err(Error::bad_data_remedy(
             &opts.data_dir,
-            format!(
-                "is a file, where the data directory was expected: point --data-dir (or {}) at the directory holding the four {} files",
-                collection.dir_env(),
-                collection.name()
-            ),
+            "is a file, where the data directory was expected",
+            Remedy::PointAtDirectory(collection),
         ));
     }
     match ensure_files(collection, opts) {
         Ok(()) => load_collection(collection, &opts.data_dir),
         Err(reason) if opts.choice == DatasetChoice::Auto => {
-            let notice = format!(
-                "MNIST was not found in {} and could not be downloaded ({reason}); training on synthetic digits. {}",
-                opts.data_dir.display(),
-                advice(collection)
-            );
+            let notice = DataNotice::Synthetic { dir: opts.data_dir.clone(), collection, reason };
             Ok(synthetic_loaded(opts.seed, Some(notice)))
         }
-        Err(reason) => {
-            let problem = format!(
-                "{} not found here and it could not be downloaded ({reason}). {}",
-                collection.name(),
-                advice(collection)
-            );
-            Err(Error::io(&opts.data_dir, std::io::Error::new(std::io::ErrorKind::NotFound, problem)))
-        }
+        Err(reason) => Err(Error::DataMissing { dir: opts.data_dir.clone(), collection, reason }),
     }
-}
-
-/// What to do when a collection is missing.
-fn advice(collection: Collection) -> String {
-    let download = match collection {
-        Collection::Mnist => "`lenet download`".to_string(),
-        Collection::FashionMnist => format!("`lenet download --dataset {}`", collection.key()),
-    };
-    format!(
-        "To use {}, put its four files there, point --data-dir or {} at a directory holding them, or run {download}.",
-        collection.name(),
-        collection.dir_env()
-    )
 }
 
 /// Makes sure the four files are in the data directory, downloading them if allowed; on
@@ -384,15 +379,10 @@ fn refuse_another_collection(collection: Collection, dir: &Path) -> Result<()> {
             let path = dir.join(file.name);
             let Ok(bytes) = std::fs::read(&path) else { continue };
             if download::md5_hex(&bytes) == file.md5 {
-                return Err(Error::bad_data(
+                return Err(Error::bad_data_remedy(
                     path,
-                    format!(
-                        "this is {}'s file, not {}'s (point --data-dir or {} at a directory of {})",
-                        other.name(),
-                        collection.name(),
-                        collection.dir_env(),
-                        collection.name()
-                    ),
+                    format!("this is {}'s file, not {}'s", other.name(), collection.name()),
+                    Remedy::OtherCollection(collection),
                 ));
             }
         }
@@ -400,7 +390,7 @@ fn refuse_another_collection(collection: Collection, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn synthetic_loaded(seed: u64, notice: Option<String>) -> Loaded {
+fn synthetic_loaded(seed: u64, notice: Option<DataNotice>) -> Loaded {
     let split = synthetic::generate(synthetic::DEFAULT_TRAIN, synthetic::DEFAULT_TEST, seed);
     let description =
         format!("synthetic digits, seed {seed} ({} train, {} test)", split.train.len(), split.test.len());

@@ -22,6 +22,9 @@ pub struct DataRequest {
     pub limit_train: Option<usize>,
     /// Use only the first N test images.
     pub limit_test: Option<usize>,
+    /// Show a download's progress bars on the terminal (the command line does; a page or a
+    /// notebook shows nothing there).
+    pub download_progress: bool,
 }
 
 /// The data `request` asks for, for a network taking `input` (images of another size are
@@ -33,7 +36,7 @@ pub fn load_data(request: &DataRequest, input: Shape) -> Result<Loaded> {
         choice: request.choice,
         seed: request.seed,
         download: request.download,
-        progress: true,
+        progress: request.download_progress,
     };
     let mut loaded = mnist::obtain(&opts)?;
     loaded.check_input(input)?;

@@ -137,10 +137,11 @@ impl DatasetArgs {
             download: !self.no_download,
             limit_train: self.limit_train.map(|n| n as usize),
             limit_test: self.limit_test.map(|n| n as usize),
+            download_progress: true,
         };
         let loaded = session::load_data(&request, input)?;
         if let Some(notice) = &loaded.notice {
-            eprintln!("{notice}");
+            eprintln!("{}", super::hints::data_notice(notice));
         }
         if self.limit_train.is_some() || self.limit_test.is_some() {
             eprintln!(

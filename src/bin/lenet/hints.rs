@@ -2,7 +2,8 @@
 //! flag or command that changes them (the library names none).
 
 use lenet_gpu::Error;
-use lenet_gpu::error::{Divergence, GpuError, ResumeProblem, RunSetting};
+use lenet_gpu::data::mnist::{Collection, DataNotice};
+use lenet_gpu::error::{Divergence, GpuError, Remedy, ResumeProblem, RunSetting};
 use lenet_gpu::session::Notice;
 
 /// An error and its context, outermost first, joined by ": " (as anyhow's `{:#}` would), with
@@ -65,7 +66,63 @@ pub fn error(e: &Error) -> String {
             format!("cannot resume from {}: {why}", path.display())
         }
         Error::Gpu(e) => format!("GPU: {}", gpu(e)),
+        Error::BadData { path, problem, remedy: Some(remedy) } => {
+            format!("{}: {problem}{}", path.display(), remedy_words(*remedy))
+        }
+        Error::DataMissing { dir, collection, reason } => format!(
+            "{}: {} not found here and it could not be downloaded ({reason}). {}",
+            dir.display(),
+            collection.name(),
+            remedy_words(Remedy::GetCollection(*collection))
+        ),
         other => other.to_string(),
+    }
+}
+
+/// What to do about bad or missing data, with the flags and commands that do it.
+fn remedy_words(remedy: Remedy) -> String {
+    match remedy {
+        Remedy::Redownload => {
+            ": an interrupted download? delete it and get it again (`lenet download`)".into()
+        }
+        Remedy::PointAtDirectory(c) => format!(
+            ": point --data-dir (or {}) at the directory holding the four {} files",
+            c.dir_env(),
+            c.name()
+        ),
+        Remedy::OtherCollection(c) => {
+            format!(" (point --data-dir or {} at a directory of {})", c.dir_env(), c.name())
+        }
+        Remedy::GetCollection(c) => {
+            let download = match c {
+                Collection::Mnist => "`lenet download`".to_string(),
+                Collection::FashionMnist => format!("`lenet download --dataset {}`", c.key()),
+            };
+            format!(
+                "To use {}, put its four files there, point --data-dir or {} at a directory holding them, or run {download}.",
+                c.name(),
+                c.dir_env()
+            )
+        }
+        Remedy::TrainingCheckpoint => ": give a file written by `lenet train --save`".into(),
+        Remedy::OptimizerFile => {
+            ": resuming needs the optimizer state that `lenet train --save` writes beside the model".into()
+        }
+        Remedy::MetricsFile => {
+            format!(" of `lenet train --metrics` (its header is {})", lenet_gpu::metrics::HEADER)
+        }
+    }
+}
+
+/// A data notice, with the flags and commands that get the data asked for.
+pub fn data_notice(notice: &DataNotice) -> String {
+    match notice {
+        DataNotice::Synthetic { dir, collection, reason } => format!(
+            "{} was not found in {} and could not be downloaded ({reason}); training on synthetic digits. {}",
+            collection.name(),
+            dir.display(),
+            remedy_words(Remedy::GetCollection(*collection))
+        ),
     }
 }
 
