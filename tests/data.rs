@@ -189,7 +189,14 @@ fn a_missing_file_is_named() {
 // ---- obtain -----------------------------------------------------------------------------------
 
 fn options(dir: &Path, choice: DatasetChoice) -> DataOptions {
-    DataOptions { data_dir: dir.to_path_buf(), choice, seed: 7, download: false, progress: false }
+    DataOptions {
+        data_dir: dir.to_path_buf(),
+        choice,
+        seed: 7,
+        download: false,
+        progress: false,
+        test_only: false,
+    }
 }
 
 #[test]
@@ -285,4 +292,21 @@ fn real_mnist_loads_with_the_known_label_counts() {
         counts[label as usize] += 1;
     }
     assert_eq!(counts, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+}
+
+#[test]
+fn evaluation_reads_the_test_set_alone_and_gets_the_same_one() {
+    let dir = TempDir::new("obtain-test-only");
+    tiny_mnist(&dir, (12, 12), (5, 5), 4);
+    for choice in [DatasetChoice::Auto, DatasetChoice::Synthetic] {
+        let both = mnist::obtain(&options(dir.path(), choice)).unwrap();
+        let test_only =
+            mnist::obtain(&DataOptions { test_only: true, ..options(dir.path(), choice) }).unwrap();
+        assert_eq!(test_only.split.test, both.split.test, "{choice:?}");
+        assert!(test_only.split.train.is_empty(), "{choice:?}: no training set read");
+        let size = |s: &lenet_gpu::data::Split| (s.train.rows, s.train.cols);
+        assert_eq!(size(&test_only.split), size(&both.split), "{choice:?}: the images' size is known");
+        let test = format!("({} test)", both.split.test.len());
+        assert!(test_only.description.ends_with(&test), "{}", test_only.description);
+    }
 }

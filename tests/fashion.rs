@@ -106,6 +106,8 @@ fn fashion_mnist_trains_from_its_own_directory_and_the_model_remembers_it() {
     // the classes in the confusion matrix.
     let eval = sandbox.run(&["eval", "--device", "cpu", "--model", model_arg]);
     assert_success(&eval);
+    // (eval reads only the test set.)
+    let expected = format!("data: Fashion-MNIST from {} (100 test)", sandbox.fashion.path().display());
     assert!(stderr(&eval).contains(&expected), "{}", stderr(&eval));
     let text = stdout(&eval);
     assert!(text.contains(&format!("test accuracy: {}%", test_accuracy(&train))), "{text}");

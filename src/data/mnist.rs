@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::download::{self, RemoteFile};
+pub use super::collection::*;
+use super::download;
 use super::{Dataset, Split, idx, synthetic};
 use crate::error::{Error, Remedy, Result};
 
@@ -17,121 +18,6 @@ pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
 pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
 pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 pub const FILES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
-
-/// Environment variable naming the MNIST directory when `--data-dir` is not given.
-pub const DATA_DIR_ENV: &str = "LENET_DATA_DIR";
-/// Where MNIST is looked for (and downloaded to) by default.
-pub const DEFAULT_DATA_DIR: &str = "./data/mnist";
-/// As `DATA_DIR_ENV`, for Fashion-MNIST: a directory of its own, since its files have MNIST's names.
-pub const FASHION_DATA_DIR_ENV: &str = "LENET_FASHION_MNIST_DIR";
-/// Where Fashion-MNIST is looked for (and downloaded to) by default.
-pub const FASHION_DEFAULT_DATA_DIR: &str = "./data/fashion-mnist";
-
-/// A published set of four IDX files that can be downloaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Collection {
-    /// LeCun, Cortes and Burges' handwritten digits.
-    Mnist,
-    /// Zalando's article images, a drop-in replacement for MNIST (Xiao, Rasul and Vollgraf, 2017).
-    FashionMnist,
-}
-
-/// Fashion-MNIST's classes, by label.
-pub const FASHION_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
-
-impl Collection {
-    pub const ALL: [Collection; 2] = [Collection::Mnist, Collection::FashionMnist];
-
-    /// Its name in messages: "MNIST", "Fashion-MNIST".
-    pub fn name(self) -> &'static str {
-        match self {
-            Collection::Mnist => "MNIST",
-            Collection::FashionMnist => "Fashion-MNIST",
-        }
-    }
-
-    /// Its name on the command line and in checkpoints' "dataset" metadata: "mnist", "fashion-mnist".
-    pub fn key(self) -> &'static str {
-        match self {
-            Collection::Mnist => "mnist",
-            Collection::FashionMnist => "fashion-mnist",
-        }
-    }
-
-    /// The collection a `key` names.
-    pub fn from_key(key: &str) -> Option<Collection> {
-        Collection::ALL.into_iter().find(|c| c.key() == key)
-    }
-
-    /// The four files with their published MD5s.
-    pub fn files(self) -> &'static [RemoteFile; 4] {
-        match self {
-            Collection::Mnist => &download::MNIST_FILES,
-            Collection::FashionMnist => &download::FASHION_MNIST_FILES,
-        }
-    }
-
-    /// The environment variable naming its directory.
-    pub fn dir_env(self) -> &'static str {
-        match self {
-            Collection::Mnist => DATA_DIR_ENV,
-            Collection::FashionMnist => FASHION_DATA_DIR_ENV,
-        }
-    }
-
-    /// Its directory: `flag` (--data-dir) if given, else the environment variable's if set and
-    /// non-empty, else ./data/mnist or ./data/fashion-mnist.
-    pub fn data_dir(self, flag: Option<&Path>) -> PathBuf {
-        if let Some(dir) = flag {
-            return dir.to_path_buf();
-        }
-        match std::env::var_os(self.dir_env()) {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => PathBuf::from(match self {
-                Collection::Mnist => DEFAULT_DATA_DIR,
-                Collection::FashionMnist => FASHION_DEFAULT_DATA_DIR,
-            }),
-        }
-    }
-
-    /// The environment variable that replaces its mirrors.
-    pub fn mirror_env(self) -> &'static str {
-        match self {
-            Collection::Mnist => download::MIRROR_ENV,
-            Collection::FashionMnist => download::FASHION_MNIST_MIRROR_ENV,
-        }
-    }
-
-    /// Its mirrors: the environment variable's list if set, else the defaults.
-    pub fn mirrors(self) -> Vec<String> {
-        let defaults = match self {
-            Collection::Mnist => download::DEFAULT_MIRRORS,
-            Collection::FashionMnist => download::FASHION_MNIST_MIRRORS,
-        };
-        download::mirrors_from(self.mirror_env(), defaults)
-    }
-
-    /// The name of class `label`: "7" for MNIST, "Sneaker" for Fashion-MNIST.
-    pub fn class_name(self, label: usize) -> String {
-        match self {
-            Collection::Mnist => label.to_string(),
-            Collection::FashionMnist => {
-                FASHION_CLASSES.get(label).map_or_else(|| label.to_string(), |n| n.to_string())
-            }
-        }
-    }
-}
 
 /// What to train on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +59,8 @@ pub struct DataOptions {
     pub download: bool,
     /// Whether to show download progress bars.
     pub progress: bool,
+    /// Read only the test set (the training set is left empty): all evaluation needs.
+    pub test_only: bool,
 }
 
 /// Why the data obtained is not what was asked for.
@@ -304,7 +192,7 @@ fn require(dir: &Path, name: &str) -> Result<PathBuf> {
 /// always an error, since silently training on something else would hide it.
 pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
     let Some(collection) = opts.choice.collection() else {
-        return Ok(synthetic_loaded(opts.seed, None));
+        return Ok(synthetic_loaded(opts.seed, None, opts.test_only));
     };
     if opts.data_dir.exists() && !opts.data_dir.is_dir() {
         return Err(Error::bad_data_remedy(
@@ -314,10 +202,10 @@ pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
         ));
     }
     match ensure_files(collection, opts) {
-        Ok(()) => load_collection(collection, &opts.data_dir),
+        Ok(()) => load_parts(collection, &opts.data_dir, opts.test_only),
         Err(reason) if opts.choice == DatasetChoice::Auto => {
             let notice = DataNotice::Synthetic { dir: opts.data_dir.clone(), collection, reason };
-            Ok(synthetic_loaded(opts.seed, Some(notice)))
+            Ok(synthetic_loaded(opts.seed, Some(notice), opts.test_only))
         }
         Err(reason) => Err(Error::DataMissing { dir: opts.data_dir.clone(), collection, reason }),
     }
@@ -352,22 +240,37 @@ fn fetch_files(_: Collection, _: &DataOptions) -> std::result::Result<(), String
 
 /// Loads `collection` from `dir`, after making sure the files are not the other collection's.
 pub fn load_collection(collection: Collection, dir: &Path) -> Result<Loaded> {
+    load_parts(collection, dir, false)
+}
+
+/// `load_collection`, or its test set alone.
+fn load_parts(collection: Collection, dir: &Path, test_only: bool) -> Result<Loaded> {
     refuse_another_collection(collection, dir)?;
-    let split = load(dir)?;
-    let description = format!(
-        "{} from {} ({} train, {} test)",
-        collection.name(),
-        dir.display(),
-        split.train.len(),
-        split.test.len()
-    );
+    let split = if test_only { load_test(dir)? } else { load(dir)? };
+    let description = format!("{} from {} ({})", collection.name(), dir.display(), sizes(&split, test_only));
+    let images = if test_only { TEST_IMAGES } else { TRAIN_IMAGES };
     Ok(Loaded {
         split,
         collection: Some(collection),
         description,
         notice: None,
-        images_file: Some(path_of(dir, TRAIN_IMAGES)),
+        images_file: Some(path_of(dir, images)),
     })
+}
+
+/// Loads the test set in `dir` alone; the training set is left empty (with the test images' size).
+pub fn load_test(dir: &Path) -> Result<Split> {
+    let test = load_set(dir, TEST_IMAGES, TEST_LABELS)?;
+    let train = Dataset { images: Vec::new(), labels: Vec::new(), rows: test.rows, cols: test.cols };
+    Ok(Split { train, test })
+}
+
+/// "60000 train, 10000 test", or "10000 test" when only the test set was read.
+pub fn sizes(split: &Split, test_only: bool) -> String {
+    match test_only {
+        true => format!("{} test", split.test.len()),
+        false => format!("{} train, {} test", split.train.len(), split.test.len()),
+    }
 }
 
 /// The two collections' files have the same names and format, so a directory of one passes for
@@ -390,10 +293,11 @@ fn refuse_another_collection(collection: Collection, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn synthetic_loaded(seed: u64, notice: Option<DataNotice>) -> Loaded {
-    let split = synthetic::generate(synthetic::DEFAULT_TRAIN, synthetic::DEFAULT_TEST, seed);
-    let description =
-        format!("synthetic digits, seed {seed} ({} train, {} test)", split.train.len(), split.test.len());
+fn synthetic_loaded(seed: u64, notice: Option<DataNotice>, test_only: bool) -> Loaded {
+    // The test set is drawn from a stream of its own: the same without the training set.
+    let train = if test_only { 0 } else { synthetic::DEFAULT_TRAIN };
+    let split = synthetic::generate(train, synthetic::DEFAULT_TEST, seed);
+    let description = format!("synthetic digits, seed {seed} ({})", sizes(&split, test_only));
     Loaded { split, collection: None, description, notice, images_file: None }
 }
 

@@ -25,6 +25,8 @@ pub struct DataRequest {
     /// Show a download's progress bars on the terminal (the command line does; a page or a
     /// notebook shows nothing there).
     pub download_progress: bool,
+    /// Read only the test set (the training set is left empty): all evaluation needs.
+    pub test_only: bool,
 }
 
 /// The data `request` asks for, for a network taking `input` (images of another size are
@@ -37,6 +39,7 @@ pub fn load_data(request: &DataRequest, input: Shape) -> Result<Loaded> {
         seed: request.seed,
         download: request.download,
         progress: request.download_progress,
+        test_only: request.test_only,
     };
     let mut loaded = mnist::obtain(&opts)?;
     loaded.check_input(input)?;

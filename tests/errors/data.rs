@@ -92,7 +92,9 @@ fn bad_data_files_are_named_with_the_problem() {
     let model = files.join("lenet.safetensors");
     let plan = Network::lenet5().plan().unwrap();
     checkpoint::save(&model, &Parameters::init(&plan, 1), HashMap::new()).unwrap();
-    let dir = mnist_dir(&files, "eval32", images, Some(&images_of(100, 32)), false);
+    // eval reads the test set alone: its images are the ones it checks.
+    let test_images = "t10k-images-idx3-ubyte";
+    let dir = mnist_dir(&files, "eval32", test_images, Some(&images_of(50, 32)), false);
     let mut args: Vec<String> =
         ["eval", "--device", "cpu", "--dataset", "mnist", "--model"].map(String::from).into();
     args.extend([model.to_str().unwrap().to_string(), "--data-dir".into(), dir.to_str().unwrap().into()]);
@@ -100,7 +102,7 @@ fn bad_data_files_are_named_with_the_problem() {
         what: "eval of 32x32 images",
         args,
         code: 1,
-        names: images.into(),
+        names: test_images.into(),
         words: vec!["32x32"],
     });
     // The data directory is a file.

@@ -1,7 +1,7 @@
 //! The command line's shape (clap): the commands, and the arguments several of them share.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lenet_gpu::data::mnist::{DatasetChoice, Loaded};
+use lenet_gpu::data::mnist::{self, DatasetChoice, Loaded};
 use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::model::{Network, Shape, arch};
 use lenet_gpu::session::{self, DataRequest};
@@ -129,7 +129,13 @@ pub fn set_threads(threads: Option<u32>) -> anyhow::Result<()> {
 impl DatasetArgs {
     /// Finds (or downloads, or generates) the data for a network taking `input`, applies the
     /// limits, and says what it is using. `choice` overrides `--dataset`.
-    pub fn load(&self, choice: DatasetChoice, seed: u64, input: Shape) -> anyhow::Result<Loaded> {
+    pub fn load(
+        &self,
+        choice: DatasetChoice,
+        seed: u64,
+        input: Shape,
+        test_only: bool,
+    ) -> anyhow::Result<Loaded> {
         let request = DataRequest {
             choice,
             data_dir: self.data.data_dir.clone(),
@@ -138,18 +144,14 @@ impl DatasetArgs {
             limit_train: self.limit_train.map(|n| n as usize),
             limit_test: self.limit_test.map(|n| n as usize),
             download_progress: true,
+            test_only,
         };
         let loaded = session::load_data(&request, input)?;
         if let Some(notice) = &loaded.notice {
             eprintln!("{}", super::hints::data_notice(notice));
         }
         if self.limit_train.is_some() || self.limit_test.is_some() {
-            eprintln!(
-                "data: {} (using {} train, {} test)",
-                loaded.description,
-                loaded.split.train.len(),
-                loaded.split.test.len()
-            );
+            eprintln!("data: {} (using {})", loaded.description, mnist::sizes(&loaded.split, test_only));
         } else {
             eprintln!("data: {}", loaded.description);
         }

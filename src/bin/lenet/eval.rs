@@ -49,7 +49,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         DatasetKind::Auto if trained_on == Some(Collection::FashionMnist) => DatasetChoice::FashionMnist,
         kind => kind.choice(),
     };
-    let loaded = args.dataset.load(choice, args.seed, plan.input())?;
+    // Evaluation reads the test set alone.
+    let loaded = args.dataset.load(choice, args.seed, plan.input(), true)?;
     let (test, collection) = (&loaded.split.test, loaded.collection);
     if let (Some(trained), Some(data)) = (trained_on, collection)
         && trained != data

@@ -84,7 +84,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     config.validate()?;
     let network = args.arch;
     let plan = arch::plan_for_mnist(&network)?;
-    let loaded = args.dataset.load(args.dataset.dataset.choice(), args.seed, plan.input())?;
+    let loaded = args.dataset.load(args.dataset.dataset.choice(), args.seed, plan.input(), false)?;
     if let Some(save) = &args.save {
         check_save_path(save)?;
     }
