@@ -5,7 +5,7 @@
 //! output[OC, P] = weight[OC, K] · cols[K, P] + bias, with K = C·KH·KW and P = OH·OW.
 //! Both products are small and poorly shaped for LeNet's layers (6 or 16 output channels): with
 //! stride 1 and at most 6, or a multiple of 8 up to 32, output channels, the forward pass and the
-//! weight gradient run directly instead (`conv_direct.rs`).
+//! weight gradient run directly instead (`conv_direct/`).
 
 use super::GRAD_CHUNK;
 use super::conv_direct as direct;

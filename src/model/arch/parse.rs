@@ -1,34 +1,9 @@
-//! The compact architecture syntax of `--arch`, the exact inverse of `Layer`'s Display:
-//!
-//! ```text
-//! network := name | [input ","] layer ("," layer)*
-//! name    := "lenet5" | "lenet5-1998"   (also written "lenet-5", "lenet-5-1998")
-//! input   := "input" shape              shape := C "x" H "x" W | C "@" H "x" W | C
-//! layer   := "conv" OUT "k" KH ["x" KW] ["s" STRIDE] ["p" PAD]     (s and p in either order)
-//!          | "maxpool" WINDOW ["s" STRIDE]
-//!          | "avgpool" WINDOW ["s" STRIDE]
-//!          | "relu"
-//!          | "tanh"
-//!          | "dense" OUT
-//! ```
-//!
-//! Whitespace around items is ignored, newlines separate items as commas do (a line may end with
-//! a comma), and `#` starts a comment that runs to the end of the line. Keywords are not case
-//! sensitive. Defaults: stride 1 and padding 0 for a convolution, stride = window for pooling,
-//! input 1x28x28 (MNIST). Every size must be at least 1 (padding may be 0).
-//!
-//! Parsing checks the syntax only; whether the shapes chain is `Network::plan`'s business, and
-//! whether the network fits MNIST is `plan_for_mnist`'s.
+//! The parser of the `--arch` syntax (the grammar is in `arch`'s documentation): items, layers
+//! and shapes, the limits on sizes, and the error messages that name the faulty item.
 
-use super::{Layer, Network, Plan, Shape};
+use super::{DEFAULT_INPUT, named};
+use crate::model::{Layer, Network, Shape};
 use crate::{Error, Result};
-use std::path::Path;
-
-/// The input when the text names none: one MNIST image.
-pub const DEFAULT_INPUT: Shape = Shape::new(1, 28, 28);
-
-/// MNIST's classes: the last layer must give this many outputs.
-pub const MNIST_CLASSES: usize = 10;
 
 /// The largest number any size may be: keeps every shape computation far from overflow.
 const MAX_NUMBER: usize = 1 << 24;
@@ -38,11 +13,8 @@ const MAX_NUMBER: usize = 1 << 24;
 /// that size them could overflow.
 const MAX_VALUES: u128 = 1 << 30;
 
-/// The largest architecture file read: anything bigger is surely not one.
-const MAX_FILE_BYTES: u64 = 1 << 20;
-
-/// Parses an architecture (see the module documentation). Errors name the item, by its position
-/// and text (and line, when the text has several), and say what was expected.
+/// Parses an architecture (see the `arch` module's documentation). Errors name the item, by its
+/// position and text (and line, when the text has several), and say what was expected.
 pub fn parse_network(text: &str) -> Result<Network> {
     let items = split_items(text)?;
     let multiline = items.iter().any(|i| i.line > 1);
@@ -105,73 +77,6 @@ pub fn parse_shape(text: &str) -> Result<Shape> {
     shape(text.trim()).map_err(|why| Error::Network(format!("shape \"{}\": {why}", text.trim())))
 }
 
-/// The network `spec` names: `lenet5` or `lenet5-1998`, an existing file holding an
-/// architecture, or an architecture itself. Errors in a file name the file.
-pub fn load_network(spec: &str) -> Result<Network> {
-    let path = Path::new(spec);
-    if named(spec.trim()).is_none() && path.is_file() {
-        let len = path.metadata().map_err(|e| Error::io(path, e))?.len();
-        if len > MAX_FILE_BYTES {
-            return Err(Error::bad_data(path, format!("{len} bytes is too large for an architecture file")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        return parse_network(&text).map_err(|e| match e {
-            Error::Network(why) => Error::bad_data(path, why),
-            other => other,
-        });
-    }
-    parse_network(spec).map_err(|e| match e {
-        // A lone item with a path's characters was most likely meant as a file.
-        Error::Network(why) if !spec.contains(',') && spec.contains(['/', '\\', '.']) => {
-            Error::Network(format!("{spec}: no such file, and not an architecture either ({why})"))
-        }
-        other => other,
-    })
-}
-
-/// Plans `network` for MNIST: its input must be one 28x28 image and its last layer must give
-/// one output per class. Shapes that don't chain are `Network::plan`'s error, naming the layer
-/// and the shape it cannot take.
-pub fn plan_for_mnist(network: &Network) -> Result<Plan> {
-    if network.input != DEFAULT_INPUT {
-        return Err(Error::Network(format!(
-            "the network takes {} inputs but MNIST images are {DEFAULT_INPUT}",
-            network.input
-        )));
-    }
-    let plan = network.plan()?;
-    let output = plan.output();
-    if output.len() != MNIST_CLASSES {
-        let shape =
-            if output.height == 1 && output.width == 1 { String::new() } else { format!(" ({output})") };
-        return Err(Error::Network(format!(
-            "the last layer gives {}{shape} outputs but MNIST has {MNIST_CLASSES} classes (end the network with dense{MNIST_CLASSES})",
-            output.len()
-        )));
-    }
-    Ok(plan)
-}
-
-impl std::str::FromStr for Network {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Network> {
-        parse_network(text)
-    }
-}
-
-/// The architecture in the syntax `parse_network` reads: the layers (as `layers_string`), after
-/// `input<C>x<H>x<W>` when the input is not MNIST's.
-impl std::fmt::Display for Network {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        if self.input != DEFAULT_INPUT {
-            let Shape { channels, height, width } = self.input;
-            write!(f, "input{channels}x{height}x{width},")?;
-        }
-        write!(f, "{}", self.layers_string())
-    }
-}
-
 /// One item of the text: a layer (or the input, or a network's name), trimmed, and the line it is on.
 struct Item<'a> {
     text: &'a str,
@@ -202,34 +107,6 @@ fn split_items(text: &str) -> Result<Vec<Item<'_>>> {
         }
     }
     Ok(items)
-}
-
-/// The networks known by name: the lesson's LeNet-5 and the 1998 original (tanh, average pooling).
-pub const NAMES: [&str; 2] = ["lenet5", "lenet5-1998"];
-
-/// The network a name stands for: `lenet5` or `lenet5-1998`, any case, also with a hyphen after
-/// "lenet" as the paper writes it ("LeNet-5").
-fn named(text: &str) -> Option<Network> {
-    let lower = text.to_ascii_lowercase();
-    match lower.strip_prefix("lenet-").map_or(lower.clone(), |rest| format!("lenet{rest}")).as_str() {
-        "lenet5" => Some(Network::lenet5()),
-        "lenet5-1998" => Some(Network::lenet5_1998()),
-        _ => None,
-    }
-}
-
-/// The name of `network` if it is one of the named networks (`NAMES`).
-pub fn name_of(network: &Network) -> Option<&'static str> {
-    NAMES.into_iter().find(|n| named(n).as_ref() == Some(network))
-}
-
-/// How messages call `network`: "LeNet-5", "LeNet-5 (1998)", or its architecture string.
-pub fn title(network: &Network) -> String {
-    match name_of(network) {
-        Some("lenet5") => "LeNet-5".to_string(),
-        Some("lenet5-1998") => "LeNet-5 (1998)".to_string(),
-        _ => network.to_string(),
-    }
 }
 
 fn is_input(text: &str) -> bool {
