@@ -6,5 +6,5 @@ pub mod engine;
 pub mod kernels;
 pub mod ops;
 
-pub use context::{AdapterSummary, DeviceChoice, Gpu, list_adapters};
+pub use context::{AdapterSummary, DeviceChoice, Gpu, list_adapters, list_adapters_async};
 pub use kernels::Activation;

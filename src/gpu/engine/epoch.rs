@@ -40,7 +40,7 @@ impl GpuEngine {
         let per_submission = steps.div_ceil(SUBMISSIONS_PER_EPOCH);
         let chunks: Vec<(usize, usize)> =
             (0..steps).step_by(per_submission).map(|s| (s, (s + per_submission).min(steps))).collect();
-        let start = std::time::Instant::now();
+        let start = web_time::Instant::now();
         let mut reported_seconds = 0.0;
         // Reports the steps of the finished submissions `ready`, one by one and in order, with
         // the time since the last report spread evenly over them: the GPU only shows when a

@@ -71,7 +71,7 @@ impl GpuEngine {
                 if let Some((set, resolved)) = &timestamps {
                     encoder.resolve_query_set(set, 0..2, resolved, 0);
                 }
-                let start = std::time::Instant::now();
+                let start = web_time::Instant::now();
                 gpu.submit(encoder.finish());
                 gpu.wait()?;
                 let wall = start.elapsed().as_secs_f64();
@@ -97,7 +97,7 @@ impl GpuEngine {
     pub fn recording_seconds_per_step(&self, steps: usize) -> f64 {
         let uniforms = self.steps.as_ref().expect("steps allocated");
         let dispatches = self.step_dispatches();
-        let start = std::time::Instant::now();
+        let start = web_time::Instant::now();
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
