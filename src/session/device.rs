@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// The engine for `device`, holding `params`, that trains with `optimizer`.
-pub(super) fn open_engine(
+pub(super) async fn open_engine(
     device: DeviceChoice,
     plan: Plan,
     params: Parameters,
@@ -24,7 +24,7 @@ pub(super) fn open_engine(
     notices: &Rc<RefCell<Notices>>,
 ) -> Result<Box<dyn Engine>> {
     let tell = |notice: Notice| (notices.borrow_mut())(notice);
-    let gpu = match Gpu::open(device) {
+    let gpu = match Gpu::open_async(device).await {
         Err(e) if device == DeviceChoice::Auto => {
             tell(Notice::GpuUnavailable(e));
             None

@@ -14,6 +14,7 @@
 //! `profile` (per-dispatch timings for benchmarks).
 
 mod epoch;
+#[cfg(not(target_arch = "wasm32"))]
 mod profile;
 mod resident;
 mod stages;
@@ -24,15 +25,11 @@ use super::kernels::{Kernels, STEP_SIZE};
 use crate::data::Dataset;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Parameters, Plan};
-use crate::train::{Engine, LayerOutput, Progress};
+use crate::train::{Engine, EngineFuture, LayerOutput, Progress};
 use crate::{Error, Result};
 use resident::{EpochStats, Predictions, ResidentData, StepUniforms, storage};
 use stages::fuse;
 use step::StepResources;
-
-/// Submissions per training epoch (fewer for short epochs): each is followed by a non-blocking
-/// readback of its steps' loss, which is all the progress display needs.
-const SUBMISSIONS_PER_EPOCH: usize = 8;
 
 /// Test hook: a number N in this environment variable makes every GPU engine lose its device
 /// once N training steps have been submitted (see `GpuEngine::lose_device_after`), so the
@@ -140,28 +137,17 @@ impl GpuEngine {
     }
 
     /// The gradients of the last training step (read back from the GPU).
+    pub async fn gradients_async(&self) -> Result<Vec<f32>> {
+        self.gpu.read_f32_async(&self.grads, 0, self.plan.parameter_count).await
+    }
+
+    /// `gradients_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn gradients(&self) -> Result<Vec<f32>> {
-        self.gpu.read_f32(&self.grads, 0, self.plan.parameter_count)
-    }
-}
-
-impl Engine for GpuEngine {
-    fn device_name(&self) -> String {
-        format!("GPU: {}", self.gpu.name())
+        pollster::block_on(self.gradients_async())
     }
 
-    /// The epoch loop and its readbacks: `epoch.rs`.
-    fn train_epoch(
-        &mut self,
-        data: &Dataset,
-        order: &[u32],
-        batch_size: usize,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<Progress> {
-        self.run_epoch(data, order, batch_size, progress)
-    }
-
-    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
+    async fn predict_gpu(&mut self, data: &Dataset) -> Result<Vec<u8>> {
         self.gpu.check_errors()?;
         if data.is_empty() {
             return Ok(Vec::new());
@@ -181,13 +167,13 @@ impl Engine for GpuEngine {
             }
         }
         self.gpu.submit(encoder.finish());
-        let classes = self.gpu.read_u32(&predictions.buffer, 0, data.len())?;
+        let classes = self.gpu.read_u32_async(&predictions.buffer, 0, data.len()).await?;
         Ok(classes.into_iter().map(|c| c as u8).collect())
     }
 
     /// One submission and one readback of the logits buffer per batch (it holds one batch): for
     /// a handful of images, not for evaluating a test set (`predict` reads back only classes).
-    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+    async fn logits_gpu(&mut self, data: &Dataset) -> Result<Vec<f32>> {
         self.gpu.check_errors()?;
         if data.is_empty() {
             return Ok(Vec::new());
@@ -207,13 +193,13 @@ impl Engine for GpuEngine {
             }
             self.gpu.submit(encoder.finish());
             let count = batch.min(data.len() - step * batch);
-            logits.extend(self.gpu.read_f32(&net.logits, 0, count * classes)?);
+            logits.extend(self.gpu.read_f32_async(&net.logits, 0, count * classes).await?);
         }
         Ok(logits)
     }
 
     /// One submission and one readback (of every stage's output) per batch.
-    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+    async fn activations_gpu(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
         let (batch, steps) = if data.is_empty() { (1, 0) } else { self.prepare_inference(data)? };
         let mut out: Vec<LayerOutput> = crate::train::feature_layers(&self.plan)
             .into_iter()
@@ -235,7 +221,7 @@ impl Engine for GpuEngine {
             let count = batch.min(data.len() - step * batch) as u64;
             let ranges: Vec<_> =
                 net.activations.iter().map(|(_, len, b)| (b, 0, count * *len as u64 * 4)).collect();
-            let parts = self.gpu.read_buffers(encoder, &ranges)?;
+            let parts = self.gpu.read_buffers_async(encoder, &ranges).await?;
             for ((layer, _, _), bytes) in net.activations.iter().zip(parts) {
                 let a = out.iter_mut().find(|a| a.layer == *layer).ok_or_else(|| {
                     Error::gpu(format!(
@@ -248,25 +234,63 @@ impl Engine for GpuEngine {
         Ok(out)
     }
 
+    async fn parameters_gpu(&self) -> Result<Parameters> {
+        self.gpu.check_errors()?;
+        let mut params = Parameters::zeros(&self.plan);
+        params.values = self.gpu.read_f32_async(&self.params, 0, self.plan.parameter_count).await?;
+        Ok(params)
+    }
+
+    async fn optimizer_state_gpu(&self) -> Result<OptimizerState> {
+        self.gpu.check_errors()?;
+        let n = self.plan.parameter_count;
+        Ok(OptimizerState {
+            first: self.gpu.read_f32_async(&self.first, 0, n).await?,
+            second: self.gpu.read_f32_async(&self.second, 0, n).await?,
+            step: self.updates,
+        })
+    }
+}
+
+/// Every method that reads back is async (see `Gpu::read_buffers_async`); the training epoch is
+/// `epoch.rs`.
+impl Engine for GpuEngine {
+    fn device_name(&self) -> String {
+        format!("GPU: {}", self.gpu.name())
+    }
+
+    fn train_epoch_async<'a>(
+        &'a mut self,
+        data: &'a Dataset,
+        order: &'a [u32],
+        batch_size: usize,
+        progress: &'a mut dyn FnMut(Progress),
+    ) -> EngineFuture<'a, Progress> {
+        Box::pin(self.run_epoch(data, order, batch_size, progress))
+    }
+
+    fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>> {
+        Box::pin(self.predict_gpu(data))
+    }
+
+    fn logits_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<f32>> {
+        Box::pin(self.logits_gpu(data))
+    }
+
+    fn activations_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<LayerOutput>> {
+        Box::pin(self.activations_gpu(data))
+    }
+
     fn plan(&self) -> &Plan {
         &self.plan
     }
 
-    fn parameters(&self) -> Result<Parameters> {
-        self.gpu.check_errors()?;
-        let mut params = Parameters::zeros(&self.plan);
-        params.values = self.gpu.read_f32(&self.params, 0, self.plan.parameter_count)?;
-        Ok(params)
+    fn parameters_async(&self) -> EngineFuture<'_, Parameters> {
+        Box::pin(self.parameters_gpu())
     }
 
-    fn optimizer_state(&self) -> Result<OptimizerState> {
-        self.gpu.check_errors()?;
-        let n = self.plan.parameter_count;
-        Ok(OptimizerState {
-            first: self.gpu.read_f32(&self.first, 0, n)?,
-            second: self.gpu.read_f32(&self.second, 0, n)?,
-            step: self.updates,
-        })
+    fn optimizer_state_async(&self) -> EngineFuture<'_, OptimizerState> {
+        Box::pin(self.optimizer_state_gpu())
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
