@@ -1,6 +1,7 @@
-//! A training epoch on the GPU: its steps recorded a submission at a time, at most `IN_FLIGHT`
-//! submissions queued at once, each followed by a readback of its steps' loss that the loop
-//! awaits before queueing another. From each readback progress is reported step by step, in
+//! A training epoch on the GPU: its steps recorded a submission at a time, each sized to about
+//! `TARGET_SECONDS` of GPU work from the measured time of the ones before (`Sizer`), at most
+//! `IN_FLIGHT` submissions queued at once, each followed by a readback of its steps' loss that
+//! the loop awaits before queueing another. From each readback progress is reported step by step, in
 //! order. Natively awaiting a readback is a blocking wait for that submission (the next one is
 //! already queued, so the GPU never idles); in a browser it yields to the page until the browser
 //! resolves the mapping, so drawing and input interleave with training.
@@ -27,21 +28,29 @@ struct Submission {
     staging: usize,
     index: wgpu::SubmissionIndex,
     mapping: Mapping,
+    /// Seconds into the epoch when its recording started.
+    recorded_at: f64,
 }
 
-/// How many steps each submission holds.
-struct Sizer {
-    steps: usize,
-}
+/// Steps in a submission before anything has been measured (an engine's first, or the first
+/// after the batch size changed).
+pub(super) const FIRST_STEPS: usize = 4;
+/// The GPU time a submission aims at: short enough that a frame or an interrupt never waits long
+/// behind the queue, long enough that submitting and reading back cost little beside it.
+const TARGET_SECONDS: f64 = 0.1;
+/// How much a submission may grow over the one before (a shrink is taken at once).
+const MAX_GROWTH: usize = 4;
 
-impl Sizer {
-    fn new(epoch_steps: usize) -> Sizer {
-        Sizer { steps: epoch_steps.div_ceil(8) }
+/// Steps per submission, adapted toward `TARGET_SECONDS` of GPU work from the time each
+/// submission took. It changes only the grouping of steps: every step's arithmetic, its uniforms
+/// and its loss slot are the same whatever the grouping, so no number depends on it.
+pub(super) fn next_submission_steps(last_steps: usize, seconds: f64) -> usize {
+    let most = last_steps.saturating_mul(MAX_GROWTH).max(1);
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return most; // too fast to measure
     }
-
-    fn next(&self) -> usize {
-        self.steps
-    }
+    let per_step = seconds / last_steps.max(1) as f64;
+    ((TARGET_SECONDS / per_step).round() as usize).clamp(1, most)
 }
 
 impl GpuEngine {
@@ -73,8 +82,11 @@ impl GpuEngine {
         let net = self.network.as_ref().expect("network built");
         let stats = self.epoch_stats.as_ref().expect("stats allocated");
         let step_group = &self.steps.as_ref().expect("steps allocated").group;
-        let sizer = Sizer::new(steps);
         let start = Instant::now();
+        self.last_submissions.clear();
+        // When the GPU became free for the submission now running: the later of its recording's
+        // start and the previous readback.
+        let mut free_since = 0.0f64;
         let mut reported_seconds = 0.0;
         let mut totals = Progress::default();
         let mut in_flight = VecDeque::with_capacity(IN_FLIGHT);
@@ -86,7 +98,8 @@ impl GpuEngine {
                 if self.lose_device_after.is_some_and(|n| self.updates >= n) {
                     self.gpu.simulate_device_loss();
                 }
-                let (first, end) = (next, (next + sizer.next()).min(steps));
+                let (first, end) = (next, (next + self.submission_steps).min(steps));
+                let recorded_at = start.elapsed().as_secs_f64();
                 let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
                 {
                     let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -114,7 +127,8 @@ impl GpuEngine {
                 self.gpu.count_readback();
                 self.updates += (end - first) as u64;
                 let mapping = map_read(&stats.staging[staging]);
-                in_flight.push_back(Submission { first, end, staging, index, mapping });
+                in_flight.push_back(Submission { first, end, staging, index, mapping, recorded_at });
+                self.last_submissions.push(end - first);
                 (next, submitted) = (end, submitted + 1);
             }
             let Some(done) = in_flight.pop_front() else { break };
@@ -128,12 +142,15 @@ impl GpuEngine {
                 bytemuck::pod_collect_to_vec(&view)
             };
             staging.unmap();
+            let count = done.end - done.first;
+            let busy = now - free_since.max(done.recorded_at);
+            free_since = now;
+            self.submission_steps = next_submission_steps(count, busy);
             if diverged {
                 continue; // training stopped at the end of the submission holding the bad step
             }
             // Its steps one by one, in order, with the time since the last report spread evenly
             // over them: the GPU only shows when a whole submission is done.
-            let count = done.end - done.first;
             for (i, (step, pair)) in (done.first..done.end).zip(values.chunks_exact(2)).enumerate() {
                 totals.images_done += batch_size.min(order.len() - step * batch_size);
                 totals.loss_sum += pair[0] as f64;
@@ -148,5 +165,23 @@ impl GpuEngine {
             reported_seconds = now;
         }
         Ok(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submissions_grow_toward_a_tenth_of_a_second_and_shrink_at_once() {
+        // 60 ms a step (lavapipe at batch 64): 2 steps make about 100 ms.
+        assert_eq!(next_submission_steps(4, 0.24), 2);
+        // 1 ms a step: 100 steps, reached by growing at most 4 times a submission.
+        assert_eq!(next_submission_steps(4, 0.004), 16);
+        assert_eq!(next_submission_steps(64, 0.064), 100);
+        // A step slower than the target: one step a submission.
+        assert_eq!(next_submission_steps(8, 4.0), 1);
+        // Too fast to measure: grow.
+        assert_eq!(next_submission_steps(4, 0.0), 16);
     }
 }

@@ -56,6 +56,10 @@ pub struct GpuEngine {
     steps: Option<StepUniforms>,
     epoch_stats: Option<EpochStats>,
     predictions: Option<Predictions>,
+    /// Steps the next training submission holds (`epoch::next_submission_steps`).
+    submission_steps: usize,
+    /// The steps of each submission of the last training epoch, in order.
+    last_submissions: Vec<usize>,
     /// Test hook: lose the device once this many training steps have been submitted.
     lose_device_after: Option<u64>,
 }
@@ -93,6 +97,8 @@ impl GpuEngine {
             steps: None,
             epoch_stats: None,
             predictions: None,
+            submission_steps: epoch::FIRST_STEPS,
+            last_submissions: Vec::new(),
             lose_device_after: std::env::var(LOSE_DEVICE_ENV).ok().and_then(|v| v.parse().ok()),
         })
     }
@@ -106,6 +112,12 @@ impl GpuEngine {
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// The steps of each submission of the last training epoch, in order (they adapt to the
+    /// device's speed: see `epoch.rs`).
+    pub fn last_epoch_submissions(&self) -> &[usize] {
+        &self.last_submissions
     }
 
     /// Dispatches recorded per training step (once a step has been built).

@@ -68,6 +68,7 @@ impl GpuEngine {
         self.eval_data = None;
         self.epoch_stats = None;
         self.predictions = None;
+        self.submission_steps = super::epoch::FIRST_STEPS; // a step of another size takes another time
         self.network = Some(self.build_network(batch)?);
         self.gpu.check_errors()
     }
