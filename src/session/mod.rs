@@ -180,9 +180,7 @@ impl Session {
     ) -> Result<Session> {
         let notices = Rc::new(RefCell::new(notices));
         let plan = arch::plan_for_mnist(&model.network)?;
-        // Engines are built for training; the optimizer is never used when only running.
-        let optimizer = OptimizerKind::Sgd.with(None, 0.0);
-        let engine = device::open_engine(device, plan, model.params, optimizer, &notices).await?;
+        let engine = device::open_inference_engine(device, plan, model.params, &notices).await?;
         Ok(Session { engine, network: model.network, run: None, metadata: model.metadata })
     }
 

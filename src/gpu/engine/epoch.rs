@@ -63,6 +63,7 @@ impl GpuEngine {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
         crate::train::check_epoch(data, order, batch_size)?;
+        self.check_trains()?;
         self.gpu.check_errors()?; // a device lost earlier fails here, before anything is recorded
         if order.is_empty() {
             return Ok(Progress::default());
@@ -79,7 +80,7 @@ impl GpuEngine {
         self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(order));
         self.write_steps(order.len(), batch_size, self.updates);
 
-        let net = self.network.as_ref().expect("network built");
+        let net = self.network.as_ref().and_then(|n| n.training.as_ref()).expect("a training step built");
         let stats = self.epoch_stats.as_ref().expect("stats allocated");
         let step_group = &self.steps.as_ref().expect("steps allocated").group;
         let start = Instant::now();

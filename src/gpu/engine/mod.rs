@@ -56,6 +56,8 @@ pub struct GpuEngine {
     steps: Option<StepUniforms>,
     epoch_stats: Option<EpochStats>,
     predictions: Option<Predictions>,
+    /// False for an engine opened only for inference: no gradients, no backward pipelines.
+    trains: bool,
     /// Steps the next training submission holds (`epoch::next_submission_steps`).
     submission_steps: usize,
     /// The steps of each submission of the last training epoch, in order.
@@ -65,12 +67,26 @@ pub struct GpuEngine {
 }
 
 impl GpuEngine {
+    /// An engine that trains `plan` from `params` with `optimizer` (and runs it).
     pub fn new(gpu: Gpu, plan: Plan, params: &Parameters, optimizer: Optimizer) -> Result<Self> {
+        GpuEngine::open(gpu, plan, params, optimizer, true)
+    }
+
+    /// An engine that only runs `plan` with `params` (predict, logits, activations): it builds
+    /// the forward pipelines and predict, no gradient buffer or backward pipeline, and refuses
+    /// to train.
+    pub fn for_inference(gpu: Gpu, plan: Plan, params: &Parameters) -> Result<Self> {
+        let unused = Optimizer::Sgd { lr: 0.0, momentum: 0.0 };
+        GpuEngine::open(gpu, plan, params, unused, false)
+    }
+
+    fn open(gpu: Gpu, plan: Plan, params: &Parameters, optimizer: Optimizer, trains: bool) -> Result<Self> {
         fuse(&plan, 1)?; // reject what the GPU path cannot run before allocating anything
         if params.values.len() != plan.parameter_count {
             return Err(Error::InvalidArgument("parameters do not match the network".into()));
         }
-        let zeros = vec![0.0f32; plan.parameter_count];
+        // Gradients and optimizer state only when training (an empty buffer binds nowhere).
+        let zeros = vec![0.0f32; if trains { plan.parameter_count } else { 0 }];
         let init = |label: &str, values: &[f32]| {
             gpu.create_buffer_init(label, bytemuck::cast_slice(values), storage())
         };
@@ -97,6 +113,7 @@ impl GpuEngine {
             steps: None,
             epoch_stats: None,
             predictions: None,
+            trains,
             submission_steps: epoch::FIRST_STEPS,
             last_submissions: Vec::new(),
             lose_device_after: std::env::var(LOSE_DEVICE_ENV).ok().and_then(|v| v.parse().ok()),
@@ -120,9 +137,26 @@ impl GpuEngine {
         &self.last_submissions
     }
 
-    /// Dispatches recorded per training step (once a step has been built).
+    /// Dispatches recorded per training step (once a step has been built; None for an engine
+    /// opened for inference).
     pub fn dispatches_per_step(&self) -> Option<usize> {
-        self.network.as_ref().map(|n| 1 + n.forward.len() + 1 + n.backward.len() + 1)
+        let net = self.network.as_ref()?;
+        net.training.as_ref().map(|t| 1 + net.forward.len() + 1 + t.backward.len() + 1)
+    }
+
+    /// Whether this engine can train (it was not opened only for inference).
+    pub fn trains(&self) -> bool {
+        self.trains
+    }
+
+    /// Fails for an engine opened only for inference: it has no gradients or optimizer state.
+    fn check_trains(&self) -> Result<()> {
+        match self.trains {
+            true => Ok(()),
+            false => Err(Error::InvalidArgument(
+                "this GPU engine was opened only for inference: it cannot train".into(),
+            )),
+        }
     }
 
     fn kernels(&self) -> Kernels<'_> {
@@ -150,6 +184,7 @@ impl GpuEngine {
 
     /// The gradients of the last training step (read back from the GPU).
     pub async fn gradients_async(&self) -> Result<Vec<f32>> {
+        self.check_trains()?;
         self.gpu.read_f32_async(&self.grads, 0, self.plan.parameter_count).await
     }
 
@@ -254,6 +289,7 @@ impl GpuEngine {
     }
 
     async fn optimizer_state_gpu(&self) -> Result<OptimizerState> {
+        self.check_trains()?;
         self.gpu.check_errors()?;
         let n = self.plan.parameter_count;
         Ok(OptimizerState {
@@ -306,6 +342,7 @@ impl Engine for GpuEngine {
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        self.check_trains()?;
         crate::train::check_optimizer_state(&self.plan, state)?;
         self.gpu.queue.write_buffer(&self.first, 0, bytemuck::cast_slice(&state.first));
         self.gpu.queue.write_buffer(&self.second, 0, bytemuck::cast_slice(&state.second));

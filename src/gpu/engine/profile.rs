@@ -12,13 +12,14 @@ impl GpuEngine {
     /// Every dispatch of a training step, in order, for benchmarks.
     fn step_dispatches(&self) -> Vec<&Dispatch> {
         let net = self.network.as_ref().expect("network built");
+        let training = net.training.as_ref().expect("a training step built");
         let stats = self.epoch_stats.as_ref().expect("stats allocated");
         let data = self.train_data.as_ref().expect("training data resident");
         let mut all = vec![&data.gather];
         all.extend(&net.forward);
         all.push(&stats.loss);
-        all.extend(&net.backward);
-        all.push(&net.optimizer);
+        all.extend(&training.backward);
+        all.push(&training.optimizer);
         all
     }
 

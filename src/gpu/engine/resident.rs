@@ -133,6 +133,7 @@ impl GpuEngine {
         }
         let gpu = &self.gpu;
         let net = self.network.as_ref().expect("network built before stats");
+        let training = net.training.as_ref().expect("a training step built before stats");
         let bytes = (steps * 2 * 4) as u64;
         let stats = gpu.create_buffer("loss statistics", bytes, storage());
         let staging = (0..IN_FLIGHT)
@@ -144,7 +145,7 @@ impl GpuEngine {
                 )
             })
             .collect();
-        let loss = net.loss_kernel.bind(gpu, &[&net.logits, &net.labels, &net.d_logits, &stats]);
+        let loss = training.loss_kernel.bind(gpu, &[&net.logits, &net.labels, &training.d_logits, &stats]);
         self.epoch_stats = Some(EpochStats { capacity: steps, stats, staging, loss });
     }
 
