@@ -4,8 +4,9 @@
 //! ([`read_plane`]); [`convolve`] runs the CPU op or the GPU one-shot op; [`to_gray8`] maps the
 //! result to 8-bit gray for a PNG ([`write_png`]).
 
-use crate::cpu::conv::{self, ConvShape};
+use crate::cpu::conv::ConvShape;
 use crate::data::preprocess::{Gray16, read_gray};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::gpu::{Activation, Gpu, ops};
 use crate::{Error, Result};
 use std::path::Path;
@@ -174,7 +175,9 @@ pub fn shape(image: &Plane, kernel: &Kernel, stride: usize, padding: usize) -> R
 }
 
 /// `image` convolved with `kernel` (cross-correlation, as in the lesson and PyTorch; no bias),
-/// with the GPU one-shot op when `gpu` is given, else the CPU op.
+/// with the GPU one-shot op when `gpu` is given, else the CPU op. Native only: the one-shot ops
+/// wait for the GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn convolve(
     gpu: Option<&Gpu>,
     image: &Plane,
@@ -195,7 +198,7 @@ pub fn convolve(
         }
         None => {
             let mut out = vec![0.0; s.output_len()];
-            conv::conv2d_forward(&s, &image.values, &kernel.0.values, &bias, &mut out);
+            crate::cpu::conv::conv2d_forward(&s, &image.values, &kernel.0.values, &bias, &mut out);
             out
         }
     };

@@ -11,7 +11,7 @@ use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::data::Dataset;
 use crate::error::GpuError;
 use crate::model::{Parameters, Plan};
-use crate::train::{Engine, LayerOutput, Progress};
+use crate::train::{Engine, EngineFuture, LayerOutput, Progress};
 use crate::{Error, Result};
 
 pub struct Fallback {
@@ -42,22 +42,35 @@ impl Fallback {
         self.on_gpu
     }
 
-    /// Runs `op` on the current engine; if it fails on the GPU with a GPU error, switches to
-    /// the CPU path (from the last good state) and runs it again there.
-    fn run<T>(&mut self, mut op: impl FnMut(&mut dyn Engine) -> Result<T>) -> Result<T> {
-        match op(self.engine.as_mut()) {
-            Err(Error::Gpu(why)) if self.on_gpu => {
-                let (params, state) = self.good.clone();
-                let mut cpu = CpuEngine::new(self.engine.plan().clone(), params, self.optimizer);
-                cpu.set_optimizer_state(&state)?;
-                (self.notice)(&why);
-                self.engine = Box::new(cpu);
-                self.on_gpu = false;
-                op(self.engine.as_mut())
+    /// After a GPU error `why`: switches to the CPU path from the last good state, saying so.
+    fn fall_back(&mut self, why: GpuError) -> Result<()> {
+        let (params, state) = self.good.clone();
+        let mut cpu = CpuEngine::new(self.engine.plan().clone(), params, self.optimizer);
+        cpu.set_optimizer_state(&state)?;
+        (self.notice)(&why);
+        self.engine = Box::new(cpu);
+        self.on_gpu = false;
+        Ok(())
+    }
+}
+
+/// Awaits `$op` on the current engine (`$engine`); if it fails on the GPU with a GPU error,
+/// switches to the CPU path (from the last good state) and awaits it again there.
+macro_rules! with_retry {
+    ($self:ident, |$engine:ident| $op:expr) => {{
+        let first = {
+            let $engine = $self.engine.as_mut();
+            $op.await
+        };
+        match first {
+            Err(Error::Gpu(why)) if $self.on_gpu => {
+                $self.fall_back(why)?;
+                let $engine = $self.engine.as_mut();
+                $op.await
             }
             other => other,
         }
-    }
+    }};
 }
 
 impl Engine for Fallback {
@@ -65,31 +78,38 @@ impl Engine for Fallback {
         self.engine.device_name()
     }
 
-    fn train_epoch(
-        &mut self,
-        data: &Dataset,
-        order: &[u32],
+    fn train_epoch_async<'a>(
+        &'a mut self,
+        data: &'a Dataset,
+        order: &'a [u32],
         batch_size: usize,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<Progress> {
-        let totals = self.run(|engine| engine.train_epoch(data, order, batch_size, progress))?;
-        // The new good state, read back while the engine is sure to work (a copy per epoch).
-        let params = self.run(|engine| engine.parameters())?;
-        let state = self.run(|engine| engine.optimizer_state())?;
-        self.good = (params, state);
-        Ok(totals)
+        progress: &'a mut dyn FnMut(Progress),
+    ) -> EngineFuture<'a, Progress> {
+        Box::pin(async move {
+            let totals = with_retry!(self, |engine| engine.train_epoch_async(
+                data,
+                order,
+                batch_size,
+                &mut *progress
+            ))?;
+            // The new good state, read back while the engine is sure to work (a copy per epoch).
+            let params = with_retry!(self, |engine| engine.parameters_async())?;
+            let state = with_retry!(self, |engine| engine.optimizer_state_async())?;
+            self.good = (params, state);
+            Ok(totals)
+        })
     }
 
-    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
-        self.run(|engine| engine.predict(data))
+    fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>> {
+        Box::pin(async move { with_retry!(self, |engine| engine.predict_async(data)) })
     }
 
-    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
-        self.run(|engine| engine.logits(data))
+    fn logits_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<f32>> {
+        Box::pin(async move { with_retry!(self, |engine| engine.logits_async(data)) })
     }
 
-    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
-        self.run(|engine| engine.activations(data))
+    fn activations_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<LayerOutput>> {
+        Box::pin(async move { with_retry!(self, |engine| engine.activations_async(data)) })
     }
 
     fn plan(&self) -> &Plan {
@@ -97,23 +117,33 @@ impl Engine for Fallback {
     }
 
     /// Falls back to the last good copy if the GPU cannot be read (it equals the GPU's
-    /// parameters: they change only in `train_epoch`, which refreshes the copy).
-    fn parameters(&self) -> Result<Parameters> {
-        match self.engine.parameters() {
-            Err(Error::Gpu(_)) if self.on_gpu => Ok(self.good.0.clone()),
-            other => other,
-        }
+    /// parameters: they change only in `train_epoch_async`, which refreshes the copy).
+    fn parameters_async(&self) -> EngineFuture<'_, Parameters> {
+        Box::pin(async move {
+            match self.engine.parameters_async().await {
+                Err(Error::Gpu(_)) if self.on_gpu => Ok(self.good.0.clone()),
+                other => other,
+            }
+        })
     }
 
-    fn optimizer_state(&self) -> Result<OptimizerState> {
-        match self.engine.optimizer_state() {
-            Err(Error::Gpu(_)) if self.on_gpu => Ok(self.good.1.clone()),
-            other => other,
-        }
+    fn optimizer_state_async(&self) -> EngineFuture<'_, OptimizerState> {
+        Box::pin(async move {
+            match self.engine.optimizer_state_async().await {
+                Err(Error::Gpu(_)) if self.on_gpu => Ok(self.good.1.clone()),
+                other => other,
+            }
+        })
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
-        self.run(|engine| engine.set_optimizer_state(state))?;
+        match self.engine.set_optimizer_state(state) {
+            Err(Error::Gpu(why)) if self.on_gpu => {
+                self.fall_back(why)?;
+                self.engine.set_optimizer_state(state)?;
+            }
+            other => other?,
+        }
         self.good.1 = state.clone();
         Ok(())
     }

@@ -5,7 +5,7 @@
 
 use crate::Result;
 use crate::data::Dataset;
-use crate::train::{Engine, evaluate};
+use crate::train::{Engine, evaluate_async};
 
 /// `image` (`rows` x `cols` bytes, row-major) moved `dx` pixels right and `dy` pixels down
 /// (negative: left and up), zero-filled.
@@ -101,7 +101,7 @@ impl ShiftGrid {
 
 /// Evaluates `engine` on `data` moved by every shift up to `max` pixels in each direction,
 /// calling `progress(done, total)` after each shift.
-pub fn evaluate_shifts(
+pub async fn evaluate_shifts_async(
     engine: &mut dyn Engine,
     data: &Dataset,
     max: usize,
@@ -111,8 +111,19 @@ pub fn evaluate_shifts(
     let mut accuracy = Vec::with_capacity(shifts.len());
     for (i, &(dx, dy)) in shifts.iter().enumerate() {
         let moved = if (dx, dy) == (0, 0) { data.clone() } else { shift_dataset(data, dx, dy) };
-        accuracy.push(evaluate(engine, &moved)?.accuracy());
+        accuracy.push(evaluate_async(engine, &moved).await?.accuracy());
         progress(i + 1, shifts.len());
     }
     Ok(ShiftGrid { max, accuracy })
+}
+
+/// `evaluate_shifts_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn evaluate_shifts(
+    engine: &mut dyn Engine,
+    data: &Dataset,
+    max: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ShiftGrid> {
+    pollster::block_on(evaluate_shifts_async(engine, data, max, progress))
 }

@@ -1,8 +1,10 @@
 //! lenet-gpu: a training engine for convolutional networks, with a CPU path (the reference and the
 //! fallback) and a GPU path through wgpu compute shaders.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod comparison;
 pub mod convolve;
 pub mod cpu;

@@ -7,7 +7,13 @@ use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
 use crate::{Error, Result};
+use std::future::Future;
+use std::pin::Pin;
 use web_time::Instant;
+
+/// What an engine's async methods return: a future borrowing the engine and its arguments. Not
+/// `Send`: a page or a native caller awaits it on the thread that owns the engine.
+pub type EngineFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + 'a>>;
 
 /// Running totals an engine reports while it trains an epoch. Engines report after every step,
 /// in order (the GPU path in bursts, as each submission's loss statistics are read back), so an
@@ -45,42 +51,90 @@ pub fn feature_layers(plan: &Plan) -> Vec<usize> {
 }
 
 /// Something that can train and run a network: the CPU path or the GPU path.
+///
+/// What may wait for a device is async, so a web page (which cannot block its thread) awaits it
+/// and the browser draws meanwhile; the CPU path computes inside its futures, which are ready when
+/// first polled. Natively each has a blocking twin (`train_epoch`, `predict`, …) that waits for
+/// it: for the command line, tests and benchmarks. Those do not exist on wasm32.
 pub trait Engine {
     /// What runs the arithmetic, e.g. "CPU (2 threads)".
     fn device_name(&self) -> String;
 
     /// Trains on `data` in the order given, in batches of `batch_size` (the last batch may be
-    /// smaller), calling `progress` now and then with the totals so far. Returns the final totals.
+    /// smaller), calling `progress` after each step with the totals so far (the GPU path in
+    /// bursts, as each submission's figures come back). Resolves to the final totals.
+    fn train_epoch_async<'a>(
+        &'a mut self,
+        data: &'a Dataset,
+        order: &'a [u32],
+        batch_size: usize,
+        progress: &'a mut dyn FnMut(Progress),
+    ) -> EngineFuture<'a, Progress>;
+
+    /// The predicted class of every image in `data`.
+    fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>>;
+
+    /// The network's raw outputs for every image in `data`: [images, classes], row-major.
+    fn logits_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<f32>>;
+
+    /// The output of every layer of `feature_layers` for every image in `data`, in layer order:
+    /// what the network sees, for a handful of images (the GPU path reads everything back).
+    fn activations_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<LayerOutput>>;
+
+    /// The network being trained.
+    fn plan(&self) -> &Plan;
+
+    /// A copy of the current parameters (read back from the device, for the GPU path).
+    fn parameters_async(&self) -> EngineFuture<'_, Parameters>;
+
+    /// A copy of the optimizer state: moments (SGD's velocity in `first`) and the update count.
+    fn optimizer_state_async(&self) -> EngineFuture<'_, OptimizerState>;
+
+    /// Replaces the optimizer state, e.g. with one saved by `checkpoint::save_training`, so
+    /// training continues exactly where it stopped. (Never waits: the GPU path queues a write.)
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
+
+    /// `train_epoch_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
     fn train_epoch(
         &mut self,
         data: &Dataset,
         order: &[u32],
         batch_size: usize,
         progress: &mut dyn FnMut(Progress),
-    ) -> Result<Progress>;
+    ) -> Result<Progress> {
+        pollster::block_on(self.train_epoch_async(data, order, batch_size, progress))
+    }
 
-    /// The predicted class of every image in `data`.
-    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>>;
+    /// `predict_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
+        pollster::block_on(self.predict_async(data))
+    }
 
-    /// The network's raw outputs for every image in `data`: [images, classes], row-major.
-    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>>;
+    /// `logits_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+        pollster::block_on(self.logits_async(data))
+    }
 
-    /// The output of every layer of `feature_layers` for every image in `data`, in layer order:
-    /// what the network sees, for a handful of images (the GPU path reads everything back).
-    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>>;
+    /// `activations_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+        pollster::block_on(self.activations_async(data))
+    }
 
-    /// The network being trained.
-    fn plan(&self) -> &Plan;
+    /// `parameters_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn parameters(&self) -> Result<Parameters> {
+        pollster::block_on(self.parameters_async())
+    }
 
-    /// A copy of the current parameters (read back from the device, for the GPU path).
-    fn parameters(&self) -> Result<Parameters>;
-
-    /// A copy of the optimizer state: moments (SGD's velocity in `first`) and the update count.
-    fn optimizer_state(&self) -> Result<OptimizerState>;
-
-    /// Replaces the optimizer state, e.g. with one saved by `checkpoint::save_training`, so
-    /// training continues exactly where it stopped.
-    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
+    /// `optimizer_state_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        pollster::block_on(self.optimizer_state_async())
+    }
 }
 
 /// Rejects an optimizer state of the wrong size for `plan`.
@@ -173,18 +227,45 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<u32> {
 }
 
 /// Trains for `config.epochs` epochs, evaluating on the test set after each.
-pub fn fit(
+pub async fn fit_async(
     engine: &mut dyn Engine,
     split: &Split,
     config: &TrainConfig,
     observer: &mut dyn Observer,
 ) -> Result<Vec<EpochReport>> {
     config.validate()?;
-    (1..=config.epochs).map(|epoch| train_epoch(engine, split, config, epoch, observer)).collect()
+    let mut reports = Vec::with_capacity(config.epochs);
+    for epoch in 1..=config.epochs {
+        reports.push(train_epoch_async(engine, split, config, epoch, observer).await?);
+    }
+    Ok(reports)
+}
+
+/// `fit_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn fit(
+    engine: &mut dyn Engine,
+    split: &Split,
+    config: &TrainConfig,
+    observer: &mut dyn Observer,
+) -> Result<Vec<EpochReport>> {
+    pollster::block_on(fit_async(engine, split, config, observer))
+}
+
+/// `train_epoch_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn train_epoch(
+    engine: &mut dyn Engine,
+    split: &Split,
+    config: &TrainConfig,
+    epoch: usize,
+    observer: &mut dyn Observer,
+) -> Result<EpochReport> {
+    pollster::block_on(train_epoch_async(engine, split, config, epoch, observer))
 }
 
 /// Trains epoch `epoch` (counted from 1) of `config`, then evaluates on the test set.
-pub fn train_epoch(
+pub async fn train_epoch_async(
     engine: &mut dyn Engine,
     split: &Split,
     config: &TrainConfig,
@@ -200,8 +281,9 @@ pub fn train_epoch(
     let order = epoch_order(split.train.len(), config.seed, epoch);
     observer.epoch_started(epoch, order.len());
     let start = Instant::now();
-    let totals =
-        engine.train_epoch(&split.train, &order, config.batch_size, &mut |p| observer.progress(p))?;
+    let totals = engine
+        .train_epoch_async(&split.train, &order, config.batch_size, &mut |p| observer.progress(p))
+        .await?;
     let seconds = start.elapsed().as_secs_f64();
     if let Some(step) = totals.diverged_at_step.or((!totals.loss_sum.is_finite()).then_some(0)) {
         return Err(Error::Diverged(crate::error::Divergence::Loss {
@@ -213,7 +295,7 @@ pub fn train_epoch(
         }));
     }
     let test_accuracy =
-        if split.test.is_empty() { f64::NAN } else { evaluate(engine, &split.test)?.accuracy() };
+        if split.test.is_empty() { f64::NAN } else { evaluate_async(engine, &split.test).await?.accuracy() };
     let report = EpochReport {
         epoch,
         train_loss: totals.loss_sum / totals.images_done as f64,
@@ -290,10 +372,16 @@ impl Evaluation {
     }
 }
 
-/// Runs `engine` over `data` and compares its predictions with the labels.
+/// `evaluate_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn evaluate(engine: &mut dyn Engine, data: &Dataset) -> Result<Evaluation> {
+    pollster::block_on(evaluate_async(engine, data))
+}
+
+/// Runs `engine` over `data` and compares its predictions with the labels.
+pub async fn evaluate_async(engine: &mut dyn Engine, data: &Dataset) -> Result<Evaluation> {
     check_fits(engine.plan(), data)?;
-    let predictions = engine.predict(data)?;
+    let predictions = engine.predict_async(data).await?;
     let classes = engine.plan().classes();
     Ok(Evaluation::from_predictions(&data.labels, &predictions, classes))
 }

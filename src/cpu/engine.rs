@@ -6,7 +6,7 @@ use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
 use crate::Result;
 use crate::data::Dataset;
 use crate::model::{Parameters, Plan};
-use crate::train::{Engine, LayerOutput, Progress, feature_layers};
+use crate::train::{Engine, EngineFuture, LayerOutput, Progress, feature_layers};
 
 /// Examples per forward pass when predicting: large enough to keep both cores busy.
 const PREDICT_BATCH: usize = 500;
@@ -75,14 +75,8 @@ impl CpuEngine {
     pub fn gradients(&self) -> &[f32] {
         &self.grads
     }
-}
 
-impl Engine for CpuEngine {
-    fn device_name(&self) -> String {
-        format!("CPU ({} threads)", rayon::current_num_threads())
-    }
-
-    fn train_epoch(
+    fn train_epoch_now(
         &mut self,
         data: &Dataset,
         order: &[u32],
@@ -110,7 +104,7 @@ impl Engine for CpuEngine {
         Ok(totals)
     }
 
-    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
+    fn predict_now(&mut self, data: &Dataset) -> Result<Vec<u8>> {
         let batch = PREDICT_BATCH.min(data.len().max(1));
         self.reserve(batch);
         let all: Vec<u32> = (0..data.len() as u32).collect();
@@ -131,7 +125,7 @@ impl Engine for CpuEngine {
         Ok(predictions)
     }
 
-    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+    fn logits_now(&mut self, data: &Dataset) -> Result<Vec<f32>> {
         let batch = PREDICT_BATCH.min(data.len().max(1));
         self.reserve(batch);
         let all: Vec<u32> = (0..data.len() as u32).collect();
@@ -150,7 +144,7 @@ impl Engine for CpuEngine {
         Ok(out)
     }
 
-    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+    fn activations_now(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
         let batch = PREDICT_BATCH.min(data.len().max(1));
         self.reserve(batch);
         let all: Vec<u32> = (0..data.len() as u32).collect();
@@ -168,17 +162,46 @@ impl Engine for CpuEngine {
         }
         Ok(out)
     }
+}
+
+/// The CPU path computes inside its futures: each is ready when first polled, and never waits.
+impl Engine for CpuEngine {
+    fn device_name(&self) -> String {
+        format!("CPU ({} threads)", rayon::current_num_threads())
+    }
+
+    fn train_epoch_async<'a>(
+        &'a mut self,
+        data: &'a Dataset,
+        order: &'a [u32],
+        batch_size: usize,
+        progress: &'a mut dyn FnMut(Progress),
+    ) -> EngineFuture<'a, Progress> {
+        Box::pin(async move { self.train_epoch_now(data, order, batch_size, progress) })
+    }
+
+    fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>> {
+        Box::pin(async move { self.predict_now(data) })
+    }
+
+    fn logits_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<f32>> {
+        Box::pin(async move { self.logits_now(data) })
+    }
+
+    fn activations_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<LayerOutput>> {
+        Box::pin(async move { self.activations_now(data) })
+    }
 
     fn plan(&self) -> &Plan {
         &self.plan
     }
 
-    fn parameters(&self) -> Result<Parameters> {
-        Ok(self.params.clone())
+    fn parameters_async(&self) -> EngineFuture<'_, Parameters> {
+        Box::pin(std::future::ready(Ok(self.params.clone())))
     }
 
-    fn optimizer_state(&self) -> Result<OptimizerState> {
-        Ok(self.state.clone())
+    fn optimizer_state_async(&self) -> EngineFuture<'_, OptimizerState> {
+        Box::pin(std::future::ready(Ok(self.state.clone())))
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {

@@ -1,6 +1,11 @@
 //! The GPU context: finding adapters, choosing one, opening a device, and the few helpers every
 //! other GPU module uses to create buffers, submit work and read results back. It counts buffer
 //! creations, submissions and readbacks, so tests can prove the training loop does none per step.
+//!
+//! Everything that waits is async (`list_adapters_async`, `Gpu::open_async`, and the readbacks of
+//! `readback.rs`): a browser page cannot block its thread, so on wasm32 these only await what the
+//! browser resolves. Natively the blocking functions of old (`list_adapters`, `Gpu::open`,
+//! `Gpu::read_buffers`, `Gpu::wait`, …) remain as thin wrappers, native only.
 
 use crate::error::GpuError;
 use crate::{Error, Result};
@@ -48,13 +53,15 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
-fn adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+async fn adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    instance.enumerate_adapters(wgpu::Backends::all()).await
 }
 
-/// Every adapter wgpu finds (honouring `WGPU_BACKEND`), in a stable order.
-pub fn list_adapters() -> Vec<AdapterSummary> {
+/// Every adapter wgpu finds (honouring `WGPU_BACKEND`), in a stable order. In a browser, the one
+/// adapter the page is given.
+pub async fn list_adapters_async() -> Vec<AdapterSummary> {
     adapters(&instance())
+        .await
         .iter()
         .enumerate()
         .map(|(index, a)| AdapterSummary {
@@ -64,6 +71,12 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
             timestamp_queries: a.features().contains(wgpu::Features::TIMESTAMP_QUERY),
         })
         .collect()
+}
+
+/// `list_adapters_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    pollster::block_on(list_adapters_async())
 }
 
 /// Higher is better: hardware before software, and the native API before GL on the same device.
@@ -119,14 +132,20 @@ impl Counters {
 }
 
 impl Gpu {
+    /// `open_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open(choice: DeviceChoice) -> Result<Option<Gpu>> {
+        pollster::block_on(Gpu::open_async(choice))
+    }
+
     /// Opens the device `choice` names. `Ok(None)` means: use the CPU path (asked for, or `Auto`
     /// found no hardware GPU); an error means the named device cannot be had.
-    pub fn open(choice: DeviceChoice) -> Result<Option<Gpu>> {
+    pub async fn open_async(choice: DeviceChoice) -> Result<Option<Gpu>> {
         if choice == DeviceChoice::Cpu {
             return Ok(None);
         }
         let instance = instance();
-        let mut found = adapters(&instance);
+        let mut found = adapters(&instance).await;
         let adapter = match choice {
             DeviceChoice::Index(i) => {
                 if i >= found.len() {
@@ -145,10 +164,10 @@ impl Gpu {
                 }
             }
         };
-        Gpu::from_adapter(adapter).map(Some)
+        Gpu::from_adapter(adapter).await.map(Some)
     }
 
-    fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+    async fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         // WebGPU's default limits, so the kernels run anywhere wgpu does; timestamp queries
         // where the adapter has them, for benchmarks.
@@ -158,7 +177,9 @@ impl Gpu {
             required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+        let (device, queue) = adapter
+            .request_device(&descriptor)
+            .await
             .map_err(|e| Error::gpu(format!("cannot open {} ({:?}): {e}", info.name, info.backend)))?;
         let uncaptured = Arc::new(Mutex::new(None));
         let sink = uncaptured.clone();
@@ -214,7 +235,9 @@ impl Gpu {
     /// (the operation's own error then only says that it failed), else `what` and `cause`.
     pub fn failure(&self, what: &str, cause: impl std::fmt::Display) -> Error {
         // wgpu calls the device-lost callback from a poll once the queue has drained: let it run
-        // first (a bounded wait: a failure must be reported, not hang).
+        // first (a bounded wait: a failure must be reported, not hang). In a browser the callback
+        // comes from the event loop; a page cannot wait for it.
+        #[cfg(not(target_arch = "wasm32"))]
         let _ = self.device.poll(wgpu::PollType::Wait {
             submission_index: None,
             timeout: Some(std::time::Duration::from_secs(10)),
@@ -270,74 +293,5 @@ impl Gpu {
     /// Counts a readback done elsewhere (e.g. an asynchronous one in the trainer).
     pub fn count_readback(&self) {
         Counters::bump(&self.counters.readbacks);
-    }
-
-    /// Copies `size` bytes at `offset` of `buffer` (which needs COPY_SRC) to the CPU, waiting
-    /// for the GPU. For tests, evaluation and end-of-run results, never inside the training loop.
-    pub fn read_buffer(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
-        let encoder = self.device.create_command_encoder(&Default::default());
-        let mut parts = self.read_buffers(encoder, &[(buffer, offset, size)])?;
-        Ok(parts.pop().expect("one part"))
-    }
-
-    /// Like `read_buffer` for several (buffer, offset, size) ranges at once, in one readback,
-    /// after whatever `encoder` already holds: one submission and one wait for them all.
-    pub fn read_buffers(
-        &self,
-        mut encoder: wgpu::CommandEncoder,
-        ranges: &[(&wgpu::Buffer, u64, u64)],
-    ) -> Result<Vec<Vec<u8>>> {
-        let mut at = Vec::with_capacity(ranges.len());
-        let mut size = 0;
-        for &(_, _, len) in ranges {
-            at.push(size);
-            size += len.next_multiple_of(4);
-        }
-        let staging =
-            self.create_buffer("readback", size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
-        for (&(buffer, offset, len), &to) in ranges.iter().zip(&at) {
-            encoder.copy_buffer_to_buffer(buffer, offset, &staging, to, len);
-        }
-        self.submit(encoder.finish());
-        self.count_readback();
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv()
-            .map_err(|_| self.failure("reading back from the GPU", "the mapping never completed"))?
-            .map_err(|e| self.failure("reading back from the GPU", e))?;
-        let parts = {
-            let view =
-                staging.get_mapped_range(..).map_err(|e| self.failure("reading back from the GPU", e))?;
-            ranges
-                .iter()
-                .zip(&at)
-                .map(|(&(_, _, len), &to)| view[to as usize..(to + len) as usize].to_vec())
-                .collect()
-        };
-        staging.unmap();
-        Ok(parts)
-    }
-
-    /// Reads `len` f32 values starting at element `offset`.
-    pub fn read_f32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
-        let bytes = self.read_buffer(buffer, offset as u64 * 4, len as u64 * 4)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-
-    /// Reads `len` u32 values starting at element `offset`.
-    pub fn read_u32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
-        let bytes = self.read_buffer(buffer, offset as u64 * 4, len as u64 * 4)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-
-    /// Blocks until the GPU has finished everything submitted, then reports any error it hit.
-    pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| self.failure("waiting for the GPU", e))?;
-        self.check_errors()
     }
 }

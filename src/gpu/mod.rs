@@ -4,7 +4,11 @@
 pub mod context;
 pub mod engine;
 pub mod kernels;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod ops;
+pub mod readback;
 
-pub use context::{AdapterSummary, DeviceChoice, Gpu, list_adapters};
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::list_adapters;
+pub use context::{AdapterSummary, DeviceChoice, Gpu, list_adapters_async};
 pub use kernels::Activation;

@@ -16,15 +16,43 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// The engine for `device`, holding `params`, that trains with `optimizer`.
-pub(super) fn open_engine(
+pub(super) async fn open_engine(
     device: DeviceChoice,
     plan: Plan,
     params: Parameters,
     optimizer: Optimizer,
     notices: &Rc<RefCell<Notices>>,
 ) -> Result<Box<dyn Engine>> {
+    open(device, plan, params, Some(optimizer), notices).await
+}
+
+/// The engine for `device` that only runs `params` (on the GPU, one that builds no backward
+/// pipeline and refuses to train).
+pub(super) async fn open_inference_engine(
+    device: DeviceChoice,
+    plan: Plan,
+    params: Parameters,
+    notices: &Rc<RefCell<Notices>>,
+) -> Result<Box<dyn Engine>> {
+    open(device, plan, params, None, notices).await
+}
+
+/// `open_engine`, or with no `optimizer`, `open_inference_engine`.
+async fn open(
+    device: DeviceChoice,
+    plan: Plan,
+    params: Parameters,
+    optimizer: Option<Optimizer>,
+    notices: &Rc<RefCell<Notices>>,
+) -> Result<Box<dyn Engine>> {
+    let gpu_engine = |gpu: Gpu, plan: Plan, params: &Parameters| match optimizer {
+        Some(optimizer) => GpuEngine::new(gpu, plan, params, optimizer),
+        None => GpuEngine::for_inference(gpu, plan, params),
+    };
+    // The CPU path's (for an inference engine, never used: it only runs the model).
+    let optimizer = optimizer.unwrap_or(Optimizer::Sgd { lr: 0.01, momentum: 0.0 });
     let tell = |notice: Notice| (notices.borrow_mut())(notice);
-    let gpu = match Gpu::open(device) {
+    let gpu = match Gpu::open_async(device).await {
         Err(e) if device == DeviceChoice::Auto => {
             tell(Notice::GpuUnavailable(e));
             None
@@ -32,22 +60,19 @@ pub(super) fn open_engine(
         other => other?,
     };
     match gpu {
-        Some(gpu) if device == DeviceChoice::Auto => {
-            match GpuEngine::new(gpu, plan.clone(), &params, optimizer) {
-                Ok(engine) => {
-                    let notices = Rc::clone(notices);
-                    let notice = Box::new(move |why: &GpuError| {
-                        (notices.borrow_mut())(Notice::GpuFailed(why.clone()))
-                    });
-                    Ok(Box::new(Fallback::new(Box::new(engine), params, optimizer, notice)))
-                }
-                Err(e) => {
-                    tell(Notice::GpuUnavailable(e));
-                    Ok(Box::new(CpuEngine::new(plan, params, optimizer)))
-                }
+        Some(gpu) if device == DeviceChoice::Auto => match gpu_engine(gpu, plan.clone(), &params) {
+            Ok(engine) => {
+                let notices = Rc::clone(notices);
+                let notice =
+                    Box::new(move |why: &GpuError| (notices.borrow_mut())(Notice::GpuFailed(why.clone())));
+                Ok(Box::new(Fallback::new(Box::new(engine), params, optimizer, notice)))
             }
-        }
-        Some(gpu) => Ok(Box::new(GpuEngine::new(gpu, plan, &params, optimizer)?)),
+            Err(e) => {
+                tell(Notice::GpuUnavailable(e));
+                Ok(Box::new(CpuEngine::new(plan, params, optimizer)))
+            }
+        },
+        Some(gpu) => Ok(Box::new(gpu_engine(gpu, plan, &params)?)),
         None => {
             if device == DeviceChoice::Auto {
                 tell(Notice::NoHardwareGpu);

@@ -5,6 +5,8 @@
 //! page and a Python module are thin layers over it: it prints nothing and names no flag; what a
 //! user should know comes back as typed errors and `Notice`s.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod blocking;
 mod data;
 mod device;
 mod model_file;
@@ -127,9 +129,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// `train_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn train(spec: TrainSpec, notices: Notices) -> Result<Session> {
+        pollster::block_on(Session::train_async(spec, notices))
+    }
+
     /// Opens a session that trains `spec.network`: from a seeded initialization, or from the
     /// saved run `spec.resume_from` after checking it has the same settings.
-    pub fn train(spec: TrainSpec, notices: Notices) -> Result<Session> {
+    pub async fn train_async(spec: TrainSpec, notices: Notices) -> Result<Session> {
         let notices = Rc::new(RefCell::new(notices));
         let TrainSpec { device, network, config, data, save_to, resume_from } = spec;
         config.validate()?;
@@ -148,7 +156,7 @@ impl Session {
             }
             None => (Parameters::init(&plan, config.seed), None),
         };
-        let mut engine = device::open_engine(device, plan, params, config.optimizer, &notices)?;
+        let mut engine = device::open_engine(device, plan, params, config.optimizer, &notices).await?;
         let mut epochs_done = 0;
         if let Some((state, epoch)) = resumed {
             engine.set_optimizer_state(&state)?;
@@ -158,13 +166,21 @@ impl Session {
         Ok(Session { engine, network, run: Some(run), metadata: Default::default() })
     }
 
-    /// Opens a session that only runs `model` (evaluate, predict, activations).
+    /// `inference_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn inference(device: DeviceChoice, model: SavedModel, notices: Notices) -> Result<Session> {
+        pollster::block_on(Session::inference_async(device, model, notices))
+    }
+
+    /// Opens a session that only runs `model` (evaluate, predict, activations).
+    pub async fn inference_async(
+        device: DeviceChoice,
+        model: SavedModel,
+        notices: Notices,
+    ) -> Result<Session> {
         let notices = Rc::new(RefCell::new(notices));
         let plan = arch::plan_for_mnist(&model.network)?;
-        // Engines are built for training; the optimizer is never used when only running.
-        let optimizer = OptimizerKind::Sgd.with(None, 0.0);
-        let engine = device::open_engine(device, plan, model.params, optimizer, &notices)?;
+        let engine = device::open_inference_engine(device, plan, model.params, &notices).await?;
         Ok(Session { engine, network: model.network, run: None, metadata: model.metadata })
     }
 
@@ -213,14 +229,21 @@ impl Session {
     }
 
     /// Trains the next epoch, evaluates it on `split.test`, and saves the run if asked to. A
-    /// diverging epoch is an error saying where the last good model is.
-    pub fn train_epoch(&mut self, split: &Split, observer: &mut dyn Observer) -> Result<EpochReport> {
+    /// diverging epoch is an error saying where the last good model is. On the GPU path a page
+    /// awaiting this yields to the browser at every submission's readback.
+    pub async fn train_epoch_async(
+        &mut self,
+        split: &Split,
+        observer: &mut dyn Observer,
+    ) -> Result<EpochReport> {
         let run = self
             .run
             .as_mut()
             .ok_or_else(|| Error::InvalidArgument("this session was opened only to run a model".into()))?;
         let epoch = run.epochs_done + 1;
-        let report = match train::train_epoch(self.engine.as_mut(), split, &run.config, epoch, observer) {
+        let trained =
+            train::train_epoch_async(self.engine.as_mut(), split, &run.config, epoch, observer).await;
+        let report = match trained {
             Err(Error::Diverged(Divergence::Loss { loss, epoch, step, learning_rate, .. })) => {
                 let last_saved = run.save_to.clone().zip(run.last_saved);
                 return Err(Error::Diverged(Divergence::Loss {
@@ -235,42 +258,48 @@ impl Session {
         };
         run.epochs_done = epoch;
         if let Some(path) = run.save_to.clone() {
-            self.save_training(&path).map_err(|e| Error::SaveFailed { epoch, cause: Box::new(e) })?;
+            self.save_training_async(&path)
+                .await
+                .map_err(|e| Error::SaveFailed { epoch, cause: Box::new(e) })?;
             self.run.as_mut().expect("a training run").last_saved = Some(epoch);
         }
         Ok(report)
     }
 
-    /// Trains every epoch left (see `train_epoch`).
-    pub fn train_all(&mut self, split: &Split, observer: &mut dyn Observer) -> Result<Vec<EpochReport>> {
+    /// Trains every epoch left (see `train_epoch_async`).
+    pub async fn train_all_async(
+        &mut self,
+        split: &Split,
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<EpochReport>> {
         let mut reports = Vec::new();
         while self.epochs_left() {
-            reports.push(self.train_epoch(split, observer)?);
+            reports.push(self.train_epoch_async(split, observer).await?);
         }
         Ok(reports)
     }
 
     /// Accuracy and confusion matrix on a labelled set.
-    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
-        train::evaluate(self.engine.as_mut(), data)
+    pub async fn evaluate_async(&mut self, data: &Dataset) -> Result<Evaluation> {
+        train::evaluate_async(self.engine.as_mut(), data).await
     }
 
     /// The `k` most probable classes of every image in `data`, with their softmax probabilities,
     /// most probable first.
-    pub fn predict_top(&mut self, data: &Dataset, k: usize) -> Result<Vec<Vec<(usize, f64)>>> {
+    pub async fn predict_top_async(&mut self, data: &Dataset, k: usize) -> Result<Vec<Vec<(usize, f64)>>> {
         let classes = self.plan().classes();
-        let logits = self.engine.logits(data)?;
+        let logits = self.engine.logits_async(data).await?;
         Ok(logits.chunks_exact(classes).map(|row| top_k(&softmax(row), k)).collect())
     }
 
     /// The output of every layer `train::feature_layers` names for each image of `data`.
-    pub fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
-        self.engine.activations(data)
+    pub async fn activations_async(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+        self.engine.activations_async(data).await
     }
 
     /// A copy of the current parameters.
-    pub fn parameters(&self) -> Result<Parameters> {
-        self.engine.parameters()
+    pub async fn parameters_async(&self) -> Result<Parameters> {
+        self.engine.parameters_async().await
     }
 
     /// What a checkpoint of the run records now (None for an inference session).
@@ -286,19 +315,20 @@ impl Session {
     }
 
     /// Saves the model (safetensors, PyTorch's state_dict names) to `path`, atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        checkpoint::save(path, &self.parameters()?, self.model_metadata())
+    pub async fn save_async(&self, path: &Path) -> Result<()> {
+        checkpoint::save(path, &self.parameters_async().await?, self.model_metadata())
     }
 
-    /// The model as the bytes `save` would write.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        checkpoint::to_bytes(&self.parameters()?, self.model_metadata())
+    /// The model as the bytes `save_async` would write.
+    pub async fn to_bytes_async(&self) -> Result<Vec<u8>> {
+        checkpoint::to_bytes(&self.parameters_async().await?, self.model_metadata())
     }
 
     /// Saves the model and, beside it, the optimizer state a resumed run needs.
-    pub fn save_training(&self, path: &Path) -> Result<()> {
+    pub async fn save_training_async(&self, path: &Path) -> Result<()> {
         self.run()?;
-        let (params, state) = (self.engine.parameters()?, self.engine.optimizer_state()?);
+        let params = self.engine.parameters_async().await?;
+        let state = self.engine.optimizer_state_async().await?;
         checkpoint::save_training(path, &params, &state, self.model_metadata())
     }
 }

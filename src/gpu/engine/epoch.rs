@@ -1,16 +1,61 @@
-//! A training epoch on the GPU: its steps recorded a submission at a time, each submission
-//! followed by a non-blocking readback of its steps' loss, from which progress is reported step
-//! by step, in order.
+//! A training epoch on the GPU: its steps recorded a submission at a time, each sized to about
+//! `TARGET_SECONDS` of GPU work from the measured time of the ones before (`Sizer`), at most
+//! `IN_FLIGHT` submissions queued at once, each followed by a readback of its steps' loss that
+//! the loop awaits before queueing another. From each readback progress is reported step by step, in
+//! order. Natively awaiting a readback is a blocking wait for that submission (the next one is
+//! already queued, so the GPU never idles); in a browser it yields to the page until the browser
+//! resolves the mapping, so drawing and input interleave with training.
 
-use super::{GpuEngine, SUBMISSIONS_PER_EPOCH};
+use super::GpuEngine;
 use crate::Result;
 use crate::data::Dataset;
+use crate::gpu::readback::{Mapping, map_read};
 use crate::train::Progress;
-use std::sync::mpsc;
+use std::collections::VecDeque;
+use web_time::Instant;
+
+/// Submissions queued at once: one running, one waiting behind it, so the GPU stays busy while
+/// the CPU reads back and reports the one before, and an interrupt or a frame never waits for
+/// more than two submissions.
+pub(super) const IN_FLIGHT: usize = 2;
+
+/// A submission whose loss figures are on their way back.
+struct Submission {
+    /// Its steps, `first..end` in the epoch.
+    first: usize,
+    end: usize,
+    /// Which staging buffer its figures come back through.
+    staging: usize,
+    index: wgpu::SubmissionIndex,
+    mapping: Mapping,
+    /// Seconds into the epoch when its recording started.
+    recorded_at: f64,
+}
+
+/// Steps in a submission before anything has been measured (an engine's first, or the first
+/// after the batch size changed).
+pub(super) const FIRST_STEPS: usize = 4;
+/// The GPU time a submission aims at: short enough that a frame or an interrupt never waits long
+/// behind the queue, long enough that submitting and reading back cost little beside it.
+const TARGET_SECONDS: f64 = 0.1;
+/// How much a submission may grow over the one before (a shrink is taken at once).
+const MAX_GROWTH: usize = 4;
+
+/// Steps per submission, adapted toward `TARGET_SECONDS` of GPU work from the time each
+/// submission took. It changes only the grouping of steps: every step's arithmetic, its uniforms
+/// and its loss slot are the same whatever the grouping, so no number depends on it.
+pub(super) fn next_submission_steps(last_steps: usize, seconds: f64) -> usize {
+    let most = last_steps.saturating_mul(MAX_GROWTH).max(1);
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return most; // too fast to measure
+    }
+    let per_step = seconds / last_steps.max(1) as f64;
+    ((TARGET_SECONDS / per_step).round() as usize).clamp(1, most)
+}
 
 impl GpuEngine {
-    /// `Engine::train_epoch` on the GPU.
-    pub(super) fn run_epoch(
+    /// `Engine::train_epoch_async` on the GPU.
+    pub(super) async fn run_epoch(
         &mut self,
         data: &Dataset,
         order: &[u32],
@@ -18,6 +63,7 @@ impl GpuEngine {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
         crate::train::check_epoch(data, order, batch_size)?;
+        self.check_trains()?;
         self.gpu.check_errors()?; // a device lost earlier fails here, before anything is recorded
         if order.is_empty() {
             return Ok(Progress::default());
@@ -34,106 +80,109 @@ impl GpuEngine {
         self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(order));
         self.write_steps(order.len(), batch_size, self.updates);
 
-        let net = self.network.as_ref().expect("network built");
+        let net = self.network.as_ref().and_then(|n| n.training.as_ref()).expect("a training step built");
         let stats = self.epoch_stats.as_ref().expect("stats allocated");
         let step_group = &self.steps.as_ref().expect("steps allocated").group;
-        let per_submission = steps.div_ceil(SUBMISSIONS_PER_EPOCH);
-        let chunks: Vec<(usize, usize)> =
-            (0..steps).step_by(per_submission).map(|s| (s, (s + per_submission).min(steps))).collect();
-        let start = std::time::Instant::now();
+        let start = Instant::now();
+        self.last_submissions.clear();
+        // When the GPU became free for the submission now running: the later of its recording's
+        // start and the previous readback.
+        let mut free_since = 0.0f64;
         let mut reported_seconds = 0.0;
-        // Reports the steps of the finished submissions `ready`, one by one and in order, with
-        // the time since the last report spread evenly over them: the GPU only shows when a
-        // whole submission is done.
-        let mut report = |ready: &mut Vec<usize>, totals: &mut Progress| -> Result<()> {
-            ready.sort_unstable(); // one queue finishes in order; sorting makes sure of it
-            let now = start.elapsed().as_secs_f64();
-            let steps: usize = ready.iter().map(|&c| chunks[c].1 - chunks[c].0).sum();
-            let mut done = 0;
-            for &chunk in ready.iter() {
-                let (first, end) = chunks[chunk];
-                let staging = &stats.staging[chunk];
-                let values: Vec<f32> = {
-                    let view = staging
-                        .get_mapped_range(..(end * 8) as u64)
-                        .map_err(|e| self.gpu.failure("reading the loss back", e))?;
-                    bytemuck::pod_collect_to_vec(&view[first * 8..end * 8])
-                };
-                staging.unmap();
-                for (step, pair) in (first..end).zip(values.chunks_exact(2)) {
-                    done += 1;
-                    totals.images_done += batch_size.min(order.len() - step * batch_size);
-                    totals.loss_sum += pair[0] as f64;
-                    totals.correct += pair[1] as u64;
-                    totals.steps_done += 1;
-                    if !pair[0].is_finite() && totals.diverged_at_step.is_none() {
-                        totals.diverged_at_step = Some(step + 1);
-                    }
-                    totals.seconds = reported_seconds + (now - reported_seconds) * done as f64 / steps as f64;
-                    progress(*totals);
+        let mut totals = Progress::default();
+        let mut in_flight = VecDeque::with_capacity(IN_FLIGHT);
+        let (mut next, mut submitted) = (0, 0);
+        loop {
+            // Diverged: the caller reports it; later steps would only compute NaNs.
+            let diverged = totals.diverged_at_step.is_some() || !totals.loss_sum.is_finite();
+            while in_flight.len() < IN_FLIGHT && next < steps && !diverged {
+                if self.lose_device_after.is_some_and(|n| self.updates >= n) {
+                    self.gpu.simulate_device_loss();
                 }
+                let (first, end) = (next, (next + self.submission_steps).min(steps));
+                let recorded_at = start.elapsed().as_secs_f64();
+                let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    for step in first..end {
+                        let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
+                        self.record_forward(&mut pass, resident, offset);
+                        stats.loss.record(&mut pass, offset);
+                        for d in &net.backward {
+                            d.record(&mut pass, offset);
+                        }
+                        net.optimizer.record(&mut pass, offset);
+                    }
+                }
+                // The staging buffer of the submission two back, whose figures are in.
+                let staging = submitted % IN_FLIGHT;
+                let bytes = ((end - first) * 8) as u64;
+                encoder.copy_buffer_to_buffer(
+                    &stats.stats,
+                    (first * 8) as u64,
+                    &stats.staging[staging],
+                    0,
+                    bytes,
+                );
+                let index = self.gpu.submit(encoder.finish());
+                self.gpu.count_readback();
+                self.updates += (end - first) as u64;
+                let mapping = map_read(&stats.staging[staging]);
+                in_flight.push_back(Submission { first, end, staging, index, mapping, recorded_at });
+                self.last_submissions.push(end - first);
+                (next, submitted) = (end, submitted + 1);
+            }
+            let Some(done) = in_flight.pop_front() else { break };
+            self.gpu.await_mapping(done.index, done.mapping, "reading the loss back").await?;
+            let now = start.elapsed().as_secs_f64();
+            let staging = &stats.staging[done.staging];
+            let values: Vec<f32> = {
+                let view = staging
+                    .get_mapped_range(..((done.end - done.first) * 8) as u64)
+                    .map_err(|e| self.gpu.failure("reading the loss back", e))?;
+                bytemuck::pod_collect_to_vec(&view)
+            };
+            staging.unmap();
+            let count = done.end - done.first;
+            let busy = now - free_since.max(done.recorded_at);
+            free_since = now;
+            self.submission_steps = next_submission_steps(count, busy);
+            if diverged {
+                continue; // training stopped at the end of the submission holding the bad step
+            }
+            // Its steps one by one, in order, with the time since the last report spread evenly
+            // over them: the GPU only shows when a whole submission is done.
+            for (i, (step, pair)) in (done.first..done.end).zip(values.chunks_exact(2)).enumerate() {
+                totals.images_done += batch_size.min(order.len() - step * batch_size);
+                totals.loss_sum += pair[0] as f64;
+                totals.correct += pair[1] as u64;
+                totals.steps_done += 1;
+                if !pair[0].is_finite() && totals.diverged_at_step.is_none() {
+                    totals.diverged_at_step = Some(step + 1);
+                }
+                totals.seconds = reported_seconds + (now - reported_seconds) * (i + 1) as f64 / count as f64;
+                progress(totals);
             }
             reported_seconds = now;
-            ready.clear();
-            Ok(())
-        };
-        let (done_tx, done_rx) = mpsc::channel();
-        let mut totals = Progress::default();
-        let (mut submitted, mut received) = (0, 0);
-        let mut ready = Vec::new();
-        for (chunk, &(first, end)) in chunks.iter().enumerate() {
-            if !totals.loss_sum.is_finite() {
-                break; // diverged: the caller reports it; later steps would only compute NaNs
-            }
-            if self.lose_device_after.is_some_and(|n| self.updates >= n) {
-                self.gpu.simulate_device_loss();
-            }
-            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                for step in first..end {
-                    let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
-                    self.record_forward(&mut pass, resident, offset);
-                    stats.loss.record(&mut pass, offset);
-                    for d in &net.backward {
-                        d.record(&mut pass, offset);
-                    }
-                    net.optimizer.record(&mut pass, offset);
-                }
-            }
-            let (from, bytes) = ((first * 8) as u64, ((end - first) * 8) as u64);
-            encoder.copy_buffer_to_buffer(&stats.stats, from, &stats.staging[chunk], from, bytes);
-            self.gpu.submit(encoder.finish());
-            self.gpu.count_readback();
-            submitted += 1;
-            self.updates += (end - first) as u64;
-            let tx = done_tx.clone();
-            stats.staging[chunk].map_async(wgpu::MapMode::Read, .., move |r| {
-                let _ = tx.send((chunk, r));
-            });
-            // Take in whatever has finished, without waiting.
-            let _ = self.gpu.device.poll(wgpu::PollType::Poll);
-            while let Ok((done, result)) = done_rx.try_recv() {
-                result.map_err(|e| self.gpu.failure("reading the loss back", e))?;
-                ready.push(done);
-                received += 1;
-            }
-            if !ready.is_empty() {
-                report(&mut ready, &mut totals)?;
-            }
-        }
-        drop(done_tx); // so a callback that never comes ends the wait below instead of hanging it
-        self.gpu.wait()?;
-        while received < submitted {
-            let (done, result) =
-                done_rx.recv().map_err(|_| self.gpu.failure("reading the loss back", "it never arrived"))?;
-            result.map_err(|e| self.gpu.failure("reading the loss back", e))?;
-            ready.push(done);
-            received += 1;
-        }
-        if !ready.is_empty() {
-            report(&mut ready, &mut totals)?;
         }
         Ok(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submissions_grow_toward_a_tenth_of_a_second_and_shrink_at_once() {
+        // 60 ms a step (lavapipe at batch 64): 2 steps make about 100 ms.
+        assert_eq!(next_submission_steps(4, 0.24), 2);
+        // 1 ms a step: 100 steps, reached by growing at most 4 times a submission.
+        assert_eq!(next_submission_steps(4, 0.004), 16);
+        assert_eq!(next_submission_steps(64, 0.064), 100);
+        // A step slower than the target: one step a submission.
+        assert_eq!(next_submission_steps(8, 4.0), 1);
+        // Too fast to measure: grow.
+        assert_eq!(next_submission_steps(4, 0.0), 16);
     }
 }

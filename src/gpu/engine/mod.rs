@@ -14,6 +14,7 @@
 //! `profile` (per-dispatch timings for benchmarks).
 
 mod epoch;
+#[cfg(not(target_arch = "wasm32"))]
 mod profile;
 mod resident;
 mod stages;
@@ -24,15 +25,11 @@ use super::kernels::{Kernels, STEP_SIZE};
 use crate::data::Dataset;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Parameters, Plan};
-use crate::train::{Engine, LayerOutput, Progress};
+use crate::train::{Engine, EngineFuture, LayerOutput, Progress};
 use crate::{Error, Result};
 use resident::{EpochStats, Predictions, ResidentData, StepUniforms, storage};
 use stages::fuse;
 use step::StepResources;
-
-/// Submissions per training epoch (fewer for short epochs): each is followed by a non-blocking
-/// readback of its steps' loss, which is all the progress display needs.
-const SUBMISSIONS_PER_EPOCH: usize = 8;
 
 /// Test hook: a number N in this environment variable makes every GPU engine lose its device
 /// once N training steps have been submitted (see `GpuEngine::lose_device_after`), so the
@@ -59,17 +56,37 @@ pub struct GpuEngine {
     steps: Option<StepUniforms>,
     epoch_stats: Option<EpochStats>,
     predictions: Option<Predictions>,
+    /// False for an engine opened only for inference: no gradients, no backward pipelines.
+    trains: bool,
+    /// Steps the next training submission holds (`epoch::next_submission_steps`).
+    submission_steps: usize,
+    /// The steps of each submission of the last training epoch, in order.
+    last_submissions: Vec<usize>,
     /// Test hook: lose the device once this many training steps have been submitted.
     lose_device_after: Option<u64>,
 }
 
 impl GpuEngine {
+    /// An engine that trains `plan` from `params` with `optimizer` (and runs it).
     pub fn new(gpu: Gpu, plan: Plan, params: &Parameters, optimizer: Optimizer) -> Result<Self> {
+        GpuEngine::open(gpu, plan, params, optimizer, true)
+    }
+
+    /// An engine that only runs `plan` with `params` (predict, logits, activations): it builds
+    /// the forward pipelines and predict, no gradient buffer or backward pipeline, and refuses
+    /// to train.
+    pub fn for_inference(gpu: Gpu, plan: Plan, params: &Parameters) -> Result<Self> {
+        let unused = Optimizer::Sgd { lr: 0.0, momentum: 0.0 };
+        GpuEngine::open(gpu, plan, params, unused, false)
+    }
+
+    fn open(gpu: Gpu, plan: Plan, params: &Parameters, optimizer: Optimizer, trains: bool) -> Result<Self> {
         fuse(&plan, 1)?; // reject what the GPU path cannot run before allocating anything
         if params.values.len() != plan.parameter_count {
             return Err(Error::InvalidArgument("parameters do not match the network".into()));
         }
-        let zeros = vec![0.0f32; plan.parameter_count];
+        // Gradients and optimizer state only when training (an empty buffer binds nowhere).
+        let zeros = vec![0.0f32; if trains { plan.parameter_count } else { 0 }];
         let init = |label: &str, values: &[f32]| {
             gpu.create_buffer_init(label, bytemuck::cast_slice(values), storage())
         };
@@ -96,6 +113,9 @@ impl GpuEngine {
             steps: None,
             epoch_stats: None,
             predictions: None,
+            trains,
+            submission_steps: epoch::FIRST_STEPS,
+            last_submissions: Vec::new(),
             lose_device_after: std::env::var(LOSE_DEVICE_ENV).ok().and_then(|v| v.parse().ok()),
         })
     }
@@ -111,9 +131,32 @@ impl GpuEngine {
         &self.gpu
     }
 
-    /// Dispatches recorded per training step (once a step has been built).
+    /// The steps of each submission of the last training epoch, in order (they adapt to the
+    /// device's speed: see `epoch.rs`).
+    pub fn last_epoch_submissions(&self) -> &[usize] {
+        &self.last_submissions
+    }
+
+    /// Dispatches recorded per training step (once a step has been built; None for an engine
+    /// opened for inference).
     pub fn dispatches_per_step(&self) -> Option<usize> {
-        self.network.as_ref().map(|n| 1 + n.forward.len() + 1 + n.backward.len() + 1)
+        let net = self.network.as_ref()?;
+        net.training.as_ref().map(|t| 1 + net.forward.len() + 1 + t.backward.len() + 1)
+    }
+
+    /// Whether this engine can train (it was not opened only for inference).
+    pub fn trains(&self) -> bool {
+        self.trains
+    }
+
+    /// Fails for an engine opened only for inference: it has no gradients or optimizer state.
+    fn check_trains(&self) -> Result<()> {
+        match self.trains {
+            true => Ok(()),
+            false => Err(Error::InvalidArgument(
+                "this GPU engine was opened only for inference: it cannot train".into(),
+            )),
+        }
     }
 
     fn kernels(&self) -> Kernels<'_> {
@@ -140,28 +183,18 @@ impl GpuEngine {
     }
 
     /// The gradients of the last training step (read back from the GPU).
+    pub async fn gradients_async(&self) -> Result<Vec<f32>> {
+        self.check_trains()?;
+        self.gpu.read_f32_async(&self.grads, 0, self.plan.parameter_count).await
+    }
+
+    /// `gradients_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn gradients(&self) -> Result<Vec<f32>> {
-        self.gpu.read_f32(&self.grads, 0, self.plan.parameter_count)
-    }
-}
-
-impl Engine for GpuEngine {
-    fn device_name(&self) -> String {
-        format!("GPU: {}", self.gpu.name())
+        pollster::block_on(self.gradients_async())
     }
 
-    /// The epoch loop and its readbacks: `epoch.rs`.
-    fn train_epoch(
-        &mut self,
-        data: &Dataset,
-        order: &[u32],
-        batch_size: usize,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<Progress> {
-        self.run_epoch(data, order, batch_size, progress)
-    }
-
-    fn predict(&mut self, data: &Dataset) -> Result<Vec<u8>> {
+    async fn predict_gpu(&mut self, data: &Dataset) -> Result<Vec<u8>> {
         self.gpu.check_errors()?;
         if data.is_empty() {
             return Ok(Vec::new());
@@ -181,13 +214,13 @@ impl Engine for GpuEngine {
             }
         }
         self.gpu.submit(encoder.finish());
-        let classes = self.gpu.read_u32(&predictions.buffer, 0, data.len())?;
+        let classes = self.gpu.read_u32_async(&predictions.buffer, 0, data.len()).await?;
         Ok(classes.into_iter().map(|c| c as u8).collect())
     }
 
     /// One submission and one readback of the logits buffer per batch (it holds one batch): for
     /// a handful of images, not for evaluating a test set (`predict` reads back only classes).
-    fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+    async fn logits_gpu(&mut self, data: &Dataset) -> Result<Vec<f32>> {
         self.gpu.check_errors()?;
         if data.is_empty() {
             return Ok(Vec::new());
@@ -207,13 +240,13 @@ impl Engine for GpuEngine {
             }
             self.gpu.submit(encoder.finish());
             let count = batch.min(data.len() - step * batch);
-            logits.extend(self.gpu.read_f32(&net.logits, 0, count * classes)?);
+            logits.extend(self.gpu.read_f32_async(&net.logits, 0, count * classes).await?);
         }
         Ok(logits)
     }
 
     /// One submission and one readback (of every stage's output) per batch.
-    fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+    async fn activations_gpu(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
         let (batch, steps) = if data.is_empty() { (1, 0) } else { self.prepare_inference(data)? };
         let mut out: Vec<LayerOutput> = crate::train::feature_layers(&self.plan)
             .into_iter()
@@ -235,7 +268,7 @@ impl Engine for GpuEngine {
             let count = batch.min(data.len() - step * batch) as u64;
             let ranges: Vec<_> =
                 net.activations.iter().map(|(_, len, b)| (b, 0, count * *len as u64 * 4)).collect();
-            let parts = self.gpu.read_buffers(encoder, &ranges)?;
+            let parts = self.gpu.read_buffers_async(encoder, &ranges).await?;
             for ((layer, _, _), bytes) in net.activations.iter().zip(parts) {
                 let a = out.iter_mut().find(|a| a.layer == *layer).ok_or_else(|| {
                     Error::gpu(format!(
@@ -248,28 +281,68 @@ impl Engine for GpuEngine {
         Ok(out)
     }
 
+    async fn parameters_gpu(&self) -> Result<Parameters> {
+        self.gpu.check_errors()?;
+        let mut params = Parameters::zeros(&self.plan);
+        params.values = self.gpu.read_f32_async(&self.params, 0, self.plan.parameter_count).await?;
+        Ok(params)
+    }
+
+    async fn optimizer_state_gpu(&self) -> Result<OptimizerState> {
+        self.check_trains()?;
+        self.gpu.check_errors()?;
+        let n = self.plan.parameter_count;
+        Ok(OptimizerState {
+            first: self.gpu.read_f32_async(&self.first, 0, n).await?,
+            second: self.gpu.read_f32_async(&self.second, 0, n).await?,
+            step: self.updates,
+        })
+    }
+}
+
+/// Every method that reads back is async (see `Gpu::read_buffers_async`); the training epoch is
+/// `epoch.rs`.
+impl Engine for GpuEngine {
+    fn device_name(&self) -> String {
+        format!("GPU: {}", self.gpu.name())
+    }
+
+    fn train_epoch_async<'a>(
+        &'a mut self,
+        data: &'a Dataset,
+        order: &'a [u32],
+        batch_size: usize,
+        progress: &'a mut dyn FnMut(Progress),
+    ) -> EngineFuture<'a, Progress> {
+        Box::pin(self.run_epoch(data, order, batch_size, progress))
+    }
+
+    fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>> {
+        Box::pin(self.predict_gpu(data))
+    }
+
+    fn logits_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<f32>> {
+        Box::pin(self.logits_gpu(data))
+    }
+
+    fn activations_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<LayerOutput>> {
+        Box::pin(self.activations_gpu(data))
+    }
+
     fn plan(&self) -> &Plan {
         &self.plan
     }
 
-    fn parameters(&self) -> Result<Parameters> {
-        self.gpu.check_errors()?;
-        let mut params = Parameters::zeros(&self.plan);
-        params.values = self.gpu.read_f32(&self.params, 0, self.plan.parameter_count)?;
-        Ok(params)
+    fn parameters_async(&self) -> EngineFuture<'_, Parameters> {
+        Box::pin(self.parameters_gpu())
     }
 
-    fn optimizer_state(&self) -> Result<OptimizerState> {
-        self.gpu.check_errors()?;
-        let n = self.plan.parameter_count;
-        Ok(OptimizerState {
-            first: self.gpu.read_f32(&self.first, 0, n)?,
-            second: self.gpu.read_f32(&self.second, 0, n)?,
-            step: self.updates,
-        })
+    fn optimizer_state_async(&self) -> EngineFuture<'_, OptimizerState> {
+        Box::pin(self.optimizer_state_gpu())
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        self.check_trains()?;
         crate::train::check_optimizer_state(&self.plan, state)?;
         self.gpu.queue.write_buffer(&self.first, 0, bytemuck::cast_slice(&state.first));
         self.gpu.queue.write_buffer(&self.second, 0, bytemuck::cast_slice(&state.second));

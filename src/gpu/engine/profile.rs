@@ -12,13 +12,14 @@ impl GpuEngine {
     /// Every dispatch of a training step, in order, for benchmarks.
     fn step_dispatches(&self) -> Vec<&Dispatch> {
         let net = self.network.as_ref().expect("network built");
+        let training = net.training.as_ref().expect("a training step built");
         let stats = self.epoch_stats.as_ref().expect("stats allocated");
         let data = self.train_data.as_ref().expect("training data resident");
         let mut all = vec![&data.gather];
         all.extend(&net.forward);
         all.push(&stats.loss);
-        all.extend(&net.backward);
-        all.push(&net.optimizer);
+        all.extend(&training.backward);
+        all.push(&training.optimizer);
         all
     }
 
@@ -71,7 +72,7 @@ impl GpuEngine {
                 if let Some((set, resolved)) = &timestamps {
                     encoder.resolve_query_set(set, 0..2, resolved, 0);
                 }
-                let start = std::time::Instant::now();
+                let start = web_time::Instant::now();
                 gpu.submit(encoder.finish());
                 gpu.wait()?;
                 let wall = start.elapsed().as_secs_f64();
@@ -97,7 +98,7 @@ impl GpuEngine {
     pub fn recording_seconds_per_step(&self, steps: usize) -> f64 {
         let uniforms = self.steps.as_ref().expect("steps allocated");
         let dispatches = self.step_dispatches();
-        let start = std::time::Instant::now();
+        let start = web_time::Instant::now();
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());

@@ -2,7 +2,8 @@
 //! a batch size or data set changes: the data sets, the per-step uniforms, the loss statistics
 //! and their staging buffers, the predictions.
 
-use super::{GpuEngine, SUBMISSIONS_PER_EPOCH};
+use super::GpuEngine;
+use super::epoch::IN_FLIGHT;
 use crate::data::Dataset;
 use crate::error::GpuError;
 use crate::gpu::kernels::{Dispatch, STEP_SIZE, StepUniform, pack_bytes, step_group};
@@ -40,7 +41,8 @@ pub(super) struct StepUniforms {
 }
 
 /// Per-epoch loss statistics (two floats per step), the staging buffers they are read back
-/// through (one per submission), and the loss kernel bound to them.
+/// through (one per submission in flight, each able to hold the whole epoch's), and the loss
+/// kernel bound to them.
 pub(super) struct EpochStats {
     pub(super) capacity: usize,
     pub(super) stats: wgpu::Buffer,
@@ -66,6 +68,7 @@ impl GpuEngine {
         self.eval_data = None;
         self.epoch_stats = None;
         self.predictions = None;
+        self.submission_steps = super::epoch::FIRST_STEPS; // a step of another size takes another time
         self.network = Some(self.build_network(batch)?);
         self.gpu.check_errors()
     }
@@ -130,9 +133,10 @@ impl GpuEngine {
         }
         let gpu = &self.gpu;
         let net = self.network.as_ref().expect("network built before stats");
+        let training = net.training.as_ref().expect("a training step built before stats");
         let bytes = (steps * 2 * 4) as u64;
         let stats = gpu.create_buffer("loss statistics", bytes, storage());
-        let staging = (0..SUBMISSIONS_PER_EPOCH)
+        let staging = (0..IN_FLIGHT)
             .map(|_| {
                 gpu.create_buffer(
                     "loss readback",
@@ -141,7 +145,7 @@ impl GpuEngine {
                 )
             })
             .collect();
-        let loss = net.loss_kernel.bind(gpu, &[&net.logits, &net.labels, &net.d_logits, &stats]);
+        let loss = training.loss_kernel.bind(gpu, &[&net.logits, &net.labels, &training.d_logits, &stats]);
         self.epoch_stats = Some(EpochStats { capacity: steps, stats, staging, loss });
     }
 

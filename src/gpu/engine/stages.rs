@@ -48,6 +48,18 @@ pub(super) struct FusedStage {
     pub(super) output_layer: usize,
 }
 
+impl FusedStage {
+    /// Floating-point operations of its forward pass (and of each backward one) at its batch:
+    /// 0 where memory traffic is the work (pools, activations). For benchmarks.
+    pub(super) fn flops(&self) -> f64 {
+        match &self.stage {
+            Stage::Conv { shape, .. } => 2.0 * (shape.batch * shape.output_len() * shape.patch_len()) as f64,
+            Stage::Dense { shape, .. } => 2.0 * (shape.batch * shape.in_features * shape.out_features) as f64,
+            _ => 0.0,
+        }
+    }
+}
+
 fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
     let offsets = || (l.weight.expect("weight").0, l.bias.expect("bias").0);
     match l.layer {

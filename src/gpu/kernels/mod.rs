@@ -200,6 +200,10 @@ struct KernelSpec<'a> {
 fn build(gpu: &Gpu, step_layout: &wgpu::BindGroupLayout, spec: KernelSpec) -> Result<Kernel> {
     let size = u32::try_from(spec.size)
         .map_err(|_| Error::gpu(format!("{}: a dispatch of {} is too large", spec.entry, spec.size)))?;
+    // Natively a bad shader or pipeline is reported here, by popping an error scope (a blocking
+    // wait). A page cannot wait: there the device's uncaptured-error handler records it, and
+    // `Gpu::check_errors` reports it on the engine's next call (each `ensure_*` makes one).
+    #[cfg(not(target_arch = "wasm32"))]
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(spec.entry),
@@ -243,6 +247,7 @@ fn build(gpu: &Gpu, step_layout: &wgpu::BindGroupLayout, spec: KernelSpec) -> Re
         },
         cache: None,
     });
+    #[cfg(not(target_arch = "wasm32"))]
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(Error::gpu(format!("building kernel {}: {e}", spec.entry)));
     }

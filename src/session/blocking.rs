@@ -1,0 +1,58 @@
+//! The blocking twins of `Session`'s async methods, for native callers (the command line,
+//! tests): each waits for its async twin. Native only: a page awaits the async ones.
+
+use super::Session;
+use crate::Result;
+use crate::data::{Dataset, Split};
+use crate::model::Parameters;
+use crate::train::{EpochReport, Evaluation, LayerOutput, Observer};
+use std::path::Path;
+
+/// The blocking twins of the async methods, for native callers (the command line, tests): each
+/// waits for its async twin. A page awaits those instead.
+impl Session {
+    /// `train_epoch_async`, waiting for it.
+    pub fn train_epoch(&mut self, split: &Split, observer: &mut dyn Observer) -> Result<EpochReport> {
+        pollster::block_on(self.train_epoch_async(split, observer))
+    }
+
+    /// `train_all_async`, waiting for it.
+    pub fn train_all(&mut self, split: &Split, observer: &mut dyn Observer) -> Result<Vec<EpochReport>> {
+        pollster::block_on(self.train_all_async(split, observer))
+    }
+
+    /// `evaluate_async`, waiting for it.
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        pollster::block_on(self.evaluate_async(data))
+    }
+
+    /// `predict_top_async`, waiting for it.
+    pub fn predict_top(&mut self, data: &Dataset, k: usize) -> Result<Vec<Vec<(usize, f64)>>> {
+        pollster::block_on(self.predict_top_async(data, k))
+    }
+
+    /// `activations_async`, waiting for it.
+    pub fn activations(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
+        pollster::block_on(self.activations_async(data))
+    }
+
+    /// `parameters_async`, waiting for it.
+    pub fn parameters(&self) -> Result<Parameters> {
+        pollster::block_on(self.parameters_async())
+    }
+
+    /// `save_async`, waiting for it.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        pollster::block_on(self.save_async(path))
+    }
+
+    /// `to_bytes_async`, waiting for it.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        pollster::block_on(self.to_bytes_async())
+    }
+
+    /// `save_training_async`, waiting for it.
+    pub fn save_training(&self, path: &Path) -> Result<()> {
+        pollster::block_on(self.save_training_async(path))
+    }
+}
