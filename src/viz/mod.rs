@@ -1,13 +1,14 @@
 //! Pictures of what the network learned and how it did, drawn with `plotters` into an RGB buffer
 //! and written as PNG files: the conv kernels (`kernels`), every feature map for one input
-//! (`features`), training curves (`curves`), the confusion matrix (`confusion`) and accuracy
-//! under translation (`shift`).
+//! (`features`), training curves (`curves`), the confusion matrix (`confusion`), accuracy
+//! under translation (`shift`) and one convolution with its caption (`convolved`).
 //!
 //! The text uses DejaVu Sans, built into the binary (`assets/fonts/`), so a machine with no
 //! fonts installed draws the same figures.
 
 pub mod canvas;
 pub mod confusion;
+pub mod convolved;
 pub mod curves;
 pub mod features;
 pub mod kernels;
