@@ -197,6 +197,56 @@ fn the_feature_figure_draws_every_layer_for_one_image() {
     assert!(viz::features::draw(&plan, data.image(0), &short).is_err());
 }
 
+#[test]
+fn feature_maps_share_one_scale_and_the_input_is_drawn_largest() {
+    let plan = Network::lenet5().plan().unwrap();
+    // All zero: every tile is a black square (the blank input's lowest normalized value, and 0 of
+    // each map), so the black regions are the tiles; dense rows are strips 24 pixels high.
+    let acts: Vec<LayerOutput> = feature_layers(&plan)
+        .into_iter()
+        .map(|layer| LayerOutput { layer, values: vec![0.0; plan.layers[layer].output.len()] })
+        .collect();
+    let picture = viz::features::draw(&plan, &[0; 28 * 28], &acts).unwrap();
+    let image = decode(&picture.png().unwrap());
+    let tiles: Vec<_> =
+        blobs(&image, [0, 0, 0], 20).into_iter().filter(|&(_, _, w, h)| w == h).collect::<Vec<_>>();
+    // Rows of tiles, top to bottom: the input, conv1 (6@28x28), pool1 (6@14x14), conv2 (16@10x10),
+    // pool2 (16@5x5).
+    let mut rows: Vec<Vec<(u32, u32, u32, u32)>> = Vec::new();
+    for t in tiles {
+        match rows.iter_mut().find(|r| r[0].1 == t.1) {
+            Some(row) => row.push(t),
+            None => rows.push(vec![t]),
+        }
+    }
+    rows.sort_by_key(|r| r[0].1);
+    let counts: Vec<usize> = rows.iter().map(Vec::len).collect();
+    assert_eq!(counts, [1, 6, 6, 16, 16], "{rows:?}");
+    let sides: Vec<u32> = rows.iter().map(|r| r[0].2).collect();
+    for (row, side) in [28, 28, 14, 10, 5].into_iter().enumerate() {
+        assert!(
+            rows[row].iter().all(|t| t.2 == sides[row] && t.3 == sides[row]),
+            "row {row}: {:?}",
+            rows[row]
+        );
+        assert_eq!(sides[row] % side, 0, "row {row}: whole pixels per value");
+    }
+    // One scale for the maps: pixels per value are the same in every row, so a pooled map is
+    // half the size of the map it came from.
+    let px: Vec<u32> = sides[1..].iter().zip([28, 14, 10, 5]).map(|(s, n)| s / n).collect();
+    assert!(px.iter().all(|&p| p == px[0] && p >= 3), "pixels per value {px:?}");
+    assert_eq!(sides[1], 2 * sides[2], "pool1 is half of conv1");
+    assert_eq!(viz::features::map_scale(&[plan.layers[1].output, plan.layers[4].output]) as u32, px[0]);
+    // The input is the largest picture, about 224 pixels.
+    assert!(sides[0] > sides[1] && sides[0] >= 196, "input {} vs conv1 {}", sides[0], sides[1]);
+    // A network whose maps are larger than its input (padding 2) still draws the input largest.
+    let wide = arch::load_network("conv4k3p2,relu,maxpool2,dense10").unwrap().plan().unwrap();
+    let longest = wide.layers[0].output.height;
+    let map_px = viz::features::map_scale(&[wide.layers[0].output]);
+    let input_px = viz::features::input_scale(wide.input(), map_px, longest);
+    assert!(input_px * 28 > map_px * longest as i32, "{input_px} x 28 vs {map_px} x {longest}");
+}
+
 fn lenet(args: &[&str], dir: &Path) -> Run {
     run_lenet(args, |cmd| {
         cmd.current_dir(dir).env("LENET_DATA_DIR", dir);
