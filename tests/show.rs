@@ -181,6 +181,31 @@ fn the_kernel_grid_has_a_row_per_output_and_a_column_per_input_channel() {
 }
 
 #[test]
+fn conv1_kernels_are_drawn_about_100_pixels_and_scale_enlarges_them() {
+    let plan = Network::lenet5().plan().unwrap();
+    let mut params = Parameters::zeros(&plan);
+    let conv1 = params.views.iter().find(|v| v.name == "conv1.weight").unwrap().offset;
+    params.values[conv1..conv1 + 6 * 25].fill(-1.0);
+    let side = |scale: f32| {
+        let picture = viz::kernels::draw_scaled(&plan, &params, scale).unwrap();
+        let image = decode(&picture.png().unwrap());
+        let blue = blobs(&image, [33, 102, 172], 5);
+        assert_eq!(blue.len(), 6, "scale {scale}: {blue:?}");
+        assert!(blue.iter().all(|b| b.2 == blue[0].2 && b.3 == blue[0].2), "square: {blue:?}");
+        (blue[0].2, picture.width, picture.height)
+    };
+    let (normal, w, h) = side(1.0);
+    assert!((90..=110).contains(&normal), "a conv1 kernel is {normal} pixels a side");
+    let (double, w2, h2) = side(2.0);
+    assert_eq!(double, 2 * normal);
+    assert!(w2 > w && h2 > h);
+    let (half, ..) = side(0.5);
+    assert_eq!(half, normal / 2);
+    assert!(viz::kernels::draw_scaled(&plan, &params, 0.0).is_err());
+    assert!(viz::kernels::draw_scaled(&plan, &params, 1000.0).is_err(), "too large a picture");
+}
+
+#[test]
 fn the_feature_figure_draws_every_layer_for_one_image() {
     let plan = Network::lenet5().plan().unwrap();
     let mut cpu = CpuEngine::new(plan.clone(), Parameters::init(&plan, 5), SGD);
@@ -272,6 +297,13 @@ fn lenet_show_draws_kernels_and_features_and_explains_a_missing_model() {
     assert!(out.stdout.contains("conv1 (6x1 of 5x5), conv2 (16x6 of 5x5)"));
     let (w, h) = png_size(&dir.join("k.png"));
     assert!(w > 300 && h > 16 * 40, "{w}x{h}");
+    let args = ["show", "kernels", "--model", "m.safetensors", "--out", "k2.png", "--scale", "2"];
+    let out = lenet(&args, dir.path());
+    assert!(out.success(), "{}", out.stderr);
+    let (w2, h2) = png_size(&dir.join("k2.png"));
+    assert!(w2 > w * 3 / 2 && h2 > h * 3 / 2, "--scale 2: {w2}x{h2} vs {w}x{h}");
+    let out = lenet(&["show", "kernels", "--model", "m.safetensors", "--scale", "0"], dir.path());
+    assert!(!out.success() && out.stderr.contains("above 0"), "{}", out.stderr);
 
     let mut devices = vec!["cpu"];
     if common::gpu().is_some() {
