@@ -333,3 +333,19 @@ fn lenet_show_draws_kernels_and_features_and_explains_a_missing_model() {
     }
     assert!(!dir.join("kernels.png").exists() && !dir.join("features.png").exists());
 }
+
+#[test]
+fn a_short_run_records_a_row_every_step_and_its_curves_draw() {
+    let dir = TempDir::new("short-curves");
+    let data = ["--dataset", "synthetic", "--no-download", "--limit-train", "256", "--limit-test", "64"];
+    let args = ["train", "--device", "cpu", "--batch-size", "32", "--epochs", "2", "--metrics", "m.csv"];
+    let out = lenet(&[&args[..], &data].concat(), dir.path());
+    assert!(out.success(), "{}", out.stderr);
+    // 8 steps an epoch: without --metrics-every, a train row every step (50 would give one an epoch).
+    let rows = lenet_gpu::metrics::read(&dir.join("m.csv")).unwrap();
+    let train = rows.iter().filter(|r| r.kind == lenet_gpu::metrics::Kind::Train).count();
+    assert_eq!((train, rows.len()), (16, 18), "{rows:?}");
+    let out = lenet(&["show", "curves", "m.csv", "--out", "c.png"], dir.path());
+    assert!(out.success() && out.stdout.contains("18 rows of m.csv"), "{}{}", out.stdout, out.stderr);
+    assert_eq!(png_size(&dir.join("c.png")), (800, 640));
+}
