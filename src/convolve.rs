@@ -1,8 +1,10 @@
 //! `lenet convolve`: one kernel applied to a picture with the engine's own convolution, to see
-//! what a filter does. The kernel is a named one from the lesson or a literal nested list
-//! ([`Kernel`]'s `FromStr`); the picture is read as grayscale with intensities in [0, 1]
-//! ([`read_plane`]); [`convolve`] runs the CPU op or the GPU one-shot op; [`to_gray8`] maps the
-//! result to 8-bit gray for a PNG ([`write_png`]).
+//! what a filter does. The kernel is a named one ([`NAMED_KERNELS`]: the lesson's three and the
+//! usual filters, each saying what it does) or a literal nested list ([`Kernel`]'s `FromStr`);
+//! the picture is read as grayscale with intensities in [0, 1] ([`read_plane`]); [`convolve`]
+//! runs the CPU op or the GPU one-shot op; [`to_gray8`] maps the result to 8-bit gray
+//! ([`GrayScale`], which also says the mapping in words) for a PNG ([`write_png`]). The same
+//! result with its caption, input beside it, is `viz::convolved` (the `pictures` feature).
 
 use crate::cpu::conv::ConvShape;
 use crate::data::preprocess::{Gray16, read_gray};
@@ -11,12 +13,78 @@ use crate::gpu::{Activation, Gpu, ops};
 use crate::{Error, Result};
 use std::path::Path;
 
-/// The lesson's kernels, by name.
-pub const NAMED_KERNELS: [(&str, [[f32; 3]; 3]); 3] = [
-    ("vertical-edge", [[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]]),
-    ("horizontal-edge", [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]]),
-    ("outline", [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]),
+/// A kernel with a name: what `--kernel NAME` means, and what it does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NamedKernel {
+    pub name: &'static str,
+    /// What the kernel does, in a sentence without a capital or a full stop.
+    pub does: &'static str,
+    pub values: [[f32; 3]; 3],
+}
+
+/// The named kernels: the lesson's three first (its vertical and horizontal edge detectors and
+/// its third kernel, the sum of a pixel's eight neighbours), then the usual image filters.
+pub const NAMED_KERNELS: [NamedKernel; 8] = [
+    NamedKernel {
+        name: "vertical-edge",
+        does: "the lesson's vertical edges: right column minus left column, positive where the \
+               picture gets brighter to the right",
+        values: [[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]],
+    },
+    NamedKernel {
+        name: "horizontal-edge",
+        does: "the lesson's horizontal edges: top row minus bottom row, positive where the picture \
+               gets darker downwards",
+        values: [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]],
+    },
+    NamedKernel {
+        name: "neighbours",
+        does: "the lesson's third kernel: the sum of the eight neighbours, leaving the pixel itself \
+               out; a blur, not an outline",
+        values: [[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]],
+    },
+    NamedKernel {
+        name: "outline",
+        does: "8 times the pixel minus its eight neighbours (a Laplacian): 0 on flat regions, \
+               strong at edges of every direction",
+        values: [[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]],
+    },
+    NamedKernel {
+        name: "sharpen",
+        does: "the pixel plus its difference from its four nearest neighbours: flat regions keep \
+               their value, edges stand out",
+        values: [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]],
+    },
+    NamedKernel {
+        name: "blur",
+        does: "a mean of the pixel and its eight neighbours, the nearer the more weight (a Gaussian \
+               blur): softer, same brightness",
+        values: [[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]],
+    },
+    NamedKernel {
+        name: "sobel-x",
+        does: "vertical edges as vertical-edge does, the middle row counted twice (Sobel): \
+               positive where the picture gets brighter to the right",
+        values: [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],
+    },
+    NamedKernel {
+        name: "sobel-y",
+        does: "horizontal edges, the middle column counted twice (Sobel): positive where the \
+               picture gets brighter downwards",
+        values: [[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]],
+    },
 ];
+
+impl NamedKernel {
+    /// The named kernel called `name`.
+    pub fn find(name: &str) -> Option<&'static NamedKernel> {
+        NAMED_KERNELS.iter().find(|k| k.name == name)
+    }
+
+    pub fn kernel(&self) -> Kernel {
+        Kernel(Plane { width: 3, height: 3, values: self.values.concat() })
+    }
+}
 
 /// A single-channel 2-D array of floats, row-major: an image, a kernel or a convolution's output.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,12 +127,11 @@ impl std::str::FromStr for Kernel {
     /// list of numbers, all rows the same length.
     fn from_str(text: &str) -> Result<Kernel> {
         let text = text.trim();
-        if let Some((_, k)) = NAMED_KERNELS.iter().find(|(name, _)| *name == text) {
-            let rows: Vec<Vec<f32>> = k.iter().map(|r| r.to_vec()).collect();
-            return Plane::from_rows(&rows).map(Kernel);
+        if let Some(k) = NamedKernel::find(text) {
+            return Ok(k.kernel());
         }
         if !text.starts_with('[') {
-            let names: Vec<&str> = NAMED_KERNELS.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = NAMED_KERNELS.iter().map(|k| k.name).collect();
             return Err(bad_kernel(
                 text,
                 format!("expected {} or a list of rows such as [[0,1],[2,3]]", names.join(", ")),
@@ -75,6 +142,32 @@ impl std::str::FromStr for Kernel {
             Error::InvalidArgument(problem) => bad_kernel(text, problem.replace("the array", "the kernel")),
             other => other,
         })
+    }
+}
+
+impl Kernel {
+    /// The named kernel with these values, if there is one (a literal list of its rows too).
+    pub fn named(&self) -> Option<&'static NamedKernel> {
+        NAMED_KERNELS.iter().find(|k| k.kernel() == *self)
+    }
+
+    /// The rows as a literal `--kernel` takes back: `[[-1,0,1],[-1,0,1],[-1,0,1]]`.
+    pub fn literal(&self) -> String {
+        let row = |r: &Vec<f32>| {
+            // Display gives the shortest text that parses back to the same f32.
+            let numbers: Vec<String> = r.iter().map(|v| v.to_string()).collect();
+            format!("[{}]", numbers.join(","))
+        };
+        let rows: Vec<String> = self.0.rows().iter().map(row).collect();
+        format!("[{}]", rows.join(","))
+    }
+
+    /// The kernel in words: its name and its rows, and what it does (a literal one: its size).
+    pub fn describe(&self) -> String {
+        match self.named() {
+            Some(k) => format!("{} {}: {}", k.name, self.literal(), k.does),
+            None => format!("the {}x{} kernel {}", self.0.width, self.0.height, self.literal()),
+        }
     }
 }
 
@@ -205,26 +298,72 @@ pub fn convolve(
     Ok(Plane { width: s.out_w(), height: s.out_h(), values })
 }
 
-/// The plane as 8-bit gray. Results with negative values (edge detectors) are mapped
-/// symmetrically around 0: 0 becomes mid-gray 128, the largest magnitude becomes 0 (negative) or
-/// 255 (positive), so the sign of a response stays visible. Results with no negative value are
-/// stretched from their minimum (0, black) to their maximum (255, white). A constant plane is
-/// all 128 in the first case, and all 0 in the second.
-pub fn to_gray8(plane: &Plane) -> Vec<u8> {
-    let (min, max) =
-        plane.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    if min < 0.0 {
-        let scale = max.abs().max(min.abs());
-        plane.values.iter().map(|&v| (127.5 + 127.5 * v / scale).round().clamp(0.0, 255.0) as u8).collect()
-    } else if max > min {
-        plane
+/// How [`to_gray8`] maps a plane's values to gray levels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GrayScale {
+    /// Values with a negative one: 0 is mid-gray 128, `-magnitude` black, `+magnitude` white.
+    Signed { magnitude: f32 },
+    /// No negative value: `min` black, `max` white.
+    Stretched { min: f32, max: f32 },
+    /// All values equal, none negative: all black.
+    Constant { value: f32 },
+}
+
+impl GrayScale {
+    pub fn of(plane: &Plane) -> GrayScale {
+        let (min, max) = plane
             .values
             .iter()
-            .map(|&v| (255.0 * (v - min) / (max - min)).round().clamp(0.0, 255.0) as u8)
-            .collect()
-    } else {
-        vec![0; plane.values.len()]
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        if min < 0.0 {
+            GrayScale::Signed { magnitude: max.abs().max(min.abs()) }
+        } else if max > min {
+            GrayScale::Stretched { min, max }
+        } else {
+            GrayScale::Constant { value: if min.is_finite() { min } else { 0.0 } }
+        }
     }
+
+    /// The gray level of `v`.
+    pub fn gray(&self, v: f32) -> u8 {
+        match *self {
+            GrayScale::Signed { magnitude } => {
+                (127.5 + 127.5 * v / magnitude).round().clamp(0.0, 255.0) as u8
+            }
+            GrayScale::Stretched { min, max } => {
+                (255.0 * (v - min) / (max - min)).round().clamp(0.0, 255.0) as u8
+            }
+            GrayScale::Constant { .. } => 0,
+        }
+    }
+
+    /// The mapping in words: "mid-gray is 0, black -3, white +3".
+    pub fn describe(&self) -> String {
+        let n = |v: f32| {
+            let s = format!("{v:.3}");
+            let s = s.trim_end_matches('0').trim_end_matches('.');
+            if s == "-0" { "0".to_string() } else { s.to_string() }
+        };
+        match *self {
+            GrayScale::Signed { magnitude } => {
+                format!("mid-gray is 0, black -{}, white +{}", n(magnitude), n(magnitude))
+            }
+            GrayScale::Stretched { min, max } => {
+                format!("no negative values: black {} (the least), white {} (the most)", n(min), n(max))
+            }
+            GrayScale::Constant { value } => format!("every value is {}: all black", n(value)),
+        }
+    }
+}
+
+/// The plane as 8-bit gray ([`GrayScale`]). Results with negative values (edge detectors) are
+/// mapped symmetrically around 0: 0 becomes mid-gray 128, the largest magnitude becomes 0
+/// (negative) or 255 (positive), so the sign of a response stays visible. Results with no
+/// negative value are stretched from their minimum (0, black) to their maximum (255, white). A
+/// constant plane is all 128 in the first case, and all 0 in the second.
+pub fn to_gray8(plane: &Plane) -> Vec<u8> {
+    let scale = GrayScale::of(plane);
+    plane.values.iter().map(|&v| scale.gray(v)).collect()
 }
 
 /// Writes the plane as an 8-bit grayscale PNG ([`to_gray8`]).

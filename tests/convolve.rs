@@ -43,10 +43,97 @@ fn named_kernels_are_the_lessons() {
         kernel("horizontal-edge").0.rows(),
         vec![vec![1.0, 1.0, 1.0], vec![0.0, 0.0, 0.0], vec![-1.0, -1.0, -1.0]]
     );
+    // The lesson's third kernel sums the eight neighbours: it is `neighbours`, a blur (it was
+    // called `outline`, which it is not).
     assert_eq!(
-        kernel(" outline ").0.rows(),
+        kernel(" neighbours ").0.rows(),
         vec![vec![1.0, 1.0, 1.0], vec![1.0, 0.0, 1.0], vec![1.0, 1.0, 1.0]]
     );
+}
+
+#[test]
+fn the_named_kernels_hold_their_values_and_say_what_they_do() {
+    let rows = |name: &str| kernel(name).0.rows();
+    assert_eq!(rows("outline"), vec![vec![-1.0, -1.0, -1.0], vec![-1.0, 8.0, -1.0], vec![-1.0, -1.0, -1.0]]);
+    assert_eq!(rows("sharpen"), vec![vec![0.0, -1.0, 0.0], vec![-1.0, 5.0, -1.0], vec![0.0, -1.0, 0.0]]);
+    assert_eq!(
+        rows("blur"),
+        vec![vec![0.0625, 0.125, 0.0625], vec![0.125, 0.25, 0.125], vec![0.0625, 0.125, 0.0625]]
+    );
+    assert_eq!(rows("sobel-x"), vec![vec![-1.0, 0.0, 1.0], vec![-2.0, 0.0, 2.0], vec![-1.0, 0.0, 1.0]]);
+    assert_eq!(rows("sobel-y"), vec![vec![-1.0, -2.0, -1.0], vec![0.0, 0.0, 0.0], vec![1.0, 2.0, 1.0]]);
+    // The lesson's three come first, in its order; every name parses to its own values.
+    let names: Vec<&str> = convolve::NAMED_KERNELS.iter().map(|k| k.name).collect();
+    assert_eq!(
+        names,
+        [
+            "vertical-edge",
+            "horizontal-edge",
+            "neighbours",
+            "outline",
+            "sharpen",
+            "blur",
+            "sobel-x",
+            "sobel-y"
+        ]
+    );
+    for k in &convolve::NAMED_KERNELS {
+        assert_eq!(kernel(k.name), k.kernel(), "{}", k.name);
+        assert_eq!(kernel(k.name).named(), Some(k), "{}", k.name);
+        // Its literal rows parse back to the same kernel, and are known by its name.
+        assert_eq!(kernel(&k.kernel().literal()).named().map(|n| n.name), Some(k.name), "{}", k.name);
+    }
+    let neighbours = convolve::NamedKernel::find("neighbours").unwrap();
+    assert!(
+        neighbours.does.contains("blur") && neighbours.does.contains("not an outline"),
+        "{}",
+        neighbours.does
+    );
+    assert!(
+        kernel("neighbours")
+            .describe()
+            .starts_with("neighbours [[1,1,1],[1,0,1],[1,1,1]]: the lesson's third")
+    );
+    assert_eq!(kernel("[[0,1],[2,3]]").describe(), "the 2x2 kernel [[0,1],[2,3]]");
+    assert_eq!(kernel("[[0.5,-0.25]]").literal(), "[[0.5,-0.25]]");
+}
+
+/// A 9x9 picture: 0 everywhere but a bright 3x3 square in the middle.
+fn bright_square() -> Plane {
+    let values =
+        (0..81).map(|i| if (3..6).contains(&(i % 9)) && (3..6).contains(&(i / 9)) { 1.0 } else { 0.0 });
+    Plane { width: 9, height: 9, values: values.collect() }
+}
+
+#[test]
+fn each_named_kernel_does_what_it_says_on_a_bright_square() {
+    let run = |name: &str, picture: &Plane| convolve::convolve(None, picture, &kernel(name), 1, 1).unwrap();
+    let square = bright_square();
+    let at = |p: &Plane, x: usize, y: usize| p.values[y * p.width + x];
+    // outline: 0 on flat regions (inside the square and far outside), non-zero along its border.
+    let outline = run("outline", &square);
+    assert_eq!((at(&outline, 4, 4), at(&outline, 0, 0)), (0.0, 0.0));
+    assert_eq!((at(&outline, 3, 3), at(&outline, 2, 2)), (5.0, -1.0), "a corner inside, and outside it");
+    // neighbours: a blur, never negative, brightest in the middle; no outline (the middle is not 0).
+    let neighbours = run("neighbours", &square);
+    assert!(neighbours.values.iter().all(|&v| v >= 0.0));
+    assert_eq!(at(&neighbours, 4, 4), 8.0);
+    // blur keeps the brightness of a flat region and spreads the square by one pixel.
+    let flat = Plane { width: 5, height: 5, values: vec![0.5; 25] };
+    let blurred = convolve::convolve(None, &flat, &kernel("blur"), 1, 0).unwrap();
+    assert!(blurred.values.iter().all(|&v| (v - 0.5).abs() < 1e-6), "{:?}", blurred.values);
+    let blurred = run("blur", &square);
+    assert_eq!((at(&blurred, 2, 4), at(&blurred, 1, 4)), (0.25, 0.0));
+    // sharpen: a flat region keeps its value; the square's edge overshoots.
+    let sharp = convolve::convolve(None, &flat, &kernel("sharpen"), 1, 0).unwrap();
+    assert!(sharp.values.iter().all(|&v| (v - 0.5).abs() < 1e-6));
+    assert!(at(&run("sharpen", &square), 3, 3) > 1.0);
+    // sobel-x: +4 on a step getting brighter to the right, sobel-y: nothing there.
+    let step = step_edge(8, 5, 4);
+    let sx = convolve::convolve(None, &step, &kernel("sobel-x"), 1, 0).unwrap();
+    assert!(sx.rows().iter().all(|r| r == &[0.0, 0.0, 4.0, 4.0, 0.0, 0.0]), "{:?}", sx.rows());
+    let sy = convolve::convolve(None, &step, &kernel("sobel-y"), 1, 0).unwrap();
+    assert!(sy.values.iter().all(|&v| v == 0.0));
 }
 
 #[test]
@@ -64,7 +151,11 @@ fn bad_kernels_are_errors_naming_the_problem() {
         ("[[1,2],[3]]", "row 1 has 2 numbers, row 2 has 1"),
         ("[]", "empty"),
         ("[[]]", "row 1 is empty"),
-        ("", "expected vertical-edge, horizontal-edge, outline or a list of rows"),
+        (
+            "",
+            "expected vertical-edge, horizontal-edge, neighbours, outline, sharpen, blur, sobel-x, sobel-y \
+             or a list of rows",
+        ),
         ("[[1,x],[2,3]]", "row 1: \"x\" is not a number"),
         ("[[1,2],[3,nan]]", "row 2: \"nan\" is not a number"),
         ("[[1,,2]]", "row 1 has an empty item"),
@@ -73,7 +164,7 @@ fn bad_kernels_are_errors_naming_the_problem() {
         ("[[1,2],[3,4]] x", "start with [ and end with ]"),
         ("[[1,2] [3,4]]", "expected , or ] after row 1"),
         ("[[[1]]]", "rows must hold numbers"),
-        ("sharpen", "expected vertical-edge, horizontal-edge, outline"),
+        ("emboss", "expected vertical-edge, horizontal-edge, neighbours, outline"),
     ] {
         let error = text.parse::<Kernel>().expect_err(text).to_string();
         assert!(error.contains(problem), "{text:?}: {error:?} does not say {problem:?}");
@@ -83,7 +174,7 @@ fn bad_kernels_are_errors_naming_the_problem() {
 #[test]
 fn stride_2_and_padding_1_give_the_expected_shapes() {
     let image = Plane { width: 7, height: 5, values: vec![1.0; 35] };
-    let k = kernel("outline");
+    let k = kernel("neighbours");
     let shape = |stride, padding| {
         let out = convolve::convolve(None, &image, &k, stride, padding).unwrap();
         assert_eq!(out.values.len(), out.width * out.height);
@@ -93,7 +184,7 @@ fn stride_2_and_padding_1_give_the_expected_shapes() {
     assert_eq!(shape(1, 1), (7, 5));
     assert_eq!(shape(2, 0), (3, 2));
     assert_eq!(shape(2, 1), (4, 3));
-    // Padding 1: a corner sees 3 of the 8 ones of the outline kernel, the middle all 8.
+    // Padding 1: a corner sees 3 of the 8 ones of the neighbours kernel, the middle all 8.
     let out = convolve::convolve(None, &image, &k, 1, 1).unwrap();
     assert_eq!((out.values[0], out.values[2 * 7 + 3]), (3.0, 8.0));
     // The lesson's input with stride 2 and padding 1: 2x2 outputs at the padded corners.
@@ -130,6 +221,11 @@ fn signed_results_map_0_to_mid_gray_and_unsigned_ones_min_to_max() {
     let unsigned = plane(&[&[1.0, 2.0, 3.0]]);
     assert_eq!(convolve::to_gray8(&unsigned), [0, 128, 255]);
     assert_eq!(convolve::to_gray8(&plane(&[&[5.0, 5.0]])), [0, 0]);
+    assert_eq!(convolve::GrayScale::of(&signed).describe(), "mid-gray is 0, black -2, white +2");
+    assert_eq!(
+        convolve::GrayScale::of(&unsigned).describe(),
+        "no negative values: black 1 (the least), white 3 (the most)"
+    );
 }
 
 #[test]
@@ -159,4 +255,88 @@ fn lenet_convolve_writes_a_png_of_the_expected_size() {
     let stderr = &run.stderr;
     assert!(!run.success() && stderr.contains("row 1 has 2 numbers, row 2 has 1"), "{stderr}");
     assert!(!dir.join("never.png").exists());
+}
+
+#[test]
+fn lenet_convolve_says_what_the_kernel_does_and_lists_the_kernels_in_its_help() {
+    let dir = TempDir::new("convolve-words");
+    let asset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/0-gray.png");
+    let out = dir.join("o.png");
+    let args = ["convolve", asset.to_str().unwrap(), "--kernel", "outline", "--device", "cpu"];
+    let run = run_lenet(&[&args[..], &["--out", out.to_str().unwrap()]].concat(), |_| {});
+    let stdout = &run.stdout;
+    assert!(run.success(), "{stdout}{}", run.stderr);
+    assert!(
+        stdout.contains("kernel: outline [[-1,-1,-1],[-1,8,-1],[-1,-1,-1]]: 8 times the pixel"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mid-gray is 0, black -"), "{stdout}");
+    let help = run_lenet(&["convolve", "--help"], |_| {});
+    assert!(help.success(), "{}", help.stderr);
+    for k in &convolve::NAMED_KERNELS {
+        let line = help.stdout.lines().find(|l| l.trim_start().starts_with(&format!("{} ", k.name)));
+        let line = line.unwrap_or_else(|| panic!("no line for {} in {}", k.name, help.stdout));
+        assert!(line.contains(k.does) && line.contains(&k.kernel().literal()), "{line}");
+    }
+}
+
+/// The runs of pure white (the identity kernel copies the input's white square to the result).
+fn white_squares(picture: &image::RgbImage) -> Vec<(u32, u32, u32, u32)> {
+    let (w, h) = picture.dimensions();
+    let white = |x: u32, y: u32| picture.get_pixel(x, y).0 == [255, 255, 255];
+    let mut found = Vec::new();
+    for y in 1..h {
+        for x in 1..w {
+            // A square's top-left corner: white, with a black pixel above and to the left.
+            let dark = |x: u32, y: u32| picture.get_pixel(x, y).0 == [0, 0, 0];
+            if white(x, y) && dark(x - 1, y) && dark(x, y - 1) {
+                let side_w = (x..w).take_while(|&xx| white(xx, y)).count() as u32;
+                let side_h = (y..h).take_while(|&yy| white(x, yy)).count() as u32;
+                found.push((x, y, side_w, side_h));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_caption_figure_shows_input_and_result_at_one_scale_with_the_kernel_in_words() {
+    // 10x10 black with a white 2x2 square; the 1x1 identity kernel copies it.
+    let mut input = Plane { width: 10, height: 10, values: vec![0.0; 100] };
+    for i in [44, 45, 54, 55] {
+        input.values[i] = 1.0;
+    }
+    let k = kernel("[[1]]");
+    let output = convolve::convolve(None, &input, &k, 1, 0).unwrap();
+    let picture = lenet_gpu::viz::convolved::draw(&input, &output, &k, 1, 0).unwrap();
+    let image = image::load_from_memory(&picture.png().unwrap()).unwrap().to_rgb8();
+    let squares = white_squares(&image);
+    let px = lenet_gpu::viz::convolved::scale(&input) as u32;
+    assert!(px >= 12, "a 10x10 input is enlarged: {px} pixels a pixel");
+    assert_eq!(squares.len(), 2, "the square in the input and in the result: {squares:?}");
+    assert!(squares.iter().all(|s| (s.2, s.3) == (2 * px, 2 * px)), "one scale: {squares:?} at {px}");
+    assert_eq!(squares[0].1, squares[1].1, "side by side");
+    // The caption is under both images: dark text in the rows below them.
+    let bottom = squares[0].1 + 6 * px + 1;
+    let text_rows = (bottom..image.height())
+        .filter(|&y| (0..image.width()).any(|x| image.get_pixel(x, y).0[0] < 100))
+        .count();
+    assert!(text_rows >= 16, "{text_rows} rows of text under the images");
+
+    // A 3x3 kernel without padding: the result is smaller than the input by 2 pixels a side.
+    let small = convolve::convolve(None, &input, &kernel("neighbours"), 1, 0).unwrap();
+    assert_eq!((small.width, small.height), (8, 8));
+
+    // Through the CLI.
+    let dir = TempDir::new("convolve-caption");
+    let asset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/0-gray.png");
+    let out = dir.join("figure.png");
+    let args =
+        ["convolve", asset.to_str().unwrap(), "--kernel", "neighbours", "--device", "cpu", "--caption"];
+    let run = run_lenet(&[&args[..], &["--out", out.to_str().unwrap()]].concat(), |_| {});
+    assert!(run.success(), "{}{}", run.stdout, run.stderr);
+    let (w, h) = image::image_dimensions(&asset).unwrap();
+    let figure = image::open(&out).unwrap();
+    assert!(figure.width() > 2 * (w - 2) && figure.height() > h, "{}x{}", figure.width(), figure.height());
+    assert_eq!(figure.color(), image::ColorType::Rgb8);
 }

@@ -181,6 +181,31 @@ fn the_kernel_grid_has_a_row_per_output_and_a_column_per_input_channel() {
 }
 
 #[test]
+fn conv1_kernels_are_drawn_about_100_pixels_and_scale_enlarges_them() {
+    let plan = Network::lenet5().plan().unwrap();
+    let mut params = Parameters::zeros(&plan);
+    let conv1 = params.views.iter().find(|v| v.name == "conv1.weight").unwrap().offset;
+    params.values[conv1..conv1 + 6 * 25].fill(-1.0);
+    let side = |scale: f32| {
+        let picture = viz::kernels::draw_scaled(&plan, &params, scale).unwrap();
+        let image = decode(&picture.png().unwrap());
+        let blue = blobs(&image, [33, 102, 172], 5);
+        assert_eq!(blue.len(), 6, "scale {scale}: {blue:?}");
+        assert!(blue.iter().all(|b| b.2 == blue[0].2 && b.3 == blue[0].2), "square: {blue:?}");
+        (blue[0].2, picture.width, picture.height)
+    };
+    let (normal, w, h) = side(1.0);
+    assert!((90..=110).contains(&normal), "a conv1 kernel is {normal} pixels a side");
+    let (double, w2, h2) = side(2.0);
+    assert_eq!(double, 2 * normal);
+    assert!(w2 > w && h2 > h);
+    let (half, ..) = side(0.5);
+    assert_eq!(half, normal / 2);
+    assert!(viz::kernels::draw_scaled(&plan, &params, 0.0).is_err());
+    assert!(viz::kernels::draw_scaled(&plan, &params, 1000.0).is_err(), "too large a picture");
+}
+
+#[test]
 fn the_feature_figure_draws_every_layer_for_one_image() {
     let plan = Network::lenet5().plan().unwrap();
     let mut cpu = CpuEngine::new(plan.clone(), Parameters::init(&plan, 5), SGD);
@@ -195,6 +220,56 @@ fn the_feature_figure_draws_every_layer_for_one_image() {
     let mut short = acts.clone();
     short[0].values.pop();
     assert!(viz::features::draw(&plan, data.image(0), &short).is_err());
+}
+
+#[test]
+fn feature_maps_share_one_scale_and_the_input_is_drawn_largest() {
+    let plan = Network::lenet5().plan().unwrap();
+    // All zero: every tile is a black square (the blank input's lowest normalized value, and 0 of
+    // each map), so the black regions are the tiles; dense rows are strips 24 pixels high.
+    let acts: Vec<LayerOutput> = feature_layers(&plan)
+        .into_iter()
+        .map(|layer| LayerOutput { layer, values: vec![0.0; plan.layers[layer].output.len()] })
+        .collect();
+    let picture = viz::features::draw(&plan, &[0; 28 * 28], &acts).unwrap();
+    let image = decode(&picture.png().unwrap());
+    let tiles: Vec<_> =
+        blobs(&image, [0, 0, 0], 20).into_iter().filter(|&(_, _, w, h)| w == h).collect::<Vec<_>>();
+    // Rows of tiles, top to bottom: the input, conv1 (6@28x28), pool1 (6@14x14), conv2 (16@10x10),
+    // pool2 (16@5x5).
+    let mut rows: Vec<Vec<(u32, u32, u32, u32)>> = Vec::new();
+    for t in tiles {
+        match rows.iter_mut().find(|r| r[0].1 == t.1) {
+            Some(row) => row.push(t),
+            None => rows.push(vec![t]),
+        }
+    }
+    rows.sort_by_key(|r| r[0].1);
+    let counts: Vec<usize> = rows.iter().map(Vec::len).collect();
+    assert_eq!(counts, [1, 6, 6, 16, 16], "{rows:?}");
+    let sides: Vec<u32> = rows.iter().map(|r| r[0].2).collect();
+    for (row, side) in [28, 28, 14, 10, 5].into_iter().enumerate() {
+        assert!(
+            rows[row].iter().all(|t| t.2 == sides[row] && t.3 == sides[row]),
+            "row {row}: {:?}",
+            rows[row]
+        );
+        assert_eq!(sides[row] % side, 0, "row {row}: whole pixels per value");
+    }
+    // One scale for the maps: pixels per value are the same in every row, so a pooled map is
+    // half the size of the map it came from.
+    let px: Vec<u32> = sides[1..].iter().zip([28, 14, 10, 5]).map(|(s, n)| s / n).collect();
+    assert!(px.iter().all(|&p| p == px[0] && p >= 3), "pixels per value {px:?}");
+    assert_eq!(sides[1], 2 * sides[2], "pool1 is half of conv1");
+    assert_eq!(viz::features::map_scale(&[plan.layers[1].output, plan.layers[4].output]) as u32, px[0]);
+    // The input is the largest picture, about 224 pixels.
+    assert!(sides[0] > sides[1] && sides[0] >= 196, "input {} vs conv1 {}", sides[0], sides[1]);
+    // A network whose maps are larger than its input (padding 2) still draws the input largest.
+    let wide = arch::load_network("conv4k3p2,relu,maxpool2,dense10").unwrap().plan().unwrap();
+    let longest = wide.layers[0].output.height;
+    let map_px = viz::features::map_scale(&[wide.layers[0].output]);
+    let input_px = viz::features::input_scale(wide.input(), map_px, longest);
+    assert!(input_px * 28 > map_px * longest as i32, "{input_px} x 28 vs {map_px} x {longest}");
 }
 
 fn lenet(args: &[&str], dir: &Path) -> Run {
@@ -222,6 +297,13 @@ fn lenet_show_draws_kernels_and_features_and_explains_a_missing_model() {
     assert!(out.stdout.contains("conv1 (6x1 of 5x5), conv2 (16x6 of 5x5)"));
     let (w, h) = png_size(&dir.join("k.png"));
     assert!(w > 300 && h > 16 * 40, "{w}x{h}");
+    let args = ["show", "kernels", "--model", "m.safetensors", "--out", "k2.png", "--scale", "2"];
+    let out = lenet(&args, dir.path());
+    assert!(out.success(), "{}", out.stderr);
+    let (w2, h2) = png_size(&dir.join("k2.png"));
+    assert!(w2 > w * 3 / 2 && h2 > h * 3 / 2, "--scale 2: {w2}x{h2} vs {w}x{h}");
+    let out = lenet(&["show", "kernels", "--model", "m.safetensors", "--scale", "0"], dir.path());
+    assert!(!out.success() && out.stderr.contains("above 0"), "{}", out.stderr);
 
     let mut devices = vec!["cpu"];
     if common::gpu().is_some() {
@@ -250,4 +332,20 @@ fn lenet_show_draws_kernels_and_features_and_explains_a_missing_model() {
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     }
     assert!(!dir.join("kernels.png").exists() && !dir.join("features.png").exists());
+}
+
+#[test]
+fn a_short_run_records_a_row_every_step_and_its_curves_draw() {
+    let dir = TempDir::new("short-curves");
+    let data = ["--dataset", "synthetic", "--no-download", "--limit-train", "256", "--limit-test", "64"];
+    let args = ["train", "--device", "cpu", "--batch-size", "32", "--epochs", "2", "--metrics", "m.csv"];
+    let out = lenet(&[&args[..], &data].concat(), dir.path());
+    assert!(out.success(), "{}", out.stderr);
+    // 8 steps an epoch: without --metrics-every, a train row every step (50 would give one an epoch).
+    let rows = lenet_gpu::metrics::read(&dir.join("m.csv")).unwrap();
+    let train = rows.iter().filter(|r| r.kind == lenet_gpu::metrics::Kind::Train).count();
+    assert_eq!((train, rows.len()), (16, 18), "{rows:?}");
+    let out = lenet(&["show", "curves", "m.csv", "--out", "c.png"], dir.path());
+    assert!(out.success() && out.stdout.contains("18 rows of m.csv"), "{}{}", out.stdout, out.stderr);
+    assert_eq!(png_size(&dir.join("c.png")), (800, 640));
 }

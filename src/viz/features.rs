@@ -2,13 +2,19 @@
 //! layer: the input, each feature map of each conv and pool layer as an upscaled tile, each
 //! dense layer's outputs as a strip of cells, and the softmax probabilities of the classes.
 //!
+//! Every feature map is drawn at one size per value ([`map_scale`]), so a 14x14 pooled map is
+//! half as wide as the 28x28 map it came from; the input is drawn larger than any map
+//! ([`input_scale`]), in the normalized values the network reads (its label gives their range).
+//! Each map has its index under it.
+//!
 //! Values are shown as the engine returns them (`Engine::activations`: a layer followed by a
-//! ReLU is shown after the ReLU). Each row has one scale for all its maps, stated in its label:
-//! a row with no negative value runs from black (0) to white (its largest value); a row with
-//! negative values from blue (-m) through white (0) to red (+m), m its largest magnitude.
+//! ReLU is shown after the ReLU). Each row has one colour scale for all its maps, stated in its
+//! label: a row with no negative value runs from black (0) to white (its largest value); a row
+//! with negative values from blue (-m) through white (0) to red (+m), m its largest magnitude.
 
 use super::{Picture, diverging, fill_rect, gray, magnitude, outline_rect, short_number, text, text_at};
-use crate::model::{Layer, Plan};
+use crate::data::{MEAN, STD};
+use crate::model::{Layer, Plan, Shape};
 use crate::train::LayerOutput;
 use crate::{Error, Result};
 use plotters::style::RGBColor;
@@ -20,11 +26,34 @@ const MARGIN: i32 = 16;
 const GAP: i32 = 4;
 const LABEL: u32 = 14;
 const ROW_GAP: i32 = 14;
-/// Tiles are upscaled to about this many pixels on their longer side.
-const TILE: i32 = 72;
-/// Tiles are never shrunk below this many pixels on their longer side to avoid wrapping.
-const MIN_TILE: i32 = 28;
+/// Pixels per value of the feature maps: at most this many, and never fewer than
+/// [`MIN_MAP_PX`] (a row that does not fit then wraps).
+const MAX_MAP_PX: i32 = 8;
+const MIN_MAP_PX: i32 = 2;
+/// The input is drawn about this many pixels on its longer side, and larger than every map.
+const INPUT_SIDE: i32 = 224;
+/// The map indices under the tiles.
+const INDEX: u32 = 10;
 const BAR_HEIGHT: i32 = 90;
+
+/// The pixels per value every feature map is drawn at: the most (up to [`MAX_MAP_PX`]) at which
+/// each row of `maps` (channels, height, width) fits on one line, but at least [`MIN_MAP_PX`].
+pub fn map_scale(maps: &[Shape]) -> i32 {
+    maps.iter()
+        .map(|s| {
+            let n = s.channels.max(1) as i32;
+            (ROW_WIDTH - (n - 1) * GAP) / (n * s.width.max(1) as i32)
+        })
+        .fold(MAX_MAP_PX, i32::min)
+        .max(MIN_MAP_PX)
+}
+
+/// The pixels per value of the input: about [`INPUT_SIDE`] on its longer side, and more than
+/// any map's (`map_px` per value, the longest map side `longest`), so the input is the largest.
+pub fn input_scale(input: Shape, map_px: i32, longest: usize) -> i32 {
+    let side = input.height.max(input.width).max(1) as i32;
+    (INPUT_SIDE / side).max(map_px * longest as i32 / side + 1)
+}
 
 /// A layer's display name: its plan name with pools numbered ("pool1") and the activations
 /// folded into it shown after a "+", e.g. "conv1+relu", "pool2", "conv1+tanh", "fc3".
@@ -66,12 +95,17 @@ struct Row {
     per_line: usize,
     signed: bool,
     scale: f32,
+    /// A fixed gray scale (low black, high white) instead of the values' own.
+    gray: Option<(f32, f32)>,
 }
 
 const CELL_H: i32 = 24;
 
 impl Row {
-    fn new(label: String, values: Vec<f32>, maps: usize, h: usize, w: usize) -> Row {
+    /// A row of `maps` maps of `h` x `w` values, drawn `px` pixels per value (ignored for a dense
+    /// layer, `h` = `w` = 1), coloured on the row's own scale (`range` if given: (low, high) of a
+    /// gray scale, else from the values).
+    fn new(label: String, values: Vec<f32>, (maps, h, w): (usize, usize, usize), px: i32) -> Row {
         let signed = values.iter().any(|&v| v < 0.0);
         let scale = magnitude(&values);
         let (px, per_line) = if h == 1 && w == 1 {
@@ -79,22 +113,46 @@ impl Row {
             let px = (ROW_WIDTH / maps.max(1) as i32).clamp(2, 48);
             (px, ((ROW_WIDTH / px) as usize).max(1))
         } else {
-            // Shrink the tiles to fit the maps on one line, but not below MIN_TILE: wrap instead.
-            let side = h.max(w) as i32;
-            let mut px = (TILE / side).clamp(1, 12);
-            let smallest = (MIN_TILE + side - 1) / side;
-            let fits = |px: i32| (ROW_WIDTH + GAP) / (w as i32 * px + GAP);
-            while px > smallest && (fits(px) as usize) < maps {
-                px -= 1;
-            }
-            (px, (fits(px) as usize).max(1))
+            (px, (((ROW_WIDTH + GAP) / (w as i32 * px + GAP)) as usize).max(1))
         };
         let range = if signed {
             format!("blue {} .. white 0 .. red +{}", short_number(-scale), short_number(scale))
         } else {
             format!("black 0 .. white {}", short_number(scale))
         };
-        Row { label: format!("{label}   ({range})"), values, maps, h, w, px, per_line, signed, scale }
+        Row {
+            label: format!("{label}   ({range})"),
+            values,
+            maps,
+            h,
+            w,
+            px,
+            per_line,
+            signed,
+            scale,
+            gray: None,
+        }
+    }
+
+    /// The input row: the bytes as the network reads them, normalized, on the fixed gray scale
+    /// from the normalized 0 (black) to the normalized 255 (white).
+    fn input(input: Shape, image: &[u8], px: i32) -> Row {
+        let normalize = |b: f32| (b / 255.0 - MEAN) / STD;
+        let (low, high) = (normalize(0.0), normalize(255.0));
+        let mut row = Row::new(
+            String::new(),
+            image.iter().map(|&b| normalize(f32::from(b))).collect(),
+            (input.channels, input.height, input.width),
+            px,
+        );
+        row.signed = false;
+        row.gray = Some((low, high));
+        row.label = format!(
+            "input {input}, as the network reads it: (pixel / 255 - {MEAN}) / {STD}   (black {} .. white {})",
+            short_number(low),
+            short_number(high)
+        );
+        row
     }
 
     fn dense(&self) -> bool {
@@ -104,6 +162,11 @@ impl Row {
     /// A short dense row (e.g. the logits) has each cell's index under it.
     fn labelled(&self) -> bool {
         self.dense() && self.lines() == 1 && self.px >= 20
+    }
+
+    /// Maps (of a conv or pool layer) have their index under them, when there is more than one.
+    fn indexed(&self) -> bool {
+        !self.dense() && self.maps > 1
     }
 
     fn tile_size(&self) -> (i32, i32) {
@@ -123,14 +186,23 @@ impl Row {
         n * self.tile_size().0 + (n - 1).max(0) * self.gap()
     }
 
+    /// A line of tiles with what is under it (the indices).
+    fn line_height(&self) -> i32 {
+        self.tile_size().1 + if self.indexed() { INDEX as i32 + 4 } else { 0 }
+    }
+
     fn height(&self) -> i32 {
         let lines = self.lines() as i32;
         let labels = if self.labelled() { 16 } else { 0 };
-        LABEL as i32 + 6 + lines * self.tile_size().1 + (lines - 1) * GAP + labels
+        LABEL as i32 + 6 + lines * self.line_height() + (lines - 1) * GAP + labels
     }
 
     fn color(&self, v: f32) -> RGBColor {
-        if self.signed { diverging(v / self.scale) } else { gray(v / self.scale) }
+        match self.gray {
+            Some((low, high)) => gray((v - low) / (high - low)),
+            None if self.signed => diverging(v / self.scale),
+            None => gray(v / self.scale),
+        }
     }
 
     fn draw(
@@ -144,7 +216,7 @@ impl Row {
         let per_map = self.h * self.w;
         for m in 0..self.maps {
             let (line, col) = ((m / self.per_line) as i32, (m % self.per_line) as i32);
-            let (x, y) = (x0 + col * (tw + self.gap()), top + line * (th + GAP));
+            let (x, y) = (x0 + col * (tw + self.gap()), top + line * (self.line_height() + GAP));
             let map = &self.values[m * per_map..(m + 1) * per_map];
             if self.dense() {
                 fill_rect(area, (x, y), (tw, th), self.color(map[0]))?;
@@ -170,7 +242,12 @@ impl Row {
         } else {
             for m in 0..self.maps {
                 let (line, col) = ((m / self.per_line) as i32, (m % self.per_line) as i32);
-                outline_rect(area, (x0 + col * (tw + GAP), top + line * (th + GAP)), (tw, th), grey)?;
+                let (x, y) = (x0 + col * (tw + GAP), top + line * (self.line_height() + GAP));
+                outline_rect(area, (x, y), (tw, th), grey)?;
+                if self.indexed() {
+                    let style = text_at(INDEX, HPos::Center, VPos::Top).color(&RGBColor(90, 90, 90));
+                    area.draw_text(&m.to_string(), &style, (x + tw / 2, y + th + 3))?;
+                }
             }
         }
         Ok(())
@@ -195,13 +272,7 @@ pub fn draw(plan: &Plan, image: &[u8], activations: &[LayerOutput]) -> Result<Pi
             image.len()
         )));
     }
-    let mut rows = vec![Row::new(
-        format!("input {input}, as the network reads it"),
-        image.iter().map(|&b| f32::from(b) / 255.0).collect(),
-        input.channels,
-        input.height,
-        input.width,
-    )];
+    let mut shapes = Vec::with_capacity(activations.len());
     for a in activations {
         let shape = plan
             .layers
@@ -215,8 +286,15 @@ pub fn draw(plan: &Plan, image: &[u8], activations: &[LayerOutput]) -> Result<Pi
                 a.values.len()
             )));
         }
+        shapes.push(shape);
+    }
+    let maps: Vec<Shape> = shapes.iter().copied().filter(|s| s.height * s.width > 1).collect();
+    let map_px = map_scale(&maps);
+    let longest = maps.iter().map(|s| s.height.max(s.width)).max().unwrap_or(0);
+    let mut rows = vec![Row::input(input, image, input_scale(input, map_px, longest))];
+    for (a, shape) in activations.iter().zip(shapes) {
         let label = format!("{} {shape}", layer_label(plan, a.layer));
-        rows.push(Row::new(label, a.values.clone(), shape.channels, shape.height, shape.width));
+        rows.push(Row::new(label, a.values.clone(), (shape.channels, shape.height, shape.width), map_px));
     }
     let logits = activations.last().map(|a| a.values.as_slice()).unwrap_or_default();
     let probabilities = softmax(logits);

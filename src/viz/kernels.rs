@@ -1,7 +1,9 @@
 //! `lenet show kernels`: every learned kernel of every convolution, one panel per conv layer
 //! side by side. In a panel, row o and column i hold the kernel that output channel o applies to
 //! input channel i, each weight an upscaled square: blue negative, white 0, red positive, on one
-//! symmetric scale per layer (its largest magnitude), stated under the title.
+//! symmetric scale per layer (its largest magnitude), stated under the title. A kernel is drawn
+//! about [`KERNEL_SIDE`] pixels a side (conv1's 5x5 kernels: 20 pixels a weight), times the
+//! `scale` of [`draw_scaled`].
 
 use super::{Picture, color_bar, diverging, fill_rect, magnitude, short_number, text, text_at, text_size};
 use crate::model::{Layer, Parameters, Plan, PlannedLayer};
@@ -13,12 +15,23 @@ use plotters::style::text_anchor::{HPos, VPos};
 pub const MAX_CHANNELS: usize = 64;
 const MARGIN: i32 = 16;
 const PANEL_GAP: i32 = 40;
-const CELL_GAP: i32 = 4;
+const CELL_GAP: i32 = 8;
 const LABEL_W: i32 = 26;
 const LABEL_H: i32 = 16;
 const TITLE: u32 = 16;
 const SMALL: u32 = 12;
 const BAR_H: i32 = 10;
+/// A kernel's longer side in pixels at scale 1.
+pub const KERNEL_SIDE: i32 = 100;
+/// The largest picture [`draw_scaled`] makes, in pixels.
+const MAX_PIXELS: i64 = 64 << 20;
+
+/// Pixels per weight for a kernel `kh` x `kw` at `scale`: about [`KERNEL_SIDE`] x `scale` on its
+/// longer side, at least 1.
+pub fn weight_pixels(kh: usize, kw: usize, scale: f32) -> i32 {
+    let base = KERNEL_SIDE as f32 / kh.max(kw).max(1) as f32;
+    ((base.clamp(2.0, 24.0) * scale).round() as i32).max(1)
+}
 
 /// One conv layer's panel, measured.
 struct Panel<'a> {
@@ -39,12 +52,12 @@ fn header_height() -> i32 {
     TITLE as i32 + 6 + SMALL as i32 + 6 + BAR_H + SMALL as i32 + 10
 }
 
-fn panel<'a>(layer: &'a PlannedLayer, params: &'a Parameters) -> Option<Panel<'a>> {
+fn panel<'a>(layer: &'a PlannedLayer, params: &'a Parameters, scale: f32) -> Option<Panel<'a>> {
     let Layer::Conv2d { out_channels, kernel_h: kh, kernel_w: kw, .. } = layer.layer else { return None };
     let (offset, len) = layer.weight?;
     let in_channels = layer.input.channels;
     let (rows, cols) = (out_channels.min(MAX_CHANNELS), in_channels.min(MAX_CHANNELS));
-    let px = (44 / kh.max(kw) as i32).clamp(2, 12);
+    let px = weight_pixels(kh, kw, scale);
     let title = if in_channels == 1 {
         format!("{}: {out_channels} kernels {kh}x{kw}", layer.name)
     } else {
@@ -74,18 +87,32 @@ fn panel<'a>(layer: &'a PlannedLayer, params: &'a Parameters) -> Option<Panel<'a
     })
 }
 
-/// The kernels of every conv layer of `plan`, with weights from `params`.
+/// The kernels of every conv layer of `plan`, with weights from `params`, at scale 1.
 pub fn draw(plan: &Plan, params: &Parameters) -> Result<Picture> {
+    draw_scaled(plan, params, 1.0)
+}
+
+/// The same, every kernel `scale` times as large (0.5: half, 2: twice).
+pub fn draw_scaled(plan: &Plan, params: &Parameters, scale: f32) -> Result<Picture> {
     if params.values.len() != plan.parameter_count {
         return Err(Error::InvalidArgument("the parameters do not match the network".into()));
     }
-    let panels: Vec<Panel> = plan.layers.iter().filter_map(|l| panel(l, params)).collect();
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(Error::InvalidArgument(format!("the scale must be a positive number, not {scale}")));
+    }
+    let panels: Vec<Panel> = plan.layers.iter().filter_map(|l| panel(l, params, scale)).collect();
     if panels.is_empty() {
         return Err(Error::InvalidArgument("the network has no convolution layers".into()));
     }
     let width =
         2 * MARGIN + panels.iter().map(|p| p.width).sum::<i32>() + PANEL_GAP * (panels.len() as i32 - 1);
     let height = 2 * MARGIN + panels.iter().map(|p| p.height).max().unwrap_or(0);
+    if i64::from(width) * i64::from(height) > MAX_PIXELS {
+        return Err(Error::InvalidArgument(format!(
+            "at scale {scale} the picture would be {width}x{height} pixels, over {} megapixels",
+            MAX_PIXELS >> 20
+        )));
+    }
     Picture::draw(width as u32, height as u32, |area| {
         let mut x = MARGIN;
         for p in &panels {

@@ -1,12 +1,14 @@
 //! Pictures of what the network learned and how it did, drawn with `plotters` into an RGB buffer
 //! and written as PNG files: the conv kernels (`kernels`), every feature map for one input
-//! (`features`), training curves (`curves`), the confusion matrix (`confusion`) and accuracy
-//! under translation (`shift`).
+//! (`features`), training curves (`curves`), the confusion matrix (`confusion`), accuracy
+//! under translation (`shift`) and one convolution with its caption (`convolved`).
 //!
 //! The text uses DejaVu Sans, built into the binary (`assets/fonts/`), so a machine with no
 //! fonts installed draws the same figures.
 
+pub mod canvas;
 pub mod confusion;
+pub mod convolved;
 pub mod curves;
 pub mod features;
 pub mod kernels;
@@ -23,8 +25,8 @@ const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// The family name the font is registered under, for `plotters`' text styles.
 pub const FAMILY: &str = "sans-serif";
 
-/// A drawing surface: the bitmap backend over an RGB buffer.
-pub type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+/// A drawing surface: the bitmap backend over an RGB buffer, text laid out by [`canvas`].
+pub type Area<'a> = DrawingArea<canvas::Canvas<'a>, Shift>;
 
 /// Registers the built-in font with `plotters` (once per process).
 fn register_font() -> Result<()> {
@@ -57,7 +59,8 @@ impl Picture {
         register_font()?;
         let mut rgb = vec![255u8; width as usize * height as usize * 3];
         {
-            let area = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+            let bitmap = BitMapBackend::with_buffer(&mut rgb, (width, height));
+            let area = canvas::Canvas::new(bitmap).into_drawing_area();
             draw(&area).map_err(drawing_error)?;
             area.present().map_err(drawing_error)?;
         }
@@ -93,10 +96,8 @@ pub fn text_at(size: u32, h: HPos, v: VPos) -> TextStyle<'static> {
 
 /// The width and height in pixels of `s` drawn at `size`.
 pub fn text_size(s: &str, size: u32) -> (u32, u32) {
-    if register_font().is_err() {
-        return (s.chars().count() as u32 * size * 3 / 5, size);
-    }
-    (FAMILY, size).into_font().box_size(s).unwrap_or((s.chars().count() as u32 * size * 3 / 5, size))
+    canvas::Line::new(s, f64::from(size))
+        .map_or((s.chars().count() as u32 * size * 3 / 5, size), |line| line.size())
 }
 
 /// A filled rectangle from `(x, y)`, `w` x `h` pixels.

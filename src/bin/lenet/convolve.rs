@@ -2,18 +2,34 @@
 
 use anyhow::Result;
 use clap::Args;
-use lenet_gpu::convolve::{self, Kernel};
+use lenet_gpu::convolve::{self, GrayScale, Kernel, NAMED_KERNELS};
 use lenet_gpu::gpu::{DeviceChoice, Gpu};
+use lenet_gpu::viz;
 use std::path::PathBuf;
+
+/// `--kernel`'s long help: every named kernel with what it does and its rows, one a line.
+fn kernel_help() -> String {
+    let width = NAMED_KERNELS.iter().map(|k| k.name.len()).max().unwrap_or(0);
+    let lines: Vec<String> = NAMED_KERNELS
+        .iter()
+        .map(|k| format!("  {:width$}  {}: {}", k.name, k.does, k.kernel().literal()))
+        .collect();
+    format!(
+        "A named kernel or a literal list of rows such as '[[0,1],[2,3]]' (any rectangular size). \
+         The named ones, the lesson's three first:\n{}",
+        lines.join("\n")
+    )
+}
 
 #[derive(Args)]
 pub struct ConvolveArgs {
     /// The image (PNG, JPEG, BMP or GIF), read as grayscale with intensities in [0, 1].
     #[arg(value_name = "IMAGE")]
     image: PathBuf,
-    /// `vertical-edge`, `horizontal-edge`, `outline`, or a literal list of rows such as
+    /// A named kernel (vertical-edge, horizontal-edge, neighbours, outline, sharpen, blur,
+    /// sobel-x, sobel-y; --help says what each does) or a literal list of rows such as
     /// '[[0,1],[2,3]]' (any rectangular size).
-    #[arg(long, value_name = "KERNEL")]
+    #[arg(long, value_name = "KERNEL", long_help = kernel_help())]
     kernel: Kernel,
     /// How far the kernel moves between outputs.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -24,6 +40,10 @@ pub struct ConvolveArgs {
     /// The PNG to write. Signed results map 0 to mid-gray; non-negative ones min..max to 0..255.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "convolved.png")]
     out: PathBuf,
+    /// Write a figure instead of the bare result: the input and the result side by side,
+    /// enlarged, with a caption naming the kernel, what it does and what the grays mean.
+    #[arg(long)]
+    caption: bool,
     /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
     /// (the best adapter of any kind), or an adapter index from `lenet devices`.
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
@@ -39,7 +59,11 @@ pub fn run(args: ConvolveArgs) -> Result<()> {
     };
     let (stride, padding) = (args.stride as usize, args.padding as usize);
     let out = convolve::convolve(gpu.as_ref(), &image, &args.kernel, stride, padding)?;
-    convolve::write_png(&args.out, &out)?;
+    if args.caption {
+        viz::convolved::draw(&image, &out, &args.kernel, stride, padding)?.save(&args.out)?;
+    } else {
+        convolve::write_png(&args.out, &out)?;
+    }
     let k = &args.kernel.0;
     println!(
         "{}: {}x{} -> {}x{} ({}x{} kernel, stride {stride}, padding {padding}, on the {on}), wrote {}",
@@ -52,5 +76,7 @@ pub fn run(args: ConvolveArgs) -> Result<()> {
         k.height,
         args.out.display()
     );
+    println!("  kernel: {}", args.kernel.describe());
+    println!("  in the picture: {}", GrayScale::of(&out).describe());
     Ok(())
 }

@@ -46,6 +46,18 @@ struct KernelsArgs {
     /// The PNG to write.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "kernels.png")]
     out: PathBuf,
+    /// How large to draw the kernels: 1 draws a kernel about 100 pixels a side (conv1's 5x5: 20
+    /// pixels a weight), 2 twice that, 0.5 half.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_scale)]
+    scale: f32,
+}
+
+/// `--scale`: a number above 0, at most 10.
+fn parse_scale(text: &str) -> std::result::Result<f32, String> {
+    match text.trim().parse::<f32>() {
+        Ok(v) if v > 0.0 && v <= 10.0 => Ok(v),
+        _ => Err(format!("expected a number above 0 and at most 10, such as 2 or 0.5, not {text:?}")),
+    }
 }
 
 #[derive(Args)]
@@ -100,7 +112,7 @@ fn save(picture: &viz::Picture, out: &Path) -> Result<()> {
 fn kernels(args: KernelsArgs) -> Result<()> {
     let model = load_model(&args.model)?;
     let plan = arch::plan_for_mnist(&model.network)?;
-    let picture = viz::kernels::draw(&plan, &model.params)?;
+    let picture = viz::kernels::draw_scaled(&plan, &model.params, args.scale)?;
     save(&picture, &args.out)?;
     let layers: Vec<String> = plan
         .layers

@@ -60,9 +60,10 @@ pub struct TrainArgs {
     /// after each epoch (see the README). With --resume, its rows up to the resumed epoch are kept.
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
-    /// Steps per `train` row of --metrics (and of --plot's curves).
-    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    metrics_every: u32,
+    /// Steps per `train` row of --metrics (and of --plot's curves) [default: 50, fewer in a short
+    /// run, so that it has about 100 rows].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    metrics_every: Option<u32>,
     /// Draw the loss and accuracy curves in this PNG, redrawn after every epoch.
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
@@ -117,7 +118,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     let mut figures = TrainFigures::new(
         args.metrics.as_deref(),
-        args.metrics_every as usize,
+        metrics_every(args.metrics_every, loaded.split.train.len(), &config, resumed_after),
         args.plot.as_deref(),
         config.batch_size,
         optimizer.lr(),
@@ -160,4 +161,20 @@ fn check_save_path(save: &Path) -> Result<()> {
         bail!("cannot save to {}: the directory {} does not exist", save.display(), dir.display());
     }
     Ok(())
+}
+
+/// `--metrics-every`, or by default 50 steps, fewer when the run has under 5000 steps left: about
+/// 100 `train` rows, so that a short run's curves have points enough.
+fn metrics_every(
+    given: Option<u32>,
+    train_examples: usize,
+    config: &TrainConfig,
+    resumed_after: Option<usize>,
+) -> usize {
+    if let Some(n) = given {
+        return n as usize;
+    }
+    let steps = train_examples.div_ceil(config.batch_size.max(1))
+        * config.epochs.saturating_sub(resumed_after.unwrap_or(0));
+    (steps / 100).clamp(1, 50)
 }
