@@ -53,6 +53,11 @@ pub enum Error {
     #[error("{what}: {cause}")]
     During { what: String, cause: Box<Error> },
 
+    /// Training stopped early because an `Interrupt` was requested; the parameters hold the
+    /// epoch's first `steps_done` steps.
+    #[error("training was interrupted after {steps_done} steps of the epoch")]
+    Interrupted { steps_done: usize },
+
     /// An epoch was trained but saving it failed.
     #[error("saving the model after epoch {epoch}: {cause}")]
     SaveFailed { epoch: usize, cause: Box<Error> },

@@ -11,7 +11,7 @@ use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::data::Dataset;
 use crate::error::GpuError;
 use crate::model::{Parameters, Plan};
-use crate::train::{Engine, EngineFuture, LayerOutput, Progress};
+use crate::train::{Engine, EngineFuture, Interrupt, LayerOutput, Progress};
 use crate::{Error, Result};
 
 pub struct Fallback {
@@ -23,6 +23,8 @@ pub struct Fallback {
     /// Told, once, why the GPU was given up (the CPU path then carries on from the last good
     /// state).
     notice: Box<dyn FnMut(&GpuError)>,
+    /// Handed on to the CPU engine that takes over.
+    interrupt: Interrupt,
 }
 
 impl Fallback {
@@ -34,7 +36,8 @@ impl Fallback {
         notice: Box<dyn FnMut(&GpuError)>,
     ) -> Fallback {
         let state = OptimizerState::new(params.values.len());
-        Fallback { engine: gpu, on_gpu: true, optimizer, good: (params, state), notice }
+        let interrupt = Interrupt::default();
+        Fallback { engine: gpu, on_gpu: true, optimizer, good: (params, state), notice, interrupt }
     }
 
     /// Whether the GPU is still in use.
@@ -47,6 +50,7 @@ impl Fallback {
         let (params, state) = self.good.clone();
         let mut cpu = CpuEngine::new(self.engine.plan().clone(), params, self.optimizer);
         cpu.set_optimizer_state(&state)?;
+        cpu.set_interrupt(self.interrupt.clone());
         (self.notice)(&why);
         self.engine = Box::new(cpu);
         self.on_gpu = false;
@@ -146,5 +150,10 @@ impl Engine for Fallback {
         }
         self.good.1 = state.clone();
         Ok(())
+    }
+
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.engine.set_interrupt(interrupt.clone());
+        self.interrupt = interrupt;
     }
 }

@@ -50,6 +50,34 @@ pub fn feature_layers(plan: &Plan) -> Vec<usize> {
     crate::model::fusion::fuse(plan).into_iter().map(|s| s.output_layer).collect()
 }
 
+/// A request to stop training early, shared between whoever asks (a signal handler, a page's
+/// stop button, a notebook's interrupt) and the engine, which checks it between steps (the CPU
+/// path) or before queueing a submission (the GPU path, so it stops within about two
+/// submissions). An epoch stopped so ends with `Error::Interrupted`; the parameters then hold
+/// every step completed before it.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Interrupt {
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+
+    /// Asks training to stop (from any thread).
+    pub fn request(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Withdraws the request, before training again.
+    pub fn clear(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Something that can train and run a network: the CPU path or the GPU path.
 ///
 /// What may wait for a device is async, so a web page (which cannot block its thread) awaits it
@@ -93,6 +121,9 @@ pub trait Engine {
     /// Replaces the optimizer state, e.g. with one saved by `checkpoint::save_training`, so
     /// training continues exactly where it stopped. (Never waits: the GPU path queues a write.)
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
+
+    /// Makes training check `interrupt` and stop early when it is requested (see `Interrupt`).
+    fn set_interrupt(&mut self, interrupt: Interrupt);
 
     /// `train_epoch_async`, waiting for it (native only).
     #[cfg(not(target_arch = "wasm32"))]

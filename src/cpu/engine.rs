@@ -3,10 +3,10 @@
 
 use super::network::{Workspace, forward, forward_backward};
 use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
-use crate::Result;
 use crate::data::Dataset;
 use crate::model::{Parameters, Plan};
-use crate::train::{Engine, EngineFuture, LayerOutput, Progress, feature_layers};
+use crate::train::{Engine, EngineFuture, Interrupt, LayerOutput, Progress, feature_layers};
+use crate::{Error, Result};
 
 /// Examples per forward pass when predicting: large enough to keep both cores busy.
 const PREDICT_BATCH: usize = 500;
@@ -20,12 +20,14 @@ pub struct CpuEngine {
     workspace: Workspace,
     batch_input: Vec<f32>,
     batch_labels: Vec<u32>,
+    interrupt: Interrupt,
 }
 
 impl CpuEngine {
     pub fn new(plan: Plan, params: Parameters, optimizer: Optimizer) -> Self {
         let n = plan.parameter_count;
         CpuEngine {
+            interrupt: Interrupt::default(),
             workspace: Workspace::new(&plan, 0),
             grads: vec![0.0; n],
             state: OptimizerState::new(n),
@@ -99,6 +101,9 @@ impl CpuEngine {
             progress(totals);
             if totals.diverged_at_step.is_some() {
                 break; // the caller reports it
+            }
+            if self.interrupt.requested() && totals.images_done < order.len() {
+                return Err(Error::Interrupted { steps_done: totals.steps_done });
             }
         }
         Ok(totals)
@@ -208,5 +213,9 @@ impl Engine for CpuEngine {
         crate::train::check_optimizer_state(&self.plan, state)?;
         self.state = state.clone();
         Ok(())
+    }
+
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.interrupt = interrupt;
     }
 }

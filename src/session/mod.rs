@@ -23,7 +23,7 @@ use crate::data::{Dataset, Split};
 use crate::error::Divergence;
 use crate::gpu::DeviceChoice;
 use crate::model::{Network, Parameters, Plan, arch};
-use crate::train::{self, Engine, EpochReport, Evaluation, LayerOutput, Observer, TrainConfig};
+use crate::train::{self, Engine, EpochReport, Evaluation, Interrupt, LayerOutput, Observer, TrainConfig};
 use crate::{Error, Result};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -126,6 +126,8 @@ pub struct Session {
     run: Option<Run>,
     /// The checkpoint metadata parameters came with (inference sessions opened from a model).
     metadata: std::collections::HashMap<String, String>,
+    /// Stops training early when requested (`interrupt`).
+    interrupt: Interrupt,
 }
 
 impl Session {
@@ -163,7 +165,7 @@ impl Session {
             epochs_done = epoch;
         }
         let run = Run { config, data, epochs_done, save_to, last_saved: None };
-        Ok(Session { engine, network, run: Some(run), metadata: Default::default() })
+        Ok(Session::new(engine, network, Some(run), Default::default()))
     }
 
     /// `inference_async`, waiting for it (native only).
@@ -181,7 +183,7 @@ impl Session {
         let notices = Rc::new(RefCell::new(notices));
         let plan = arch::plan_for_mnist(&model.network)?;
         let engine = device::open_inference_engine(device, plan, model.params, &notices).await?;
-        Ok(Session { engine, network: model.network, run: None, metadata: model.metadata })
+        Ok(Session::new(engine, model.network, None, model.metadata))
     }
 
     pub fn network(&self) -> &Network {
@@ -195,6 +197,24 @@ impl Session {
     /// What runs the arithmetic, e.g. "CPU (2 threads)" or "GPU: llvmpipe (...)".
     pub fn device_name(&self) -> String {
         self.engine.device_name()
+    }
+
+    fn new(
+        mut engine: Box<dyn Engine>,
+        network: Network,
+        run: Option<Run>,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Session {
+        let interrupt = Interrupt::new();
+        engine.set_interrupt(interrupt.clone());
+        Session { engine, network, run, metadata, interrupt }
+    }
+
+    /// A handle that stops training early from anywhere (a signal handler, another thread, a
+    /// page's stop button): the epoch under way ends with `Error::Interrupted`, the parameters
+    /// holding every step completed, and the epoch is not counted. Clear it before training again.
+    pub fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
     }
 
     /// The engine itself, for what the session does not wrap (benchmarks, shifted evaluations).

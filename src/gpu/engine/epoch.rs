@@ -7,10 +7,10 @@
 //! resolves the mapping, so drawing and input interleave with training.
 
 use super::GpuEngine;
-use crate::Result;
 use crate::data::Dataset;
 use crate::gpu::readback::{Mapping, map_read};
 use crate::train::Progress;
+use crate::{Error, Result};
 use std::collections::VecDeque;
 use web_time::Instant;
 
@@ -95,7 +95,7 @@ impl GpuEngine {
         loop {
             // Diverged: the caller reports it; later steps would only compute NaNs.
             let diverged = totals.diverged_at_step.is_some() || !totals.loss_sum.is_finite();
-            while in_flight.len() < IN_FLIGHT && next < steps && !diverged {
+            while in_flight.len() < IN_FLIGHT && next < steps && !diverged && !self.interrupt.requested() {
                 if self.lose_device_after.is_some_and(|n| self.updates >= n) {
                     self.gpu.simulate_device_loss();
                 }
@@ -164,6 +164,11 @@ impl GpuEngine {
                 progress(totals);
             }
             reported_seconds = now;
+        }
+        let diverged = totals.diverged_at_step.is_some() || !totals.loss_sum.is_finite();
+        if next < steps && !diverged {
+            // Interrupted: every step queued has been trained and reported.
+            return Err(Error::Interrupted { steps_done: totals.steps_done });
         }
         Ok(totals)
     }

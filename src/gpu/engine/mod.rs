@@ -25,7 +25,7 @@ use super::kernels::{Kernels, STEP_SIZE};
 use crate::data::Dataset;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Parameters, Plan};
-use crate::train::{Engine, EngineFuture, LayerOutput, Progress};
+use crate::train::{Engine, EngineFuture, Interrupt, LayerOutput, Progress};
 use crate::{Error, Result};
 use resident::{EpochStats, Predictions, ResidentData, StepUniforms, storage};
 use stages::fuse;
@@ -64,6 +64,8 @@ pub struct GpuEngine {
     last_submissions: Vec<usize>,
     /// Test hook: lose the device once this many training steps have been submitted.
     lose_device_after: Option<u64>,
+    /// Checked before each training submission is queued.
+    interrupt: Interrupt,
 }
 
 impl GpuEngine {
@@ -117,6 +119,7 @@ impl GpuEngine {
             submission_steps: epoch::FIRST_STEPS,
             last_submissions: Vec::new(),
             lose_device_after: std::env::var(LOSE_DEVICE_ENV).ok().and_then(|v| v.parse().ok()),
+            interrupt: Interrupt::default(),
         })
     }
 
@@ -348,5 +351,9 @@ impl Engine for GpuEngine {
         self.gpu.queue.write_buffer(&self.second, 0, bytemuck::cast_slice(&state.second));
         self.updates = state.step;
         self.gpu.check_errors()
+    }
+
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.interrupt = interrupt;
     }
 }
