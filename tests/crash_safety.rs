@@ -157,3 +157,32 @@ fn a_save_interrupted_between_its_two_files_resumes_from_the_newer_one() {
         "resumed from the optimizer file's epoch 2, the run ends where an uninterrupted one does"
     );
 }
+
+#[test]
+fn ctrl_c_stops_training_says_what_was_saved_and_how_to_continue() {
+    let sandbox = Sandbox::new("ctrl-c");
+    let save = sandbox.path("interrupted.safetensors");
+    let save_path = PathBuf::from(&save);
+    let args = ["train", "--device", "cpu", "--dataset", "synthetic", "--limit-train", "3000"];
+    let args =
+        [&args[..], &["--limit-test", "100", "--epochs", "50", "--seed", "9", "--save", &save]].concat();
+    let mut child = sandbox.command(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while saved_epoch(&save_path).is_none() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be interrupted");
+        assert!(start.elapsed() < HANG_LIMIT, "no checkpoint after {HANG_LIMIT:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SIGINT, as Ctrl-C sends it.
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let epoch = saved_epoch(&save_path).expect("the checkpoint is whole");
+    assert!(epoch < 50, "interrupted before the end: {stderr}");
+    let said = stderr.lines().find(|l| l.starts_with("interrupted")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(said.contains(&format!("holds the model after epoch {epoch}")), "{said}");
+    assert!(said.contains(&format!("--resume {save}")), "says how to continue: {said}");
+    assert!(!stderr.contains("error:"), "an interrupt is not an error: {stderr}");
+}

@@ -238,6 +238,11 @@ impl Session {
         self.run.as_ref().map_or(0, |r| r.epochs_done)
     }
 
+    /// The last epoch saved to the run's save path in this session, if any.
+    pub fn last_saved(&self) -> Option<usize> {
+        self.run.as_ref().and_then(|r| r.last_saved)
+    }
+
     /// Whether the run has epochs left to train.
     pub fn epochs_left(&self) -> bool {
         self.run.as_ref().is_some_and(|r| r.epochs_done < r.config.epochs)

@@ -21,6 +21,18 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// A command stopped at the user's request (Ctrl-C), having said what it leaves.
+#[derive(Debug)]
+struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// Mesa's drivers print "error: XDG_RUNTIME_DIR is invalid" when that variable is unset (as on
 /// headless machines and in CI), which reads like our error. Point it at a private directory made
 /// for this run; returns it, to be removed at exit.
@@ -57,6 +69,8 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Said already; 130 is what a shell reports for a process stopped by Ctrl-C.
+        Err(e) if e.is::<Stopped>() => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {}", hints::explain(&e));
             ExitCode::FAILURE

@@ -124,6 +124,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         optimizer.lr(),
         resumed_after,
     )?;
+    // Ctrl-C stops training after the step under way (a save under way finishes); a second one
+    // ends the process at once.
+    let interrupt = session.interrupt();
+    let _ = ctrlc::set_handler(move || match interrupt.requested() {
+        true => std::process::exit(130),
+        false => interrupt.request(),
+    });
     let mut console = ConsoleObserver::new(config.epochs);
     while session.epochs_left() {
         let mut observers: Vec<&mut dyn Observer> = vec![&mut console];
@@ -134,6 +141,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         if let Some(f) = &mut figures {
             f.epoch_done()?; // the rows so far are kept and drawn even if the epoch failed
         }
+        if let Err(lenet_gpu::Error::Interrupted { .. }) = report {
+            drop(console); // clears the progress bar
+            eprintln!("{}", interrupted(&session, args.save.as_deref()));
+            return Err(super::Stopped.into());
+        }
         report?;
     }
     if let Some(path) = &args.save {
@@ -143,6 +155,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("{line}");
     }
     Ok(())
+}
+
+/// What an interrupted run leaves, and how to continue it.
+fn interrupted(session: &Session, save: Option<&Path>) -> String {
+    let epoch = session.epochs_done() + 1;
+    match (save, session.last_saved()) {
+        (Some(path), Some(saved)) => format!(
+            "interrupted in epoch {epoch}: {} holds the model after epoch {saved}; to continue, run the same command with --resume {}",
+            path.display(),
+            path.display()
+        ),
+        (Some(path), None) => {
+            format!("interrupted in epoch {epoch}, before any epoch was saved to {}", path.display())
+        }
+        (None, _) => {
+            format!("interrupted in epoch {epoch}; nothing was saved (--save FILE keeps every epoch)")
+        }
+    }
 }
 
 /// Refuses, before any training, a `--save` path that could not be written at the end of an
