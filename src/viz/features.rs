@@ -8,7 +8,7 @@
 //! negative values from blue (-m) through white (0) to red (+m), m its largest magnitude.
 
 use super::{Picture, diverging, fill_rect, gray, magnitude, outline_rect, short_number, text, text_at};
-use crate::model::{Layer, Plan};
+use crate::model::Plan;
 use crate::train::LayerOutput;
 use crate::{Error, Result};
 use plotters::style::RGBColor;
@@ -26,32 +26,7 @@ const TILE: i32 = 72;
 const MIN_TILE: i32 = 28;
 const BAR_HEIGHT: i32 = 90;
 
-/// A layer's display name: its plan name with pools numbered ("pool1") and the activations
-/// folded into it shown after a "+", e.g. "conv1+relu", "pool2", "conv1+tanh", "fc3".
-pub fn layer_label(plan: &Plan, index: usize) -> String {
-    let activation = |i: usize| match plan.layers[i].layer {
-        Layer::Relu => Some("relu"),
-        Layer::Tanh => Some("tanh"),
-        _ => None,
-    };
-    let base = (0..=index).rev().find(|&i| activation(i).is_none());
-    let name = |i: usize| {
-        let n = &plan.layers[i].name;
-        if n.chars().any(|c| c.is_ascii_digit()) {
-            return n.clone();
-        }
-        let count = plan.layers[..=i].iter().filter(|l| l.name == *n).count();
-        format!("{}{count}", if n == "maxpool" { "pool" } else { n })
-    };
-    let mut parts: Vec<String> = base.map(name).into_iter().collect();
-    for a in (base.map_or(0, |b| b + 1)..=index).filter_map(activation) {
-        // A ReLU after a ReLU changes nothing: name it once.
-        if !(a == "relu" && parts.last().is_some_and(|p| p == "relu")) {
-            parts.push(a.to_string());
-        }
-    }
-    parts.join("+")
-}
+pub use crate::model::fusion::layer_label;
 
 /// How a row of values is drawn: tiles of `h` x `w` (a dense layer: `h` = `w` = 1, one cell per
 /// value), each weight `px` pixels wide, `per_line` to a line.
