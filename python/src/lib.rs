@@ -6,6 +6,7 @@
 mod arrays;
 mod errors;
 mod session;
+mod support;
 
 use arrays::{Data, array, rows};
 use errors::{detached, to_py, value_error};

@@ -10,7 +10,7 @@
 
 use crate::arrays::{Data, array};
 use crate::errors::{detached, to_py, value_error};
-use lenet_gpu::Error;
+use crate::support::{PyObserver, TempDir, loss_and_predictions};
 use lenet_gpu::checkpoint;
 use lenet_gpu::data::Dataset;
 use lenet_gpu::gpu::DeviceChoice;
@@ -21,7 +21,7 @@ use lenet_gpu::session::record::recorded_epoch;
 use lenet_gpu::session::{
     DataIdentity, Notices, OptimizerKind, RunRecord, SavedModel, Session as Inner, TrainSpec,
 };
-use lenet_gpu::train::{Evaluation, Observer, Progress, TrainConfig};
+use lenet_gpu::train::{Evaluation, TrainConfig};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -29,8 +29,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 /// The training data's identity in checkpoints made from Python: arrays, not a named collection.
 const DATASET: &str = "numpy";
@@ -365,69 +363,5 @@ impl Session {
         let params = self.inner.parameters().map_err(to_py)?;
         let metadata = self.metadata();
         detached(py, || checkpoint::save(&path, &params, metadata).map_err(to_py))
-    }
-}
-
-/// Mean softmax cross-entropy (in f64, by log-sum-exp) and the predicted classes.
-fn loss_and_predictions(logits: &[f32], labels: &[u8], classes: usize) -> (f64, Vec<u8>) {
-    let mut total = 0.0;
-    let mut predictions = Vec::with_capacity(labels.len());
-    for (row, &label) in logits.chunks_exact(classes).zip(labels) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f64 = row.iter().map(|&z| f64::from(z - max).exp()).sum();
-        total += sum.ln() - f64::from(row[label as usize] - max);
-        predictions.push(lenet_gpu::cpu::loss::argmax(row) as u8);
-    }
-    (total / labels.len().max(1) as f64, predictions)
-}
-
-/// Reports progress to Python about ten times a second, and notices a Ctrl-C meanwhile (the
-/// engine cannot stop mid-epoch yet: the interrupt is raised when the epoch ends).
-struct PyObserver {
-    callback: Option<Py<PyAny>>,
-    last: Option<Instant>,
-    /// The exception to raise after the epoch.
-    pending: Option<PyErr>,
-}
-
-impl Observer for PyObserver {
-    fn progress(&mut self, p: Progress) {
-        let now = Instant::now();
-        if self.last.is_some_and(|t| now - t < Duration::from_millis(100)) {
-            return;
-        }
-        self.last = Some(now);
-        Python::attach(|py| {
-            if self.pending.is_none()
-                && let Err(e) = py.check_signals()
-            {
-                self.pending = Some(e);
-            }
-            if let Some(callback) = &self.callback
-                && let Err(e) = callback.call1(py, (p.images_done, p.loss_sum, p.correct))
-            {
-                self.pending.get_or_insert(e);
-                self.callback = None;
-            }
-        });
-    }
-}
-
-/// A private directory under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> lenet_gpu::Result<TempDir> {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("lenet-gpu-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(TempDir(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
