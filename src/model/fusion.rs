@@ -61,3 +61,31 @@ pub fn fuse(plan: &Plan) -> Vec<FusedLayers> {
     }
     stages
 }
+
+/// A layer's display name (the figures' labels, the Python module's activation names): its plan
+/// name with pools numbered ("pool1") and the activations folded into it shown after a "+", e.g.
+/// "conv1+relu", "pool2", "conv1+tanh", "fc3".
+pub fn layer_label(plan: &Plan, index: usize) -> String {
+    let activation = |i: usize| match Activation::of(&plan.layers[i].layer)? {
+        Activation::Relu => Some("relu"),
+        Activation::Tanh => Some("tanh"),
+        Activation::Identity => None,
+    };
+    let base = (0..=index).rev().find(|&i| activation(i).is_none());
+    let name = |i: usize| {
+        let n = &plan.layers[i].name;
+        if n.chars().any(|c| c.is_ascii_digit()) {
+            return n.clone();
+        }
+        let count = plan.layers[..=i].iter().filter(|l| l.name == *n).count();
+        format!("{}{count}", if n == "maxpool" { "pool" } else { n })
+    };
+    let mut parts: Vec<String> = base.map(name).into_iter().collect();
+    for a in (base.map_or(0, |b| b + 1)..=index).filter_map(activation) {
+        // A ReLU after a ReLU changes nothing: name it once.
+        if !(a == "relu" && parts.last().is_some_and(|p| p == "relu")) {
+            parts.push(a.to_string());
+        }
+    }
+    parts.join("+")
+}

@@ -14,7 +14,7 @@
 
 use super::{Picture, diverging, fill_rect, gray, magnitude, outline_rect, short_number, text, text_at};
 use crate::data::{MEAN, STD};
-use crate::model::{Layer, Plan, Shape};
+use crate::model::{Plan, Shape};
 use crate::train::LayerOutput;
 use crate::{Error, Result};
 use plotters::style::RGBColor;
@@ -55,32 +55,7 @@ pub fn input_scale(input: Shape, map_px: i32, longest: usize) -> i32 {
     (INPUT_SIDE / side).max(map_px * longest as i32 / side + 1)
 }
 
-/// A layer's display name: its plan name with pools numbered ("pool1") and the activations
-/// folded into it shown after a "+", e.g. "conv1+relu", "pool2", "conv1+tanh", "fc3".
-pub fn layer_label(plan: &Plan, index: usize) -> String {
-    let activation = |i: usize| match plan.layers[i].layer {
-        Layer::Relu => Some("relu"),
-        Layer::Tanh => Some("tanh"),
-        _ => None,
-    };
-    let base = (0..=index).rev().find(|&i| activation(i).is_none());
-    let name = |i: usize| {
-        let n = &plan.layers[i].name;
-        if n.chars().any(|c| c.is_ascii_digit()) {
-            return n.clone();
-        }
-        let count = plan.layers[..=i].iter().filter(|l| l.name == *n).count();
-        format!("{}{count}", if n == "maxpool" { "pool" } else { n })
-    };
-    let mut parts: Vec<String> = base.map(name).into_iter().collect();
-    for a in (base.map_or(0, |b| b + 1)..=index).filter_map(activation) {
-        // A ReLU after a ReLU changes nothing: name it once.
-        if !(a == "relu" && parts.last().is_some_and(|p| p == "relu")) {
-            parts.push(a.to_string());
-        }
-    }
-    parts.join("+")
-}
+pub use crate::model::fusion::layer_label;
 
 /// How a row of values is drawn: tiles of `h` x `w` (a dense layer: `h` = `w` = 1, one cell per
 /// value), each weight `px` pixels wide, `per_line` to a line.

@@ -1,0 +1,82 @@
+"""Checking and converting what a user passes: images as uint8 0..255 or floats in [0, 1], one
+image or many; labels as integers 0..9. Every message names the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIDE = 28
+CLASSES = 10
+
+
+def images(x, name: str = "x", single_ok: bool = False):
+    """`x` as a C-contiguous uint8 array [N, 28, 28], and whether it was one image.
+
+    Accepts [N, 28, 28], [N, 1, 28, 28] or [N, 784] (and [28, 28], [1, 28, 28] or [784] for one
+    image when `single_ok`); uint8 0..255, other integers in 0..255, or floats in [0, 1] (scaled
+    by 255 and rounded: the engine keeps images as bytes, as MNIST's files hold them)."""
+    a = np.asarray(x)
+    single = False
+    shape = a.shape
+    if a.ndim == 4 and shape[1:] == (1, SIDE, SIDE):
+        a = a.reshape(shape[0], SIDE, SIDE)
+    elif a.ndim == 2 and shape[1] == SIDE * SIDE:
+        a = a.reshape(shape[0], SIDE, SIDE)
+    elif single_ok and a.shape in ((SIDE, SIDE), (1, SIDE, SIDE), (SIDE * SIDE,)):
+        a, single = a.reshape(1, SIDE, SIDE), True
+    if a.ndim != 3 or a.shape[1:] != (SIDE, SIDE):
+        one = " (or one image: [28, 28])" if single_ok else ""
+        raise ValueError(
+            f"{name} must hold 28x28 images, shaped [N, 28, 28], [N, 1, 28, 28] or [N, 784]{one}; "
+            f"got shape {list(shape)}"
+        )
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype.kind == "f":
+        if a.size and not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
+        if a.size and (a.min() < 0.0 or a.max() > 1.0):
+            raise ValueError(
+                f"{name} is a float array with values in [{a.min():g}, {a.max():g}]: float images "
+                "must be in [0, 1] (or pass uint8 0..255)"
+            )
+        a = np.rint(a * 255.0).astype(np.uint8)
+    elif a.dtype.kind in "iub":
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise ValueError(f"{name} holds values outside 0..255 ({a.min()}..{a.max()})")
+        a = a.astype(np.uint8)
+    else:
+        raise ValueError(f"{name} must be a numeric array (uint8 0..255 or float in [0, 1]), got dtype {a.dtype}")
+    return np.ascontiguousarray(a), single
+
+
+def labels(y, n: int, name: str = "y"):
+    """`y` as a C-contiguous uint8 array [n] of classes 0..9."""
+    a = np.asarray(y)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a.reshape(-1)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of labels, got shape {list(a.shape)}")
+    if len(a) != n:
+        raise ValueError(f"{name} holds {len(a)} labels but there are {n} images")
+    if a.dtype.kind == "f":
+        if a.size and not (np.isfinite(a).all() and (a == np.rint(a)).all()):
+            raise ValueError(f"{name} must hold whole numbers 0..9 (class labels)")
+    elif a.dtype.kind not in "iub":
+        raise ValueError(f"{name} must be an integer array of class labels 0..9, got dtype {a.dtype}")
+    if a.size and (a.min() < 0 or a.max() >= CLASSES):
+        raise ValueError(f"{name} holds labels outside 0..{CLASSES - 1} ({a.min()}..{a.max()})")
+    return np.ascontiguousarray(a.astype(np.uint8))
+
+
+def plane(a, name: str):
+    """A 2-D float32 array for `convolve`."""
+    a = np.asarray(a)
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {list(a.shape)}")
+    if a.dtype.kind not in "iubf":
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return np.ascontiguousarray(a)

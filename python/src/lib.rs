@@ -1,0 +1,147 @@
+//! `lenet_gpu._native`: the Rust half of the `lenet_gpu` Python module, a thin layer over
+//! `lenet_gpu::session`. The Python half (`python/lenet_gpu/__init__.py`) checks arguments,
+//! converts arrays, shows progress and keeps the history; this half runs the library with the
+//! GIL released and turns its typed errors into Python exceptions.
+
+mod arrays;
+mod errors;
+mod session;
+mod support;
+
+use arrays::{Data, array, rows};
+use errors::{detached, to_py, value_error};
+use lenet_gpu::convolve::{Kernel, Plane};
+use lenet_gpu::data::mnist::DatasetChoice;
+use lenet_gpu::data::{Dataset, preprocess, synthetic};
+use lenet_gpu::gpu::{DeviceChoice, Gpu, list_adapters};
+use lenet_gpu::model::arch;
+use lenet_gpu::session::{DataRequest, load_data};
+use numpy::PyArrayDyn;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+
+/// A uint8 NumPy array.
+type Bytes<'py> = Bound<'py, PyArrayDyn<u8>>;
+type Arrays<'py> = (Bytes<'py>, Bytes<'py>);
+
+fn arrays_of<'py>(py: Python<'py>, set: Dataset) -> PyResult<Arrays<'py>> {
+    let n = set.len();
+    Ok((array(py, &[n, set.rows, set.cols], set.images)?, array(py, &[n], set.labels)?))
+}
+
+/// MNIST's four files from `dir` (default: `LENET_DATA_DIR`, else ./data/mnist), downloaded
+/// there first when missing and `download` is true, checked as the command line checks them.
+#[pyfunction]
+#[pyo3(signature = (dir=None, download=true))]
+fn load_mnist<'py>(
+    py: Python<'py>,
+    dir: Option<PathBuf>,
+    download: bool,
+) -> PyResult<(Bytes<'py>, Bytes<'py>, Bytes<'py>, Bytes<'py>)> {
+    let request = DataRequest {
+        choice: DatasetChoice::Mnist,
+        data_dir: dir,
+        seed: 1,
+        download,
+        limit_train: None,
+        limit_test: None,
+        download_progress: false,
+        test_only: false,
+    };
+    let loaded = detached(py, || load_data(&request, arch::DEFAULT_INPUT).map_err(to_py))?;
+    let (x_train, y_train) = arrays_of(py, loaded.split.train)?;
+    let (x_test, y_test) = arrays_of(py, loaded.split.test)?;
+    Ok((x_train, y_train, x_test, y_test))
+}
+
+/// `n` MNIST-shaped digits drawn from `seed` (those `lenet train --dataset synthetic` trains on
+/// first, with the same seed).
+#[pyfunction]
+fn synthetic_digits(py: Python<'_>, n: usize, seed: u64) -> PyResult<Arrays<'_>> {
+    let split = detached(py, || Ok(synthetic::generate(n, 0, seed)))?;
+    arrays_of(py, split.train)
+}
+
+/// The 28x28 MNIST-style bytes of the digit in an image file (as `lenet predict` reads it).
+#[pyfunction]
+fn read_digit(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyArrayDyn<u8>>> {
+    let image = detached(py, || preprocess::load(&path).map_err(to_py))?;
+    array(py, &[preprocess::SIDE, preprocess::SIDE], image.to_vec())
+}
+
+/// `image` convolved with `kernel` (cross-correlation, no bias) on the CPU path, or with the GPU
+/// one-shot op when `device` is "gpu" or an adapter index.
+#[pyfunction]
+#[pyo3(signature = (image, kernel, stride=1, padding=0, device="cpu"))]
+fn convolve<'py>(
+    py: Python<'py>,
+    image: Bound<'py, PyArrayDyn<f32>>,
+    kernel: Bound<'py, PyArrayDyn<f32>>,
+    stride: usize,
+    padding: usize,
+    device: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    let plane = |a: &Bound<'py, PyArrayDyn<f32>>, name: &str| {
+        Plane::from_rows(&rows(a, name)?).map_err(|e| value_error(format!("{name}: {e}")))
+    };
+    let (image, kernel) = (plane(&image, "image")?, Kernel(plane(&kernel, "kernel")?));
+    let choice: DeviceChoice = device.parse().map_err(|why: String| value_error(format!("device: {why}")))?;
+    let out = detached(py, || {
+        let gpu = match choice {
+            DeviceChoice::Cpu => None,
+            other => Gpu::open(other).map_err(to_py)?,
+        };
+        lenet_gpu::convolve::convolve(gpu.as_ref(), &image, &kernel, stride, padding).map_err(to_py)
+    })?;
+    array(py, &[out.height, out.width], out.values)
+}
+
+/// The GPU adapters wgpu finds: [{index, name, backend, type, driver}].
+#[pyfunction]
+fn devices(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    let adapters = detached(py, || Ok(list_adapters()))?;
+    adapters
+        .into_iter()
+        .map(|a| {
+            let d = PyDict::new(py);
+            d.set_item("index", a.index)?;
+            d.set_item("name", &a.info.name)?;
+            d.set_item("backend", format!("{:?}", a.info.backend))?;
+            d.set_item("type", format!("{:?}", a.info.device_type))?;
+            d.set_item("driver", format!("{} {}", a.info.driver, a.info.driver_info).trim().to_string())?;
+            Ok(d)
+        })
+        .collect()
+}
+
+/// Sets the CPU path's worker threads, once per process, before anything computes.
+#[pyfunction]
+fn set_threads(threads: usize) -> PyResult<()> {
+    if threads == 0 {
+        return Err(value_error("threads must be at least 1, got 0"));
+    }
+    match lenet_gpu::session::set_cpu_threads(threads) {
+        Ok(()) => Ok(()),
+        Err(_) if rayon::current_num_threads() == threads => Ok(()),
+        Err(_) => Err(value_error(format!(
+            "threads={threads}: the CPU path already runs {} worker threads, and they can be set only once per process, before any model computes (restart the kernel to change them)",
+            rayon::current_num_threads()
+        ))),
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Data>()?;
+    m.add_class::<session::Session>()?;
+    m.add("GpuError", m.py().get_type::<errors::GpuError>())?;
+    m.add("DivergedError", m.py().get_type::<errors::DivergedError>())?;
+    m.add_function(wrap_pyfunction!(load_mnist, m)?)?;
+    m.add_function(wrap_pyfunction!(synthetic_digits, m)?)?;
+    m.add_function(wrap_pyfunction!(read_digit, m)?)?;
+    m.add_function(wrap_pyfunction!(convolve, m)?)?;
+    m.add_function(wrap_pyfunction!(devices, m)?)?;
+    m.add_function(wrap_pyfunction!(set_threads, m)?)?;
+    Ok(())
+}

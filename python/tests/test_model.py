@@ -1,0 +1,157 @@
+"""The module from NumPy in to NumPy out, on the CPU path: shapes, dtypes, training, the
+state_dict, files, pickling."""
+
+import pickle
+
+import numpy as np
+import pytest
+from conftest import same_state
+
+import lenet_gpu
+
+LENET5_STATE = {
+    "conv1.weight": [6, 1, 5, 5],
+    "conv1.bias": [6],
+    "conv2.weight": [16, 6, 5, 5],
+    "conv2.bias": [16],
+    "fc1.weight": [120, 400],
+    "fc1.bias": [120],
+    "fc2.weight": [84, 120],
+    "fc2.bias": [84],
+    "fc3.weight": [10, 84],
+    "fc3.bias": [10],
+}
+
+
+def test_convolve_the_lessons_example():
+    image = np.arange(9, dtype=np.float32).reshape(3, 3)
+    out = lenet_gpu.convolve(image, [[0, 1], [2, 3]])
+    assert out.dtype == np.float32
+    assert out.tolist() == [[19, 25], [37, 43]]
+    assert lenet_gpu.convolve(image, [[1]], stride=2).tolist() == [[0, 2], [6, 8]]
+    assert lenet_gpu.convolve(image, [[1]], padding=1).shape == (5, 5)
+
+
+def test_synthetic_digits_are_seeded():
+    x, y = lenet_gpu.synthetic_digits(20, seed=3)
+    assert x.shape == (20, 28, 28) and x.dtype == np.uint8
+    assert y.shape == (20,) and y.dtype == np.uint8 and y.max() <= 9
+    x2, y2 = lenet_gpu.synthetic_digits(10, seed=3)
+    assert np.array_equal(x[:10], x2) and np.array_equal(y[:10], y2)
+    assert not np.array_equal(lenet_gpu.synthetic_digits(10, seed=4)[0], x2)
+
+
+def test_predict_takes_one_image_or_many_as_bytes_or_floats(digits):
+    x = digits[0][:8]
+    model = lenet_gpu.Model(device="cpu")
+    p = model.predict(x)
+    assert p.shape == (8, 10) and p.dtype == np.float32
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert np.array_equal(model.predict(x[0]), p[0])
+    assert np.array_equal(model.predict(x / 255.0), p)
+    assert np.array_equal(model.predict(x.reshape(8, 784)), p)
+    assert np.array_equal(model.predict(x.reshape(8, 1, 28, 28).astype(np.int64)), p)
+    assert model.predict(x[:0]).shape == (0, 10)
+
+
+def test_fit_learns_and_reports_its_history(digits):
+    x, y, xt, yt = digits
+    model = lenet_gpu.Model(device="cpu", seed=1)
+    before = model.evaluate(xt, yt)
+    seen = []
+    history = model.fit(
+        x, y, epochs=2, batch_size=32, optimizer="adam", validation=(xt, yt),
+        callback=lambda epoch, logs: seen.append((epoch, sorted(logs))), progress=False,
+    )
+    assert history["epoch"] == [1, 2]
+    assert [e for e, _ in seen] == [1, 2]
+    assert seen[0][1] == sorted(["loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second"])
+    after = model.evaluate(xt, yt)
+    assert after["loss"] < before["loss"] and history["val_loss"][-1] == after["loss"]
+    assert after["accuracy"] == history["val_accuracy"][-1] > before["accuracy"]
+    confusion = after["confusion"]
+    assert confusion.shape == (10, 10) and confusion.sum() == len(xt)
+    assert after["accuracy"] == np.trace(confusion) / len(xt)
+    predicted = model.predict(xt).argmax(axis=1)
+    assert np.array_equal(np.bincount(predicted, minlength=10), confusion.sum(axis=0))
+    assert model.epochs_done == 2 and model.history["epoch"] == [1, 2]
+
+
+def test_a_second_fit_continues_the_run(digits):
+    x, y, _, _ = digits
+    straight = lenet_gpu.Model(device="cpu", seed=5)
+    straight.fit(x, y, epochs=2, progress=False)
+    twice = lenet_gpu.Model(device="cpu", seed=5)
+    twice.fit(x, y, epochs=1, progress=False)
+    second = twice.fit(x, y, epochs=1, progress=False)
+    assert second["epoch"] == [2] and twice.history["epoch"] == [1, 2]
+    assert same_state(straight.state_dict(), twice.state_dict())
+    # Through a checkpoint and other settings too: the run goes on (epoch 3), from the state.
+    reopened = pickle.loads(pickle.dumps(twice))
+    assert reopened.fit(x, y, epochs=1, batch_size=16, lr=0.005, progress=False)["epoch"] == [3]
+
+
+def test_a_callback_returning_false_stops(digits):
+    x, y, _, _ = digits
+    model = lenet_gpu.Model(device="cpu")
+    history = model.fit(x, y, epochs=5, callback=lambda epoch, logs: epoch < 2, progress=False)
+    assert history["epoch"] == [1, 2]
+
+
+def test_state_dict_has_pytorchs_names_and_shapes_and_round_trips(digits):
+    model = lenet_gpu.Model(device="cpu", seed=1)
+    state = model.state_dict()
+    assert {k: list(v.shape) for k, v in state.items()} == LENET5_STATE
+    assert list(state) == list(LENET5_STATE)  # PyTorch's order
+    assert all(v.dtype == np.float32 for v in state.values())
+    other = lenet_gpu.Model(device="cpu", seed=2)
+    assert not same_state(other.state_dict(), state)
+    other.load_state_dict(state)
+    assert same_state(other.state_dict(), state)
+    assert np.array_equal(other.predict(digits[2]), model.predict(digits[2]))
+    assert other.kernels().shape == (6, 1, 5, 5)
+    assert np.array_equal(other.kernels("conv2"), state["conv2.weight"])
+
+
+def test_activations_name_every_layer_the_engine_keeps(digits):
+    model = lenet_gpu.Model(device="cpu")
+    acts = model.activations(digits[0][0])
+    assert [(name, a.shape) for name, a in acts] == [
+        ("conv1+relu", (6, 28, 28)),
+        ("pool1", (6, 14, 14)),
+        ("conv2+relu", (16, 10, 10)),
+        ("pool2", (16, 5, 5)),
+        ("fc1+relu", (120,)),
+        ("fc2+relu", (84,)),
+        ("fc3", (10,)),
+    ]
+    logits = acts[-1][1]
+    softmax = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert np.allclose(softmax, model.predict(digits[0][0]), atol=1e-6)
+
+
+def test_save_load_and_pickle_keep_the_model(tmp_path, digits):
+    x, y, xt, _ = digits
+    model = lenet_gpu.Model(arch="lenet5-1998", device="cpu", seed=3)
+    model.fit(x, y, epochs=1, progress=False)
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    loaded = lenet_gpu.Model.load(path, device="cpu")
+    assert loaded.arch == "lenet5-1998" and loaded.epochs_done == 1 and loaded.seed == 3
+    assert np.array_equal(loaded.predict(xt), model.predict(xt))
+    assert lenet_gpu.Model.from_bytes(model.to_bytes(), device="cpu").arch == "lenet5-1998"
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone.history == model.history and clone.epochs_done == 1
+    assert np.array_equal(clone.predict(xt), model.predict(xt))
+    # An untrained model keeps its network through a pickle too.
+    assert pickle.loads(pickle.dumps(lenet_gpu.Model(arch="lenet5-1998", device="cpu"))).arch == "lenet5-1998"
+
+
+def test_predict_image_prepares_a_file_as_lenet_predict_does(tmp_path, digits):
+    from conftest import REPO
+
+    samples = sorted((REPO / "assets").rglob("*.png"))
+    if not samples:
+        pytest.skip("no sample digits in assets/")
+    p = lenet_gpu.Model(device="cpu").predict_image(samples[0])
+    assert p.shape == (10,) and abs(p.sum() - 1) < 1e-5
