@@ -12,6 +12,7 @@ pub mod data;
 pub mod error;
 pub mod fallback;
 pub mod gpu;
+pub mod interrupt;
 pub mod invariance;
 pub mod memory;
 pub mod metrics;
