@@ -10,17 +10,19 @@ mod blocking;
 mod data;
 mod device;
 mod model_file;
+mod optimizer_kind;
 mod probabilities;
 pub mod record;
 
 pub use data::{DataRequest, load_data};
 pub use device::set_cpu_threads;
 pub use model_file::SavedModel;
+pub use optimizer_kind::OptimizerKind;
 pub use probabilities::{softmax, top_k};
 pub use record::{DataIdentity, RunRecord};
 
 use crate::checkpoint;
-use crate::cpu::optimizer::{Optimizer, OptimizerState};
+use crate::cpu::optimizer::OptimizerState;
 use crate::data::{Dataset, Split};
 use crate::error::Divergence;
 use crate::gpu::DeviceChoice;
@@ -69,34 +71,6 @@ impl std::fmt::Display for Notice {
 /// Where a session sends its notices.
 pub type Notices = Box<dyn FnMut(Notice)>;
 
-/// The optimizers a run can use, with the learning-rate defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptimizerKind {
-    /// SGD with momentum.
-    Sgd,
-    /// Adam (β1 0.9, β2 0.999, ε 1e-8).
-    Adam,
-}
-
-impl OptimizerKind {
-    /// The learning rate used when none is given: 0.01 for SGD, 0.001 for Adam.
-    pub fn default_learning_rate(self) -> f32 {
-        match self {
-            OptimizerKind::Sgd => 0.01,
-            OptimizerKind::Adam => 0.001,
-        }
-    }
-
-    /// This optimizer at `lr` (or its default); `momentum` is SGD's.
-    pub fn with(self, lr: Option<f32>, momentum: f32) -> Optimizer {
-        let lr = lr.unwrap_or(self.default_learning_rate());
-        match self {
-            OptimizerKind::Sgd => Optimizer::Sgd { lr, momentum },
-            OptimizerKind::Adam => Optimizer::adam(lr),
-        }
-    }
-}
-
 /// What a training session needs to know before it starts.
 #[derive(Clone, Debug)]
 pub struct TrainSpec {
@@ -139,9 +113,31 @@ impl Session {
         pollster::block_on(Session::train_async(spec, notices))
     }
 
+    /// `train_from_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn train_from(spec: TrainSpec, params: Parameters, notices: Notices) -> Result<Session> {
+        pollster::block_on(Session::train_from_async(spec, params, notices))
+    }
+
     /// Opens a session that trains `spec.network`: from a seeded initialization, or from the
     /// saved run `spec.resume_from` after checking it has the same settings.
     pub async fn train_async(spec: TrainSpec, notices: Notices) -> Result<Session> {
+        Session::open_training(spec, None, notices).await
+    }
+
+    /// Opens a session that trains `spec.network` from `params` (a saved model's, to fine-tune
+    /// it with new settings) with a fresh optimizer, counting epochs from 1: unlike a resumed run
+    /// it continues no run. `spec.resume_from` must be None.
+    pub async fn train_from_async(spec: TrainSpec, params: Parameters, notices: Notices) -> Result<Session> {
+        if spec.resume_from.is_some() {
+            return Err(Error::InvalidArgument(
+                "start from given parameters or resume a run, not both".into(),
+            ));
+        }
+        Session::open_training(spec, Some(params), notices).await
+    }
+
+    async fn open_training(spec: TrainSpec, start: Option<Parameters>, notices: Notices) -> Result<Session> {
         let notices = Rc::new(RefCell::new(notices));
         let TrainSpec { device, network, config, data, save_to, resume_from } = spec;
         config.validate()?;
@@ -158,7 +154,13 @@ impl Session {
                 let (params, state, epoch) = load_resume(from, &record, &plan, config.epochs, &notices)?;
                 (params, Some((state, epoch)))
             }
-            None => (Parameters::init(&plan, config.seed), None),
+            None => match start {
+                Some(params) if params.values.len() == plan.parameter_count => (params, None),
+                Some(_) => {
+                    return Err(Error::InvalidArgument("the parameters do not match the network".into()));
+                }
+                None => (Parameters::init(&plan, config.seed), None),
+            },
         };
         let mut engine = device::open_engine(device, plan, params, config.optimizer, &notices).await?;
         let mut epochs_done = 0;

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::{Network, arch};
-use lenet_gpu::session::{DataIdentity, OptimizerKind, Session, TrainSpec};
+use lenet_gpu::session::{DataIdentity, OptimizerKind, SavedModel, Session, TrainSpec};
 use lenet_gpu::train::{Observer, TrainConfig};
 use std::path::{Path, PathBuf};
 
@@ -51,10 +51,15 @@ pub struct TrainArgs {
     /// --seed, --batch-size, --arch and optimizer settings (and data options) as that run.
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
+    /// Start from the parameters of this saved model (fine-tuning), with the settings of this
+    /// run and a fresh optimizer, counting epochs from 1; --resume instead continues a run exactly.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
-    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
-    #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
-    arch: Network,
+    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one
+    /// [default: lenet5, or with --init the network the checkpoint records].
+    #[arg(long, value_name = "SPEC", value_parser = parse_arch)]
+    arch: Option<Network>,
     /// Write training figures to this CSV file as training goes (kind,epoch,step,loss,accuracy,
     /// images_per_s,learning_rate): a `train` row every --metrics-every steps and a `test` row
     /// after each epoch (see the README). With --resume, its rows up to the resumed epoch are kept.
@@ -83,7 +88,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seed: args.seed,
     };
     config.validate()?;
-    let network = args.arch;
+    // --init's model, with its network (an --arch that disagrees with the recorded one is refused).
+    let init = match &args.init {
+        Some(path) => Some(SavedModel::read(path, args.arch.clone())?),
+        None => None,
+    };
+    let network = match &init {
+        Some(model) => model.network.clone(),
+        None => args.arch.clone().unwrap_or_else(Network::lenet5),
+    };
     let plan = arch::plan_for_mnist(&network)?;
     let loaded = args.dataset.load(args.dataset.dataset.choice(), args.seed, plan.input(), false)?;
     if let Some(save) = &args.save {
@@ -97,7 +110,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         save_to: args.save.clone(),
         resume_from: args.resume.clone(),
     };
-    let mut session = Session::train(spec, Box::new(hints::notice))?;
+    let mut session = match init {
+        Some(model) => Session::train_from(spec, model.params, Box::new(hints::notice))?,
+        None => Session::train(spec, Box::new(hints::notice))?,
+    };
+    if let Some(path) = &args.init {
+        eprintln!("starting from the parameters in {}", path.display());
+    }
     let resumed_after = args.resume.as_ref().map(|_| session.epochs_done());
     if let (Some(from), Some(epoch)) = (&args.resume, resumed_after) {
         eprintln!("resuming from {} after epoch {epoch}", from.display());
