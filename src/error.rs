@@ -186,6 +186,9 @@ pub enum Divergence {
         epoch: usize,
         step: Option<usize>,
         learning_rate: f32,
+        /// A rate to try instead: the optimizer's default when the diverging rate is above it
+        /// (a tenth of a far too high rate may diverge too), else a tenth of it.
+        rate_to_try: f32,
         /// Where the last good model is, and after which epoch it was saved.
         last_saved: Option<(PathBuf, usize)>,
     },
@@ -196,7 +199,7 @@ pub enum Divergence {
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Divergence::Loss { loss, epoch, step, learning_rate, last_saved } => {
+            Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved } => {
                 write!(f, "the loss became {loss} ")?;
                 match step {
                     Some(step) => write!(f, "at step {step} of epoch {epoch}")?,
@@ -204,7 +207,7 @@ impl std::fmt::Display for Divergence {
                 }
                 write!(
                     f,
-                    " (learning rate {learning_rate}), so training stopped: try a lower learning rate"
+                    " (learning rate {learning_rate}), so training stopped: try a lower learning rate, e.g. {rate_to_try}"
                 )?;
                 if let Some((path, epoch)) = last_saved {
                     write!(f, "; {} still holds the model after epoch {epoch}", path.display())?;

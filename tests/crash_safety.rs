@@ -22,7 +22,8 @@ fn divergence_stops_at_its_step_and_keeps_the_last_good_checkpoint() {
     let run = sandbox.run(&[&args[..], &["--save", &out]].concat());
     let line = run.error_line(1, "--lr 10");
     assert!(line.contains("diverged") && line.contains("at step 8 of epoch 1"), "{line}");
-    assert!(line.contains("lower learning rate, e.g. --lr 1"), "{line}");
+    // SGD at 10: its default, 0.01, not a tenth of 10 (1 diverges too).
+    assert!(line.contains("lower learning rate, e.g. --lr 0.01"), "{line}");
     assert_eq!(sandbox.work.entries(), Vec::<String>::new());
 
     // In epoch 2 (for this seed and rate): the epoch-1 checkpoint stays as it was.

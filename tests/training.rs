@@ -127,3 +127,15 @@ fn divergence_is_reported_not_hidden() {
         train::fit(&mut lenet_engine(1, optimizer), &split, &config, &mut Quiet).unwrap_err().to_string();
     assert!(err.contains("diverged") && err.contains("lower learning rate"), "{err}");
 }
+
+#[test]
+fn after_divergence_the_rate_to_try_is_one_that_works() {
+    use lenet_gpu::cpu::optimizer::Optimizer;
+    use lenet_gpu::train::rate_to_try;
+    // Above the default: the default (a tenth of 100 would diverge too).
+    assert_eq!(rate_to_try(&Optimizer::Sgd { lr: 100.0, momentum: 0.9 }), 0.01);
+    assert_eq!(rate_to_try(&Optimizer::adam(10.0)), 0.001);
+    // At or below it: a tenth.
+    assert_eq!(rate_to_try(&Optimizer::Sgd { lr: 0.01, momentum: 0.9 }), 0.001);
+    assert_eq!(rate_to_try(&Optimizer::adam(0.0005)), 0.00005);
+}

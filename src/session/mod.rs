@@ -273,15 +273,13 @@ impl Session {
         let trained =
             train::train_epoch_async(self.engine.as_mut(), split, &run.config, epoch, observer).await;
         let report = match trained {
-            Err(Error::Diverged(Divergence::Loss { loss, epoch, step, learning_rate, .. })) => {
+            Err(Error::Diverged(Divergence::Loss {
+                loss, epoch, step, learning_rate, rate_to_try, ..
+            })) => {
                 let last_saved = run.save_to.clone().zip(run.last_saved);
-                return Err(Error::Diverged(Divergence::Loss {
-                    loss,
-                    epoch,
-                    step,
-                    learning_rate,
-                    last_saved,
-                }));
+                let divergence =
+                    Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved };
+                return Err(Error::Diverged(divergence));
             }
             other => other?,
         };

@@ -22,14 +22,13 @@ pub fn explain(e: &anyhow::Error) -> String {
 /// One library error, with the flags that change what went wrong.
 pub fn error(e: &Error) -> String {
     match e {
-        Error::Diverged(Divergence::Loss { loss, epoch, step, learning_rate, last_saved }) => {
+        Error::Diverged(Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved }) => {
             let at = match step {
                 Some(step) => format!("at step {step} of epoch {epoch}"),
                 None => format!("in epoch {epoch}"),
             };
             let mut message = format!(
-                "training diverged: the loss became {loss} {at} (learning rate {learning_rate}), so training stopped: try a lower learning rate, e.g. --lr {}",
-                learning_rate / 10.0
+                "training diverged: the loss became {loss} {at} (learning rate {learning_rate}), so training stopped: try a lower learning rate, e.g. --lr {rate_to_try}"
             );
             if let Some((path, epoch)) = last_saved {
                 message += &format!("; {} still holds the model after epoch {epoch}", path.display());
