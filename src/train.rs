@@ -7,6 +7,7 @@ pub use crate::interrupt::Interrupt;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
+pub use crate::session::rate_to_try;
 use crate::{Error, Result};
 use std::future::Future;
 use std::pin::Pin;
@@ -311,19 +312,6 @@ pub async fn train_epoch_async(
     };
     observer.epoch_finished(&report);
     Ok(report)
-}
-
-/// A learning rate to try after `optimizer` diverged: its default when the diverging rate is
-/// above it (a tenth of a far too high rate may diverge too), else a tenth of it.
-pub fn rate_to_try(optimizer: &Optimizer) -> f32 {
-    let kind = match optimizer {
-        Optimizer::Sgd { .. } => crate::session::OptimizerKind::Sgd,
-        Optimizer::Adam { .. } => crate::session::OptimizerKind::Adam,
-    };
-    let (lr, default) = (optimizer.lr(), kind.default_learning_rate());
-    // A tenth of the rate as written (0.01 -> 0.001, not f32's 0.0009999999).
-    let tenth = || (lr.to_string().parse::<f64>().unwrap_or(lr as f64) / 10.0) as f32;
-    if lr > default { default } else { tenth() }
 }
 
 /// The network's input must be one channel of the dataset's image size, its output must have a

@@ -17,7 +17,7 @@ pub mod record;
 pub use data::{DataRequest, load_data};
 pub use device::set_cpu_threads;
 pub use model_file::SavedModel;
-pub use optimizer_kind::OptimizerKind;
+pub use optimizer_kind::{OptimizerKind, rate_to_try};
 pub use probabilities::{softmax, top_k};
 pub use record::{DataIdentity, RunRecord};
 

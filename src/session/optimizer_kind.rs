@@ -29,3 +29,16 @@ impl OptimizerKind {
         }
     }
 }
+
+/// A learning rate to try after `optimizer` diverged: its default when the diverging rate is
+/// above it (a tenth of a far too high rate may diverge too), else a tenth of it.
+pub fn rate_to_try(optimizer: &Optimizer) -> f32 {
+    let kind = match optimizer {
+        Optimizer::Sgd { .. } => OptimizerKind::Sgd,
+        Optimizer::Adam { .. } => OptimizerKind::Adam,
+    };
+    let (lr, default) = (optimizer.lr(), kind.default_learning_rate());
+    // A tenth of the rate as written (0.01 -> 0.001, not f32's 0.0009999999).
+    let tenth = || (lr.to_string().parse::<f64>().unwrap_or(lr as f64) / 10.0) as f32;
+    if lr > default { default } else { tenth() }
+}
