@@ -12,12 +12,7 @@ pub enum Error {
     BadData { path: PathBuf, problem: String, remedy: Option<Remedy> },
 
     /// A data set is not in its directory and could not be downloaded (`reason`).
-    #[error(
-        "{}: {} not found here and it could not be downloaded ({reason}). {}",
-        dir.display(),
-        collection.name(),
-        Remedy::GetCollection(*collection)
-    )]
+    #[error("{}", missing_data(dir, *collection, reason, &|r| r.to_string()))]
     DataMissing { dir: PathBuf, collection: Collection, reason: String },
 
     /// Reading or writing a file failed. The I/O error is part of the message (and so not
@@ -77,6 +72,21 @@ pub enum Error {
     /// A figure could not be drawn (see `viz`).
     #[error("drawing the figure failed: {0}")]
     Drawing(String),
+}
+
+/// `Error::DataMissing`'s message, with the remedy worded by `words`.
+pub fn missing_data(
+    dir: &std::path::Path,
+    collection: Collection,
+    reason: &str,
+    words: &dyn Fn(Remedy) -> String,
+) -> String {
+    format!(
+        "{}: {} not found here and it could not be downloaded ({reason}). {}",
+        dir.display(),
+        collection.name(),
+        words(Remedy::GetCollection(collection))
+    )
 }
 
 /// What a user can do about bad or missing data. Each displays as the tail of its message in
@@ -196,24 +206,32 @@ pub enum Divergence {
     Parameters { tensor: String, value: f32, path: PathBuf },
 }
 
+impl Divergence {
+    /// What happened to the loss and what to try, with the rate to try worded by `rate` (its
+    /// value here; a command line names the flag that sets it). Empty for `Parameters`.
+    pub fn describe_loss(&self, rate: &dyn Fn(f32) -> String) -> String {
+        let Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved } = self else {
+            return String::new();
+        };
+        let at = match step {
+            Some(step) => format!("at step {step} of epoch {epoch}"),
+            None => format!("in epoch {epoch}"),
+        };
+        let mut text = format!(
+            "the loss became {loss} {at} (learning rate {learning_rate}), so training stopped: try a lower learning rate, e.g. {}",
+            rate(*rate_to_try)
+        );
+        if let Some((path, epoch)) = last_saved {
+            text += &format!("; {} still holds the model after epoch {epoch}", path.display());
+        }
+        text
+    }
+}
+
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved } => {
-                write!(f, "the loss became {loss} ")?;
-                match step {
-                    Some(step) => write!(f, "at step {step} of epoch {epoch}")?,
-                    None => write!(f, "in epoch {epoch}")?,
-                }
-                write!(
-                    f,
-                    " (learning rate {learning_rate}), so training stopped: try a lower learning rate, e.g. {rate_to_try}"
-                )?;
-                if let Some((path, epoch)) = last_saved {
-                    write!(f, "; {} still holds the model after epoch {epoch}", path.display())?;
-                }
-                Ok(())
-            }
+            Divergence::Loss { .. } => f.write_str(&self.describe_loss(&|rate| rate.to_string())),
             Divergence::Parameters { tensor, value, path } => write!(
                 f,
                 "{tensor} holds {value}, so the model was not saved ({} keeps its last good state): try a lower learning rate",

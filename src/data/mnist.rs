@@ -71,17 +71,24 @@ pub enum DataNotice {
     Synthetic { dir: PathBuf, collection: Collection, reason: String },
 }
 
-impl std::fmt::Display for DataNotice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl DataNotice {
+    /// The notice, with the way to get the data asked for worded by `words` (plain words here;
+    /// a command line names its flags).
+    pub fn describe(&self, words: &dyn Fn(Remedy) -> String) -> String {
         match self {
-            DataNotice::Synthetic { dir, collection, reason } => write!(
-                f,
+            DataNotice::Synthetic { dir, collection, reason } => format!(
                 "{} was not found in {} and could not be downloaded ({reason}); training on synthetic digits. {}",
                 collection.name(),
                 dir.display(),
-                Remedy::GetCollection(*collection)
+                words(Remedy::GetCollection(*collection))
             ),
         }
+    }
+}
+
+impl std::fmt::Display for DataNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe(&|r| r.to_string()))
     }
 }
 

@@ -22,18 +22,8 @@ pub fn explain(e: &anyhow::Error) -> String {
 /// One library error, with the flags that change what went wrong.
 pub fn error(e: &Error) -> String {
     match e {
-        Error::Diverged(Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved }) => {
-            let at = match step {
-                Some(step) => format!("at step {step} of epoch {epoch}"),
-                None => format!("in epoch {epoch}"),
-            };
-            let mut message = format!(
-                "training diverged: the loss became {loss} {at} (learning rate {learning_rate}), so training stopped: try a lower learning rate, e.g. --lr {rate_to_try}"
-            );
-            if let Some((path, epoch)) = last_saved {
-                message += &format!("; {} still holds the model after epoch {epoch}", path.display());
-            }
-            message
+        Error::Diverged(d @ Divergence::Loss { .. }) => {
+            format!("training diverged: {}", d.describe_loss(&|rate| format!("--lr {rate}")))
         }
         Error::Diverged(Divergence::Parameters { tensor, value, path }) => format!(
             "training diverged: {tensor} holds {value}, so the model was not saved ({} keeps its last good state): try a lower learning rate (--lr)",
@@ -68,12 +58,9 @@ pub fn error(e: &Error) -> String {
         Error::BadData { path, problem, remedy: Some(remedy) } => {
             format!("{}: {problem}{}", path.display(), remedy_words(*remedy))
         }
-        Error::DataMissing { dir, collection, reason } => format!(
-            "{}: {} not found here and it could not be downloaded ({reason}). {}",
-            dir.display(),
-            collection.name(),
-            remedy_words(Remedy::GetCollection(*collection))
-        ),
+        Error::DataMissing { dir, collection, reason } => {
+            lenet_gpu::error::missing_data(dir, *collection, reason, &remedy_words)
+        }
         other => other.to_string(),
     }
 }
@@ -115,14 +102,7 @@ fn remedy_words(remedy: Remedy) -> String {
 
 /// A data notice, with the flags and commands that get the data asked for.
 pub fn data_notice(notice: &DataNotice) -> String {
-    match notice {
-        DataNotice::Synthetic { dir, collection, reason } => format!(
-            "{} was not found in {} and could not be downloaded ({reason}); training on synthetic digits. {}",
-            collection.name(),
-            dir.display(),
-            remedy_words(Remedy::GetCollection(*collection))
-        ),
-    }
+    notice.describe(&remedy_words)
 }
 
 /// A GPU error, with what to do about it.
