@@ -32,7 +32,9 @@ fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let oy = (id / OW) % OH;
     let plane = (id / (OW * OH)) * H * W;
     var best_index = oy * STRIDE * W + ox * STRIDE;
-    var best = -3.4028235e38;
+    // The lowest finite f32, written exactly: Chromium's WGSL compiler (Tint) refuses a decimal
+    // literal such as -3.4028235e38 that lies beyond f32's range before rounding.
+    var best = -0x1.fffffep+127f;
     var found = false;
     for (var ky = 0u; ky < WINDOW; ky++) {
         for (var kx = 0u; kx < WINDOW; kx++) {
