@@ -287,7 +287,14 @@ pub fn convolve(
             if largest > limit {
                 return Err(Error::Gpu(crate::error::GpuError::ImageTooLarge { bytes: largest, limit }));
             }
-            ops::conv2d_forward(gpu, &s, Activation::Identity, &image.values, &kernel.0.values, &bias)?
+            pollster::block_on(ops::conv2d_forward(
+                gpu,
+                &s,
+                Activation::Identity,
+                &image.values,
+                &kernel.0.values,
+                &bias,
+            ))?
         }
         None => {
             let mut out = vec![0.0; s.output_len()];

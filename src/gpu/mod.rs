@@ -4,8 +4,8 @@
 pub mod context;
 pub mod engine;
 pub mod kernels;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod ops;
+pub mod parity;
 pub mod readback;
 
 #[cfg(not(target_arch = "wasm32"))]

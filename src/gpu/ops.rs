@@ -1,6 +1,7 @@
 //! Each GPU kernel as a one-shot function over CPU slices: upload, dispatch once, read back.
-//! Slow by design (buffers are made per call); they exist so tests can compare every kernel with
-//! its CPU twin, and for one-off uses such as convolving a single picture.
+//! Slow by design (buffers are made per call); they exist so every kernel can be compared with
+//! its CPU twin (`parity`, natively and in a browser), and for one-off uses such as convolving a
+//! single picture. Async, as every readback is: natively, `pollster::block_on` waits for one.
 
 use super::context::Gpu;
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
@@ -22,7 +23,8 @@ fn empty(gpu: &Gpu, floats: usize) -> wgpu::Buffer {
     gpu.create_buffer("op output", floats as u64 * 4, usage())
 }
 
-/// Records one dispatch (with `step` as its uniform, if it reads one), submits and waits.
+/// Records one dispatch (with `step` as its uniform, if it reads one) and submits it: the
+/// readbacks after it wait for it.
 fn run(gpu: &Gpu, kernels: &Kernels, dispatch: &Dispatch, step: StepUniform) -> Result<()> {
     let uniform = gpu.create_buffer_init(
         "step",
@@ -36,7 +38,7 @@ fn run(gpu: &Gpu, kernels: &Kernels, dispatch: &Dispatch, step: StepUniform) -> 
         dispatch.record(&mut pass, Some((&step_group, 0)));
     }
     gpu.submit(encoder.finish());
-    gpu.wait()
+    gpu.check_errors()
 }
 
 fn run_kernel(gpu: &Gpu, kernels: &Kernels, kernel: Result<Kernel>, buffers: &[&wgpu::Buffer]) -> Result<()> {
@@ -49,7 +51,7 @@ fn flat(weight: &[f32], bias: &[f32]) -> Vec<f32> {
 }
 
 /// output = activation(conv(input) + bias).
-pub fn conv2d_forward(
+pub async fn conv2d_forward(
     gpu: &Gpu,
     s: &ConvShape,
     activation: Activation,
@@ -61,12 +63,12 @@ pub fn conv2d_forward(
     let (x, p, y) =
         (upload(gpu, input), upload(gpu, &flat(weight, bias)), empty(gpu, s.batch * s.output_len()));
     run_kernel(gpu, &k, k.conv_forward(s, activation, 0, weight.len()), &[&x, &p, &y])?;
-    gpu.read_f32(&y, 0, s.batch * s.output_len())
+    gpu.read_f32_async(&y, 0, s.batch * s.output_len()).await
 }
 
 /// d_input = the convolution's input gradient, taken back through `input_activation` (the one
 /// `input` came out of).
-pub fn conv2d_backward_input(
+pub async fn conv2d_backward_input(
     gpu: &Gpu,
     s: &ConvShape,
     input_activation: Activation,
@@ -78,11 +80,11 @@ pub fn conv2d_backward_input(
     let (x, p, dy, dx) =
         (upload(gpu, input), upload(gpu, weight), upload(gpu, d_output), empty(gpu, s.batch * s.input_len()));
     run_kernel(gpu, &k, k.conv_backward_input(s, input_activation, 0), &[&x, &p, &dy, &dx])?;
-    gpu.read_f32(&dx, 0, s.batch * s.input_len())
+    gpu.read_f32_async(&dx, 0, s.batch * s.input_len()).await
 }
 
 /// (d_weight, d_bias) of a convolution.
-pub fn conv2d_backward_params(
+pub async fn conv2d_backward_params(
     gpu: &Gpu,
     s: &ConvShape,
     input: &[f32],
@@ -91,13 +93,13 @@ pub fn conv2d_backward_params(
     let k = Kernels::new(gpu);
     let (x, dy, g) = (upload(gpu, input), upload(gpu, d_output), empty(gpu, s.weight_len() + s.out_channels));
     run_kernel(gpu, &k, k.conv_backward_params(s, 0, s.weight_len()), &[&x, &dy, &g])?;
-    let all = gpu.read_f32(&g, 0, s.weight_len() + s.out_channels)?;
+    let all = gpu.read_f32_async(&g, 0, s.weight_len() + s.out_channels).await?;
     let (w, b) = all.split_at(s.weight_len());
     Ok((w.to_vec(), b.to_vec()))
 }
 
 /// (output, argmax) of max pooling, with `activation` after it.
-pub fn maxpool_forward(
+pub async fn maxpool_forward(
     gpu: &Gpu,
     s: &PoolShape,
     activation: Activation,
@@ -107,11 +109,11 @@ pub fn maxpool_forward(
     let n = s.batch * s.output_len();
     let (x, y, a) = (upload(gpu, input), empty(gpu, n), empty(gpu, n));
     run_kernel(gpu, &k, k.maxpool_forward(s, activation), &[&x, &y, &a])?;
-    Ok((gpu.read_f32(&y, 0, n)?, gpu.read_u32(&a, 0, n)?))
+    Ok((gpu.read_f32_async(&y, 0, n).await?, gpu.read_u32_async(&a, 0, n).await?))
 }
 
 /// d_input of max pooling, taken back through `input_activation`.
-pub fn maxpool_backward(
+pub async fn maxpool_backward(
     gpu: &Gpu,
     s: &PoolShape,
     input_activation: Activation,
@@ -123,20 +125,25 @@ pub fn maxpool_backward(
     let (x, dy, a, dx) =
         (upload(gpu, input), upload(gpu, d_output), upload(gpu, argmax), empty(gpu, s.batch * s.input_len()));
     run_kernel(gpu, &k, k.maxpool_backward(s, input_activation), &[&x, &dy, &a, &dx])?;
-    gpu.read_f32(&dx, 0, s.batch * s.input_len())
+    gpu.read_f32_async(&dx, 0, s.batch * s.input_len()).await
 }
 
 /// Average pooling, with `activation` after it.
-pub fn avgpool_forward(gpu: &Gpu, s: &PoolShape, activation: Activation, input: &[f32]) -> Result<Vec<f32>> {
+pub async fn avgpool_forward(
+    gpu: &Gpu,
+    s: &PoolShape,
+    activation: Activation,
+    input: &[f32],
+) -> Result<Vec<f32>> {
     let k = Kernels::new(gpu);
     let n = s.batch * s.output_len();
     let (x, y) = (upload(gpu, input), empty(gpu, n));
     run_kernel(gpu, &k, k.avgpool_forward(s, activation), &[&x, &y])?;
-    gpu.read_f32(&y, 0, n)
+    gpu.read_f32_async(&y, 0, n).await
 }
 
 /// d_input of average pooling, taken back through `input_activation`.
-pub fn avgpool_backward(
+pub async fn avgpool_backward(
     gpu: &Gpu,
     s: &PoolShape,
     input_activation: Activation,
@@ -146,19 +153,19 @@ pub fn avgpool_backward(
     let k = Kernels::new(gpu);
     let (x, dy, dx) = (upload(gpu, input), upload(gpu, d_output), empty(gpu, s.batch * s.input_len()));
     run_kernel(gpu, &k, k.avgpool_backward(s, input_activation), &[&x, &dy, &dx])?;
-    gpu.read_f32(&dx, 0, s.batch * s.input_len())
+    gpu.read_f32_async(&dx, 0, s.batch * s.input_len()).await
 }
 
 /// output = activation(input), element by element.
-pub fn activation_forward(gpu: &Gpu, activation: Activation, input: &[f32]) -> Result<Vec<f32>> {
+pub async fn activation_forward(gpu: &Gpu, activation: Activation, input: &[f32]) -> Result<Vec<f32>> {
     let k = Kernels::new(gpu);
     let (x, y) = (upload(gpu, input), empty(gpu, input.len()));
     run_kernel(gpu, &k, k.activation_forward(activation, input.len()), &[&x, &y])?;
-    gpu.read_f32(&y, 0, input.len())
+    gpu.read_f32_async(&y, 0, input.len()).await
 }
 
 /// d_input = d_output taken back through `input_activation`, the one `input` came out of.
-pub fn activation_backward(
+pub async fn activation_backward(
     gpu: &Gpu,
     input_activation: Activation,
     input: &[f32],
@@ -167,11 +174,11 @@ pub fn activation_backward(
     let k = Kernels::new(gpu);
     let (x, dy, dx) = (upload(gpu, input), upload(gpu, d_output), empty(gpu, input.len()));
     run_kernel(gpu, &k, k.activation_backward(input_activation, input.len()), &[&x, &dy, &dx])?;
-    gpu.read_f32(&dx, 0, input.len())
+    gpu.read_f32_async(&dx, 0, input.len()).await
 }
 
 /// output = activation(input · weightᵀ + bias).
-pub fn dense_forward(
+pub async fn dense_forward(
     gpu: &Gpu,
     s: &DenseShape,
     activation: Activation,
@@ -183,11 +190,11 @@ pub fn dense_forward(
     let (x, p, y) =
         (upload(gpu, input), upload(gpu, &flat(weight, bias)), empty(gpu, s.batch * s.out_features));
     run_kernel(gpu, &k, k.dense_forward(s, activation, 0, weight.len()), &[&x, &p, &y])?;
-    gpu.read_f32(&y, 0, s.batch * s.out_features)
+    gpu.read_f32_async(&y, 0, s.batch * s.out_features).await
 }
 
 /// d_input of a dense layer, taken back through `input_activation`.
-pub fn dense_backward_input(
+pub async fn dense_backward_input(
     gpu: &Gpu,
     s: &DenseShape,
     input_activation: Activation,
@@ -199,10 +206,10 @@ pub fn dense_backward_input(
     let n = s.batch * s.in_features;
     let (x, p, dy, dx) = (upload(gpu, input), upload(gpu, weight), upload(gpu, d_output), empty(gpu, n));
     run_kernel(gpu, &k, k.dense_backward_input(s, input_activation, 0), &[&x, &p, &dy, &dx])?;
-    gpu.read_f32(&dx, 0, n)
+    gpu.read_f32_async(&dx, 0, n).await
 }
 
-pub fn dense_backward_params(
+pub async fn dense_backward_params(
     gpu: &Gpu,
     s: &DenseShape,
     input: &[f32],
@@ -212,14 +219,14 @@ pub fn dense_backward_params(
     let weights = s.out_features * s.in_features;
     let (x, dy, g) = (upload(gpu, input), upload(gpu, d_output), empty(gpu, weights + s.out_features));
     run_kernel(gpu, &k, k.dense_backward_params(s, 0, weights), &[&x, &dy, &g])?;
-    let all = gpu.read_f32(&g, 0, weights + s.out_features)?;
+    let all = gpu.read_f32_async(&g, 0, weights + s.out_features).await?;
     let (w, b) = all.split_at(weights);
     Ok((w.to_vec(), b.to_vec()))
 }
 
 /// (loss statistics, d_logits) for the first `count` rows of a batch of `labels.len()`; the
 /// rows past `count` are padding and get a zero gradient.
-pub fn softmax_cross_entropy(
+pub async fn softmax_cross_entropy(
     gpu: &Gpu,
     logits: &[f32],
     labels: &[u32],
@@ -237,22 +244,25 @@ pub fn softmax_cross_entropy(
         &k.softmax_cross_entropy(batch, classes, Activation::Identity)?.bind(gpu, &[&z, &l, &dz, &stats]),
         step,
     )?;
-    let s = gpu.read_f32(&stats, 0, 2)?;
-    Ok((LossStats { loss_sum: s[0], correct: s[1] as u32 }, gpu.read_f32(&dz, 0, batch * classes)?))
+    let s = gpu.read_f32_async(&stats, 0, 2).await?;
+    Ok((
+        LossStats { loss_sum: s[0], correct: s[1] as u32 },
+        gpu.read_f32_async(&dz, 0, batch * classes).await?,
+    ))
 }
 
 /// The predicted class of each row of `logits`.
-pub fn predict(gpu: &Gpu, logits: &[f32], classes: usize) -> Result<Vec<u32>> {
+pub async fn predict(gpu: &Gpu, logits: &[f32], classes: usize) -> Result<Vec<u32>> {
     let k = Kernels::new(gpu);
     let batch = logits.len() / classes;
     let (z, p) = (upload(gpu, logits), empty(gpu, batch));
     let step = StepUniform { count: batch as u32, ..Default::default() };
     run(gpu, &k, &k.predict(batch, classes)?.bind(gpu, &[&z, &p]), step)?;
-    gpu.read_u32(&p, 0, batch)
+    gpu.read_u32_async(&p, 0, batch).await
 }
 
 /// One optimizer update; `state.step` counts it, as on the CPU.
-pub fn optimizer_step(
+pub async fn optimizer_step(
     gpu: &Gpu,
     optimizer: &Optimizer,
     state: &mut OptimizerState,
@@ -269,19 +279,24 @@ pub fn optimizer_step(
         Optimizer::Adam { .. } => kernel.bind(gpu, &[&p, &g, &m, &v]),
     };
     run(gpu, &k, &dispatch, StepUniform::new(0, 0, 0, optimizer, state.step))?;
-    params.copy_from_slice(&gpu.read_f32(&p, 0, params.len())?);
-    state.first = gpu.read_f32(&m, 0, params.len())?;
-    state.second = gpu.read_f32(&v, 0, params.len())?;
+    params.copy_from_slice(&gpu.read_f32_async(&p, 0, params.len()).await?);
+    state.first = gpu.read_f32_async(&m, 0, params.len()).await?;
+    state.second = gpu.read_f32_async(&v, 0, params.len()).await?;
     Ok(())
 }
 
 /// (batch input, batch labels) for the examples at `indices`, padded with zero rows to `batch`.
-pub fn gather(gpu: &Gpu, data: &Dataset, indices: &[u32], batch: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+pub async fn gather(
+    gpu: &Gpu,
+    data: &Dataset,
+    indices: &[u32],
+    batch: usize,
+) -> Result<(Vec<f32>, Vec<u32>)> {
     let k = Kernels::new(gpu);
     let pixels = data.pixels_per_image();
     let (images, labels) = (upload(gpu, &pack_bytes(&data.images)), upload(gpu, &pack_bytes(&data.labels)));
     let (order, x, y) = (upload(gpu, indices), empty(gpu, batch * pixels), empty(gpu, batch));
     let step = StepUniform { count: indices.len() as u32, ..Default::default() };
     run(gpu, &k, &k.gather(pixels, batch)?.bind(gpu, &[&images, &labels, &order, &x, &y]), step)?;
-    Ok((gpu.read_f32(&x, 0, batch * pixels)?, gpu.read_u32(&y, 0, batch)?))
+    Ok((gpu.read_f32_async(&x, 0, batch * pixels).await?, gpu.read_u32_async(&y, 0, batch).await?))
 }

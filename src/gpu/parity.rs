@@ -1,0 +1,418 @@
+//! Every GPU kernel against its CPU twin on fresh random inputs, at LeNet-5's shapes (batch 64) and
+//! at odd ones (odd sizes, stride 2, padding, several channels, batch 1): the one suite, run
+//! natively by `tests/gpu_parity.rs` on the adapter the tests open and, in a browser, by the web
+//! page's `parity()` on WebGPU against the CPU path compiled to wasm.
+//!
+//! A kernel's error is the largest difference over the largest CPU value, the worst over all its
+//! shapes and fused activations. Outputs that must be exact (maxima, argmax, predicted classes,
+//! gathered labels) count any difference as an error of 1, and a NaN or a wrong length as infinite.
+
+use super::context::Gpu;
+use super::kernels::Activation;
+use super::ops;
+use crate::Result;
+use crate::cpu::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
+use crate::cpu::conv::{conv2d_backward, conv2d_forward};
+use crate::cpu::dense::{dense_backward, dense_forward};
+use crate::cpu::loss::{argmax, softmax_cross_entropy};
+use crate::cpu::optimizer::optimizer_step;
+use crate::cpu::pool::{avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
+use crate::data::synthetic;
+use crate::model::optimizer::{Optimizer, OptimizerState};
+use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
+use crate::rng::Rng;
+
+/// The largest error a kernel may have.
+pub const TOLERANCE: f32 = 1e-4;
+
+/// One kernel's worst error over the suite, and the case that gave it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelParity {
+    pub kernel: &'static str,
+    pub error: f32,
+    pub worst_case: String,
+}
+
+/// The largest |gpu − cpu| over the largest |cpu|, and where it is; infinite for a NaN or a
+/// length that differs.
+pub fn relative_error(gpu: &[f32], cpu: &[f32]) -> (f32, usize) {
+    if gpu.len() != cpu.len() {
+        return (f32::INFINITY, 0);
+    }
+    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    let mut worst = (0.0f32, 0);
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        let d = (g - c).abs();
+        let d = if d.is_nan() { f32::INFINITY } else { d };
+        if d > worst.0 {
+            worst = (d, i);
+        }
+    }
+    (worst.0 / scale, worst.1)
+}
+
+/// The worst error of each kernel so far, in the order the kernels were first met.
+#[derive(Default)]
+struct Tally(Vec<KernelParity>);
+
+impl Tally {
+    fn record(&mut self, kernel: &'static str, error: f32, case: impl FnOnce() -> String) {
+        let at = match self.0.iter().position(|k| k.kernel == kernel) {
+            Some(at) => at,
+            None => {
+                self.0.push(KernelParity { kernel, error: -1.0, worst_case: String::new() });
+                self.0.len() - 1
+            }
+        };
+        let entry = &mut self.0[at];
+        if error > entry.error || error.is_nan() {
+            entry.error = error;
+            entry.worst_case = case();
+        }
+    }
+
+    fn close(&mut self, kernel: &'static str, gpu: &[f32], cpu: &[f32], case: impl FnOnce() -> String) {
+        let (error, at) = relative_error(gpu, cpu);
+        let values = |v: &[f32]| v.get(at).copied().unwrap_or(f32::NAN);
+        self.record(kernel, error, || {
+            format!("{} at [{at}]: gpu {}, cpu {}", case(), values(gpu), values(cpu))
+        });
+    }
+
+    fn exact<T: PartialEq>(
+        &mut self,
+        kernel: &'static str,
+        gpu: &[T],
+        cpu: &[T],
+        case: impl FnOnce() -> String,
+    ) {
+        let mismatch = gpu.iter().zip(cpu).position(|(g, c)| g != c);
+        let error = match mismatch {
+            _ if gpu.len() != cpu.len() => f32::INFINITY,
+            Some(_) => 1.0,
+            None => 0.0,
+        };
+        self.record(kernel, error, || format!("{} (exact; first difference at {mismatch:?})", case()));
+    }
+}
+
+fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
+}
+
+/// Every activation a kernel can fuse.
+const ACTIVATIONS: [Activation; 3] = [Activation::Identity, Activation::Relu, Activation::Tanh];
+
+/// `activation` applied to `v` by the CPU twin.
+fn activate(activation: Activation, v: &[f32]) -> Vec<f32> {
+    let mut out = v.to_vec();
+    match activation {
+        Activation::Identity => {}
+        Activation::Relu => relu_forward(v, &mut out),
+        Activation::Tanh => tanh_forward(v, &mut out),
+    }
+    out
+}
+
+/// The gradient `g` after `activation`, whose output was `y`, taken back through it by the CPU twin.
+fn back_through(activation: Activation, y: &[f32], g: &[f32]) -> Vec<f32> {
+    let mut out = g.to_vec();
+    match activation {
+        Activation::Identity => {}
+        Activation::Relu => relu_backward(y, g, &mut out),
+        Activation::Tanh => tanh_backward(y, g, &mut out),
+    }
+    out
+}
+
+/// A square-kernel convolution's geometry, in the order one reads it aloud.
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    batch: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    oc: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> ConvShape {
+    ConvShape {
+        batch,
+        in_channels: c,
+        in_h: h,
+        in_w: w,
+        out_channels: oc,
+        kernel_h: k,
+        kernel_w: k,
+        stride,
+        padding: pad,
+    }
+}
+
+pub fn conv_shapes() -> Vec<ConvShape> {
+    vec![
+        conv(64, 1, 28, 28, 6, 5, 1, 2),  // LeNet conv1
+        conv(64, 6, 14, 14, 16, 5, 1, 0), // LeNet conv2
+        conv(1, 3, 9, 7, 4, 3, 2, 1),     // odd, stride 2, padding
+        conv(3, 2, 11, 6, 5, 4, 3, 2),    // non-square, even kernel
+        ConvShape { kernel_h: 3, kernel_w: 2, ..conv(2, 2, 7, 6, 3, 1, 2, 1) },
+        conv(2, 12, 12, 13, 9, 10, 1, 4), // channel and column blocks smaller than the dimension
+    ]
+}
+
+pub fn pool_shapes() -> Vec<PoolShape> {
+    vec![
+        PoolShape { batch: 64, channels: 6, in_h: 28, in_w: 28, window: 2, stride: 2 },
+        PoolShape { batch: 64, channels: 16, in_h: 10, in_w: 10, window: 2, stride: 2 },
+        PoolShape { batch: 1, channels: 3, in_h: 7, in_w: 9, window: 3, stride: 2 }, // overlapping
+        PoolShape { batch: 3, channels: 2, in_h: 5, in_w: 6, window: 2, stride: 1 },
+        PoolShape { batch: 2, channels: 1, in_h: 9, in_w: 5, window: 3, stride: 3 },
+    ]
+}
+
+pub fn dense_shapes() -> Vec<DenseShape> {
+    vec![
+        DenseShape { batch: 64, in_features: 400, out_features: 120 },
+        DenseShape { batch: 64, in_features: 84, out_features: 10 },
+        DenseShape { batch: 1, in_features: 7, out_features: 3 },
+        DenseShape { batch: 5, in_features: 33, out_features: 17 },
+    ]
+}
+
+/// Runs every kernel on inputs drawn from `seed` and returns each one's worst error.
+pub async fn run_async(gpu: &Gpu, seed: u64) -> Result<Vec<KernelParity>> {
+    let mut rng = Rng::new(seed);
+    let mut tally = Tally::default();
+    convolutions(gpu, &mut rng, &mut tally).await?;
+    pooling(gpu, &mut rng, &mut tally).await?;
+    activations(gpu, &mut rng, &mut tally).await?;
+    dense(gpu, &mut rng, &mut tally).await?;
+    loss_and_predict(gpu, &mut rng, &mut tally).await?;
+    optimizers(gpu, &mut rng, &mut tally).await?;
+    gather(gpu, &mut rng, &mut tally).await?;
+    Ok(tally.0)
+}
+
+/// `run_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn run(gpu: &Gpu, seed: u64) -> Result<Vec<KernelParity>> {
+    pollster::block_on(run_async(gpu, seed))
+}
+
+async fn convolutions(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
+    for s in conv_shapes() {
+        let x = random(s.batch * s.input_len(), rng);
+        let w = random(s.weight_len(), rng);
+        let b = random(s.out_channels, rng);
+        let mut y = vec![0.0; s.batch * s.output_len()];
+        conv2d_forward(&s, &x, &w, &b, &mut y);
+        for a in ACTIVATIONS {
+            let gpu_y = ops::conv2d_forward(gpu, &s, a, &x, &w, &b).await?;
+            tally.close("conv_forward", &gpu_y, &activate(a, &y), || format!("{a:?} {s:?}"));
+        }
+        let dy = random(s.batch * s.output_len(), rng);
+        let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; s.out_channels]);
+        conv2d_backward(&s, &x, &w, &dy, Some(&mut dx), &mut dw, &mut db);
+        let (gpu_dw, gpu_db) = ops::conv2d_backward_params(gpu, &s, &x, &dy).await?;
+        tally.close("conv_backward_params", &gpu_dw, &dw, || format!("d_weight {s:?}"));
+        tally.close("conv_backward_params", &gpu_db, &db, || format!("d_bias {s:?}"));
+        // With the input taken as an activation's output, the gradient is taken back through it
+        // (the convolution's own input gradient does not depend on the input).
+        for a in ACTIVATIONS {
+            let xa = activate(a, &x);
+            let gpu_dx = ops::conv2d_backward_input(gpu, &s, a, &xa, &w, &dy).await?;
+            tally
+                .close("conv_backward_input", &gpu_dx, &back_through(a, &xa, &dx), || format!("{a:?} {s:?}"));
+        }
+    }
+    Ok(())
+}
+
+async fn pooling(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
+    for s in pool_shapes() {
+        let x = random(s.batch * s.input_len(), rng);
+        let n = s.batch * s.output_len();
+        let (mut y, mut arg) = (vec![0.0; n], vec![0u32; n]);
+        maxpool_forward(&s, &x, &mut y, &mut arg);
+        for a in ACTIVATIONS {
+            let (gpu_y, gpu_arg) = ops::maxpool_forward(gpu, &s, a, &x).await?;
+            let case = || format!("{a:?} {s:?}");
+            match a {
+                // A maximum, and a ReLU of it, is exact.
+                Activation::Identity | Activation::Relu => {
+                    tally.exact("maxpool_forward", &gpu_y, &activate(a, &y), case)
+                }
+                Activation::Tanh => tally.close("maxpool_forward", &gpu_y, &activate(a, &y), case),
+            }
+            tally.exact("maxpool_forward", &gpu_arg, &arg, || format!("argmax {s:?}"));
+        }
+        // A ReLU's output has many exact zeros: ties, where the first pixel must win.
+        let xr = activate(Activation::Relu, &x);
+        let (mut yr, mut argr) = (vec![0.0; n], vec![0u32; n]);
+        maxpool_forward(&s, &xr, &mut yr, &mut argr);
+        let (gpu_yr, gpu_argr) = ops::maxpool_forward(gpu, &s, Activation::Identity, &xr).await?;
+        tally.exact("maxpool_forward", &gpu_yr, &yr, || format!("ties {s:?}"));
+        tally.exact("maxpool_forward", &gpu_argr, &argr, || format!("argmax of ties {s:?}"));
+
+        let dy = random(n, rng);
+        let mut dx = vec![0.0; x.len()];
+        maxpool_backward(&s, &dy, &arg, &mut dx);
+        // With the input taken as an activation's output (the winners are given by `arg`), the
+        // gradient is taken back through it.
+        for a in ACTIVATIONS {
+            let xa = activate(a, &x);
+            let gpu_dx = ops::maxpool_backward(gpu, &s, a, &xa, &dy, &arg).await?;
+            tally.close("maxpool_backward", &gpu_dx, &back_through(a, &xa, &dx), || format!("{a:?} {s:?}"));
+        }
+
+        let mut y = vec![0.0; n];
+        avgpool_forward(&s, &x, &mut y);
+        let mut dx = vec![0.0; x.len()];
+        avgpool_backward(&s, &dy, &mut dx);
+        for a in ACTIVATIONS {
+            let gpu_y = ops::avgpool_forward(gpu, &s, a, &x).await?;
+            tally.close("avgpool_forward", &gpu_y, &activate(a, &y), || format!("{a:?} {s:?}"));
+            let xa = activate(a, &x);
+            let gpu_dx = ops::avgpool_backward(gpu, &s, a, &xa, &dy).await?;
+            tally.close("avgpool_backward", &gpu_dx, &back_through(a, &xa, &dx), || format!("{a:?} {s:?}"));
+        }
+    }
+    Ok(())
+}
+
+async fn activations(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
+    // The last size needs more than 65,535 workgroups: a 2-D dispatch.
+    for n in [1, 63, 1000, 65_535 * 64 + 65] {
+        // Spread wide, so tanh's saturation (and the far tails) are exercised too.
+        let wide: Vec<f32> = random(n, rng).iter().map(|v| v * 30.0).collect();
+        let small = random(n, rng);
+        for (x, spread) in [(&wide, "[-30, 30]"), (&small, "[-1, 1]")] {
+            let relu = ops::activation_forward(gpu, Activation::Relu, x).await?;
+            tally.exact("activation_forward", &relu, &activate(Activation::Relu, x), || {
+                format!("Relu of {n} in {spread}")
+            });
+            let tanh = ops::activation_forward(gpu, Activation::Tanh, x).await?;
+            tally.close("activation_forward", &tanh, &activate(Activation::Tanh, x), || {
+                format!("Tanh of {n} in {spread}")
+            });
+        }
+        let dy = random(n, rng);
+        for a in ACTIVATIONS {
+            let xa = activate(a, &small);
+            let gpu_dx = ops::activation_backward(gpu, a, &xa, &dy).await?;
+            tally.close("activation_backward", &gpu_dx, &back_through(a, &xa, &dy), || {
+                format!("{a:?} of {n}")
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn dense(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
+    for s in dense_shapes() {
+        let x = random(s.batch * s.in_features, rng);
+        let w = random(s.out_features * s.in_features, rng);
+        let b = random(s.out_features, rng);
+        let mut y = vec![0.0; s.batch * s.out_features];
+        dense_forward(&s, &x, &w, &b, &mut y);
+        for a in ACTIVATIONS {
+            let gpu_y = ops::dense_forward(gpu, &s, a, &x, &w, &b).await?;
+            tally.close("dense_forward", &gpu_y, &activate(a, &y), || format!("{a:?} {s:?}"));
+        }
+        let dy = random(y.len(), rng);
+        let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+        dense_backward(&s, &x, &w, &dy, Some(&mut dx), &mut dw, &mut db);
+        let (gpu_dw, gpu_db) = ops::dense_backward_params(gpu, &s, &x, &dy).await?;
+        tally.close("dense_backward_params", &gpu_dw, &dw, || format!("d_weight {s:?}"));
+        tally.close("dense_backward_params", &gpu_db, &db, || format!("d_bias {s:?}"));
+        for a in ACTIVATIONS {
+            let xa = activate(a, &x);
+            let gpu_dx = ops::dense_backward_input(gpu, &s, a, &xa, &w, &dy).await?;
+            tally.close("dense_backward_input", &gpu_dx, &back_through(a, &xa, &dx), || {
+                format!("{a:?} {s:?}")
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn loss_and_predict(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
+    for (batch, count, classes) in [(64, 64, 10), (64, 32, 10), (1, 1, 10), (300, 257, 7)] {
+        let logits: Vec<f32> = random(batch * classes, rng).iter().map(|v| v * 8.0).collect();
+        let labels: Vec<u32> = (0..batch).map(|_| rng.below(classes) as u32).collect();
+        let mut d = vec![0.0; batch * classes];
+        let n = count * classes;
+        let stats = softmax_cross_entropy(&logits[..n], &labels[..count], classes, &mut d[..n]);
+        let (gpu_stats, gpu_d) = ops::softmax_cross_entropy(gpu, &logits, &labels, classes, count).await?;
+        let case = || format!("batch {batch}, {count} examples, {classes} classes");
+        tally.close("softmax_cross_entropy", &gpu_d, &d, || format!("d_logits, {}", case()));
+        tally.close("softmax_cross_entropy", &[gpu_stats.loss_sum], &[stats.loss_sum], || {
+            format!("loss, {}", case())
+        });
+        tally.exact("softmax_cross_entropy", &[gpu_stats.correct], &[stats.correct], || {
+            format!("correct, {}", case())
+        });
+        let expected: Vec<u32> = logits.chunks(classes).map(|r| argmax(r) as u32).collect();
+        tally.exact("predict", &ops::predict(gpu, &logits, classes).await?, &expected, case);
+    }
+    Ok(())
+}
+
+async fn optimizers(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
+    for (kernel, optimizer) in
+        [("sgd", Optimizer::Sgd { lr: 0.05, momentum: 0.9 }), ("adam", Optimizer::adam(0.01))]
+    {
+        let n = 61_706;
+        let (mut cpu_p, mut cpu_s) = (random(n, rng), OptimizerState::new(n));
+        let (mut gpu_p, mut gpu_s) = (cpu_p.clone(), OptimizerState::new(n));
+        for _ in 0..3 {
+            let g = random(n, rng);
+            optimizer_step(&optimizer, &mut cpu_s, &mut cpu_p, &g);
+            ops::optimizer_step(gpu, &optimizer, &mut gpu_s, &mut gpu_p, &g).await?;
+        }
+        tally.close(kernel, &gpu_p, &cpu_p, || format!("{optimizer:?}: parameters after 3 steps"));
+        tally.close(kernel, &gpu_s.first, &cpu_s.first, || format!("{optimizer:?}: first moment"));
+        tally.close(kernel, &gpu_s.second, &cpu_s.second, || format!("{optimizer:?}: second moment"));
+    }
+    Ok(())
+}
+
+async fn gather(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
+    let data = synthetic::generate(101, 0, rng.next_u64()).train;
+    for (count, batch) in [(64, 64), (37, 64), (1, 1)] {
+        let indices: Vec<u32> = (0..count).map(|_| rng.below(data.len()) as u32).collect();
+        let mut x = vec![0.0; batch * 784];
+        let mut y = vec![0u32; batch];
+        data.gather_normalized(&indices, &mut x[..count * 784], &mut y[..count]);
+        let (gpu_x, gpu_y) = ops::gather(gpu, &data, &indices, batch).await?;
+        tally.close("gather", &gpu_x, &x, || format!("{count} images into a batch of {batch}"));
+        tally.exact("gather", &gpu_y, &y, || format!("labels of {count} into a batch of {batch}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_error_is_the_largest_difference_over_the_largest_value() {
+        assert_eq!(relative_error(&[1.0, 2.0, 4.0], &[1.0, 2.0, 4.0]), (0.0, 0));
+        assert_eq!(relative_error(&[1.0, 2.5, -4.0], &[1.0, 2.0, -4.0]), (0.125, 1));
+        assert_eq!(relative_error(&[f32::NAN], &[1.0]).0, f32::INFINITY);
+        assert_eq!(relative_error(&[1.0], &[1.0, 2.0]).0, f32::INFINITY);
+    }
+
+    #[test]
+    fn a_tally_keeps_each_kernels_worst_case() {
+        let mut tally = Tally::default();
+        tally.close("a", &[1.0, 2.0], &[1.0, 2.0], || "exact".into());
+        tally.close("a", &[1.0, 2.2], &[1.0, 2.0], || "off".into());
+        tally.close("a", &[1.0, 2.1], &[1.0, 2.0], || "less off".into());
+        tally.exact("b", &[1u32, 2], &[1, 3], || "mismatch".into());
+        assert_eq!(tally.0.len(), 2);
+        assert!((tally.0[0].error - 0.1).abs() < 1e-6 && tally.0[0].worst_case.starts_with("off"));
+        assert_eq!((tally.0[1].kernel, tally.0[1].error), ("b", 1.0));
+    }
+}
