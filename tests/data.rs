@@ -177,6 +177,28 @@ fn train_and_test_image_sizes_must_agree() {
 }
 
 #[test]
+fn mnist_from_the_bytes_of_its_four_files_equals_mnist_from_its_directory() {
+    let dir = TempDir::new("mnist-bytes");
+    tiny_mnist(&dir, (12, 12), (5, 5), 4);
+    let read = |name: &str| {
+        std::fs::read(dir.join(&format!("{name}.gz"))).or_else(|_| std::fs::read(dir.join(name))).unwrap()
+    };
+    let split = mnist::from_bytes(mnist::FILES.map(read)).unwrap();
+    let loaded = mnist::load(dir.path()).unwrap();
+    assert_eq!((split.train.images, split.train.labels), (loaded.train.images, loaded.train.labels));
+    assert_eq!((split.test.images, split.test.labels), (loaded.test.images, loaded.test.labels));
+    // The files in the wrong order: labels where images belong, named as such.
+    let swapped = [
+        read(mnist::TRAIN_LABELS),
+        read(mnist::TRAIN_IMAGES),
+        read(mnist::TEST_IMAGES),
+        read(mnist::TEST_LABELS),
+    ];
+    let train_images = PathBuf::from(format!("{}.gz", mnist::TRAIN_IMAGES));
+    assert_error(mnist::from_bytes(swapped), &train_images, &["magic"]);
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let dir = TempDir::new("mnist-missing");
     tiny_mnist(&dir, (12, 12), (5, 5), 4);

@@ -147,15 +147,35 @@ pub fn default_data_dir(flag: Option<&Path>) -> PathBuf {
 pub fn load(dir: &Path) -> Result<Split> {
     let (train, test) =
         rayon::join(|| load_set(dir, TRAIN_IMAGES, TRAIN_LABELS), || load_set(dir, TEST_IMAGES, TEST_LABELS));
-    let (train, test) = (train?, test?);
+    same_size(train?, test?, &path_of(dir, TRAIN_IMAGES), &path_of(dir, TEST_IMAGES))
+}
+
+/// MNIST from the four files' bytes (gzipped or raw), in `FILES`' order: what a web page fetched
+/// or a user picked. Messages name each file by its usual name.
+pub fn from_bytes(files: [Vec<u8>; 4]) -> Result<Split> {
+    let [train_images, train_labels, test_images, test_labels] = files;
+    let named = |name: &str| PathBuf::from(format!("{name}.gz"));
+    let set = |images: Vec<u8>, images_name: &str, labels: Vec<u8>, labels_name: &str| {
+        let (images_path, labels_path) = (named(images_name), named(labels_name));
+        let images = idx::parse_images(&idx::decompress(images, &images_path)?, &images_path)?;
+        let labels = idx::parse_labels(&idx::decompress(labels, &labels_path)?, &labels_path)?;
+        labelled(images, labels, &images_path, &labels_path)
+    };
+    let train = set(train_images, TRAIN_IMAGES, train_labels, TRAIN_LABELS)?;
+    let test = set(test_images, TEST_IMAGES, test_labels, TEST_LABELS)?;
+    same_size(train, test, &named(TRAIN_IMAGES), &named(TEST_IMAGES))
+}
+
+/// The split, once its test images are checked to have the training images' size.
+fn same_size(train: Dataset, test: Dataset, train_path: &Path, test_path: &Path) -> Result<Split> {
     if (train.rows, train.cols) != (test.rows, test.cols) {
         return Err(Error::bad_data(
-            path_of(dir, TEST_IMAGES),
+            test_path,
             format!(
                 "test images are {}x{} but the training images ({}) are {}x{}",
                 test.rows,
                 test.cols,
-                path_of(dir, TRAIN_IMAGES).display(),
+                train_path.display(),
                 train.rows,
                 train.cols
             ),
@@ -172,11 +192,15 @@ fn path_of(dir: &Path, name: &str) -> PathBuf {
 fn load_set(dir: &Path, images_name: &str, labels_name: &str) -> Result<Dataset> {
     let images_path = require(dir, images_name)?;
     let labels_path = require(dir, labels_name)?;
-    let (n, rows, cols, images) = idx::load_images(&images_path)?;
-    let labels = idx::load_labels(&labels_path)?;
+    labelled(idx::load_images(&images_path)?, idx::load_labels(&labels_path)?, &images_path, &labels_path)
+}
+
+/// Images and their labels as a data set, once there is a label for every image.
+fn labelled(images: idx::Images, labels: Vec<u8>, images_path: &Path, labels_path: &Path) -> Result<Dataset> {
+    let (n, rows, cols, images) = images;
     if labels.len() != n {
         return Err(Error::bad_data(
-            &labels_path,
+            labels_path,
             format!("has {} labels but {} has {n} images", labels.len(), images_path.display()),
         ));
     }
