@@ -141,6 +141,17 @@ fn border_median(gray: &[u16], width: usize, height: usize) -> f64 {
     (border[(n - 1) / 2] as f64 + border[n / 2] as f64) / 2.0
 }
 
+/// `to_gray` of RGBA bytes, row-major: a canvas's pixels (`getImageData`).
+pub fn rgba_to_gray(rgba: Vec<u8>, width: usize, height: usize) -> Result<Gray16> {
+    let bytes = rgba.len();
+    let image =
+        image::RgbaImage::from_raw(width as u32, height as u32, rgba).filter(|_| bytes == width * height * 4);
+    let image = image.ok_or_else(|| {
+        Error::InvalidArgument(format!("{bytes} bytes are not {width}x{height} RGBA pixels"))
+    })?;
+    Ok(to_gray(&DynamicImage::ImageRgba8(image)))
+}
+
 /// A decoded image as 16-bit grayscale (Rec. 709 luma of the RGB values). Transparent pixels
 /// are composited onto a background: when the opaque part covers at least half the picture it is
 /// a picture with its own background (paper), and transparency takes the opaque part's median

@@ -213,6 +213,14 @@ impl Gpu {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
 
+    /// Whether the adapter runs on the CPU (lavapipe, llvmpipe, SwiftShader, WARP): by its type,
+    /// or by its name where the type is unknown (a browser's WebGPU does not tell it).
+    pub fn is_software(&self) -> bool {
+        let name = self.info.name.to_lowercase();
+        self.info.device_type == wgpu::DeviceType::Cpu
+            || ["llvmpipe", "lavapipe", "swiftshader", "software", "warp"].iter().any(|s| name.contains(s))
+    }
+
     /// Fails if the device has been lost, else with the first error wgpu reported outside an
     /// error scope, if any.
     pub fn check_errors(&self) -> Result<()> {

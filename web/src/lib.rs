@@ -1,0 +1,240 @@
+//! lenet-gpu in a web page: the library compiled to wasm32, bound to JavaScript. `lab` does the
+//! work in plain Rust; this file only turns its calls into promises and its results into plain
+//! JavaScript objects for `www/app.js`, which builds the page and `window.lenet` on them.
+
+pub mod lab;
+
+// A call holds the lab for its whole run, awaits included: `Page::busy` refuses any other call
+// meanwhile, so no second borrow can meet it.
+#[cfg(target_arch = "wasm32")]
+#[allow(clippy::await_holding_refcell_ref)]
+mod bindings {
+    use super::lab::{DataKind, Lab, TrainRequest, TrainTotals};
+    use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
+    use lenet_gpu::data::preprocess::rgba_to_gray;
+    use lenet_gpu::train::Interrupt;
+    use std::cell::{Cell, RefCell};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen_futures::{JsFuture, future_to_promise};
+
+    /// A panic shows in the console with its message (a wasm trap alone says nothing).
+    #[wasm_bindgen(start)]
+    fn start() {
+        std::panic::set_hook(Box::new(|info| web_sys::console::error_1(&info.to_string().into())));
+    }
+
+    /// An object with these fields.
+    fn object(fields: &[(&str, JsValue)]) -> JsValue {
+        let object = Object::new();
+        for (key, value) in fields {
+            Reflect::set(&object, &(*key).into(), value).expect("setting a field of a fresh object");
+        }
+        object.into()
+    }
+
+    fn error(e: impl std::fmt::Display) -> JsValue {
+        JsError::new(&e.to_string()).into()
+    }
+
+    fn totals_object(t: &TrainTotals) -> JsValue {
+        object(&[
+            ("steps", (t.steps as f64).into()),
+            ("images", (t.images as f64).into()),
+            ("loss", t.loss().into()),
+            ("trainAccuracy", t.accuracy().into()),
+            ("seconds", t.seconds.into()),
+            ("imagesPerSecond", t.images_per_second().into()),
+        ])
+    }
+
+    /// `pause()` awaits the promise the page's function returns (it lets the browser draw).
+    fn pauser(pause: Function) -> impl Fn() -> Pin<Box<dyn Future<Output = ()>>> {
+        move || {
+            let promise = pause.call0(&JsValue::NULL).ok().and_then(|p| p.dyn_into::<Promise>().ok());
+            Box::pin(async move {
+                if let Some(promise) = promise {
+                    let _ = JsFuture::from(promise).await;
+                }
+            })
+        }
+    }
+
+    /// The page's handle on a `Lab`. One call at a time: a call while another runs rejects.
+    #[wasm_bindgen]
+    pub struct Page {
+        lab: Rc<RefCell<Lab>>,
+        /// Set from a call until its promise settles: the lab is borrowed only inside calls, and
+        /// never by two at once.
+        busy: Rc<Cell<bool>>,
+        interrupt: Interrupt,
+    }
+
+    /// Opens a lab (`prefer`: "auto", "webgpu" or "cpu"), LeNet-5 initialized from `seed`.
+    #[wasm_bindgen]
+    pub async fn open(prefer: String, seed: f64) -> Result<Page, JsValue> {
+        let lab = Lab::open(&prefer, seed as u64).await.map_err(error)?;
+        let interrupt = lab.interrupt();
+        Ok(Page { lab: Rc::new(RefCell::new(lab)), busy: Rc::default(), interrupt })
+    }
+
+    impl Page {
+        /// Runs `work` on the lab as a promise, or rejects at once if another call holds it.
+        fn run<F, Fut>(&self, work: F) -> Promise
+        where
+            F: FnOnce(Rc<RefCell<Lab>>) -> Fut + 'static,
+            Fut: Future<Output = Result<JsValue, JsValue>> + 'static,
+        {
+            if self.busy.replace(true) {
+                return Promise::reject(&error(
+                    "busy: another call (training, evaluating, …) is still running",
+                ));
+            }
+            let (lab, busy) = (self.lab.clone(), self.busy.clone());
+            future_to_promise(async move {
+                let result = work(lab).await;
+                busy.set(false);
+                result
+            })
+        }
+    }
+
+    #[wasm_bindgen]
+    impl Page {
+        /// `{ backend, adapter, software, fallback, network }`.
+        pub fn info(&self) -> Result<JsValue, JsValue> {
+            let lab =
+                self.lab.try_borrow().map_err(|_| error("busy: ask again when the call under way ends"))?;
+            Ok(object(&[
+                ("backend", lab.backend().key().into()),
+                ("adapter", lab.adapter().into()),
+                ("software", lab.is_software().into()),
+                ("fallback", lab.fallback().map_or(JsValue::NULL, JsValue::from)),
+                ("network", lab.network_title().into()),
+            ]))
+        }
+
+        /// Stops the training call under way (it rejects, keeping the steps done).
+        pub fn stop(&self) {
+            self.interrupt.request();
+        }
+
+        #[wasm_bindgen(js_name = hasMnist)]
+        pub fn has_mnist(&self) -> Result<bool, JsValue> {
+            let lab =
+                self.lab.try_borrow().map_err(|_| error("busy: ask again when the call under way ends"))?;
+            Ok(lab.has_mnist())
+        }
+
+        /// How many training examples "synthetic" or "mnist" has.
+        #[wasm_bindgen(js_name = trainExamples)]
+        pub fn train_examples(&self, dataset: String) -> Promise {
+            self.run(move |lab| async move {
+                let dataset = DataKind::parse(&dataset).map_err(error)?;
+                Ok((lab.borrow_mut().train_examples(dataset).map_err(error)? as f64).into())
+            })
+        }
+
+        /// MNIST's four files (gzipped or raw): train images, train labels, test images, test
+        /// labels. Resolves to a description of the sizes.
+        #[wasm_bindgen(js_name = setMnist)]
+        pub fn set_mnist(&self, files: Array) -> Promise {
+            let bytes: Vec<Vec<u8>> = files.iter().map(|f| Uint8Array::new(&f).to_vec()).collect();
+            self.run(move |lab| async move {
+                let files: [Vec<u8>; 4] =
+                    bytes.try_into().map_err(|_| error("give MNIST's four files, in their usual order"))?;
+                Ok(lab.borrow_mut().set_mnist(files).map_err(error)?.into())
+            })
+        }
+
+        /// Trains `steps` steps; `progress(totals)` as they grow, `pause()` between slices of CPU
+        /// work. Resolves to the totals (`loss`, `trainAccuracy`, `imagesPerSecond`, …).
+        pub fn train(
+            &self,
+            steps: f64,
+            batch_size: f64,
+            learning_rate: f64,
+            dataset: String,
+            progress: Function,
+            pause: Function,
+        ) -> Promise {
+            self.interrupt.clear();
+            self.run(move |lab| async move {
+                let dataset = DataKind::parse(&dataset).map_err(error)?;
+                let request = TrainRequest {
+                    steps: steps as usize,
+                    batch_size: batch_size as usize,
+                    learning_rate: learning_rate as f32,
+                    dataset,
+                };
+                let mut report = |t: &TrainTotals| {
+                    let _ = progress.call1(&JsValue::NULL, &totals_object(t));
+                };
+                let pause = pauser(pause);
+                let totals = lab.borrow_mut().train(&request, &mut report, &pause).await.map_err(error)?;
+                Ok(totals_object(&totals))
+            })
+        }
+
+        /// Accuracy (a fraction) on the held-out set of "synthetic" or "mnist".
+        pub fn evaluate(&self, dataset: String, pause: Function) -> Promise {
+            self.run(move |lab| async move {
+                let dataset = DataKind::parse(&dataset).map_err(error)?;
+                let pause = pauser(pause);
+                Ok(lab.borrow_mut().evaluate(dataset, &pause).await.map_err(error)?.into())
+            })
+        }
+
+        /// The digit in RGBA pixels (a canvas's `getImageData`): `{ probabilities, input }`, the
+        /// ten probabilities and the 28x28 bytes the network saw.
+        pub fn predict(&self, rgba: Vec<u8>, width: usize, height: usize) -> Promise {
+            self.run(move |lab| async move {
+                let gray = rgba_to_gray(rgba, width, height).map_err(error)?;
+                let reading = lab.borrow_mut().predict(&gray.pixels, width, height).await.map_err(error)?;
+                let probabilities: Vec<f32> = reading.probabilities.iter().map(|&p| p as f32).collect();
+                Ok(object(&[
+                    ("probabilities", Float32Array::from(probabilities.as_slice()).into()),
+                    ("input", Uint8Array::from(reading.input.as_slice()).into()),
+                ]))
+            })
+        }
+
+        /// conv1's kernels: `{ count, height, width, values }`.
+        pub fn kernels(&self) -> Promise {
+            self.run(move |lab| async move {
+                let k = lab.borrow().kernels().await.map_err(error)?;
+                Ok(object(&[
+                    ("count", (k.count as f64).into()),
+                    ("height", (k.height as f64).into()),
+                    ("width", (k.width as f64).into()),
+                    ("values", Float32Array::from(k.values.as_slice()).into()),
+                ]))
+            })
+        }
+
+        /// The model as a safetensors file, as `lenet train --save` writes one.
+        pub fn save(&self) -> Promise {
+            self.run(move |lab| async move {
+                let bytes = lab.borrow().save().await.map_err(error)?;
+                Ok(Uint8Array::from(bytes.as_slice()).into())
+            })
+        }
+
+        /// Replaces the model with a saved one; resolves to its network's name.
+        pub fn load(&self, bytes: Vec<u8>) -> Promise {
+            self.run(move |lab| async move { Ok(lab.borrow_mut().load(&bytes).await.map_err(error)?.into()) })
+        }
+
+        /// `{ kernel: error }` for every kernel, WebGPU against the CPU path, inputs from `seed`.
+        pub fn parity(&self, seed: f64) -> Promise {
+            self.run(move |lab| async move {
+                let results = lab.borrow_mut().parity(seed as u64).await.map_err(error)?;
+                let fields: Vec<(&str, JsValue)> =
+                    results.iter().map(|r| (r.kernel, JsValue::from(r.error as f64))).collect();
+                Ok(object(&fields))
+            })
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The page's `Lab`, natively on the CPU path: a training call continues from the weights,
+//! optimizer state and place in the epochs the last one left, so calls add up to one long call;
+//! a saved model is one the CLI reads, and loads back.
+
+use lenet_gpu::session::SavedModel;
+use lenet_web::lab::{DataKind, Lab, TrainRequest, TrainTotals};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+fn no_pause() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {})
+}
+
+fn train(lab: &mut Lab, steps: usize, learning_rate: f32) -> TrainTotals {
+    let request = TrainRequest { steps, batch_size: 32, learning_rate, dataset: DataKind::Synthetic };
+    pollster::block_on(lab.train(&request, &mut |_| {}, &no_pause)).unwrap()
+}
+
+fn open() -> Lab {
+    pollster::block_on(Lab::open("cpu", 5)).unwrap()
+}
+
+#[test]
+fn calls_add_up_to_one_long_call_across_an_epoch_boundary() {
+    // 10,000 synthetic examples at batch 32: 313 steps an epoch, so 400 steps cross into the second.
+    let (mut once, mut in_parts) = (open(), open());
+    let whole = train(&mut once, 400, 0.01);
+    let parts: Vec<TrainTotals> = [150, 200, 50].iter().map(|&n| train(&mut in_parts, n, 0.01)).collect();
+    assert_eq!(parts.iter().map(|t| t.steps).sum::<usize>(), whole.steps);
+    assert_eq!(parts.iter().map(|t| t.images).sum::<usize>(), 400 * 32);
+    let saved = |lab: &Lab| {
+        let bytes = pollster::block_on(lab.save()).unwrap();
+        SavedModel::from_bytes(&bytes, Path::new("page.safetensors"), None).unwrap()
+    };
+    assert_eq!(saved(&once).params, saved(&in_parts).params, "the same model, bit for bit");
+    assert_eq!(saved(&once).metadata, saved(&in_parts).metadata);
+}
+
+#[test]
+fn a_new_learning_rate_keeps_the_weights_and_momentum() {
+    let (mut changed, mut reference) = (open(), open());
+    train(&mut changed, 20, 0.02);
+    train(&mut reference, 20, 0.02);
+    // Back to the same rate through a rebuilt engine: nothing is lost on the way.
+    train(&mut changed, 1, 0.05);
+    train(&mut reference, 1, 0.05);
+    let a = train(&mut changed, 10, 0.02);
+    let b = train(&mut reference, 10, 0.02);
+    assert_eq!(a.loss_sum, b.loss_sum);
+    let fresh = train(&mut open(), 10, 0.02);
+    assert_ne!(a.loss_sum, fresh.loss_sum, "the 21 steps before count");
+}
+
+#[test]
+fn a_saved_model_loads_back_and_describes_its_run() {
+    let mut lab = open();
+    train(&mut lab, 30, 0.01);
+    let bytes = pollster::block_on(lab.save()).unwrap();
+    let model = SavedModel::from_bytes(&bytes, Path::new("page.safetensors"), None).unwrap();
+    assert_eq!(model.metadata["dataset"], "synthetic");
+    assert_eq!(model.metadata["seed"], "5");
+    let mut other = open();
+    assert_eq!(pollster::block_on(other.load(&bytes)).unwrap(), "LeNet-5");
+    assert_eq!(pollster::block_on(other.save()).unwrap().len(), bytes.len());
+    let accuracy = |lab: &mut Lab| pollster::block_on(lab.evaluate(DataKind::Synthetic, &no_pause)).unwrap();
+    assert_eq!(accuracy(&mut other), accuracy(&mut lab));
+    assert!(pollster::block_on(other.load(b"not a model")).is_err());
+}
+
+#[test]
+fn mnist_without_its_files_is_refused_by_name() {
+    let mut lab = open();
+    let request = TrainRequest { steps: 1, batch_size: 8, learning_rate: 0.01, dataset: DataKind::Mnist };
+    let e = pollster::block_on(lab.train(&request, &mut |_| {}, &no_pause)).unwrap_err();
+    assert!(e.to_string().contains("MNIST is not loaded"), "{e}");
+}

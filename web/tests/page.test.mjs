@@ -1,0 +1,198 @@
+// The web page in a real browser: Debian's Chromium, headless, driven by Playwright, with WebGPU on
+// whatever adapter it finds (SwiftShader, a software one, on a machine without a GPU). Run from
+// the repository root after web/build.sh and `cargo build --release`:
+//
+//   node web/tests/page.test.mjs
+//
+// Environment: LENET_BIN (the `lenet` binary; default target/release/lenet), LENET_MNIST_DIR
+// (default ../shared/data/mnist), LENET_REQUIRE_WEBGPU=1 and LENET_REQUIRE_MNIST=1 (make their
+// absence a failure, not a skip), CHROMIUM (default /usr/bin/chromium), LENET_ARTIFACTS (where the
+// screenshot goes; default web/artifacts), LENET_TEST_SEED (the parity suite's inputs).
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const bin = resolve(process.env.LENET_BIN || 'target/release/lenet');
+const mnistDir = resolve(process.env.LENET_MNIST_DIR || '../shared/data/mnist');
+const requireWebGpu = process.env.LENET_REQUIRE_WEBGPU === '1';
+const requireMnist = process.env.LENET_REQUIRE_MNIST === '1';
+const artifacts = resolve(process.env.LENET_ARTIFACTS || 'web/artifacts');
+const scratch = mkdtempSync(join(tmpdir(), 'lenet-web-'));
+const haveMnist = ['train-images-idx3-ubyte', 't10k-images-idx3-ubyte'].every((n) => existsSync(join(mnistDir, `${n}.gz`)));
+if (!haveMnist && requireMnist) throw new Error(`LENET_REQUIRE_MNIST=1 but MNIST is not in ${mnistDir}`);
+// The flags that give headless Chromium WebGPU on a software adapter, with no network use.
+const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=native',
+  '--ignore-gpu-blocklist', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run'];
+
+// ---- a small harness ----------------------------------------------------------------------------
+const results = [];
+async function test(name, body) {
+  const started = Date.now();
+  try {
+    const skipped = await body();
+    results.push([skipped === 'skip' ? 'skip' : 'ok', name]);
+  } catch (e) {
+    results.push(['FAIL', name]);
+    console.error(`FAIL ${name}\n  ${String(e?.stack || e).split('\n').slice(0, 6).join('\n  ')}`);
+  }
+  console.log(`${results.at(-1)[0]} ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+async function rejects(promise, pattern, what) {
+  try {
+    await promise;
+  } catch (e) {
+    check(pattern.test(e.message), `${what}: rejected with "${e.message}", expected ${pattern}`);
+    return e.message;
+  }
+  throw new Error(`${what}: resolved, expected a rejection matching ${pattern}`);
+}
+
+// ---- the server and the browser -----------------------------------------------------------------
+function serve(port, mnist) {
+  const server = spawn(process.execPath, ['web/serve.mjs', '--port', String(port), '--mnist', mnist], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((ok, fail) => {
+    server.stdout.on('data', (d) => d.toString().includes('serving') && ok(server));
+    server.on('exit', (code) => fail(new Error(`the server exited (${code})`)));
+  });
+}
+const withMnist = await serve(8931, mnistDir);
+const withoutMnist = await serve(8932, join(scratch, 'no-mnist'));
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
+
+async function openPage(url) {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on('pageerror', (e) => console.error(`  page error: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && !m.text().includes('404') && console.error(`  console: ${m.text()}`));
+  await page.goto(url);
+  const ready = await page.evaluate(() => window.lenet.ready);
+  return { page, ready, lenet: (fn, arg) => page.evaluate(fn, arg) };
+}
+
+// Draws `strokes` (lists of [x, y] on the 280x280 canvas) on #digit with pointer events.
+async function draw(page, strokes) {
+  await page.click('#clear');
+  const box = await page.locator('#digit').boundingBox();
+  const at = ([x, y]) => [box.x + (x * box.width) / 280, box.y + (y * box.height) / 280];
+  for (const stroke of strokes) {
+    await page.mouse.move(...at(stroke[0]));
+    await page.mouse.down();
+    for (const point of stroke.slice(1)) await page.mouse.move(...at(point), { steps: 4 });
+    await page.mouse.up();
+  }
+}
+const ellipse = Array.from({ length: 41 }, (_, i) => [140 + 55 * Math.sin((i / 40) * 2 * Math.PI), 140 - 85 * Math.cos((i / 40) * 2 * Math.PI)]);
+const DIGITS = {
+  0: [ellipse],
+  1: [[[140, 45], [140, 235]]],
+  7: [[[75, 55], [205, 55], [125, 235]]],
+};
+
+// ---- on WebGPU ------------------------------------------------------------------------------------
+const gpu = await openPage('http://127.0.0.1:8932/');
+console.log(`WebGPU page: backend ${gpu.ready.backend}, adapter "${gpu.ready.adapter}"`);
+const onWebGpu = gpu.ready.backend === 'webgpu';
+if (!onWebGpu && requireWebGpu) throw new Error('LENET_REQUIRE_WEBGPU=1 but the page found no WebGPU adapter');
+
+await test('the page says which device it trains on and that MNIST is missing', async () => {
+  const status = await gpu.page.textContent('#status');
+  check(onWebGpu ? /WebGPU/.test(status) : /CPU path/.test(status), `status: ${status}`);
+  const data = await gpu.page.textContent('#data');
+  check(/not found/.test(data) && /synthetic/.test(data), `data line: ${data}`);
+});
+
+await test('parity: every kernel on WebGPU within 1e-4 of the CPU path compiled to wasm', async () => {
+  if (!onWebGpu) return 'skip';
+  const seed = Number(process.env.LENET_TEST_SEED || Date.now() % 1e9);
+  console.log(`  parity seed ${seed} (replay with LENET_TEST_SEED=${seed})`);
+  const errors = await gpu.lenet((s) => window.lenet.parity(s), seed);
+  check(Object.keys(errors).length === 17, `17 kernels, got ${Object.keys(errors).join(', ')}`);
+  const bad = Object.entries(errors).filter(([, e]) => !(e <= 1e-4));
+  check(bad.length === 0, `over 1e-4: ${JSON.stringify(bad)}`);
+});
+
+await test('training on WebGPU: 200 steps reach 90% on held-out synthetic digits', async () => {
+  const r = await gpu.lenet(() => window.lenet.train({ steps: 200, batchSize: 16, learningRate: 0.02, dataset: 'synthetic' }));
+  console.log(`  ${JSON.stringify(r)}`);
+  check(r.accuracy >= 0.9 && r.accuracy <= 1, `accuracy ${r.accuracy}`);
+  check(Number.isFinite(r.loss) && r.imagesPerSecond > 0, `loss ${r.loss}, images/s ${r.imagesPerSecond}`);
+});
+
+await test('a train() while another runs rejects; the first one finishes', async () => {
+  const both = await gpu.lenet(async () => {
+    const first = window.lenet.train({ steps: 4, batchSize: 8 });
+    const second = await window.lenet.train({ steps: 4, batchSize: 8 }).then(() => 'resolved', (e) => e.message);
+    return [second, (await first).loss];
+  });
+  check(/busy/.test(both[0]), `second call: ${both[0]}`);
+  check(Number.isFinite(both[1]), `first call's loss: ${both[1]}`);
+});
+
+await test('"mnist" without its files rejects with a clear message', async () => {
+  await rejects(gpu.lenet(() => window.lenet.train({ steps: 1, dataset: 'mnist' })), /MNIST is not loaded/, 'train on mnist');
+});
+
+await test('predict() on a blank canvas rejects', async () => {
+  await gpu.page.click('#clear');
+  await rejects(gpu.lenet(() => window.lenet.predict()), /blank/, 'predict');
+});
+
+await test('save() writes a model that `lenet eval` reads, with the run described', async () => {
+  const bytes = await gpu.lenet(async () => Array.from(await window.lenet.save()));
+  const file = join(scratch, 'page.safetensors');
+  writeFileSync(file, Buffer.from(bytes));
+  const out = execFileSync(bin, ['eval', '--model', file, '--device', 'cpu', '--limit-test', '500'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  check(/test accuracy: \d+\.\d+%/.test(out), `lenet eval printed: ${out.slice(0, 300)}`);
+  const header = JSON.parse(Buffer.from(bytes.slice(8, 8 + Number(new DataView(new Uint8Array(bytes.slice(0, 8)).buffer).getBigUint64(0, true)))).toString());
+  const meta = header.__metadata__;
+  check(meta.dataset === "synthetic" && meta.architecture && meta.seed === "1", `metadata: ${JSON.stringify(meta)}`);
+});
+
+await test('digits drawn with the pointer are read right by a model `lenet train` saved, loaded in the page', async () => {
+  if (!haveMnist) return 'skip';
+  const model = join(scratch, 'cli.safetensors');
+  execFileSync(bin, ['train', '--dataset', 'mnist', '--data-dir', mnistDir, '--device', 'cpu', '--epochs', '1', '--save', model], { stdio: 'ignore' });
+  const name = await gpu.lenet((b) => window.lenet.load(new Uint8Array(b)), Array.from(readFileSync(model)));
+  check(name === 'LeNet-5', `loaded ${name}`);
+  for (const [digit, strokes] of Object.entries(DIGITS)) {
+    await draw(gpu.page, strokes);
+    const p = await gpu.lenet(() => window.lenet.predict());
+    const best = p.indexOf(Math.max(...p));
+    console.log(`  drew ${digit}: read ${best} (${(100 * p[best]).toFixed(1)}%)`);
+    check(p.length === 10 && Math.abs(p.reduce((a, b) => a + b) - 1) < 1e-4, `probabilities ${p}`);
+    check(best === Number(digit), `drew ${digit}, read ${best}: ${p.map((v) => v.toFixed(3))}`);
+  }
+  mkdirSync(artifacts, { recursive: true });
+  await gpu.page.screenshot({ path: join(artifacts, 'page.png'), fullPage: true });
+  console.log(`  screenshot: ${join(artifacts, 'page.png')}`);
+});
+
+// ---- on the CPU path compiled to wasm, with MNIST served beside the page ----------------------------
+const cpu = await openPage('http://127.0.0.1:8931/?backend=cpu');
+await test('the CPU path in the browser: 300 steps reach 95% on synthetic digits, frames keep coming', async () => {
+  check(cpu.ready.backend === 'cpu', `backend ${cpu.ready.backend}`);
+  const r = await cpu.lenet(() => window.lenet.train({ steps: 300, batchSize: 64, learningRate: 0.01, dataset: 'synthetic' }));
+  console.log(`  ${JSON.stringify(r)}`);
+  check(r.accuracy >= 0.95, `accuracy ${r.accuracy}`);
+});
+
+await test('MNIST served beside the page is found and trains', async () => {
+  if (!haveMnist) return 'skip';
+  const data = await cpu.page.textContent('#data');
+  check(/MNIST served beside the page: 60000 train/.test(data), `data line: ${data}`);
+  const r = await cpu.lenet(() => window.lenet.train({ steps: 200, batchSize: 64, learningRate: 0.01, dataset: 'mnist' }));
+  console.log(`  ${JSON.stringify(r)}`);
+  check(r.accuracy >= 0.85, `accuracy ${r.accuracy}`);
+});
+
+await browser.close();
+withMnist.kill();
+withoutMnist.kill();
+const failed = results.filter(([r]) => r === 'FAIL').length;
+console.log(`web page: ${results.filter(([r]) => r === 'ok').length} passed, ${failed} failed, ${results.filter(([r]) => r === 'skip').length} skipped`);
+process.exit(failed ? 1 : 0);
