@@ -8,8 +8,10 @@ use crate::model::{Network, Parameters, Plan, arch};
 use crate::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Where every file a run writes goes through (`-`, links, devices: see `output`).
+pub use crate::output::write_atomically;
 
 /// Writes `params` to `path` with `metadata`, atomically: the bytes go to a temporary file in the
 /// same directory, which is synced and then renamed over `path`, so a crash leaves either the old
@@ -293,45 +295,4 @@ fn sorted_names(file: &SafeTensors) -> String {
     let mut names = file.names();
     names.sort();
     names.join(", ")
-}
-
-/// Writes `bytes` to a temporary sibling of `path`, syncs it, and renames it into place.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| Error::bad_data(path, "not a file path"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })?;
-    remove_stale_temporaries(dir, &name.to_string_lossy());
-    Ok(())
-}
-
-/// Removes the temporary files of `name` that processes killed mid-write (SIGKILL, power
-/// loss) left in `dir`: those whose process no longer runs. Only where that can be told (Linux's
-/// /proc); elsewhere they stay, hidden and harmless.
-fn remove_stale_temporaries(dir: &Path, name: &str) {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return;
-    }
-    let prefix = format!(".{name}.tmp-");
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
-        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }

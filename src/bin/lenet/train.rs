@@ -3,8 +3,9 @@
 use super::args::{DatasetArgs, momentum, parse_arch, positive_float, set_threads};
 use super::figures::TrainFigures;
 use super::hints;
+use super::outputs::{self, Kind};
 use super::progress::ConsoleObserver;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::metrics::Observers;
@@ -63,6 +64,7 @@ pub struct TrainArgs {
     /// Write training figures to this CSV file as training goes (kind,epoch,step,loss,accuracy,
     /// images_per_s,learning_rate): a `train` row every --metrics-every steps and a `test` row
     /// after each epoch (see the README). With --resume, its rows up to the resumed epoch are kept.
+    /// `-` is standard output (the epoch lines then go to standard error).
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
     /// Steps per `train` row of --metrics (and of --plot's curves) [default: 50, fewer in a short
@@ -76,6 +78,11 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     set_threads(args.dataset.threads)?;
+    outputs::check(&[
+        (Kind::Model, args.save.as_deref()),
+        (Kind::Metrics, args.metrics.as_deref()),
+        (Kind::Curves, args.plot.as_deref()),
+    ])?;
     let kind = match args.optimizer {
         OptimizerArg::Sgd => OptimizerKind::Sgd,
         OptimizerArg::Adam => OptimizerKind::Adam,
@@ -99,9 +106,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let plan = arch::plan_for_mnist(&network)?;
     let loaded = args.dataset.load(args.dataset.dataset.choice(), args.seed, plan.input(), false)?;
-    if let Some(save) = &args.save {
-        check_save_path(save)?;
-    }
     let spec = TrainSpec {
         device: args.dataset.device,
         network: network.clone(),
@@ -158,7 +162,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         let report = session.train_epoch(&loaded.split, &mut Observers(observers));
         if let Some(f) = &mut figures {
-            f.epoch_done()?; // the rows so far are kept and drawn even if the epoch failed
+            f.epoch_done(); // the rows so far are kept and drawn even if the epoch failed
         }
         if let Err(lenet_gpu::Error::Interrupted { .. }) = report {
             drop(console); // clears the progress bar
@@ -192,24 +196,6 @@ fn interrupted(session: &Session, save: Option<&Path>) -> String {
             format!("interrupted in epoch {epoch}; nothing was saved (--save FILE keeps every epoch)")
         }
     }
-}
-
-/// Refuses, before any training, a `--save` path that could not be written at the end of an
-/// epoch: one in a missing directory, or a directory itself.
-fn check_save_path(save: &Path) -> Result<()> {
-    if save.is_dir() {
-        bail!(
-            "cannot save to {}: it is a directory; give a file name, e.g. {}",
-            save.display(),
-            save.join("lenet.safetensors").display()
-        );
-    }
-    if let Some(dir) = save.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        bail!("cannot save to {}: the directory {} does not exist", save.display(), dir.display());
-    }
-    Ok(())
 }
 
 /// `--metrics-every`, or by default 50 steps, fewer when the run has under 5000 steps left: about
