@@ -3,12 +3,16 @@
 //! `safetensors.torch.save_file` / `load_file`.
 
 use crate::cpu::optimizer::{Optimizer, OptimizerState};
-use crate::error::Remedy;
+use crate::error::{Remedy, ResumeProblem};
 use crate::model::{Network, Parameters, Plan, arch};
 use crate::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+/// The metadata key of a run's id (see `session::RunRecord::run_id`), the same in its model file
+/// and its optimizer file.
+pub const RUN_ID: &str = "run_id";
 
 /// Where every file a run writes goes through (`-`, links, devices: see `output`).
 pub use crate::output::write_atomically;
@@ -124,6 +128,7 @@ pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
     let bytes = read_optimizer_file(&path)?;
     let optim_metadata = metadata_of(&path, &bytes)?;
     let epoch = |m: &HashMap<String, String>| m.get("epoch").and_then(|e| e.parse::<u64>().ok());
+    check_same_run(model, &model_metadata, &path, &optim_metadata)?;
     let ahead = matches!((epoch(&model_metadata), epoch(&optim_metadata)), (Some(m), Some(o)) if o == m + 1);
     if !ahead {
         let (optimizer, _) = parse_optimizer(&bytes, &path, &model_metadata, plan.parameter_count)?;
@@ -142,6 +147,36 @@ pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
     let mut params = Parameters::zeros(plan);
     params.values = values;
     Ok(TrainingState { params, optimizer, metadata, recovered: true })
+}
+
+/// Refuses a model file and an optimizer file that different runs saved (two runs saving to the
+/// same path, each file written whole): their run ids differ. Files saved before runs had ids
+/// have none, and pass when neither has one.
+fn check_same_run(
+    model: &Path,
+    model_metadata: &HashMap<String, String>,
+    optim: &Path,
+    optim_metadata: &HashMap<String, String>,
+) -> Result<()> {
+    let key = RUN_ID;
+    if model_metadata.get(key) == optim_metadata.get(key) {
+        return Ok(());
+    }
+    let describe = |m: &HashMap<String, String>| {
+        let epoch = m.get("epoch").map_or("?", |e| e.as_str());
+        match m.get(key) {
+            Some(id) => format!("epoch {epoch} of run {id}"),
+            None => format!("epoch {epoch} of a run without an id"),
+        }
+    };
+    Err(Error::CannotResume {
+        path: model.to_path_buf(),
+        problem: ResumeProblem::OtherRuns {
+            optimizer: optim.to_path_buf(),
+            model_run: describe(model_metadata),
+            optimizer_run: describe(optim_metadata),
+        },
+    })
 }
 
 /// The optimizer file's bytes, with advice when it is missing.

@@ -38,6 +38,9 @@ pub struct RunRecord {
     pub seed: u64,
     pub batch_size: usize,
     pub optimizer: Optimizer,
+    /// What tells this run's files from another's saved to the same path (`new_run_id`); None
+    /// for runs saved before runs had one, and runs continuing them.
+    pub run_id: Option<String>,
 }
 
 impl RunRecord {
@@ -50,12 +53,14 @@ impl RunRecord {
             seed: config.seed,
             batch_size: config.batch_size,
             optimizer: config.optimizer,
+            run_id: None,
         }
     }
 
-    /// The checkpoint metadata: the keys `lenet train --save` has always written.
+    /// The checkpoint metadata: the keys `lenet train --save` has always written, and the run id
+    /// (`RUN_ID`) when there is one.
     pub fn to_metadata(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut metadata = HashMap::from([
             ("dataset".to_string(), self.data.dataset.clone()),
             ("train_examples".to_string(), self.data.train_examples.to_string()),
             ("format".to_string(), "pt".to_string()),
@@ -66,7 +71,11 @@ impl RunRecord {
             ("seed".to_string(), self.seed.to_string()),
             ("batch_size".to_string(), self.batch_size.to_string()),
             ("optimizer".to_string(), checkpoint::describe_optimizer(&self.optimizer)),
-        ])
+        ]);
+        if let Some(id) = &self.run_id {
+            metadata.insert(RUN_ID.to_string(), id.clone());
+        }
+        metadata
     }
 
     /// The settings compared on resume, as the metadata writes them, each with the value this
@@ -100,6 +109,22 @@ impl RunRecord {
         }
         Ok(())
     }
+}
+
+pub use crate::checkpoint::RUN_ID;
+
+/// A fresh run id: 16 hex digits from the time, the process and a per-process count, hashed with
+/// std's randomly keyed hasher. Two runs writing the same file get different ones.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = web_time::SystemTime::now().duration_since(web_time::UNIX_EPOCH).unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    #[cfg(not(target_arch = "wasm32"))]
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
 }
 
 /// The last epoch a saved run (its `metadata`, from `path`) trained, when a run of `epochs` in
