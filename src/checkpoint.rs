@@ -77,6 +77,26 @@ pub fn describe_optimizer(optimizer: &Optimizer) -> String {
     }
 }
 
+/// The optimizer `describe_optimizer` describes, if `text` is such a description.
+pub fn parse_optimizer_description(text: &str) -> Option<Optimizer> {
+    let mut words = text.split_whitespace();
+    let kind = words.next()?;
+    let values: HashMap<&str, f32> = words
+        .map(|w| w.split_once('=').and_then(|(k, v)| Some((k, v.parse().ok()?))))
+        .collect::<Option<_>>()?;
+    let get = |key: &str| values.get(key).copied();
+    match kind {
+        "sgd" => Some(Optimizer::Sgd { lr: get("lr")?, momentum: get("momentum")? }),
+        "adam" => Some(Optimizer::Adam {
+            lr: get("lr")?,
+            beta1: get("beta1")?,
+            beta2: get("beta2")?,
+            eps: get("eps")?,
+        }),
+        _ => None,
+    }
+}
+
 /// Saves a training checkpoint: the optimizer state (tensors "first" and "second", and the
 /// parameters again as "parameters"; metadata `metadata` plus "updates") to
 /// `optimizer_path(path)`, then the model to `path` with `metadata`. Each file is written

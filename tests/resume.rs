@@ -306,3 +306,61 @@ fn a_model_and_an_optimizer_file_of_different_runs_are_refused() {
         &["--device", "cpu", "--epochs", "2", "--resume", "old.safetensors", "--save", "old.safetensors"],
     );
 }
+
+#[test]
+fn cli_resume_takes_the_settings_the_checkpoint_records_and_saves_back_to_it() {
+    let dir = TempDir::new("cli-recorded");
+    let d = dir.path();
+    let settings = [
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.002",
+        "--batch-size",
+        "32",
+        "--seed",
+        "7",
+        "--arch",
+        "lenet5-1998",
+    ];
+    // (`lenet` adds the data options: synthetic digits, 640 training images.)
+    lenet_ok(d, &[&settings[..], &["--epochs", "2", "--save", "straight.safetensors"]].concat());
+    lenet_ok(d, &[&settings[..], &["--epochs", "1", "--save", "m.safetensors"]].concat());
+    // Only the file and the epochs: the network, optimizer, rate, batch size, seed, data set and
+    // number of training images are the checkpoint's; the result goes back into it.
+    let args =
+        ["train", "--device", "cpu", "--limit-test", "64", "--epochs", "2", "--resume", "m.safetensors"];
+    let out = run_lenet(&args, |cmd| {
+        cmd.current_dir(d).env("LENET_DATA_DIR", d.join("no-mnist"));
+    });
+    assert!(out.success(), "{}", out.stderr);
+    let stderr = &out.stderr;
+    assert!(stderr.contains("saving back to m.safetensors after every epoch"), "{stderr}");
+    assert!(
+        stderr.contains("LeNet-5 (1998)") && stderr.contains("batch 32, Adam lr 0.002, seed 7"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("synthetic digits") && stderr.contains("using 640 train"), "{stderr}");
+    let plan = Network::lenet5_1998().plan().unwrap();
+    let (a, _) = checkpoint::load(&dir.join("straight.safetensors"), &plan).unwrap();
+    let (b, mb) = checkpoint::load(&dir.join("m.safetensors"), &plan).unwrap();
+    assert_eq!(mb["epoch"], "2");
+    assert!(bits(&a.values) == bits(&b.values), "the same as two straight epochs");
+    // A setting given that contradicts the record is still refused.
+    let err = lenet_err(
+        d,
+        &[
+            "--device",
+            "cpu",
+            "--epochs",
+            "3",
+            "--resume",
+            "m.safetensors",
+            "--momentum",
+            "0.5",
+            "--optimizer",
+            "sgd",
+        ],
+    );
+    assert!(err.contains("it was trained with optimizer adam lr=0.002"), "{err}");
+}

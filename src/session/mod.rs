@@ -19,7 +19,7 @@ pub use device::set_cpu_threads;
 pub use model_file::SavedModel;
 pub use optimizer_kind::{OptimizerKind, rate_to_try};
 pub use probabilities::{softmax, top_k};
-pub use record::{DataIdentity, RunRecord};
+pub use record::{DataIdentity, GivenSettings, RunRecord, RunSettings};
 
 use crate::checkpoint;
 use crate::cpu::optimizer::OptimizerState;

@@ -7,6 +7,7 @@ use crate::cpu::optimizer::Optimizer;
 use crate::data::{MEAN, STD};
 use crate::error::{ResumeProblem, RunSetting};
 use crate::model::Network;
+use crate::session::OptimizerKind;
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -25,6 +26,73 @@ impl DataIdentity {
     pub fn of(collection: Option<crate::data::mnist::Collection>, train_examples: usize) -> DataIdentity {
         let dataset = collection.map_or("synthetic", |c| c.key()).to_string();
         DataIdentity { dataset, train_examples }
+    }
+}
+
+impl DataIdentity {
+    /// The training data `metadata` records, when it records it.
+    pub fn recorded(metadata: &HashMap<String, String>) -> Option<DataIdentity> {
+        let dataset = metadata.get(RunSetting::Dataset.key())?.clone();
+        let train_examples = metadata.get(RunSetting::TrainExamples.key())?.parse().ok()?;
+        Some(DataIdentity { dataset, train_examples })
+    }
+}
+
+/// The settings of a run a user may leave out, each None when not given.
+#[derive(Clone, Debug, Default)]
+pub struct GivenSettings {
+    pub network: Option<Network>,
+    pub seed: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub optimizer: Option<OptimizerKind>,
+    pub lr: Option<f32>,
+    /// SGD's.
+    pub momentum: Option<f32>,
+}
+
+/// A run's settings, every one decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSettings {
+    pub network: Network,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+}
+
+impl GivenSettings {
+    /// The settings of a run: those given; for the others, those the run being resumed records
+    /// in `recorded` (its checkpoint's metadata; `path` names it), so that a resumed run continues
+    /// with its own settings unless told otherwise; else the defaults (LeNet-5, seed 1, batch 64,
+    /// SGD with momentum 0.9 at its default rate). A learning rate or momentum is taken from the
+    /// record only for the optimizer it records. Given settings that contradict the record are
+    /// left for the resume to refuse (`RunRecord::check_resume`).
+    pub fn complete(self, recorded: Option<(&HashMap<String, String>, &Path)>) -> RunSettings {
+        let metadata = recorded.map(|(m, _)| m);
+        let get = |setting: RunSetting| metadata.and_then(|m| m.get(setting.key()));
+        let saved_optimizer =
+            get(RunSetting::Optimizer).and_then(|text| checkpoint::parse_optimizer_description(text));
+        let kind_of = |o: &Optimizer| match o {
+            Optimizer::Sgd { .. } => OptimizerKind::Sgd,
+            Optimizer::Adam { .. } => OptimizerKind::Adam,
+        };
+        let kind = self.optimizer.or(saved_optimizer.as_ref().map(kind_of)).unwrap_or(OptimizerKind::Sgd);
+        let same = saved_optimizer.filter(|o| kind_of(o) == kind);
+        let lr = self.lr.or(same.map(|o| o.lr()));
+        let saved_momentum = match same {
+            Some(Optimizer::Sgd { momentum, .. }) => Some(momentum),
+            _ => None,
+        };
+        let momentum = self.momentum.or(saved_momentum).unwrap_or(0.9);
+        let saved_network = recorded.and_then(|(m, path)| checkpoint::network_in(m, path).ok().flatten());
+        RunSettings {
+            network: self.network.or(saved_network).unwrap_or_else(Network::lenet5),
+            seed: self.seed.or(get(RunSetting::Seed).and_then(|s| s.parse().ok())).unwrap_or(1),
+            batch_size: self
+                .batch_size
+                .or(get(RunSetting::BatchSize).and_then(|s| s.parse().ok()))
+                .unwrap_or(64),
+            optimizer: kind.with(lr, momentum),
+        }
     }
 }
 
