@@ -3,13 +3,19 @@
 //! `safetensors.torch.save_file` / `load_file`.
 
 use crate::cpu::optimizer::{Optimizer, OptimizerState};
-use crate::error::Remedy;
+use crate::error::{Remedy, ResumeProblem};
 use crate::model::{Network, Parameters, Plan, arch};
 use crate::{Error, Result};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// The metadata key of a run's id (see `session::RunRecord::run_id`), the same in its model file
+/// and its optimizer file.
+pub const RUN_ID: &str = "run_id";
+
+/// Where every file a run writes goes through (`-`, links, devices: see `output`).
+pub use crate::output::write_atomically;
 
 /// Writes `params` to `path` with `metadata`, atomically: the bytes go to a temporary file in the
 /// same directory, which is synced and then renamed over `path`, so a crash leaves either the old
@@ -71,6 +77,26 @@ pub fn describe_optimizer(optimizer: &Optimizer) -> String {
     }
 }
 
+/// The optimizer `describe_optimizer` describes, if `text` is such a description.
+pub fn parse_optimizer_description(text: &str) -> Option<Optimizer> {
+    let mut words = text.split_whitespace();
+    let kind = words.next()?;
+    let values: HashMap<&str, f32> = words
+        .map(|w| w.split_once('=').and_then(|(k, v)| Some((k, v.parse().ok()?))))
+        .collect::<Option<_>>()?;
+    let get = |key: &str| values.get(key).copied();
+    match kind {
+        "sgd" => Some(Optimizer::Sgd { lr: get("lr")?, momentum: get("momentum")? }),
+        "adam" => Some(Optimizer::Adam {
+            lr: get("lr")?,
+            beta1: get("beta1")?,
+            beta2: get("beta2")?,
+            eps: get("eps")?,
+        }),
+        _ => None,
+    }
+}
+
 /// Saves a training checkpoint: the optimizer state (tensors "first" and "second", and the
 /// parameters again as "parameters"; metadata `metadata` plus "updates") to
 /// `optimizer_path(path)`, then the model to `path` with `metadata`. Each file is written
@@ -122,6 +148,7 @@ pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
     let bytes = read_optimizer_file(&path)?;
     let optim_metadata = metadata_of(&path, &bytes)?;
     let epoch = |m: &HashMap<String, String>| m.get("epoch").and_then(|e| e.parse::<u64>().ok());
+    check_same_run(model, &model_metadata, &path, &optim_metadata)?;
     let ahead = matches!((epoch(&model_metadata), epoch(&optim_metadata)), (Some(m), Some(o)) if o == m + 1);
     if !ahead {
         let (optimizer, _) = parse_optimizer(&bytes, &path, &model_metadata, plan.parameter_count)?;
@@ -140,6 +167,36 @@ pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
     let mut params = Parameters::zeros(plan);
     params.values = values;
     Ok(TrainingState { params, optimizer, metadata, recovered: true })
+}
+
+/// Refuses a model file and an optimizer file that different runs saved (two runs saving to the
+/// same path, each file written whole): their run ids differ. Files saved before runs had ids
+/// have none, and pass when neither has one.
+fn check_same_run(
+    model: &Path,
+    model_metadata: &HashMap<String, String>,
+    optim: &Path,
+    optim_metadata: &HashMap<String, String>,
+) -> Result<()> {
+    let key = RUN_ID;
+    if model_metadata.get(key) == optim_metadata.get(key) {
+        return Ok(());
+    }
+    let describe = |m: &HashMap<String, String>| {
+        let epoch = m.get("epoch").map_or("?", |e| e.as_str());
+        match m.get(key) {
+            Some(id) => format!("epoch {epoch} of run {id}"),
+            None => format!("epoch {epoch} of a run without an id"),
+        }
+    };
+    Err(Error::CannotResume {
+        path: model.to_path_buf(),
+        problem: ResumeProblem::OtherRuns {
+            optimizer: optim.to_path_buf(),
+            model_run: describe(model_metadata),
+            optimizer_run: describe(optim_metadata),
+        },
+    })
 }
 
 /// The optimizer file's bytes, with advice when it is missing.
@@ -293,45 +350,4 @@ fn sorted_names(file: &SafeTensors) -> String {
     let mut names = file.names();
     names.sort();
     names.join(", ")
-}
-
-/// Writes `bytes` to a temporary sibling of `path`, syncs it, and renames it into place.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| Error::bad_data(path, "not a file path"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })?;
-    remove_stale_temporaries(dir, &name.to_string_lossy());
-    Ok(())
-}
-
-/// Removes the temporary files of `name` that processes killed mid-write (SIGKILL, power
-/// loss) left in `dir`: those whose process no longer runs. Only where that can be told (Linux's
-/// /proc); elsewhere they stay, hidden and harmless.
-fn remove_stale_temporaries(dir: &Path, name: &str) {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return;
-    }
-    let prefix = format!(".{name}.tmp-");
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
-        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }

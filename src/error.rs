@@ -254,6 +254,9 @@ pub enum ResumeProblem {
     AlreadyDone { epoch: usize },
     /// The recorded epoch cannot be read.
     UnreadableEpoch,
+    /// The model file and its optimizer file were saved by different runs (two runs saving to
+    /// the same path): `model_run` and `optimizer_run` say which, e.g. "epoch 2 of run 5f3a...".
+    OtherRuns { optimizer: PathBuf, model_run: String, optimizer_run: String },
 }
 
 /// The settings a resumed run must share with the saved one.
@@ -300,6 +303,11 @@ impl std::fmt::Display for ResumeProblem {
                 write!(f, "it has already trained {epoch} epochs; ask for more epochs in all to train more")
             }
             ResumeProblem::UnreadableEpoch => write!(f, "unreadable epoch"),
+            ResumeProblem::OtherRuns { optimizer, model_run, optimizer_run } => write!(
+                f,
+                "it and its optimizer state {} were saved by different runs (the model after {model_run}, the optimizer state after {optimizer_run}): two runs saved to the same file",
+                optimizer.display()
+            ),
             ResumeProblem::File(e) => write!(f, "{e}"),
         }
     }

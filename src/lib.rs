@@ -17,6 +17,7 @@ pub mod invariance;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod rng;
 pub mod session;
 pub mod train;

@@ -111,7 +111,8 @@ fn parse(lines: std::str::Lines) -> std::result::Result<Vec<Row>, String> {
 /// An `Observer` that turns training progress into rows, keeps them, and appends each to a CSV
 /// file (if it has one) as soon as it is known.
 pub struct MetricsLog {
-    file: Option<(PathBuf, std::fs::File)>,
+    /// Where rows go, until a write fails.
+    file: Option<(PathBuf, Box<dyn Write>)>,
     every: usize,
     batch_size: usize,
     learning_rate: f32,
@@ -124,14 +125,15 @@ pub struct MetricsLog {
     /// When an epoch starts over mid-way (`--device auto` moving to the CPU path after a GPU
     /// failure), the step of the last row written: rows resume from the new run's totals there.
     rebase_at: Option<usize>,
-    /// The first write that failed: observers cannot return errors, so `check` reports it.
+    /// The write that failed (the last one tried): observers cannot return errors, so `check`
+    /// reports it.
     error: Option<Error>,
 }
 
 impl MetricsLog {
     /// A log with a `train` row every `every` steps of `batch_size` images, written to `path`
-    /// if given (created, or emptied, with the header). `previous` are rows to keep from an
-    /// earlier run (for `--resume`): they are written first.
+    /// if given (created, or emptied, with the header; `-` is standard output). `previous` are
+    /// rows to keep from an earlier run (for `--resume`): they are written first.
     pub fn new(
         path: Option<&Path>,
         every: usize,
@@ -151,10 +153,7 @@ impl MetricsLog {
                     text.push('\n');
                 }
                 // The kept rows go in atomically; rows of this run are appended one by one.
-                crate::checkpoint::write_atomically(path, text.as_bytes())?;
-                let file =
-                    std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-                Some((path.to_path_buf(), file))
+                Some((path.to_path_buf(), crate::output::start_log(path, text.as_bytes())?))
             }
         };
         Ok(MetricsLog {
@@ -176,7 +175,7 @@ impl MetricsLog {
     /// exists (rows of later epochs come from a run that went on past its last checkpoint, and
     /// will be written again). A file that is not a metrics file is an error, not overwritten.
     pub fn rows_to_keep(path: &Path, epoch: usize) -> Result<Vec<Row>> {
-        if !path.exists() {
+        if crate::output::is_stdout(path) || !path.exists() {
             return Ok(Vec::new());
         }
         let rows = read(path)?;
@@ -196,10 +195,11 @@ impl MetricsLog {
     fn push(&mut self, row: Row) {
         let line = row.to_csv();
         if let Some((path, file)) = &mut self.file
-            && self.error.is_none()
             && let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush())
         {
+            // No more rows go to the file (a gap would read as a shorter run); they are kept here.
             self.error = Some(Error::io(path.clone(), e));
+            self.file = None;
         }
         // Kept as written (rounded), so curves drawn from memory are those drawn from the file.
         self.rows.push(Row::parse(&line).unwrap_or(row));

@@ -146,11 +146,12 @@ fn help_lists_every_command_and_every_train_flag_with_its_default() {
     let blocks = option_blocks(&run.stdout);
     for (flag, default) in [
         ("--epochs", "[default: 1]"),
-        ("--batch-size", "[default: 64]"),
+        // (With --resume, the settings not given are the checkpoint's: the help says so.)
+        ("--batch-size", "[default: 64, or with --resume the checkpoint's]"),
         ("--lr", "0.01 for sgd, 0.001 for adam"),
-        ("--momentum", "[default: 0.9]"),
-        ("--optimizer", "[default: sgd]"),
-        ("--seed", "[default: 1]"),
+        ("--momentum", "[default: 0.9, or with --resume the checkpoint's]"),
+        ("--optimizer", "[default: sgd, or with --resume the checkpoint's]"),
+        ("--seed", "[default: 1, or with --resume the checkpoint's]"),
         ("--data-dir", "./data/mnist"),
         ("--dataset", "[default: auto]"),
         ("--save", ""),

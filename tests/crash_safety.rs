@@ -143,12 +143,13 @@ fn a_save_interrupted_between_its_two_files_resumes_from_the_newer_one() {
         run
     };
     train("3", &["--save", "straight.safetensors"]);
-    train("1", &["--save", "cut.safetensors"]);
-    train("2", &["--save", "next.safetensors"]);
-    // The save of epoch 2 got as far as the optimizer file: cut.safetensors is still epoch 1.
     let work = |name: &str| sandbox.work.join(name);
-    std::fs::rename(work("next.safetensors.optim.safetensors"), work("cut.safetensors.optim.safetensors"))
-        .unwrap();
+    train("1", &["--save", "cut.safetensors"]);
+    std::fs::copy(work("cut.safetensors"), work("epoch1.safetensors")).unwrap();
+    train("2", &["--resume", "cut.safetensors", "--save", "cut.safetensors"]);
+    // The save of epoch 2 got as far as the optimizer file: cut.safetensors is still epoch 1 (of
+    // the same run: a run's files carry its id).
+    std::fs::rename(work("epoch1.safetensors"), work("cut.safetensors")).unwrap();
     let run = train("3", &["--resume", "cut.safetensors", "--save", "cut.safetensors"]);
     assert!(run.stderr.contains("its last save was interrupted"), "{}", run.stderr);
     assert!(run.stderr.contains("after epoch 2"), "{}", run.stderr);

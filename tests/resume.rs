@@ -153,7 +153,12 @@ fn cli_straight_vs_resumed(device: &'static str, optimizer: &'static str, tag: &
     let (a, ma) = checkpoint::load(&dir.join("straight.safetensors"), &plan).unwrap();
     let (b, mb) = checkpoint::load(&dir.join("resumed.safetensors"), &plan).unwrap();
     assert!(bits(&a.values) == bits(&b.values), "{tag}: resumed parameters differ from straight ones");
-    assert_eq!(ma, mb);
+    // The same metadata but for the run id: two runs, two ids.
+    fn without_id(m: &HashMap<String, String>) -> std::collections::BTreeMap<&String, &String> {
+        m.iter().filter(|(k, _)| *k != checkpoint::RUN_ID).collect()
+    }
+    assert_eq!(without_id(&ma), without_id(&mb));
+    assert_ne!(ma[checkpoint::RUN_ID], mb[checkpoint::RUN_ID]);
     assert_eq!(mb["epoch"], "3");
     let (sa, _) =
         checkpoint::load_optimizer(&dir.join("straight.safetensors"), &ma, plan.parameter_count).unwrap();
@@ -227,4 +232,135 @@ fn cli_resume_with_other_settings_is_refused() {
     let bytes = std::fs::read(dir.join("m.safetensors")).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     assert_eq!(file.names().len(), 10);
+}
+
+#[test]
+fn a_model_and_an_optimizer_file_of_different_runs_are_refused() {
+    let dir = TempDir::new("cli-two-runs");
+    let d = dir.path();
+    let copy = |from: &str, to: &str| {
+        std::fs::copy(dir.join(&format!("{from}.safetensors")), dir.join(&format!("{to}.safetensors")))
+            .unwrap();
+        let optim = |name: &str| dir.join(&format!("{name}.safetensors.optim.safetensors"));
+        std::fs::copy(optim(from), optim(to)).unwrap();
+    };
+    let run_id = |name: &str| {
+        let metadata = checkpoint::read_metadata(&dir.join(&format!("{name}.safetensors"))).unwrap();
+        metadata.get(checkpoint::RUN_ID).cloned().expect("a run id")
+    };
+    // Run A at lr 0.01; run B at lr 0.05 for one epoch (kept as b1), then resumed for a second.
+    lenet_ok(d, &["--device", "cpu", "--epochs", "1", "--save", "a.safetensors"]);
+    lenet_ok(d, &["--device", "cpu", "--epochs", "1", "--lr", "0.05", "--save", "b.safetensors"]);
+    copy("b", "b1");
+    lenet_ok(
+        d,
+        &[
+            "--device",
+            "cpu",
+            "--epochs",
+            "2",
+            "--lr",
+            "0.05",
+            "--resume",
+            "b.safetensors",
+            "--save",
+            "b.safetensors",
+        ],
+    );
+    assert_ne!(run_id("a"), run_id("b"));
+    assert_eq!(run_id("b1"), run_id("b"), "a resumed run keeps its id");
+
+    // Both runs saved to one file: B's model over A's optimizer state, the same epoch. The model's
+    // settings are those asked for, so only the run ids tell the two files apart.
+    let mix = |model: &str, optim: &str| {
+        std::fs::copy(dir.join(&format!("{model}.safetensors")), dir.join("m.safetensors")).unwrap();
+        let optim = dir.join(&format!("{optim}.safetensors.optim.safetensors"));
+        std::fs::copy(optim, dir.join("m.safetensors.optim.safetensors")).unwrap();
+    };
+    mix("b1", "a");
+    let err =
+        lenet_err(d, &["--device", "cpu", "--epochs", "2", "--lr", "0.05", "--resume", "m.safetensors"]);
+    let expected = format!(
+        "error: cannot resume from m.safetensors: it and its optimizer state m.safetensors.optim.safetensors were saved by different runs (the model after epoch 1 of run {}, the optimizer state after epoch 1 of run {}): two runs saved to the same file; --init m.safetensors starts from its model's parameters with a fresh optimizer",
+        run_id("b"),
+        run_id("a")
+    );
+    assert!(err.lines().any(|l| l == expected), "{err}");
+    // An optimizer file an epoch ahead of the model is a recovered save only from the same run.
+    mix("a", "b");
+    let err = lenet_err(d, &["--device", "cpu", "--epochs", "3", "--resume", "m.safetensors"]);
+    assert!(err.contains("were saved by different runs") && !err.contains("interrupted"), "{err}");
+    mix("b1", "b");
+    let out = lenet(d, &["--device", "cpu", "--epochs", "3", "--lr", "0.05", "--resume", "m.safetensors"]);
+    assert!(out.success() && out.stderr.contains("its last save was interrupted"), "{}", out.stderr);
+
+    // Files saved before runs had ids still resume.
+    let plan = Network::lenet5().plan().unwrap();
+    let saved = checkpoint::load_training(&dir.join("a.safetensors"), &plan).unwrap();
+    let mut metadata = saved.metadata.clone();
+    metadata.remove(checkpoint::RUN_ID);
+    let old = dir.join("old.safetensors");
+    checkpoint::save_training(&old, &saved.params, &saved.optimizer, metadata).unwrap();
+    lenet_ok(
+        d,
+        &["--device", "cpu", "--epochs", "2", "--resume", "old.safetensors", "--save", "old.safetensors"],
+    );
+}
+
+#[test]
+fn cli_resume_takes_the_settings_the_checkpoint_records_and_saves_back_to_it() {
+    let dir = TempDir::new("cli-recorded");
+    let d = dir.path();
+    let settings = [
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.002",
+        "--batch-size",
+        "32",
+        "--seed",
+        "7",
+        "--arch",
+        "lenet5-1998",
+    ];
+    // (`lenet` adds the data options: synthetic digits, 640 training images.)
+    lenet_ok(d, &[&settings[..], &["--epochs", "2", "--save", "straight.safetensors"]].concat());
+    lenet_ok(d, &[&settings[..], &["--epochs", "1", "--save", "m.safetensors"]].concat());
+    // Only the file and the epochs: the network, optimizer, rate, batch size, seed, data set and
+    // number of training images are the checkpoint's; the result goes back into it.
+    let args =
+        ["train", "--device", "cpu", "--limit-test", "64", "--epochs", "2", "--resume", "m.safetensors"];
+    let out = run_lenet(&args, |cmd| {
+        cmd.current_dir(d).env("LENET_DATA_DIR", d.join("no-mnist"));
+    });
+    assert!(out.success(), "{}", out.stderr);
+    let stderr = &out.stderr;
+    assert!(stderr.contains("saving back to m.safetensors after every epoch"), "{stderr}");
+    assert!(
+        stderr.contains("LeNet-5 (1998)") && stderr.contains("batch 32, Adam lr 0.002, seed 7"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("synthetic digits") && stderr.contains("using 640 train"), "{stderr}");
+    let plan = Network::lenet5_1998().plan().unwrap();
+    let (a, _) = checkpoint::load(&dir.join("straight.safetensors"), &plan).unwrap();
+    let (b, mb) = checkpoint::load(&dir.join("m.safetensors"), &plan).unwrap();
+    assert_eq!(mb["epoch"], "2");
+    assert!(bits(&a.values) == bits(&b.values), "the same as two straight epochs");
+    // A setting given that contradicts the record is still refused.
+    let err = lenet_err(
+        d,
+        &[
+            "--device",
+            "cpu",
+            "--epochs",
+            "3",
+            "--resume",
+            "m.safetensors",
+            "--momentum",
+            "0.5",
+            "--optimizer",
+            "sgd",
+        ],
+    );
+    assert!(err.contains("it was trained with optimizer adam lr=0.002"), "{err}");
 }

@@ -19,7 +19,7 @@ pub use device::set_cpu_threads;
 pub use model_file::SavedModel;
 pub use optimizer_kind::{OptimizerKind, rate_to_try};
 pub use probabilities::{softmax, top_k};
-pub use record::{DataIdentity, RunRecord};
+pub use record::{DataIdentity, GivenSettings, RunRecord, RunSettings};
 
 use crate::checkpoint;
 use crate::cpu::optimizer::OptimizerState;
@@ -93,6 +93,8 @@ struct Run {
     epochs_done: usize,
     save_to: Option<PathBuf>,
     last_saved: Option<usize>,
+    /// Recorded in both files of every save (see `RunRecord::run_id`).
+    run_id: Option<String>,
 }
 
 /// An engine with its network, and for training, the run it is part of.
@@ -149,17 +151,21 @@ impl Session {
             crate::memory::check_training(&plan, largest_step, &config.optimizer)?;
         }
         let record = RunRecord::new(&network, &config, &data, 0);
-        let (params, resumed) = match &resume_from {
+        // A resumed run keeps the id of the run it continues; any other run gets a new one.
+        let (params, resumed, run_id) = match &resume_from {
             Some(from) => {
-                let (params, state, epoch) = load_resume(from, &record, &plan, config.epochs, &notices)?;
-                (params, Some((state, epoch)))
+                let (params, state, epoch, run_id) =
+                    load_resume(from, &record, &plan, config.epochs, &notices)?;
+                (params, Some((state, epoch)), run_id)
             }
             None => match start {
-                Some(params) if params.values.len() == plan.parameter_count => (params, None),
+                Some(params) if params.values.len() == plan.parameter_count => {
+                    (params, None, Some(record::new_run_id()))
+                }
                 Some(_) => {
                     return Err(Error::InvalidArgument("the parameters do not match the network".into()));
                 }
-                None => (Parameters::init(&plan, config.seed), None),
+                None => (Parameters::init(&plan, config.seed), None, Some(record::new_run_id())),
             },
         };
         let mut engine = device::open_engine(device, plan, params, config.optimizer, &notices).await?;
@@ -168,7 +174,7 @@ impl Session {
             engine.set_optimizer_state(&state)?;
             epochs_done = epoch;
         }
-        let run = Run { config, data, epochs_done, save_to, last_saved: None };
+        let run = Run { config, data, epochs_done, save_to, last_saved: None, run_id };
         Ok(Session::new(engine, network, Some(run), Default::default()))
     }
 
@@ -332,7 +338,8 @@ impl Session {
     /// What a checkpoint of the run records now (None for an inference session).
     pub fn record(&self) -> Option<RunRecord> {
         let run = self.run.as_ref()?;
-        Some(RunRecord::new(&self.network, &run.config, &run.data, run.epochs_done))
+        let record = RunRecord::new(&self.network, &run.config, &run.data, run.epochs_done);
+        Some(RunRecord { run_id: run.run_id.clone(), ..record })
     }
 
     /// The metadata a model file of this session holds: the run record, or the metadata the
@@ -360,15 +367,15 @@ impl Session {
     }
 }
 
-/// For a resumed run: the parameters, optimizer state and last epoch saved in `from`, after
-/// checking the saved run had the settings of `record` and has epochs left before `epochs`.
+/// For a resumed run: the parameters, optimizer state, last epoch and run id saved in `from`,
+/// after checking the saved run had the settings of `record` and has epochs left before `epochs`.
 fn load_resume(
     from: &Path,
     record: &RunRecord,
     plan: &Plan,
     epochs: usize,
     notices: &Rc<RefCell<Notices>>,
-) -> Result<(Parameters, OptimizerState, usize)> {
+) -> Result<(Parameters, OptimizerState, usize, Option<String>)> {
     let unreadable = |e: Error| match e {
         e @ Error::CannotResume { .. } => e,
         e => Error::CannotResume {
@@ -386,5 +393,6 @@ fn load_resume(
         (notices.borrow_mut())(notice);
     }
     let epoch = record::resumable_epoch(&saved.metadata, from, epochs)?;
-    Ok((saved.params, saved.optimizer, epoch))
+    let run_id = saved.metadata.get(record::RUN_ID).cloned();
+    Ok((saved.params, saved.optimizer, epoch, run_id))
 }

@@ -7,6 +7,7 @@ use crate::cpu::optimizer::Optimizer;
 use crate::data::{MEAN, STD};
 use crate::error::{ResumeProblem, RunSetting};
 use crate::model::Network;
+use crate::session::OptimizerKind;
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -28,6 +29,73 @@ impl DataIdentity {
     }
 }
 
+impl DataIdentity {
+    /// The training data `metadata` records, when it records it.
+    pub fn recorded(metadata: &HashMap<String, String>) -> Option<DataIdentity> {
+        let dataset = metadata.get(RunSetting::Dataset.key())?.clone();
+        let train_examples = metadata.get(RunSetting::TrainExamples.key())?.parse().ok()?;
+        Some(DataIdentity { dataset, train_examples })
+    }
+}
+
+/// The settings of a run a user may leave out, each None when not given.
+#[derive(Clone, Debug, Default)]
+pub struct GivenSettings {
+    pub network: Option<Network>,
+    pub seed: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub optimizer: Option<OptimizerKind>,
+    pub lr: Option<f32>,
+    /// SGD's.
+    pub momentum: Option<f32>,
+}
+
+/// A run's settings, every one decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSettings {
+    pub network: Network,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+}
+
+impl GivenSettings {
+    /// The settings of a run: those given; for the others, those the run being resumed records
+    /// in `recorded` (its checkpoint's metadata; `path` names it), so that a resumed run continues
+    /// with its own settings unless told otherwise; else the defaults (LeNet-5, seed 1, batch 64,
+    /// SGD with momentum 0.9 at its default rate). A learning rate or momentum is taken from the
+    /// record only for the optimizer it records. Given settings that contradict the record are
+    /// left for the resume to refuse (`RunRecord::check_resume`).
+    pub fn complete(self, recorded: Option<(&HashMap<String, String>, &Path)>) -> RunSettings {
+        let metadata = recorded.map(|(m, _)| m);
+        let get = |setting: RunSetting| metadata.and_then(|m| m.get(setting.key()));
+        let saved_optimizer =
+            get(RunSetting::Optimizer).and_then(|text| checkpoint::parse_optimizer_description(text));
+        let kind_of = |o: &Optimizer| match o {
+            Optimizer::Sgd { .. } => OptimizerKind::Sgd,
+            Optimizer::Adam { .. } => OptimizerKind::Adam,
+        };
+        let kind = self.optimizer.or(saved_optimizer.as_ref().map(kind_of)).unwrap_or(OptimizerKind::Sgd);
+        let same = saved_optimizer.filter(|o| kind_of(o) == kind);
+        let lr = self.lr.or(same.map(|o| o.lr()));
+        let saved_momentum = match same {
+            Some(Optimizer::Sgd { momentum, .. }) => Some(momentum),
+            _ => None,
+        };
+        let momentum = self.momentum.or(saved_momentum).unwrap_or(0.9);
+        let saved_network = recorded.and_then(|(m, path)| checkpoint::network_in(m, path).ok().flatten());
+        RunSettings {
+            network: self.network.or(saved_network).unwrap_or_else(Network::lenet5),
+            seed: self.seed.or(get(RunSetting::Seed).and_then(|s| s.parse().ok())).unwrap_or(1),
+            batch_size: self
+                .batch_size
+                .or(get(RunSetting::BatchSize).and_then(|s| s.parse().ok()))
+                .unwrap_or(64),
+            optimizer: kind.with(lr, momentum),
+        }
+    }
+}
+
 /// One training run as a checkpoint records it.
 #[derive(Clone, Debug)]
 pub struct RunRecord {
@@ -38,6 +106,9 @@ pub struct RunRecord {
     pub seed: u64,
     pub batch_size: usize,
     pub optimizer: Optimizer,
+    /// What tells this run's files from another's saved to the same path (`new_run_id`); None
+    /// for runs saved before runs had one, and runs continuing them.
+    pub run_id: Option<String>,
 }
 
 impl RunRecord {
@@ -50,12 +121,14 @@ impl RunRecord {
             seed: config.seed,
             batch_size: config.batch_size,
             optimizer: config.optimizer,
+            run_id: None,
         }
     }
 
-    /// The checkpoint metadata: the keys `lenet train --save` has always written.
+    /// The checkpoint metadata: the keys `lenet train --save` has always written, and the run id
+    /// (`RUN_ID`) when there is one.
     pub fn to_metadata(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut metadata = HashMap::from([
             ("dataset".to_string(), self.data.dataset.clone()),
             ("train_examples".to_string(), self.data.train_examples.to_string()),
             ("format".to_string(), "pt".to_string()),
@@ -66,7 +139,11 @@ impl RunRecord {
             ("seed".to_string(), self.seed.to_string()),
             ("batch_size".to_string(), self.batch_size.to_string()),
             ("optimizer".to_string(), checkpoint::describe_optimizer(&self.optimizer)),
-        ])
+        ]);
+        if let Some(id) = &self.run_id {
+            metadata.insert(RUN_ID.to_string(), id.clone());
+        }
+        metadata
     }
 
     /// The settings compared on resume, as the metadata writes them, each with the value this
@@ -100,6 +177,22 @@ impl RunRecord {
         }
         Ok(())
     }
+}
+
+pub use crate::checkpoint::RUN_ID;
+
+/// A fresh run id: 16 hex digits from the time, the process and a per-process count, hashed with
+/// std's randomly keyed hasher. Two runs writing the same file get different ones.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = web_time::SystemTime::now().duration_since(web_time::UNIX_EPOCH).unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    #[cfg(not(target_arch = "wasm32"))]
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
 }
 
 /// The last epoch a saved run (its `metadata`, from `path`) trained, when a run of `epochs` in

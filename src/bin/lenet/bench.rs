@@ -1,5 +1,6 @@
 //! `lenet bench`: training and inference speed of the CPU path and each adapter, side by side.
 
+use super::outputs::{self, Kind, say};
 use anyhow::{Context, Result};
 use clap::Args;
 use lenet_gpu::checkpoint;
@@ -24,7 +25,8 @@ pub struct BenchArgs {
     /// Also time each kernel of a training step (at the first batch size).
     #[arg(long)]
     kernels: bool,
-    /// Write the figures as JSON to this file.
+    /// Write the figures as JSON to this file (`-`: standard output, the table then going to
+    /// standard error).
     #[arg(long, short = 'o', value_name = "FILE")]
     json: Option<PathBuf>,
     /// Worker threads for the CPU path (default: one per core).
@@ -35,6 +37,7 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     use indicatif::ProgressBar;
     super::args::set_threads(args.threads)?;
+    outputs::check(&[(Kind::Json, args.json.as_deref())])?;
     let workload = Workload {
         engines: args.device,
         batch_sizes: args.batch_size.iter().map(|&b| b as usize).collect(),
@@ -47,12 +50,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let result = comparison::compare(&workload, &mut |status| spinner.set_message(status));
     spinner.finish_and_clear();
     let figures = result?;
-    println!(
+    say!(
         "{:<40} {:<8} {:>6} {:>13} {:>13} {:>12} {:>8}",
-        "device", "backend", "batch", "train img/s", "infer img/s", "epoch (60k)", "vs CPU"
+        "device",
+        "backend",
+        "batch",
+        "train img/s",
+        "infer img/s",
+        "epoch (60k)",
+        "vs CPU"
     );
     for r in &figures.throughput {
-        println!(
+        say!(
             "{:<40} {:<8} {:>6} {:>13.0} {:>13.0} {:>10.1} s {:>8}",
             r.device,
             r.backend,
@@ -64,24 +73,28 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     }
     for report in &figures.kernels {
-        println!(
+        say!(
             "\nkernels on {}, batch {} (each timed alone, {}):",
-            report.device, report.batch, report.timed_by
+            report.device,
+            report.batch,
+            report.timed_by
         );
         for k in &report.kernels {
             let rate = if k.flops > 0.0 { format!("{:>7.2} GFLOP/s", k.gflops()) } else { String::new() };
-            println!("  {:<32} {:>10.1} µs {rate}", k.kernel, k.seconds * 1e6);
+            say!("  {:<32} {:>10.1} µs {rate}", k.kernel, k.seconds * 1e6);
         }
         let total: f64 = report.kernels.iter().map(|k| k.seconds).sum();
-        println!("  {:<32} {:>10.1} µs", "sum", total * 1e6);
+        say!("  {:<32} {:>10.1} µs", "sum", total * 1e6);
         if let Some(us) = report.recording_microseconds_per_step {
-            println!("  CPU time to record one step: {us:.1} µs");
+            say!("  CPU time to record one step: {us:.1} µs");
         }
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&figures).context("formatting JSON")?;
-        checkpoint::write_atomically(path, text.as_bytes())?;
-        eprintln!("figures written to {}", path.display());
+        checkpoint::write_atomically(path, format!("{text}\n").as_bytes())?;
+        if !lenet_gpu::output::is_stdout(path) {
+            eprintln!("figures written to {}", path.display());
+        }
     }
     Ok(())
 }

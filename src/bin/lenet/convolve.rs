@@ -1,5 +1,6 @@
 //! `lenet convolve`.
 
+use super::outputs::{self, Kind, say};
 use anyhow::Result;
 use clap::Args;
 use lenet_gpu::convolve::{self, GrayScale, Kernel, NAMED_KERNELS};
@@ -37,7 +38,7 @@ pub struct ConvolveArgs {
     /// Zero pixels added on every side.
     #[arg(long, default_value_t = 0)]
     padding: u32,
-    /// The PNG to write. Signed results map 0 to mid-gray; non-negative ones min..max to 0..255.
+    /// The PNG to write (`-`: standard output). Signed results map 0 to mid-gray; non-negative ones min..max to 0..255.
     #[arg(long, short = 'o', value_name = "FILE", default_value = "convolved.png")]
     out: PathBuf,
     /// Write a figure instead of the bare result: the input and the result side by side,
@@ -51,6 +52,7 @@ pub struct ConvolveArgs {
 }
 
 pub fn run(args: ConvolveArgs) -> Result<()> {
+    outputs::check(&[(Kind::Picture, Some(&args.out))])?;
     let image = convolve::read_plane(&args.image)?;
     let gpu = Gpu::open(args.device)?;
     let on = match &gpu {
@@ -65,7 +67,7 @@ pub fn run(args: ConvolveArgs) -> Result<()> {
         convolve::write_png(&args.out, &out)?;
     }
     let k = &args.kernel.0;
-    println!(
+    say!(
         "{}: {}x{} -> {}x{} ({}x{} kernel, stride {stride}, padding {padding}, on the {on}), wrote {}",
         args.image.display(),
         image.width,
@@ -74,9 +76,9 @@ pub fn run(args: ConvolveArgs) -> Result<()> {
         out.height,
         k.width,
         k.height,
-        args.out.display()
+        outputs::name(&args.out)
     );
-    println!("  kernel: {}", args.kernel.describe());
-    println!("  in the picture: {}", GrayScale::of(&out).describe());
+    say!("  kernel: {}", args.kernel.describe());
+    say!("  in the picture: {}", GrayScale::of(&out).describe());
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `lenet eval`.
 
 use super::args::{DatasetArgs, DatasetKind, parse_arch, set_threads};
+use super::outputs::{self, Kind};
 use super::{figures, hints};
 use anyhow::{Result, bail};
 use clap::Args;
@@ -41,6 +42,10 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     set_threads(args.dataset.threads)?;
+    outputs::check(&[
+        (Kind::Confusion, args.confusion.as_deref()),
+        (Kind::ShiftPlot, args.shift_plot.as_deref()),
+    ])?;
     let model = SavedModel::read(&args.model, args.arch)?;
     let plan = arch::plan_for_mnist(&model.network)?;
     // A model trained on Fashion-MNIST is evaluated on it, unless --dataset names another.
@@ -91,7 +96,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!("  {:>7.2}%", evaluation.class_accuracy(actual) * 100.0);
     }
     if let Some(path) = &args.confusion {
-        figures::confusion(&evaluation, path)?;
+        figures::confusion(&evaluation, path);
     }
     let shift = args.shift.or(args.shift_plot.as_ref().map(|_| 4));
     if let Some(max) = shift {

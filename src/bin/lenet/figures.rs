@@ -2,6 +2,7 @@
 //! curves (`train --metrics/--plot`), the confusion matrix (`eval --confusion`) and accuracy
 //! under translation (`eval --shift/--shift-plot`).
 
+use super::outputs;
 use anyhow::{Context, Result};
 use lenet_gpu::data::Dataset;
 use lenet_gpu::invariance::{self, ShiftGrid};
@@ -14,6 +15,10 @@ use std::path::{Path, PathBuf};
 pub struct TrainFigures {
     pub log: MetricsLog,
     plot: Option<PathBuf>,
+    /// Whether a metrics write failed (the file stopped there).
+    metrics_failed: bool,
+    /// Why the last drawing of the curves failed, if it did.
+    plot_failure: Option<String>,
 }
 
 impl TrainFigures {
@@ -30,13 +35,6 @@ impl TrainFigures {
         if metrics.is_none() && plot.is_none() {
             return Ok(None);
         }
-        if let Some(dir) = plot.and_then(Path::parent).filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
-            anyhow::bail!(
-                "cannot draw the curves in {}: the directory {} does not exist",
-                plot.unwrap().display(),
-                dir.display()
-            );
-        }
         let previous = match (metrics, resumed_after) {
             (Some(path), Some(epoch)) => MetricsLog::rows_to_keep(path, epoch)
                 .with_context(|| format!("cannot continue the metrics in {}", path.display()))?,
@@ -44,27 +42,38 @@ impl TrainFigures {
         };
         let log = MetricsLog::new(metrics, every, batch_size, learning_rate, previous)
             .context("cannot write the metrics file")?;
-        Ok(Some(TrainFigures { log, plot: plot.map(Path::to_path_buf) }))
+        let plot = plot.map(Path::to_path_buf);
+        Ok(Some(TrainFigures { log, plot, metrics_failed: false, plot_failure: None }))
     }
 
-    /// After each epoch: reports a failed metrics write, and redraws the curves.
-    pub fn epoch_done(&mut self) -> Result<()> {
-        self.log.check().context("writing the metrics file")?;
-        if let Some(path) = &self.plot {
-            viz::curves::draw(self.log.rows())?
-                .save(path)
-                .with_context(|| format!("writing the training curves to {}", path.display()))?;
+    /// After each epoch: warns of a failed metrics write, and redraws the curves (warning when
+    /// that fails, once for each different problem). Neither stops training.
+    pub fn epoch_done(&mut self) {
+        if let Err(e) = self.log.check() {
+            self.metrics_failed = true;
+            let e = anyhow::Error::new(e).context("the metrics file stopped here (training goes on)");
+            outputs::warn(&e);
         }
-        Ok(())
+        if let Some(path) = &self.plot {
+            let drawn = viz::curves::draw(self.log.rows()).and_then(|picture| picture.save(path));
+            let failure = drawn
+                .context("the training curves were not drawn (training goes on)")
+                .err()
+                .map(|e| super::hints::explain(&e));
+            if let Some(why) = failure.as_ref().filter(|&f| Some(f) != self.plot_failure.as_ref()) {
+                eprintln!("warning: {why}");
+            }
+            self.plot_failure = failure;
+        }
     }
 
     /// What was written, for the closing lines.
     pub fn describe(&self, metrics: Option<&Path>) -> Vec<String> {
         let mut lines = Vec::new();
-        if let Some(path) = metrics {
-            lines.push(format!("metrics written to {}", path.display()));
+        if let Some(path) = metrics.filter(|_| !self.metrics_failed) {
+            lines.push(format!("metrics written to {}", outputs::name(path)));
         }
-        if let Some(path) = &self.plot {
+        if let Some(path) = self.plot.as_ref().filter(|_| self.plot_failure.is_none()) {
             lines.push(format!("training curves drawn in {}", path.display()));
         }
         lines
@@ -72,12 +81,13 @@ impl TrainFigures {
 }
 
 /// `eval --confusion FILE`.
-pub fn confusion(evaluation: &Evaluation, path: &Path) -> Result<()> {
-    viz::confusion::draw(evaluation)?
-        .save(path)
-        .with_context(|| format!("writing the confusion matrix to {}", path.display()))?;
-    println!("\nconfusion matrix drawn in {}", path.display());
-    Ok(())
+/// A failure to draw it is a warning: the evaluation printed is the command's result.
+pub fn confusion(evaluation: &Evaluation, path: &Path) {
+    let drawn = viz::confusion::draw(evaluation).and_then(|picture| picture.save(path));
+    match drawn.context("the confusion matrix was not drawn") {
+        Ok(()) => println!("\nconfusion matrix drawn in {}", path.display()),
+        Err(e) => outputs::warn(&e),
+    }
 }
 
 /// `eval --shift MAX [--shift-plot FILE]`: the accuracy for every shift, as a table and a
@@ -96,10 +106,12 @@ pub fn shift(engine: &mut dyn Engine, test: &Dataset, max: usize, plot: Option<&
     bar.finish_and_clear();
     print!("{}", shift_table(&grid));
     if let Some(path) = plot {
-        viz::shift::draw(&grid)?
-            .save(path)
-            .with_context(|| format!("writing the shift plot to {}", path.display()))?;
-        println!("shift plot drawn in {}", path.display());
+        // A failure to draw it is a warning: the table printed is the command's result.
+        let drawn = viz::shift::draw(&grid).and_then(|picture| picture.save(path));
+        match drawn.context("the shift plot was not drawn") {
+            Ok(()) => println!("shift plot drawn in {}", path.display()),
+            Err(e) => outputs::warn(&e),
+        }
     }
     Ok(())
 }

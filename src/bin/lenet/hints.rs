@@ -51,6 +51,10 @@ pub fn error(e: &Error) -> String {
                 ),
                 ResumeProblem::File(e) => error(e),
                 ResumeProblem::UnreadableEpoch => problem.to_string(),
+                ResumeProblem::OtherRuns { .. } => format!(
+                    "{problem}; --init {} starts from its model's parameters with a fresh optimizer",
+                    path.display()
+                ),
             };
             format!("cannot resume from {}: {why}", path.display())
         }

@@ -10,6 +10,7 @@ mod download;
 mod eval;
 mod figures;
 mod hints;
+mod outputs;
 mod predict;
 mod progress;
 mod show;

@@ -71,7 +71,7 @@ impl Observer for ConsoleObserver {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        println!(
+        super::outputs::say!(
             "epoch {}/{}: train loss {:.4}, train acc {:.2}%, test acc {:.2}%, {:.1} s, {:.0} images/s",
             r.epoch,
             self.epochs,

@@ -1,5 +1,6 @@
 //! `lenet show`: pictures of what a trained network has learned and sees.
 
+use super::outputs::{self, Kind, say};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use lenet_gpu::data::preprocess;
@@ -43,7 +44,7 @@ struct ModelArgs {
 struct KernelsArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// The PNG to write.
+    /// The PNG to write (`-`: standard output).
     #[arg(long, short = 'o', value_name = "FILE", default_value = "kernels.png")]
     out: PathBuf,
     /// How large to draw the kernels: 1 draws a kernel about 100 pixels a side (conv1's 5x5: 20
@@ -67,7 +68,7 @@ struct FeaturesArgs {
     image: PathBuf,
     #[command(flatten)]
     model: ModelArgs,
-    /// The PNG to write.
+    /// The PNG to write (`-`: standard output).
     #[arg(long, short = 'o', value_name = "FILE", default_value = "features.png")]
     out: PathBuf,
     /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
@@ -81,12 +82,18 @@ struct CurvesArgs {
     /// The metrics file (CSV) written by `lenet train --metrics`.
     #[arg(value_name = "METRICS")]
     metrics: PathBuf,
-    /// The PNG to write.
+    /// The PNG to write (`-`: standard output).
     #[arg(long, short = 'o', value_name = "FILE", default_value = "curves.png")]
     out: PathBuf,
 }
 
 pub fn run(args: ShowArgs) -> Result<()> {
+    let out = match &args.what {
+        ShowCommand::Kernels(a) => &a.out,
+        ShowCommand::Features(a) => &a.out,
+        ShowCommand::Curves(a) => &a.out,
+    };
+    outputs::check(&[(Kind::Picture, Some(out))])?;
     match args.what {
         ShowCommand::Kernels(args) => kernels(args),
         ShowCommand::Features(args) => features(args),
@@ -106,7 +113,7 @@ fn load_model(args: &ModelArgs) -> Result<SavedModel> {
 }
 
 fn save(picture: &viz::Picture, out: &Path) -> Result<()> {
-    picture.save(out).with_context(|| format!("writing {}", out.display()))
+    picture.save(out).with_context(|| format!("writing {}", outputs::name(out)))
 }
 
 fn kernels(args: KernelsArgs) -> Result<()> {
@@ -124,10 +131,10 @@ fn kernels(args: KernelsArgs) -> Result<()> {
             _ => None,
         })
         .collect();
-    println!(
+    say!(
         "kernels of {}: wrote {} ({}x{})",
         layers.join(", "),
-        args.out.display(),
+        outputs::name(&args.out),
         picture.width,
         picture.height
     );
@@ -145,13 +152,13 @@ fn features(args: FeaturesArgs) -> Result<()> {
         viz::features::softmax(&activations.last().context("the network has no layers")?.values);
     let best =
         (0..probabilities.len()).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).unwrap_or(0);
-    println!(
+    say!(
         "{}: {best} ({:.1}%) on {}; {} layers drawn, wrote {} ({}x{})",
         args.image.display(),
         100.0 * probabilities[best],
         session.device_name(),
         activations.len(),
-        args.out.display(),
+        outputs::name(&args.out),
         picture.width,
         picture.height
     );
@@ -162,6 +169,6 @@ fn curves(args: CurvesArgs) -> Result<()> {
     let rows = lenet_gpu::metrics::read(&args.metrics)?;
     let picture = viz::curves::draw(&rows).with_context(|| format!("plotting {}", args.metrics.display()))?;
     save(&picture, &args.out)?;
-    println!("{} rows of {}: wrote {}", rows.len(), args.metrics.display(), args.out.display());
+    say!("{} rows of {}: wrote {}", rows.len(), args.metrics.display(), outputs::name(&args.out));
     Ok(())
 }

@@ -1,16 +1,19 @@
 //! `lenet train`.
 
-use super::args::{DatasetArgs, momentum, parse_arch, positive_float, set_threads};
+use super::args::{DatasetArgs, DatasetKind, momentum, parse_arch, positive_float, set_threads};
 use super::figures::TrainFigures;
 use super::hints;
+use super::outputs::{self, Kind};
 use super::progress::ConsoleObserver;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
+use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::{Network, arch};
-use lenet_gpu::session::{DataIdentity, OptimizerKind, SavedModel, Session, TrainSpec};
+use lenet_gpu::session::{DataIdentity, GivenSettings, OptimizerKind, SavedModel, Session, TrainSpec};
 use lenet_gpu::train::{Observer, TrainConfig};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -28,27 +31,31 @@ pub struct TrainArgs {
     /// Passes over the training set.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     epochs: u32,
-    /// Images per training step (the last step of an epoch may be smaller).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    batch_size: u32,
-    /// Learning rate [default: 0.01 for sgd, 0.001 for adam].
+    /// Images per training step (the last step of an epoch may be smaller) [default: 64, or with
+    /// --resume the checkpoint's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: Option<u32>,
+    /// Learning rate [default: 0.01 for sgd, 0.001 for adam, or with --resume the checkpoint's].
     #[arg(long, value_parser = positive_float, allow_negative_numbers = true)]
     lr: Option<f32>,
-    /// Momentum for SGD, in [0, 1).
-    #[arg(long, default_value_t = 0.9, value_parser = momentum, allow_negative_numbers = true)]
-    momentum: f32,
-    /// The optimizer.
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
-    optimizer: OptimizerArg,
-    /// Seed for initialization, shuffling and synthetic data: the same seed gives the same numbers.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Save the model here (safetensors, PyTorch's state_dict names) after every epoch, atomically.
+    /// Momentum for SGD, in [0, 1) [default: 0.9, or with --resume the checkpoint's].
+    #[arg(long, value_parser = momentum, allow_negative_numbers = true)]
+    momentum: Option<f32>,
+    /// The optimizer [default: sgd, or with --resume the checkpoint's].
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerArg>,
+    /// Seed for initialization, shuffling and synthetic data: the same seed gives the same numbers
+    /// [default: 1, or with --resume the checkpoint's].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Save the model here (safetensors, PyTorch's state_dict names) after every epoch, atomically
+    /// [default with --resume: the file resumed from].
     #[arg(long, short = 'o', value_name = "FILE")]
     save: Option<PathBuf>,
     /// Continue the run saved in this checkpoint (by --save, which also writes the optimizer
-    /// state to FILE.optim.safetensors) from its next epoch up to --epochs; needs the same
-    /// --seed, --batch-size, --arch and optimizer settings (and data options) as that run.
+    /// state to FILE.optim.safetensors) from its next epoch up to --epochs, saving back to it
+    /// unless --save says otherwise. Settings not given (--seed, --batch-size, --arch, the
+    /// optimizer's, --dataset and --limit-train) are the saved run's; given ones must match them.
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
     /// Start from the parameters of this saved model (fine-tuning), with the settings of this
@@ -57,12 +64,13 @@ pub struct TrainArgs {
     init: Option<PathBuf>,
     /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
     /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one
-    /// [default: lenet5, or with --init the network the checkpoint records].
+    /// [default: lenet5, or with --init or --resume the network the checkpoint records].
     #[arg(long, value_name = "SPEC", value_parser = parse_arch)]
     arch: Option<Network>,
     /// Write training figures to this CSV file as training goes (kind,epoch,step,loss,accuracy,
     /// images_per_s,learning_rate): a `train` row every --metrics-every steps and a `test` row
     /// after each epoch (see the README). With --resume, its rows up to the resumed epoch are kept.
+    /// `-` is standard output (the epoch lines then go to standard error).
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
     /// Steps per `train` row of --metrics (and of --plot's curves) [default: 50, fewer in a short
@@ -76,38 +84,50 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     set_threads(args.dataset.threads)?;
-    let kind = match args.optimizer {
-        OptimizerArg::Sgd => OptimizerKind::Sgd,
-        OptimizerArg::Adam => OptimizerKind::Adam,
-    };
-    let optimizer = kind.with(args.lr, args.momentum);
-    let config = TrainConfig {
-        epochs: args.epochs as usize,
-        batch_size: args.batch_size as usize,
-        optimizer,
-        seed: args.seed,
-    };
-    config.validate()?;
+    // --resume without --save saves back to the file resumed from.
+    let save = args.save.clone().or_else(|| args.resume.clone());
+    outputs::check(&[
+        (Kind::Model, save.as_deref()),
+        (Kind::Metrics, args.metrics.as_deref()),
+        (Kind::Curves, args.plot.as_deref()),
+    ])?;
+    // What the run being resumed records, for the settings not given (unreadable: the resume
+    // itself says why).
+    let recorded = args.resume.as_deref().and_then(|p| checkpoint::read_metadata(p).ok());
     // --init's model, with its network (an --arch that disagrees with the recorded one is refused).
     let init = match &args.init {
         Some(path) => Some(SavedModel::read(path, args.arch.clone())?),
         None => None,
     };
-    let network = match &init {
-        Some(model) => model.network.clone(),
-        None => args.arch.clone().unwrap_or_else(Network::lenet5),
+    let given = GivenSettings {
+        network: init.as_ref().map(|m| m.network.clone()).or(args.arch.clone()),
+        seed: args.seed,
+        batch_size: args.batch_size.map(|b| b as usize),
+        optimizer: args.optimizer.map(|o| match o {
+            OptimizerArg::Sgd => OptimizerKind::Sgd,
+            OptimizerArg::Adam => OptimizerKind::Adam,
+        }),
+        lr: args.lr,
+        momentum: args.momentum,
     };
+    let settings = given.complete(recorded.as_ref().zip(args.resume.as_deref()));
+    let (network, optimizer) = (settings.network, settings.optimizer);
+    let config = TrainConfig {
+        epochs: args.epochs as usize,
+        batch_size: settings.batch_size,
+        optimizer,
+        seed: settings.seed,
+    };
+    config.validate()?;
     let plan = arch::plan_for_mnist(&network)?;
-    let loaded = args.dataset.load(args.dataset.dataset.choice(), args.seed, plan.input(), false)?;
-    if let Some(save) = &args.save {
-        check_save_path(save)?;
-    }
+    let dataset = data_to_resume(&args.dataset, recorded.as_ref());
+    let loaded = dataset.load(dataset.dataset.choice(), config.seed, plan.input(), false)?;
     let spec = TrainSpec {
         device: args.dataset.device,
         network: network.clone(),
         config: config.clone(),
         data: DataIdentity::of(loaded.collection, loaded.split.train.len()),
-        save_to: args.save.clone(),
+        save_to: save.clone(),
         resume_from: args.resume.clone(),
     };
     let mut session = match init {
@@ -120,6 +140,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let resumed_after = args.resume.as_ref().map(|_| session.epochs_done());
     if let (Some(from), Some(epoch)) = (&args.resume, resumed_after) {
         eprintln!("resuming from {} after epoch {epoch}", from.display());
+        if args.save.is_none() {
+            eprintln!("saving back to {} after every epoch (--save FILE to write elsewhere)", from.display());
+        }
     }
     let optimizer_words = match optimizer {
         Optimizer::Sgd { lr, momentum } => format!("SGD lr {lr} momentum {momentum}"),
@@ -158,16 +181,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         let report = session.train_epoch(&loaded.split, &mut Observers(observers));
         if let Some(f) = &mut figures {
-            f.epoch_done()?; // the rows so far are kept and drawn even if the epoch failed
+            f.epoch_done(); // the rows so far are kept and drawn even if the epoch failed
         }
         if let Err(lenet_gpu::Error::Interrupted { .. }) = report {
             drop(console); // clears the progress bar
-            eprintln!("{}", interrupted(&session, args.save.as_deref()));
+            eprintln!("{}", interrupted(&session, save.as_deref()));
             return Err(super::Stopped.into());
         }
         report?;
     }
-    if let Some(path) = &args.save {
+    if let Some(path) = &save {
         eprintln!("model saved to {}", path.display());
     }
     for line in figures.iter().flat_map(|f| f.describe(args.metrics.as_deref())) {
@@ -194,22 +217,23 @@ fn interrupted(session: &Session, save: Option<&Path>) -> String {
     }
 }
 
-/// Refuses, before any training, a `--save` path that could not be written at the end of an
-/// epoch: one in a missing directory, or a directory itself.
-fn check_save_path(save: &Path) -> Result<()> {
-    if save.is_dir() {
-        bail!(
-            "cannot save to {}: it is a directory; give a file name, e.g. {}",
-            save.display(),
-            save.join("lenet.safetensors").display()
-        );
+/// The data options of a run resuming the one `recorded` describes: `--dataset auto` and no
+/// `--limit-train` mean the saved run's data set and number of training images.
+fn data_to_resume(given: &DatasetArgs, recorded: Option<&HashMap<String, String>>) -> DatasetArgs {
+    let mut data = given.clone();
+    let Some(saved) = recorded.and_then(DataIdentity::recorded) else { return data };
+    if data.dataset == DatasetKind::Auto {
+        data.dataset = match saved.dataset.as_str() {
+            "mnist" => DatasetKind::Mnist,
+            "fashion-mnist" => DatasetKind::FashionMnist,
+            "synthetic" => DatasetKind::Synthetic,
+            _ => DatasetKind::Auto,
+        };
     }
-    if let Some(dir) = save.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        bail!("cannot save to {}: the directory {} does not exist", save.display(), dir.display());
+    if data.limit_train.is_none() {
+        data.limit_train = u32::try_from(saved.train_examples).ok().filter(|&n| n > 0);
     }
-    Ok(())
+    data
 }
 
 /// `--metrics-every`, or by default 50 steps, fewer when the run has under 5000 steps left: about
