@@ -290,6 +290,17 @@ impl Gpu {
         self.queue.submit([commands])
     }
 
+    /// Whether every submission has finished, by a poll that does not wait (native only: in a
+    /// browser the page cannot poll, and this is false). A backend that runs the work inside
+    /// `submit` (wgpu's GL backend on llvmpipe) has finished it when `submit` returns.
+    pub fn queue_empty(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let empty = self.device.poll(wgpu::PollType::Poll).is_ok_and(|s| s.is_queue_empty());
+        #[cfg(target_arch = "wasm32")]
+        let empty = false;
+        empty
+    }
+
     /// Counts a readback done elsewhere (e.g. an asynchronous one in the trainer).
     pub fn count_readback(&self) {
         Counters::bump(&self.counters.readbacks);
