@@ -2,7 +2,7 @@
 //! (never a panic) and `--device auto`'s `Fallback` carries on on the CPU path with the CPU
 //! path's own numbers; a batch beyond the adapter's limits names the largest one that fits,
 //! which does fit; batches of 1, 7, 64 and 1000 train as on the CPU path; wgpu's validation
-//! errors come back as `Error::Gpu`.
+//! errors come back as `Error::Gpu`; a kernel beyond a weaker device's limits is refused by name.
 
 mod common;
 
@@ -13,6 +13,7 @@ use lenet_gpu::data::{Dataset, synthetic};
 use lenet_gpu::error::GpuError;
 use lenet_gpu::fallback::Fallback;
 use lenet_gpu::gpu::engine::GpuEngine;
+use lenet_gpu::gpu::{DeviceChoice, Gpu};
 use lenet_gpu::model::{Network, Parameters};
 use lenet_gpu::session::Notice;
 use lenet_gpu::train::{self, Engine, Quiet, TrainConfig};
@@ -187,4 +188,32 @@ fn wgpu_validation_errors_are_returned_not_panicked() {
     gpu.simulate_device_loss();
     let buffer = gpu.create_buffer_init("after the loss", &[1, 2, 3, 4, 5], usage);
     assert!(matches!(gpu.read_f32(&buffer, 0, 1), Err(Error::Gpu(_))));
+}
+
+#[test]
+fn a_kernel_beyond_the_devices_limits_fails_naming_the_kernel_and_the_limit() {
+    // A GLES 3.1 device (wgpu's GL backend on many boards and phones) has 4 storage buffers a
+    // shader stage where WebGPU promises 8, and the gather kernel binds 5. Such a device opens
+    // (the kernels within its limits would run); the one beyond them is refused by name.
+    if common::gpu().is_none() {
+        return;
+    }
+    let cap = wgpu::Limits { max_storage_buffers_per_shader_stage: 4, ..wgpu::Limits::default() };
+    let gpu = Gpu::open_within(DeviceChoice::Gpu, &cap).unwrap().expect("an adapter");
+    assert_eq!(gpu.device.limits().max_storage_buffers_per_shader_stage, 4);
+    let network = Network::lenet5();
+    let params = Parameters::init(&network.plan().unwrap(), 6);
+    let data = synthetic::generate(64, 0, 6).train;
+    let order: Vec<u32> = (0..64).collect();
+    let trained = GpuEngine::new(gpu, network.plan().unwrap(), &params, SGD)
+        .and_then(|mut engine| engine.train_epoch(&data, &order, 64, &mut |_| {}));
+    match trained {
+        Err(Error::Gpu(why)) => {
+            let why = why.to_string();
+            assert!(why.contains("building kernel gather"), "names the kernel: {why}");
+            assert!(why.contains("max_storage_buffers_per_shader_stage"), "names the limit: {why}");
+            assert!(why.contains("limit is 4, count was 5"), "{why}");
+        }
+        other => panic!("expected a GPU error naming the kernel, got {other:?}"),
+    }
 }

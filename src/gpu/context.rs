@@ -141,6 +141,18 @@ impl Gpu {
     /// Opens the device `choice` names. `Ok(None)` means: use the CPU path (asked for, or `Auto`
     /// found no hardware GPU); an error means the named device cannot be had.
     pub async fn open_async(choice: DeviceChoice) -> Result<Option<Gpu>> {
+        Gpu::open_within_async(choice, &wgpu::Limits::default()).await
+    }
+
+    /// `open`, on a device no better than `cap` in any limit, as a weaker backend would give:
+    /// for tests of what a kernel does beyond a device's limits (native only).
+    #[doc(hidden)]
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_within(choice: DeviceChoice, cap: &wgpu::Limits) -> Result<Option<Gpu>> {
+        pollster::block_on(Gpu::open_within_async(choice, cap))
+    }
+
+    async fn open_within_async(choice: DeviceChoice, cap: &wgpu::Limits) -> Result<Option<Gpu>> {
         if choice == DeviceChoice::Cpu {
             return Ok(None);
         }
@@ -164,16 +176,18 @@ impl Gpu {
                 }
             }
         };
-        Gpu::from_adapter(adapter).await.map(Some)
+        Gpu::from_adapter(adapter, cap).await.map(Some)
     }
 
-    async fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+    async fn from_adapter(adapter: wgpu::Adapter, cap: &wgpu::Limits) -> Result<Gpu> {
         let info = adapter.get_info();
-        // WebGPU's default limits, so the kernels run anywhere wgpu does; timestamp queries
-        // where the adapter has them, for benchmarks.
+        // WebGPU's default limits (`cap`), so the kernels run anywhere wgpu does, or the
+        // adapter's where one is lower (a GLES 3.1 device has 4 storage buffers a stage, not 8):
+        // the device still opens, and a kernel beyond it fails to build with an error naming the
+        // kernel and the limit (`kernels::build`). Timestamp queries where the adapter has them.
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("lenet"),
-            required_limits: wgpu::Limits::default(),
+            required_limits: cap.clone().or_worse_values_from(&adapter.limits()),
             required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             ..Default::default()
         };
@@ -296,6 +310,17 @@ impl Gpu {
     pub fn submit(&self, commands: wgpu::CommandBuffer) -> wgpu::SubmissionIndex {
         Counters::bump(&self.counters.submissions);
         self.queue.submit([commands])
+    }
+
+    /// Whether every submission has finished, by a poll that does not wait (native only: in a
+    /// browser the page cannot poll, and this is false). A backend that runs the work inside
+    /// `submit` (wgpu's GL backend on llvmpipe) has finished it when `submit` returns.
+    pub fn queue_empty(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        let empty = self.device.poll(wgpu::PollType::Poll).is_ok_and(|s| s.is_queue_empty());
+        #[cfg(target_arch = "wasm32")]
+        let empty = false;
+        empty
     }
 
     /// Counts a readback done elsewhere (e.g. an asynchronous one in the trainer).

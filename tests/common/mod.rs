@@ -119,12 +119,35 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     md5::Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A GPU to test on (any adapter, software ones such as lavapipe included). When there is none,
-/// prints a visible skip message and returns None, unless `LENET_REQUIRE_GPU=1` (as in CI), in
-/// which case the absence is a test failure.
+/// A GPU to test on (any adapter, software ones such as lavapipe included): the best one of the
+/// backends `WGPU_BACKEND` names (`vulkan`, `gl`, …; every backend when unset, and then a native
+/// API before GL), as `--device gpu` and the sessions the tests open choose it. The first call in
+/// a test binary names the adapter and its backend on stderr, and an adapter of a backend
+/// `WGPU_BACKEND` does not name is a failure, so a run meant for GL cannot pass on Vulkan. When
+/// there is none, prints a visible skip message and returns None, unless `LENET_REQUIRE_GPU=1`
+/// (as in CI), in which case the absence is a test failure.
 pub fn gpu() -> Option<lenet_gpu::gpu::Gpu> {
     match lenet_gpu::gpu::Gpu::open(lenet_gpu::gpu::DeviceChoice::Gpu) {
-        Ok(Some(gpu)) => Some(gpu),
+        Ok(Some(gpu)) => {
+            let asked = std::env::var("WGPU_BACKEND").ok();
+            if let Some(backends) = wgpu::Backends::from_env() {
+                assert!(
+                    backends.contains(gpu.info.backend.into()),
+                    "WGPU_BACKEND={} but the GPU opened is {}",
+                    asked.as_deref().unwrap_or_default(),
+                    gpu.name()
+                );
+            }
+            static NAMED: std::sync::Once = std::sync::Once::new();
+            NAMED.call_once(|| {
+                let asked = asked.map(|b| format!(" (WGPU_BACKEND={b})")).unwrap_or_default();
+                // Straight to stderr (the test harness captures eprintln! output of passing
+                // tests), in one write, so that CI can count these lines.
+                let line = format!("GPU tests run on {}{asked}\n", gpu.name());
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            });
+            Some(gpu)
+        }
         other => {
             let why = match other {
                 Err(e) => e.to_string(),

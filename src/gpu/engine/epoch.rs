@@ -30,6 +30,9 @@ struct Submission {
     mapping: Mapping,
     /// Seconds into the epoch when its recording started.
     recorded_at: f64,
+    /// Seconds into the epoch when it was seen finished right after `submit` returned (a
+    /// backend that runs the work inside `submit`), else None: it is timed to its readback.
+    done_at: Option<f64>,
 }
 
 /// Steps in a submission before anything has been measured (an engine's first, or the first
@@ -41,11 +44,14 @@ const TARGET_SECONDS: f64 = 0.1;
 /// How much a submission may grow over the one before (a shrink is taken at once).
 const MAX_GROWTH: usize = 4;
 
-/// Steps per submission, adapted toward `TARGET_SECONDS` of GPU work from the time each
-/// submission took. It changes only the grouping of steps: every step's arithmetic, its uniforms
-/// and its loss slot are the same whatever the grouping, so no number depends on it.
-pub(super) fn next_submission_steps(last_steps: usize, seconds: f64) -> usize {
-    let most = last_steps.saturating_mul(MAX_GROWTH).max(1);
+/// Steps per submission, adapted toward `TARGET_SECONDS` of GPU work from the time the
+/// submission just read back (`last_steps` steps) took, growing at most `MAX_GROWTH`-fold over
+/// both it and `queued_last`, the submission queued last, which the next one follows (with two
+/// in flight, the one read back is not the one before). It changes only the grouping of steps:
+/// every step's arithmetic, its uniforms and its loss slot are the same whatever the grouping,
+/// so no number depends on it.
+pub(super) fn next_submission_steps(last_steps: usize, seconds: f64, queued_last: usize) -> usize {
+    let most = last_steps.min(queued_last).saturating_mul(MAX_GROWTH).max(1);
     if !(seconds.is_finite() && seconds > 0.0) {
         return most; // too fast to measure
     }
@@ -128,7 +134,10 @@ impl GpuEngine {
                 self.gpu.count_readback();
                 self.updates += (end - first) as u64;
                 let mapping = map_read(&stats.staging[staging]);
-                in_flight.push_back(Submission { first, end, staging, index, mapping, recorded_at });
+                // Done already (wgpu's GL backend on llvmpipe runs it inside `submit`): timed to
+                // here, not to its readback, which waits for the next submission to run too.
+                let done_at = self.gpu.queue_empty().then(|| start.elapsed().as_secs_f64());
+                in_flight.push_back(Submission { first, end, staging, index, mapping, recorded_at, done_at });
                 self.last_submissions.push(end - first);
                 (next, submitted) = (end, submitted + 1);
             }
@@ -144,9 +153,11 @@ impl GpuEngine {
             };
             staging.unmap();
             let count = done.end - done.first;
-            let busy = now - free_since.max(done.recorded_at);
-            free_since = now;
-            self.submission_steps = next_submission_steps(count, busy);
+            let finished = done.done_at.unwrap_or(now);
+            let busy = finished - free_since.max(done.recorded_at);
+            free_since = finished;
+            let queued_last = self.last_submissions.last().copied().unwrap_or(count);
+            self.submission_steps = next_submission_steps(count, busy, queued_last);
             if diverged {
                 continue; // training stopped at the end of the submission holding the bad step
             }
@@ -181,13 +192,21 @@ mod tests {
     #[test]
     fn submissions_grow_toward_a_tenth_of_a_second_and_shrink_at_once() {
         // 60 ms a step (lavapipe at batch 64): 2 steps make about 100 ms.
-        assert_eq!(next_submission_steps(4, 0.24), 2);
+        assert_eq!(next_submission_steps(4, 0.24, 4), 2);
         // 1 ms a step: 100 steps, reached by growing at most 4 times a submission.
-        assert_eq!(next_submission_steps(4, 0.004), 16);
-        assert_eq!(next_submission_steps(64, 0.064), 100);
+        assert_eq!(next_submission_steps(4, 0.004, 4), 16);
+        assert_eq!(next_submission_steps(64, 0.064, 64), 100);
         // A step slower than the target: one step a submission.
-        assert_eq!(next_submission_steps(8, 4.0), 1);
+        assert_eq!(next_submission_steps(8, 4.0, 8), 1);
         // Too fast to measure: grow.
-        assert_eq!(next_submission_steps(4, 0.0), 16);
+        assert_eq!(next_submission_steps(4, 0.0, 4), 16);
+    }
+
+    #[test]
+    fn growth_is_bounded_by_the_submission_queued_last_too() {
+        // Read back: 4 fast steps; queued since: 1 step. The next follows the 1-step one.
+        assert_eq!(next_submission_steps(4, 0.004, 1), 4);
+        // Shrinking still follows the measurement alone.
+        assert_eq!(next_submission_steps(4, 0.4, 16), 1);
     }
 }
