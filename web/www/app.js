@@ -46,6 +46,8 @@ const ready = (async () => {
   await init();
   page = await open(options.get('backend') || 'auto', Number(options.get('seed') || 1));
   const info = page.info();
+  // wgpu does not read a browser adapter's name: ask the browser, as GPUAdapterInfo gives it.
+  if (info.backend === 'webgpu' && !info.adapter) info.adapter = await browserAdapterName();
   showDevice(info);
   await findMnist();
   setButtons();
@@ -53,6 +55,12 @@ const ready = (async () => {
   return { adapter: info.adapter, backend: info.backend };
 })();
 ready.catch((e) => { $('status').textContent = `error: ${e.message}`; });
+
+async function browserAdapterName() {
+  const adapter = await navigator.gpu?.requestAdapter();
+  const i = adapter?.info;
+  return i ? [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') : '';
+}
 
 function showDevice(info) {
   if (info.backend === 'webgpu') {
