@@ -65,8 +65,10 @@ const withMnist = await serve(8931, mnistDir);
 const withoutMnist = await serve(8932, join(scratch, 'no-mnist'));
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
 
-async function openPage(url) {
+async function openPage(url, { withoutWebGpu = false } = {}) {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  // A browser without WebGPU, as far as the page can tell.
+  if (withoutWebGpu) await page.addInitScript(() => { delete Navigator.prototype.gpu; });
   page.on('pageerror', (e) => console.error(`  page error: ${e.message}`));
   page.on('console', (m) => m.type() === 'error' && !m.text().includes('404') && console.error(`  console: ${m.text()}`));
   await page.goto(url);
@@ -181,6 +183,17 @@ await test('the CPU path in the browser: 300 steps reach 95% on synthetic digits
   check(r.accuracy >= 0.95, `accuracy ${r.accuracy}`);
 });
 
+await test('the Train button trains an epoch's share, showing progress, and ends with the test accuracy', async () => {
+  await cpu.page.fill('#epochs', '0.2');
+  await cpu.page.selectOption('#dataset', 'synthetic');
+  await cpu.page.click('#train');
+  await cpu.page.waitForFunction(() => /test acc \d+\.\d+%/.test(document.getElementById('progress').textContent), null, { timeout: 120000 });
+  const line = await cpu.page.textContent('#progress');
+  console.log(`  ${line}`);
+  check(/epoch 1\/1 · step \d+ · loss \d\.\d+ · train acc/.test(line), `progress: ${line}`);
+  check(await cpu.page.isEnabled('#train'), 'Train is enabled again');
+});
+
 await test('MNIST served beside the page is found and trains', async () => {
   if (!haveMnist) return 'skip';
   const data = await cpu.page.textContent('#data');
@@ -188,6 +201,16 @@ await test('MNIST served beside the page is found and trains', async () => {
   const r = await cpu.lenet(() => window.lenet.train({ steps: 200, batchSize: 64, learningRate: 0.01, dataset: 'mnist' }));
   console.log(`  ${JSON.stringify(r)}`);
   check(r.accuracy >= 0.85, `accuracy ${r.accuracy}`);
+});
+
+await test('without WebGPU the page says so and trains on the CPU path compiled to wasm', async () => {
+  const bare = await openPage('http://127.0.0.1:8932/', { withoutWebGpu: true });
+  check(bare.ready.backend === 'cpu', `backend ${bare.ready.backend}`);
+  const status = await bare.page.textContent('#status');
+  check(/No WebGPU here \(this browser has no WebGPU\).*CPU path/.test(status), `status: ${status}`);
+  const r = await bare.lenet(() => window.lenet.train({ steps: 20, batchSize: 32 }));
+  check(Number.isFinite(r.loss) && r.accuracy > 0.1, `${JSON.stringify(r)}`);
+  await bare.page.close();
 });
 
 await browser.close();

@@ -65,7 +65,13 @@ async function browserAdapterName() {
 function showDevice(info) {
   if (info.backend === 'webgpu') {
     $('status').textContent = `Training on WebGPU: ${info.adapter || 'an unnamed adapter'}` +
-      (info.software ? ' (a software adapter: it runs on the CPU, so it is slow; a hardware GPU is far faster)' : '');
+      (info.software ? ' (a software adapter: it runs on the CPU, so it is slow; a hardware GPU is far faster). ' : '');
+    if (info.software) {
+      const link = document.createElement('a');
+      link.href = '?backend=cpu';
+      link.textContent = 'Train on the CPU path compiled to WebAssembly instead (faster here).';
+      $('status').append(link);
+    }
   } else {
     const why = !navigator.gpu ? 'this browser has no WebGPU' : (info.fallback || 'WebGPU was not used');
     $('status').textContent = `No WebGPU here (${why}): training on the library's CPU path compiled to WebAssembly (one thread).`;
