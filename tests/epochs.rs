@@ -118,3 +118,46 @@ fn save_best_keeps_the_epoch_with_the_best_test_accuracy() {
         help.stdout
     );
 }
+
+#[test]
+fn a_loss_at_chance_level_for_a_whole_epoch_earns_a_warning_naming_a_rate_to_try() {
+    let sandbox = Sandbox::new("chance");
+    // 100 steps: long enough to judge (a good rate is well below chance by then).
+    let run = |args: &[&str]| {
+        let base = [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--no-download",
+            "--limit-train",
+            "6400",
+            "--limit-test",
+            "200",
+        ];
+        let run = sandbox.run(&[&base[..], &["--device", "cpu"], args].concat());
+        assert!(run.success(), "{args:?}: {}", run.stderr);
+        run.stderr.lines().filter(|l| l.starts_with("warning:")).map(String::from).collect::<Vec<_>>()
+    };
+    let warning = "warning: the loss stayed at chance level through epoch 1 (test loss ";
+    let too_high = run(&["--lr", "0.5"]);
+    assert_eq!(too_high.len(), 1, "{too_high:?}");
+    assert!(too_high[0].starts_with(warning), "{too_high:?}");
+    assert!(
+        too_high[0].contains("guessing among 10 classes scores ln 10 = 2.3026")
+            && too_high[0]
+                .ends_with("nothing is being learned at learning rate 0.5; try a lower one, e.g. --lr 0.01"),
+        "{too_high:?}"
+    );
+    let adam = run(&["--optimizer", "adam", "--lr", "10"]);
+    assert!(
+        adam.len() == 1 && adam[0].ends_with("at learning rate 10; try a lower one, e.g. --lr 0.001"),
+        "{adam:?}"
+    );
+    let too_low = run(&["--lr", "0.0001"]);
+    assert!(too_low.len() == 1 && too_low[0].ends_with("try a higher one, e.g. --lr 0.01"), "{too_low:?}");
+    // A rate that learns, and a run too short to judge, say nothing; one warning a run.
+    assert_eq!(run(&[]), Vec::<String>::new());
+    let short = sandbox.run(&[&["train"], &DATA[..], &["--device", "cpu", "--lr", "0.5"]].concat());
+    assert!(!short.stderr.contains("warning:"), "{}", short.stderr);
+    assert_eq!(run(&["--lr", "0.5", "--epochs", "2"]).len(), 1);
+}

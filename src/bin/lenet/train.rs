@@ -12,7 +12,7 @@ use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::{Network, arch};
-use lenet_gpu::session::{DataIdentity, GivenSettings, OptimizerKind, SavedModel, Session, TrainSpec};
+use lenet_gpu::session::{self, DataIdentity, GivenSettings, OptimizerKind, SavedModel, Session, TrainSpec};
 use lenet_gpu::train::{Observer, TrainConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -184,6 +184,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     });
     let mut best = best_path.map(|path| BestModel::new(path, &session));
     let mut console = ConsoleObserver::new(config.epochs);
+    let mut warned_chance = false; // once a run
     while session.epochs_left() {
         let mut observers: Vec<&mut dyn Observer> = vec![&mut console];
         if let Some(f) = &mut figures {
@@ -199,6 +200,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             return Err(super::Stopped.into());
         }
         let report = report?;
+        let classes = session.plan().classes();
+        if let Some(stuck) = session::chance_level(&report, classes, &config, loaded.split.train.len())
+            && !warned_chance
+        {
+            eprintln!("warning: {}", stuck.describe(&|rate| format!("--lr {rate}")));
+            warned_chance = true;
+        }
         if let Some(best) = &mut best {
             best.consider(&session, &report)?;
         }
