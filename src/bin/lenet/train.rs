@@ -129,6 +129,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     config.validate()?;
     let plan = arch::plan_for_mnist(&network)?;
+    if let Some(warning) = arch::ending_activation_warning(&network) {
+        eprintln!("warning: {warning}");
+    }
     let dataset = data_to_resume(&args.dataset, recorded.as_ref());
     let loaded = dataset.load(dataset.dataset.choice(), config.seed, plan.input(), false)?;
     let spec = TrainSpec {
