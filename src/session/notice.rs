@@ -15,6 +15,9 @@ pub enum Notice {
     /// Under `auto`, the GPU failed mid-run: the CPU path carries on from the last good state
     /// (the start of the failing epoch).
     GpuFailed(crate::error::GpuError),
+    /// The GPU asked for is a software adapter (lavapipe, llvmpipe, SwiftShader): it runs the
+    /// kernels on the CPU, where the CPU path is faster.
+    SoftwareAdapter { name: String },
     /// Resuming `model`: its last save was interrupted, so the run continues from the newer
     /// state in the optimizer file `from`.
     RecoveredSave { model: PathBuf, from: PathBuf },
@@ -28,6 +31,10 @@ impl std::fmt::Display for Notice {
             Notice::GpuFailed(why) => {
                 write!(f, "the GPU failed ({why}); continuing on the CPU path from the last good state")
             }
+            Notice::SoftwareAdapter { name } => write!(
+                f,
+                "{name} is a software adapter: it runs the GPU kernels on this machine's CPU, where the CPU path is faster"
+            ),
             Notice::RecoveredSave { model, from } => write!(
                 f,
                 "{}: its last save was interrupted; resuming from the newer state in {}",
