@@ -49,7 +49,7 @@ pub fn error(e: &Error) -> String {
                 ResumeProblem::AlreadyDone { epoch } => format!(
                     "it has already trained {epoch} epochs; pass --epochs with a larger total to train more"
                 ),
-                ResumeProblem::File(e) => error(e),
+                ResumeProblem::File(e) => lenet_gpu::error::after_path(path, &error(e)),
                 ResumeProblem::UnreadableEpoch => problem.to_string(),
                 ResumeProblem::OtherRuns { .. } => format!(
                     "{problem}; --init {} starts from its model's parameters with a fresh optimizer",
