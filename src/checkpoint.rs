@@ -145,7 +145,13 @@ pub struct TrainingState {
 pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
     let model_metadata = read_metadata(model)?;
     let path = optimizer_path(model);
-    let bytes = read_optimizer_file(&path)?;
+    let bytes = match read_optimizer_file(&path) {
+        // Given the optimizer file itself, say so rather than look for one beside it.
+        Err(_) if holds_optimizer_state(model) => {
+            return Err(Error::bad_data(model, optimizer_file_given(model)));
+        }
+        other => other?,
+    };
     let optim_metadata = metadata_of(&path, &bytes)?;
     let epoch = |m: &HashMap<String, String>| m.get("epoch").and_then(|e| e.parse::<u64>().ok());
     check_same_run(model, &model_metadata, &path, &optim_metadata)?;
@@ -273,6 +279,9 @@ pub fn parse(bytes: &[u8], path: &Path, plan: &Plan) -> Result<(Parameters, Hash
     let bad = |problem: String| Error::bad_data(path, problem);
     let metadata = metadata_of(path, bytes)?;
     let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt checkpoint ({e})")))?;
+    if ["first", "second", "parameters"].iter().all(|name| file.tensor(name).is_ok()) {
+        return Err(bad(optimizer_file_given(path))); // see `holds_optimizer_state`
+    }
     let views = crate::model::views(plan);
     let mut tensors = Vec::with_capacity(views.len());
     for v in &views {
@@ -350,4 +359,21 @@ fn sorted_names(file: &SafeTensors) -> String {
     let mut names = file.names();
     names.sort();
     names.join(", ")
+}
+
+/// What to say when the optimizer file beside a model (`optimizer_path`) is given as a model.
+fn optimizer_file_given(path: &Path) -> String {
+    let name = path.to_string_lossy();
+    let model = name.strip_suffix(".optim.safetensors").filter(|m| !m.is_empty());
+    let model = model.map_or("the model file beside it".to_string(), |m| format!("the model file, {m}"));
+    format!(
+        "this is the optimizer state a training run saves beside its model (for resuming), not a model: give {model}"
+    )
+}
+
+/// Whether the file at `path` is an optimizer file (its tensors "first", "second", "parameters").
+fn holds_optimizer_state(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else { return false };
+    SafeTensors::deserialize(&bytes)
+        .is_ok_and(|file| ["first", "second", "parameters"].iter().all(|name| file.tensor(name).is_ok()))
 }

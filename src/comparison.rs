@@ -55,6 +55,8 @@ pub struct Workload {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Row {
     pub device: String,
+    /// The adapter's index in `lenet devices` (`--device N`); None for the CPU path.
+    pub adapter: Option<usize>,
     pub backend: String,
     pub batch: usize,
     #[serde(flatten)]
@@ -123,6 +125,7 @@ pub fn compare(workload: &Workload, status: &mut dyn FnMut(String)) -> Result<Co
             };
             out.throughput.push(Row {
                 device: name.clone(),
+                adapter: which,
                 backend: backend.clone(),
                 batch,
                 throughput: t,

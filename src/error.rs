@@ -2,7 +2,7 @@
 //! on bad input, it returns one of these with a message a person can act on.
 
 use crate::data::mnist::Collection;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -62,7 +62,7 @@ pub enum Error {
     ArchitectureMismatch { path: PathBuf, given: crate::model::Network, recorded: crate::model::Network },
 
     /// A run cannot be resumed from a checkpoint (see `session::RunRecord::check_resume`).
-    #[error("cannot resume from {}: {problem}", path.display())]
+    #[error("cannot resume from {}: {}", path.display(), after_path(path, &problem.to_string()))]
     CannotResume { path: PathBuf, problem: ResumeProblem },
 
     /// An argument out of its valid range (batch size 0, NaN learning rate, ...).
@@ -345,4 +345,11 @@ impl Error {
     pub fn bad_data_remedy(path: impl Into<PathBuf>, problem: impl Into<String>, remedy: Remedy) -> Self {
         Error::BadData { path: path.into(), problem: problem.into(), remedy: Some(remedy) }
     }
+}
+
+/// `text` without a leading "PATH: ", for a message that names `path` just before it: "cannot
+/// resume from x: No such file…", not "cannot resume from x: x: No such file…".
+pub fn after_path(path: &Path, text: &str) -> String {
+    let prefix = format!("{}: ", path.display());
+    text.strip_prefix(&prefix).unwrap_or(text).to_string()
 }

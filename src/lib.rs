@@ -10,6 +10,7 @@ pub mod convolve;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod evaluation;
 pub mod fallback;
 pub mod gpu;
 pub mod interrupt;

@@ -5,8 +5,9 @@
 //! - `train`: every `--metrics-every` steps, and once at the end of each epoch for the steps left
 //!   over, the mean training loss per image and the fraction of images classified right over the
 //!   steps since the previous `train` row, with the images per second they took;
-//! - `test`: after each epoch, the accuracy on the test set (`loss` is empty: evaluation computes
-//!   only predictions), with the epoch's training images per second.
+//! - `test`: after each epoch, the mean loss and the accuracy on the test set (the loss computed
+//!   from the logits, as `evaluation::mean_cross_entropy` does), with the epoch's training images
+//!   per second.
 //!
 //! `step` counts training steps from the start of the run (epoch e's steps follow epoch e-1's,
 //! also after a resume) and names the last step a row covers; `accuracy` is a fraction in [0, 1];
@@ -261,7 +262,7 @@ impl Observer for MetricsLog {
                 kind: Kind::Test,
                 epoch: report.epoch,
                 step: report.epoch * self.steps_per_epoch,
-                loss: None,
+                loss: report.test_loss.is_finite().then_some(report.test_loss),
                 accuracy: report.test_accuracy,
                 images_per_s: Some(report.images_per_second),
                 learning_rate: self.learning_rate,

@@ -81,12 +81,14 @@ impl Sandbox {
 }
 
 /// The figures of an epoch line without its timing fields: "epoch 1/2: train loss 2.1275, train
-/// acc 27.20%, test acc 43.50%, 0.1 s, 10731 images/s" gives everything before ", 0.1 s".
+/// acc 27.20%, test loss 1.8812, test acc 43.50%, 0.1 s, 10731 images/s" gives everything before
+/// ", 0.1 s".
 fn figures(line: &str) -> String {
     let fields: Vec<&str> = line.split(", ").collect();
-    assert_eq!(fields.len(), 5, "unexpected epoch line: {line}");
-    assert!(fields[3].ends_with(" s") && fields[4].ends_with(" images/s"), "unexpected epoch line: {line}");
-    fields[..3].join(", ")
+    assert_eq!(fields.len(), 6, "unexpected epoch line: {line}");
+    assert!(fields[2].starts_with("test loss ") && fields[3].starts_with("test acc "), "{line}");
+    assert!(fields[4].ends_with(" s") && fields[5].ends_with(" images/s"), "unexpected epoch line: {line}");
+    fields[..4].join(", ")
 }
 
 /// The value after `key` in `line`, up to the next comma or space ("test acc 43.50%" → "43.50%").

@@ -72,7 +72,14 @@ async fn open(
                 Ok(Box::new(CpuEngine::new(plan, params, optimizer)))
             }
         },
-        Some(gpu) => Ok(Box::new(gpu_engine(gpu, plan, &params)?)),
+        Some(gpu) => {
+            let software = gpu.is_software().then(|| gpu.name());
+            let engine = gpu_engine(gpu, plan, &params)?;
+            if let Some(name) = software {
+                tell(Notice::SoftwareAdapter { name });
+            }
+            Ok(Box::new(engine))
+        }
         None => {
             if device == DeviceChoice::Auto {
                 tell(Notice::NoHardwareGpu);

@@ -5,18 +5,22 @@
 //! page and a Python module are thin layers over it: it prints nothing and names no flag; what a
 //! user should know comes back as typed errors and `Notice`s.
 
+mod advice;
 #[cfg(not(target_arch = "wasm32"))]
 mod blocking;
 mod data;
 mod device;
 mod model_file;
+mod notice;
 mod optimizer_kind;
 mod probabilities;
 pub mod record;
 
+pub use advice::{CHANCE_STEPS, ChanceLevel, chance_level};
 pub use data::{DataRequest, load_data};
 pub use device::set_cpu_threads;
 pub use model_file::SavedModel;
+pub use notice::{Notice, Notices};
 pub use optimizer_kind::{OptimizerKind, rate_to_try};
 pub use probabilities::{softmax, top_k};
 pub use record::{DataIdentity, GivenSettings, RunRecord, RunSettings};
@@ -32,44 +36,6 @@ use crate::{Error, Result};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-/// Something a user should know that is not an error: the device actually used, a recovered
-/// save. The command line prints these; a page or notebook shows them its own way.
-#[derive(Debug)]
-pub enum Notice {
-    /// `auto` found no hardware GPU, so the CPU path runs (a software adapter is used only when
-    /// asked for by name or as `gpu`).
-    NoHardwareGpu,
-    /// `auto` found a GPU but could not use it: the CPU path runs instead.
-    GpuUnavailable(Error),
-    /// Under `auto`, the GPU failed mid-run: the CPU path carries on from the last good state
-    /// (the start of the failing epoch).
-    GpuFailed(crate::error::GpuError),
-    /// Resuming `model`: its last save was interrupted, so the run continues from the newer
-    /// state in the optimizer file `from`.
-    RecoveredSave { model: PathBuf, from: PathBuf },
-}
-
-impl std::fmt::Display for Notice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Notice::NoHardwareGpu => write!(f, "no hardware GPU found: running on the CPU path"),
-            Notice::GpuUnavailable(e) => write!(f, "{e}: running on the CPU path"),
-            Notice::GpuFailed(why) => {
-                write!(f, "the GPU failed ({why}); continuing on the CPU path from the last good state")
-            }
-            Notice::RecoveredSave { model, from } => write!(
-                f,
-                "{}: its last save was interrupted; resuming from the newer state in {}",
-                model.display(),
-                from.display()
-            ),
-        }
-    }
-}
-
-/// Where a session sends its notices.
-pub type Notices = Box<dyn FnMut(Notice)>;
 
 /// What a training session needs to know before it starts.
 #[derive(Clone, Debug)]

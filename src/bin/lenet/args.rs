@@ -92,7 +92,7 @@ pub struct DatasetArgs {
     /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
     /// (the best adapter of any kind, software ones such as lavapipe included), or an adapter
     /// index from `lenet devices`.
-    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    #[arg(long, default_value = "auto", value_name = "DEVICE", value_parser = super::hints::parse_device)]
     pub device: DeviceChoice,
     /// Worker threads for the CPU path (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

@@ -51,7 +51,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     spinner.finish_and_clear();
     let figures = result?;
     say!(
-        "{:<40} {:<8} {:>6} {:>13} {:>13} {:>12} {:>8}",
+        "{:<3} {:<40} {:<8} {:>6} {:>13} {:>13} {:>12} {:>8}",
+        "#",
         "device",
         "backend",
         "batch",
@@ -62,7 +63,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     for r in &figures.throughput {
         say!(
-            "{:<40} {:<8} {:>6} {:>13.0} {:>13.0} {:>10.1} s {:>8}",
+            "{:<3} {:<40} {:<8} {:>6} {:>13.0} {:>13.0} {:>10.1} s {:>8}",
+            r.adapter.map_or("cpu".to_string(), |i| i.to_string()),
             r.device,
             r.backend,
             r.batch,

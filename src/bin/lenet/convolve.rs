@@ -47,7 +47,7 @@ pub struct ConvolveArgs {
     caption: bool,
     /// Where to run: `auto` (a hardware GPU if there is one, else the CPU path), `cpu`, `gpu`
     /// (the best adapter of any kind), or an adapter index from `lenet devices`.
-    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    #[arg(long, default_value = "auto", value_name = "DEVICE", value_parser = super::hints::parse_device)]
     device: DeviceChoice,
 }
 

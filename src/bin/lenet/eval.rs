@@ -68,13 +68,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let network = model.network.clone();
     let mut session = Session::inference(args.dataset.device, model, Box::new(hints::notice))?;
     eprintln!("evaluating {} on {}", arch::title(&network), session.device_name());
-    let evaluation = session.evaluate(test)?;
+    let (evaluation, loss) = lenet_gpu::train::evaluate_with_loss(session.engine(), test)?;
     println!(
         "test accuracy: {:.2}% ({} of {})",
         evaluation.accuracy() * 100.0,
         evaluation.correct(),
         evaluation.total()
     );
+    println!("test loss: {loss:.4}");
     // Rows labelled by digit, or by number and name ("  7 Sneaker") for Fashion-MNIST.
     let fashion = collection == Some(Collection::FashionMnist);
     let label = |c: usize| match fashion {

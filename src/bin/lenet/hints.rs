@@ -49,7 +49,7 @@ pub fn error(e: &Error) -> String {
                 ResumeProblem::AlreadyDone { epoch } => format!(
                     "it has already trained {epoch} epochs; pass --epochs with a larger total to train more"
                 ),
-                ResumeProblem::File(e) => error(e),
+                ResumeProblem::File(e) => lenet_gpu::error::after_path(path, &error(e)),
                 ResumeProblem::UnreadableEpoch => problem.to_string(),
                 ResumeProblem::OtherRuns { .. } => format!(
                     "{problem}; --init {} starts from its model's parameters with a fresh optimizer",
@@ -149,7 +149,16 @@ pub fn notice(notice: Notice) {
         Notice::GpuFailed(e) => {
             format!("the GPU failed ({}); continuing on the CPU path from the last good state", gpu(&e))
         }
+        Notice::SoftwareAdapter { .. } => format!("note: {notice} (--device cpu)"),
         other => other.to_string(),
     };
     eprintln!("{line}");
+}
+
+/// `--device`: the library's parse, and on a value it does not take (`cuda`, `metal`, …) what it
+/// takes and how to pick a GPU API.
+pub fn parse_device(text: &str) -> Result<lenet_gpu::gpu::DeviceChoice, String> {
+    text.parse().map_err(|_: String| {
+        "not a device: --device takes auto, cpu, gpu or an adapter index from `lenet devices`; wgpu picks the GPU API itself (Vulkan, Metal, DX12, GL; on an NVIDIA card Vulkan, as it has no CUDA backend), and WGPU_BACKEND=vulkan|metal|dx12|gl narrows it".to_string()
+    })
 }

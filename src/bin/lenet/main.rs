@@ -4,6 +4,7 @@
 
 mod args;
 mod bench;
+mod best;
 mod convolve;
 mod devices;
 mod download;

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub enum Kind {
     /// `train --save` (and its optimizer file beside it).
     Model,
+    /// `train --save-best` (a model file alone).
+    BestModel,
     /// `train --plot`.
     Curves,
     /// `train --metrics`.
@@ -36,6 +38,7 @@ impl Kind {
     fn cannot(self) -> &'static str {
         match self {
             Kind::Model => "cannot save to",
+            Kind::BestModel => "cannot keep the best model in",
             Kind::Curves => "cannot draw the curves in",
             Kind::Metrics => "cannot write the metrics to",
             Kind::Confusion => "cannot draw the confusion matrix in",
@@ -48,7 +51,7 @@ impl Kind {
     /// The extension of the format written (None: any name).
     fn extension(self) -> Option<&'static str> {
         match self {
-            Kind::Model => None,
+            Kind::Model | Kind::BestModel => None,
             Kind::Metrics => Some("csv"),
             Kind::Json => Some("json"),
             Kind::Curves | Kind::Confusion | Kind::ShiftPlot | Kind::Picture => Some("png"),
@@ -59,6 +62,7 @@ impl Kind {
     fn example(self) -> &'static str {
         match self {
             Kind::Model => "lenet.safetensors",
+            Kind::BestModel => "lenet.best.safetensors",
             Kind::Curves => "curves.png",
             Kind::Metrics => "metrics.csv",
             Kind::Confusion => "confusion.png",
@@ -72,6 +76,7 @@ impl Kind {
     fn not_to_stdout(self) -> Option<&'static str> {
         match self {
             Kind::Model => Some("a training checkpoint is two files (the model and its optimizer state)"),
+            Kind::BestModel => Some("it is rewritten whenever an epoch beats the best"),
             Kind::Curves => Some("the curves are redrawn after every epoch"),
             Kind::Confusion | Kind::ShiftPlot => Some("`lenet eval` prints its report there"),
             Kind::Metrics | Kind::Picture | Kind::Json => None,

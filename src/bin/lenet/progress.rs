@@ -72,11 +72,12 @@ impl Observer for ConsoleObserver {
             bar.finish_and_clear();
         }
         super::outputs::say!(
-            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, test acc {:.2}%, {:.1} s, {:.0} images/s",
+            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, test loss {:.4}, test acc {:.2}%, {:.1} s, {:.0} images/s",
             r.epoch,
             self.epochs,
             r.train_loss,
             r.train_accuracy * 100.0,
+            r.test_loss,
             r.test_accuracy * 100.0,
             r.seconds,
             r.images_per_second

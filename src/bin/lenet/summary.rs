@@ -3,7 +3,9 @@
 use super::args::parse_arch;
 use anyhow::Result;
 use clap::Args;
-use lenet_gpu::model::{Network, arch};
+use lenet_gpu::model::{Layer, Network, PlannedLayer, arch};
+use lenet_gpu::session::SavedModel;
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct SummaryArgs {
@@ -11,34 +13,78 @@ pub struct SummaryArgs {
     /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
     #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
     arch: Network,
+    /// Show the network this checkpoint records (a file written by `lenet train --save`)
+    /// instead of --arch.
+    #[arg(long, value_name = "FILE", conflicts_with = "arch")]
+    model: Option<PathBuf>,
+}
+
+/// The widths of the table's columns.
+const NAME: usize = 8;
+const KIND: usize = 44;
+const SHAPE: usize = 14;
+const PARAMS: usize = 10;
+
+fn row(name: &str, kind: &str, shape: &str, params: usize) {
+    println!("{name:<NAME$} {kind:<KIND$} {shape:>SHAPE$} {params:>PARAMS$}");
 }
 
 pub fn run(args: SummaryArgs) -> Result<()> {
-    let network = args.arch;
+    let network = match &args.model {
+        Some(path) => {
+            let model = SavedModel::read(path, None)?;
+            let epoch = model.metadata.get("epoch").map(|e| format!(", after epoch {e}")).unwrap_or_default();
+            match model.metadata.contains_key("architecture") {
+                true => println!("{}: the network it records{epoch}", path.display()),
+                false => println!("{}: it records no network; its tensors fit LeNet-5", path.display()),
+            }
+            model.network
+        }
+        None => args.arch,
+    };
     let plan = network.plan()?;
     if let Err(e) = arch::plan_for_mnist(&network) {
         eprintln!("note: `lenet train` would refuse this network: {e}");
+    }
+    if let Some(warning) = arch::ending_activation_warning(&network) {
+        eprintln!("warning: {warning}");
     }
     if arch::name_of(&network).is_some() {
         println!("{}: {}", arch::title(&network), network.layers_string());
     } else {
         println!("network: {network}");
     }
-    println!("{:<8} {:<36} {:>14} {:>10}", "layer", "kind", "output shape", "params");
-    println!("{}", "-".repeat(71));
-    println!("{:<8} {:<36} {:>14} {:>10}", "input", "", plan.input().to_string(), 0);
+    println!("{:<NAME$} {:<KIND$} {:>SHAPE$} {:>PARAMS$}", "layer", "kind", "output shape", "params");
+    let rule = "-".repeat(NAME + KIND + SHAPE + PARAMS + 3);
+    println!("{rule}");
+    row("input", "", &plan.input().to_string(), 0);
     for l in &plan.layers {
-        println!(
-            "{:<8} {:<36} {:>14} {:>10}",
-            l.name,
-            l.layer.describe(),
-            l.output.to_string(),
-            l.parameter_count()
-        );
+        // A dense layer reads a map of several values per position as one flat vector.
+        if matches!(l.layer, Layer::Dense { .. }) && (l.input.height, l.input.width) != (1, 1) {
+            row(
+                "flatten",
+                &format!("flatten {} into {} values", l.input, l.input.len()),
+                &l.input.len().to_string(),
+                0,
+            );
+        }
+        row(&l.name, &kind(l), &l.output.to_string(), l.parameter_count());
     }
-    println!("{}", "-".repeat(71));
+    println!("{rule}");
     println!("total parameters: {}", group_thousands(plan.parameter_count));
     Ok(())
+}
+
+/// A layer in words; a convolution with the channels it reads and writes.
+fn kind(l: &PlannedLayer) -> String {
+    match l.layer {
+        Layer::Conv2d { out_channels, kernel_h, kernel_w, stride, padding } => format!(
+            "conv {kernel_h}x{kernel_w}, {} -> {out_channels} channels, stride {stride}, pad {padding}",
+            l.input.channels
+        ),
+        Layer::Dense { out_features } => format!("dense {} -> {out_features}", l.input.len()),
+        _ => l.layer.describe(),
+    }
 }
 
 fn group_thousands(n: usize) -> String {

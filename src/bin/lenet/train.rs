@@ -1,6 +1,7 @@
 //! `lenet train`.
 
 use super::args::{DatasetArgs, DatasetKind, momentum, parse_arch, positive_float, set_threads};
+use super::best::BestModel;
 use super::figures::TrainFigures;
 use super::hints;
 use super::outputs::{self, Kind};
@@ -11,7 +12,7 @@ use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::{Network, arch};
-use lenet_gpu::session::{DataIdentity, GivenSettings, OptimizerKind, SavedModel, Session, TrainSpec};
+use lenet_gpu::session::{self, DataIdentity, GivenSettings, OptimizerKind, SavedModel, Session, TrainSpec};
 use lenet_gpu::train::{Observer, TrainConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,12 @@ pub struct TrainArgs {
     /// [default with --resume: the file resumed from].
     #[arg(long, short = 'o', value_name = "FILE")]
     save: Option<PathBuf>,
+    /// Also keep the model of the epoch with the best test accuracy, saved whenever an epoch beats
+    /// it, in FILE [default: --save's file with .best before its extension, e.g.
+    /// lenet.best.safetensors]. A model file only (for eval, predict, --init), recording its epoch
+    /// and test accuracy; a resumed run keeps the best of the whole run.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    save_best: Option<Option<PathBuf>>,
     /// Continue the run saved in this checkpoint (by --save, which also writes the optimizer
     /// state to FILE.optim.safetensors) from its next epoch up to --epochs, saving back to it
     /// unless --save says otherwise. Settings not given (--seed, --batch-size, --arch, the
@@ -86,8 +93,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     set_threads(args.dataset.threads)?;
     // --resume without --save saves back to the file resumed from.
     let save = args.save.clone().or_else(|| args.resume.clone());
+    let best_path = BestModel::path(&args.save_best, save.as_deref())?;
     outputs::check(&[
         (Kind::Model, save.as_deref()),
+        (Kind::BestModel, best_path.as_deref()),
         (Kind::Metrics, args.metrics.as_deref()),
         (Kind::Curves, args.plot.as_deref()),
     ])?;
@@ -120,6 +129,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     config.validate()?;
     let plan = arch::plan_for_mnist(&network)?;
+    if let Some(warning) = arch::ending_activation_warning(&network) {
+        eprintln!("warning: {warning}");
+    }
     let dataset = data_to_resume(&args.dataset, recorded.as_ref());
     let loaded = dataset.load(dataset.dataset.choice(), config.seed, plan.input(), false)?;
     let spec = TrainSpec {
@@ -173,7 +185,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         true => std::process::exit(130),
         false => interrupt.request(),
     });
+    let mut best = best_path.map(|path| BestModel::new(path, &session));
     let mut console = ConsoleObserver::new(config.epochs);
+    let mut warned_chance = false; // once a run
     while session.epochs_left() {
         let mut observers: Vec<&mut dyn Observer> = vec![&mut console];
         if let Some(f) = &mut figures {
@@ -188,10 +202,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
             eprintln!("{}", interrupted(&session, save.as_deref()));
             return Err(super::Stopped.into());
         }
-        report?;
+        let report = report?;
+        let classes = session.plan().classes();
+        if let Some(stuck) = session::chance_level(&report, classes, &config, loaded.split.train.len())
+            && !warned_chance
+        {
+            eprintln!("warning: {}", stuck.describe(&|rate| format!("--lr {rate}")));
+            warned_chance = true;
+        }
+        if let Some(best) = &mut best {
+            best.consider(&session, &report)?;
+        }
     }
     if let Some(path) = &save {
         eprintln!("model saved to {}", path.display());
+    }
+    if let Some(line) = best.as_ref().and_then(BestModel::describe) {
+        eprintln!("{line}");
     }
     for line in figures.iter().flat_map(|f| f.describe(args.metrics.as_deref())) {
         eprintln!("{line}");

@@ -61,6 +61,14 @@ pub fn load_network(spec: &str) -> Result<Network> {
         Error::Network(why) if !spec.contains(',') && spec.contains(['/', '\\', '.']) => {
             Error::Network(format!("{spec}: no such file, and not an architecture either ({why})"))
         }
+        // A lone word that is no layer was most likely meant as a network's name.
+        Error::Network(why) if !spec.contains(',') && why.contains("unknown layer") => {
+            Error::Network(format!(
+                "unknown network \"{}\": the named networks are {}; or give a layer list such as conv6k5p2,relu,maxpool2,dense10, or a file holding one",
+                spec.trim(),
+                NAMES.map(|n| format!("{n} ({})", title(&named(n).expect("a named network")))).join(", ")
+            ))
+        }
         other => other,
     })
 }
@@ -134,4 +142,22 @@ pub fn title(network: &Network) -> String {
         Some("lenet5-1998") => "LeNet-5 (1998)".to_string(),
         _ => network.to_string(),
     }
+}
+
+/// A warning when `network` ends in an activation (ReLU, tanh): the softmax then reads clipped
+/// or squashed scores, so the classes cannot be told apart freely. None when it ends otherwise.
+pub fn ending_activation_warning(network: &Network) -> Option<String> {
+    let last = network.layers.last()?;
+    let effect = match last {
+        super::Layer::Relu => {
+            "sets every negative class score to 0, so wrong classes cannot be scored down (and one at 0 learns nothing)"
+        }
+        super::Layer::Tanh => {
+            "squashes the class scores into [-1, 1], so no class can be more than e^2 = 7.4 times likelier than another"
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "the network ends in {last}, which {effect}: the softmax (implicit) should read the last dense layer's outputs as they are; drop the final {last}"
+    ))
 }

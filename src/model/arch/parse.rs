@@ -176,6 +176,10 @@ fn layer(text: &str) -> std::result::Result<Layer, String> {
             return Err(c.unexpected("nothing more"));
         }
         Ok(Layer::Dense { out_features })
+    } else if text.trim().eq_ignore_ascii_case("flatten") {
+        Err("flattening is implicit: a dense layer takes everything before it as one flat vector (16@5x5 as 400 values), so leave flatten out".into())
+    } else if text.trim().eq_ignore_ascii_case("softmax") {
+        Err("the softmax is implicit: training's loss (softmax cross-entropy) and the predicted probabilities apply it to the last layer's outputs, so leave softmax out and end with dense10".into())
     } else {
         Err("unknown layer: expected conv<out>k<size>[x<width>][s<stride>][p<pad>], maxpool<window>[s<stride>], avgpool<window>[s<stride>], relu, tanh or dense<out>".into())
     }

@@ -1,0 +1,90 @@
+//! `train --save-best`: the model of the epoch with the best test accuracy, kept in a file of its
+//! own beside the run's (`FILE.best.safetensors` by default).
+
+use anyhow::{Context, Result, bail};
+use lenet_gpu::checkpoint::{self, RUN_ID};
+use lenet_gpu::session::Session;
+use lenet_gpu::train::EpochReport;
+use std::path::{Path, PathBuf};
+
+/// The metadata key of the test accuracy a best model was kept for.
+const TEST_ACCURACY: &str = "test_accuracy";
+
+/// Where `--save-best` keeps the best model, and which it is so far.
+pub struct BestModel {
+    pub path: PathBuf,
+    /// The best test accuracy so far and its epoch (None before any epoch was kept).
+    best: Option<(f64, usize)>,
+    /// Kept in this run (a resumed run may keep none: an earlier epoch stays the best).
+    kept: bool,
+}
+
+/// `lenet.safetensors` → `lenet.best.safetensors` (`lenet` → `lenet.best.safetensors`).
+pub fn beside(save: &Path) -> PathBuf {
+    match save.extension().and_then(|e| e.to_str()) {
+        Some(ext) => save.with_extension(format!("best.{ext}")),
+        None => save.with_extension("best.safetensors"),
+    }
+}
+
+impl BestModel {
+    /// The path `--save-best` (given as `flag`: None when absent, Some(None) without a file)
+    /// names, with `save` the run's own file (None without one).
+    pub fn path(flag: &Option<Option<PathBuf>>, save: Option<&Path>) -> Result<Option<PathBuf>> {
+        let path = match (flag, save) {
+            (None, _) => return Ok(None),
+            (Some(Some(path)), _) => path.clone(),
+            (Some(None), Some(save)) => beside(save),
+            (Some(None), None) => bail!(
+                "--save-best needs a file to keep the best model in: give --save-best FILE, or --save FILE to keep it beside, in FILE.best.safetensors"
+            ),
+        };
+        if save.is_some_and(|s| s == path) {
+            bail!(
+                "--save-best {} is the file --save writes every epoch: give it another name",
+                path.display()
+            );
+        }
+        Ok(Some(path))
+    }
+
+    /// Starts keeping the best model of `session`'s run in `path`: a file already there that this
+    /// run kept (a resumed run) is the best so far.
+    pub fn new(path: PathBuf, session: &Session) -> BestModel {
+        let run_id = session.record().and_then(|r| r.run_id);
+        let best = checkpoint::read_metadata(&path).ok().and_then(|m| {
+            let ours = run_id.is_some() && m.get(RUN_ID) == run_id.as_ref();
+            let accuracy = m.get(TEST_ACCURACY)?.parse().ok()?;
+            let epoch = m.get("epoch")?.parse().ok()?;
+            ours.then_some((accuracy, epoch))
+        });
+        BestModel { path, best, kept: false }
+    }
+
+    /// After an epoch: saves the model when its test accuracy beats the best so far.
+    pub fn consider(&mut self, session: &Session, report: &EpochReport) -> Result<()> {
+        let better = self.best.is_none_or(|(accuracy, _)| report.test_accuracy > accuracy);
+        if !better || !report.test_accuracy.is_finite() {
+            return Ok(());
+        }
+        let saving = || format!("saving the best model after epoch {}", report.epoch);
+        let params = session.parameters().with_context(saving)?;
+        let mut metadata = session.record().map(|r| r.to_metadata()).unwrap_or_default();
+        metadata.insert(TEST_ACCURACY.into(), report.test_accuracy.to_string());
+        checkpoint::save(&self.path, &params, metadata).with_context(saving)?;
+        self.best = Some((report.test_accuracy, report.epoch));
+        self.kept = true;
+        Ok(())
+    }
+
+    /// What it holds, for the run's last lines.
+    pub fn describe(&self) -> Option<String> {
+        let (accuracy, epoch) = self.best?;
+        let verb = if self.kept { "saved to" } else { "still in" };
+        Some(format!(
+            "best model (epoch {epoch}, test acc {:.2}%) {verb} {}",
+            accuracy * 100.0,
+            self.path.display()
+        ))
+    }
+}

@@ -1,0 +1,118 @@
+//! Evaluating a network on a labelled set: accuracy and the confusion matrix from its
+//! predictions (`evaluate`), or with the mean test loss too, from its logits
+//! (`evaluate_with_loss`: what each epoch of training reports, the same arithmetic on both paths).
+
+use crate::data::Dataset;
+use crate::model::Plan;
+use crate::train::Engine;
+use crate::{Error, Result};
+
+/// The network's input must be one channel of the dataset's image size, its output must have a
+/// class for every label, and the dataset must hold as many images as labels.
+pub(crate) fn check_fits(plan: &Plan, data: &Dataset) -> Result<()> {
+    let input = plan.input();
+    let bad = |msg: String| Err(Error::InvalidArgument(msg));
+    if input.channels != 1 || input.height != data.rows || input.width != data.cols {
+        return bad(format!(
+            "the network takes {input} inputs but the images are 1@{}x{}",
+            data.rows, data.cols
+        ));
+    }
+    if data.images.len() != data.len() * data.pixels_per_image() {
+        return bad(format!(
+            "the data set has {} labels but {} bytes of images",
+            data.len(),
+            data.images.len()
+        ));
+    }
+    let classes = plan.classes();
+    if classes > 256 {
+        return bad(format!("the network has {classes} outputs; classes are bytes, so at most 256"));
+    }
+    if let Some(&label) = data.labels.iter().find(|&&l| l as usize >= classes) {
+        return bad(format!("label {label} is out of range for a network with {classes} outputs"));
+    }
+    Ok(())
+}
+
+/// Accuracy and confusion matrix on a labelled set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub classes: usize,
+    /// confusion[actual * classes + predicted]
+    pub confusion: Vec<u64>,
+}
+
+impl Evaluation {
+    pub fn from_predictions(labels: &[u8], predictions: &[u8], classes: usize) -> Evaluation {
+        let mut confusion = vec![0; classes * classes];
+        for (&actual, &predicted) in labels.iter().zip(predictions) {
+            confusion[actual as usize * classes + predicted as usize] += 1;
+        }
+        Evaluation { classes, confusion }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.confusion.iter().sum()
+    }
+
+    pub fn correct(&self) -> u64 {
+        (0..self.classes).map(|c| self.confusion[c * self.classes + c]).sum()
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct() as f64 / self.total().max(1) as f64
+    }
+
+    /// Accuracy on the examples whose label is `class`.
+    pub fn class_accuracy(&self, class: usize) -> f64 {
+        let row = &self.confusion[class * self.classes..(class + 1) * self.classes];
+        row[class] as f64 / row.iter().sum::<u64>().max(1) as f64
+    }
+}
+
+/// `evaluate_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn evaluate(engine: &mut dyn Engine, data: &Dataset) -> Result<Evaluation> {
+    pollster::block_on(evaluate_async(engine, data))
+}
+
+/// Runs `engine` over `data` and compares its predictions with the labels.
+pub async fn evaluate_async(engine: &mut dyn Engine, data: &Dataset) -> Result<Evaluation> {
+    check_fits(engine.plan(), data)?;
+    let predictions = engine.predict_async(data).await?;
+    let classes = engine.plan().classes();
+    Ok(Evaluation::from_predictions(&data.labels, &predictions, classes))
+}
+
+/// The mean softmax cross-entropy of `logits` ([images, classes], row-major) against `labels`,
+/// computed in f64 by log-sum-exp (NaN for no images): what PyTorch's MNIST example prints as the
+/// test set's average loss.
+pub fn mean_cross_entropy(logits: &[f32], labels: &[u8], classes: usize) -> f64 {
+    let mut total = 0.0;
+    for (row, &label) in logits.chunks_exact(classes).zip(labels) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = row.iter().map(|&z| f64::from(z - max).exp()).sum();
+        total += sum.ln() - f64::from(row[label as usize] - max);
+    }
+    total / labels.len() as f64
+}
+
+/// `evaluate_with_loss_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn evaluate_with_loss(engine: &mut dyn Engine, data: &Dataset) -> Result<(Evaluation, f64)> {
+    pollster::block_on(evaluate_with_loss_async(engine, data))
+}
+
+/// Runs `engine` over `data` and scores its logits: the evaluation (predictions are the logits'
+/// argmax, ties to the lowest class, as both paths' own predictions) and the mean cross-entropy
+/// (`mean_cross_entropy`). Either path's logits go through the same arithmetic here.
+pub async fn evaluate_with_loss_async(engine: &mut dyn Engine, data: &Dataset) -> Result<(Evaluation, f64)> {
+    check_fits(engine.plan(), data)?;
+    let classes = engine.plan().classes();
+    let logits = engine.logits_async(data).await?;
+    let predictions: Vec<u8> =
+        logits.chunks_exact(classes).map(|row| crate::cpu::loss::argmax(row) as u8).collect();
+    let evaluation = Evaluation::from_predictions(&data.labels, &predictions, classes);
+    Ok((evaluation, mean_cross_entropy(&logits, &data.labels, classes)))
+}
