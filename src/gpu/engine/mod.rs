@@ -221,8 +221,10 @@ impl GpuEngine {
         Ok(classes.into_iter().map(|c| c as u8).collect())
     }
 
-    /// One submission and one readback of the logits buffer per batch (it holds one batch): for
-    /// a handful of images, not for evaluating a test set (`predict` reads back only classes).
+    /// Every batch's forward pass, each followed by a copy of its logits (the logits buffer holds
+    /// one batch) into one buffer for the whole set, in one submission with one readback: as
+    /// cheap as `predict` in round trips, so a test set's loss costs no more waiting than its
+    /// accuracy.
     async fn logits_gpu(&mut self, data: &Dataset) -> Result<Vec<f32>> {
         self.gpu.check_errors()?;
         if data.is_empty() {
@@ -233,19 +235,20 @@ impl GpuEngine {
         let net = self.network.as_ref().expect("network built");
         let step_group = &self.steps.as_ref().expect("steps allocated").group;
         let classes = self.plan.classes();
-        let mut logits = Vec::with_capacity(data.len() * classes);
+        let row = (classes * 4) as u64;
+        let all = self.gpu.create_buffer("logits of a set", data.len() as u64 * row, storage());
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         for step in 0..steps {
-            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 let offset = Some((step_group, (step as u64 * self.step_stride) as u32));
                 self.record_forward(&mut pass, resident, offset);
             }
-            self.gpu.submit(encoder.finish());
-            let count = batch.min(data.len() - step * batch);
-            logits.extend(self.gpu.read_f32_async(&net.logits, 0, count * classes).await?);
+            let count = batch.min(data.len() - step * batch) as u64;
+            encoder.copy_buffer_to_buffer(&net.logits, 0, &all, (step * batch) as u64 * row, count * row);
         }
-        Ok(logits)
+        self.gpu.submit(encoder.finish());
+        self.gpu.read_f32_async(&all, 0, data.len() * classes).await
     }
 
     /// One submission and one readback (of every stage's output) per batch.
