@@ -125,32 +125,8 @@ fn back_through(activation: Activation, y: &[f32], g: &[f32]) -> Vec<f32> {
     out
 }
 
-/// A square-kernel convolution's geometry, in the order one reads it aloud.
-#[allow(clippy::too_many_arguments)]
-fn conv(
-    batch: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    oc: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-) -> ConvShape {
-    ConvShape {
-        batch,
-        in_channels: c,
-        in_h: h,
-        in_w: w,
-        out_channels: oc,
-        kernel_h: k,
-        kernel_w: k,
-        stride,
-        padding: pad,
-    }
-}
-
 pub fn conv_shapes() -> Vec<ConvShape> {
+    let conv = ConvShape::square;
     vec![
         conv(64, 1, 28, 28, 6, 5, 1, 2),  // LeNet conv1
         conv(64, 6, 14, 14, 16, 5, 1, 0), // LeNet conv2

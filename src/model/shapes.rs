@@ -18,6 +18,23 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// A square-kernel convolution's geometry, in the order one reads it aloud: `batch` images of
+    /// `in_channels`@`in_h`x`in_w` into `out_channels` maps by `kernel`x`kernel`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn square(
+        batch: usize,
+        in_channels: usize,
+        in_h: usize,
+        in_w: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> ConvShape {
+        let (kernel_h, kernel_w) = (kernel, kernel);
+        ConvShape { batch, in_channels, in_h, in_w, out_channels, kernel_h, kernel_w, stride, padding }
+    }
+
     pub fn out_h(&self) -> usize {
         (self.in_h + 2 * self.padding - self.kernel_h) / self.stride + 1
     }

@@ -164,31 +164,6 @@ pub fn gpu() -> Option<lenet_gpu::gpu::Gpu> {
     }
 }
 
-/// A square-kernel convolution's geometry, in the order one reads it aloud.
-#[allow(clippy::too_many_arguments)]
-pub fn conv_shape(
-    batch: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    oc: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-) -> lenet_gpu::cpu::conv::ConvShape {
-    lenet_gpu::cpu::conv::ConvShape {
-        batch,
-        in_channels: c,
-        in_h: h,
-        in_w: w,
-        out_channels: oc,
-        kernel_h: k,
-        kernel_w: k,
-        stride,
-        padding: pad,
-    }
-}
-
 /// Far beyond what any `lenet` run in the tests needs: only a hang trips it.
 pub const HANG_LIMIT: Duration = Duration::from_secs(180);
 

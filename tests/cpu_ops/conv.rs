@@ -2,7 +2,6 @@
 //! direct loops, and the backward pass against finite differences.
 
 use super::{assert_close, conv_out, random};
-use crate::common::conv_shape as conv;
 use crate::common::gradcheck::{check_gradient, dot};
 use lenet_gpu::cpu::conv::{ConvShape, conv2d_backward};
 use lenet_gpu::rng::Rng;
@@ -10,7 +9,7 @@ use lenet_gpu::rng::Rng;
 #[test]
 fn lesson_convolution_3x3_with_2x2_kernel() {
     let input: Vec<f32> = (0..9).map(|v| v as f32).collect();
-    let s = conv(1, 1, 3, 3, 1, 2, 1, 0);
+    let s = ConvShape::square(1, 1, 3, 3, 1, 2, 1, 0);
     assert_eq!(conv_out(&s, &input, &[0., 1., 2., 3.], &[0.]), vec![19., 25., 37., 43.]);
 }
 
@@ -18,7 +17,7 @@ fn lesson_convolution_3x3_with_2x2_kernel() {
 fn convolution_with_stride_2_padding_1_on_a_non_square_input() {
     // [[1,2,3,4],[5,6,7,8],[9,10,11,12]] with a 3x3 kernel of ones, stride 2, padding 1.
     let input: Vec<f32> = (1..=12).map(|v| v as f32).collect();
-    let s = conv(1, 1, 3, 4, 1, 3, 2, 1);
+    let s = ConvShape::square(1, 1, 3, 4, 1, 3, 2, 1);
     assert_eq!((s.out_h(), s.out_w()), (2, 2));
     assert_eq!(conv_out(&s, &input, &[1.0; 9], &[0.]), vec![14., 30., 30., 54.]);
 }
@@ -27,7 +26,7 @@ fn convolution_with_stride_2_padding_1_on_a_non_square_input() {
 fn convolution_sums_input_channels_and_adds_each_output_bias() {
     // Channel 0 all ones, channel 1 all twos; 1x1 kernels: out0 = c0 + c1 + 0.5, out1 = c0 − c1 − 1.
     let input = [1., 1., 1., 1., 2., 2., 2., 2.];
-    let s = conv(1, 2, 2, 2, 2, 1, 1, 0);
+    let s = ConvShape::square(1, 2, 2, 2, 2, 1, 1, 0);
     assert_eq!(
         conv_out(&s, &input, &[1., 1., 1., -1.], &[0.5, -1.]),
         vec![3.5, 3.5, 3.5, 3.5, -2., -2., -2., -2.]
@@ -69,27 +68,27 @@ fn direct_conv(s: &ConvShape, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
 fn im2col_convolution_matches_direct_loops_on_random_shapes() {
     let mut rng = Rng::new(11);
     let shapes = [
-        conv(3, 2, 7, 5, 3, 3, 1, 0),
-        conv(2, 3, 9, 9, 4, 3, 2, 1),
-        conv(1, 1, 6, 11, 2, 5, 1, 2),
-        conv(17, 4, 8, 8, 5, 2, 2, 0),
-        ConvShape { kernel_h: 3, kernel_w: 2, ..conv(2, 2, 7, 6, 3, 1, 3, 2) },
+        ConvShape::square(3, 2, 7, 5, 3, 3, 1, 0),
+        ConvShape::square(2, 3, 9, 9, 4, 3, 2, 1),
+        ConvShape::square(1, 1, 6, 11, 2, 5, 1, 2),
+        ConvShape::square(17, 4, 8, 8, 5, 2, 2, 0),
+        ConvShape { kernel_h: 3, kernel_w: 2, ..ConvShape::square(2, 2, 7, 6, 3, 1, 3, 2) },
         // LeNet's conv1, a non-square kernel with padding, more than 8 output channels.
-        conv(2, 1, 28, 28, 6, 5, 1, 2),
-        ConvShape { kernel_h: 2, kernel_w: 5, ..conv(3, 2, 8, 19, 8, 1, 1, 2) },
-        conv(2, 3, 8, 9, 10, 3, 1, 1),
+        ConvShape::square(2, 1, 28, 28, 6, 5, 1, 2),
+        ConvShape { kernel_h: 2, kernel_w: 5, ..ConvShape::square(3, 2, 8, 19, 8, 1, 1, 2) },
+        ConvShape::square(2, 3, 8, 9, 10, 3, 1, 1),
         // Padding wider than the image, a kernel as wide as the padded input.
-        conv(1, 1, 1, 2, 2, 3, 1, 3),
-        ConvShape { kernel_h: 1, kernel_w: 8, ..conv(1, 2, 3, 2, 2, 1, 1, 3) },
+        ConvShape::square(1, 1, 1, 2, 2, 3, 1, 3),
+        ConvShape { kernel_h: 1, kernel_w: 8, ..ConvShape::square(1, 2, 3, 2, 2, 1, 1, 3) },
         // The direct kernels (stride 1): narrow ones for 1 to 6 output channels, wide ones for
         // 8, 16, 24 and 32 (LeNet's conv2, then with padding and odd sizes).
-        conv(2, 6, 14, 14, 16, 5, 1, 0),
-        conv(3, 2, 9, 11, 8, 3, 1, 1),
-        ConvShape { kernel_h: 2, kernel_w: 4, ..conv(2, 3, 7, 5, 24, 1, 1, 2) },
-        conv(1, 5, 6, 6, 32, 3, 1, 0),
-        conv(2, 3, 33, 20, 1, 3, 1, 1),
-        conv(2, 2, 17, 5, 4, 3, 1, 2),
-        conv(1, 1, 4, 40, 5, 4, 1, 0),
+        ConvShape::square(2, 6, 14, 14, 16, 5, 1, 0),
+        ConvShape::square(3, 2, 9, 11, 8, 3, 1, 1),
+        ConvShape { kernel_h: 2, kernel_w: 4, ..ConvShape::square(2, 3, 7, 5, 24, 1, 1, 2) },
+        ConvShape::square(1, 5, 6, 6, 32, 3, 1, 0),
+        ConvShape::square(2, 3, 33, 20, 1, 3, 1, 1),
+        ConvShape::square(2, 2, 17, 5, 4, 3, 1, 2),
+        ConvShape::square(1, 1, 4, 40, 5, 4, 1, 0),
     ];
     for s in &shapes {
         let x = random(s.batch * s.input_len(), &mut rng);
@@ -105,18 +104,18 @@ fn conv_backward_matches_finite_differences() {
     // The weight gradient runs directly for stride 1 with at most 6 output channels or a
     // multiple of 8 up to 32 (8, 16, 32), else through im2col (stride 2; 9 channels).
     for s in [
-        conv(2, 2, 6, 5, 3, 3, 1, 1),
-        conv(3, 3, 7, 7, 2, 3, 2, 1),
-        conv(1, 2, 6, 6, 9, 3, 1, 1),
-        conv(1, 1, 5, 17, 2, 2, 1, 0),
-        conv(1, 2, 6, 7, 8, 3, 1, 1),
-        conv(2, 3, 6, 6, 16, 3, 1, 0),
-        ConvShape { kernel_h: 1, kernel_w: 3, ..conv(1, 1, 4, 5, 32, 1, 1, 1) },
+        ConvShape::square(2, 2, 6, 5, 3, 3, 1, 1),
+        ConvShape::square(3, 3, 7, 7, 2, 3, 2, 1),
+        ConvShape::square(1, 2, 6, 6, 9, 3, 1, 1),
+        ConvShape::square(1, 1, 5, 17, 2, 2, 1, 0),
+        ConvShape::square(1, 2, 6, 7, 8, 3, 1, 1),
+        ConvShape::square(2, 3, 6, 6, 16, 3, 1, 0),
+        ConvShape { kernel_h: 1, kernel_w: 3, ..ConvShape::square(1, 1, 4, 5, 32, 1, 1, 1) },
         // The input gradient runs directly for every stride-1 shape: a non-square kernel with
         // padding 2, 7 taps (a group of 6 and a tail of 1), LeNet's conv2 at batch 1.
-        ConvShape { kernel_h: 2, kernel_w: 3, ..conv(2, 3, 5, 7, 4, 1, 1, 2) },
-        ConvShape { kernel_h: 7, kernel_w: 1, ..conv(1, 1, 9, 4, 3, 1, 1, 0) },
-        conv(1, 6, 14, 14, 16, 5, 1, 0),
+        ConvShape { kernel_h: 2, kernel_w: 3, ..ConvShape::square(2, 3, 5, 7, 4, 1, 1, 2) },
+        ConvShape { kernel_h: 7, kernel_w: 1, ..ConvShape::square(1, 1, 9, 4, 3, 1, 1, 0) },
+        ConvShape::square(1, 6, 14, 14, 16, 5, 1, 0),
     ] {
         let x = random(s.batch * s.input_len(), &mut rng);
         let w = random(s.weight_len(), &mut rng);
@@ -135,7 +134,7 @@ fn conv_weight_gradient_sums_over_more_images_than_one_chunk() {
     // 19 images span three of the engine's gradient chunks: the chunked sum must equal the
     // plain sum over images.
     let mut rng = Rng::new(22);
-    for s in [conv(19, 2, 5, 5, 2, 3, 1, 0), conv(19, 2, 5, 5, 16, 3, 1, 0)] {
+    for s in [ConvShape::square(19, 2, 5, 5, 2, 3, 1, 0), ConvShape::square(19, 2, 5, 5, 16, 3, 1, 0)] {
         weight_gradient_sums_over_images(&s, &mut rng);
     }
 }
