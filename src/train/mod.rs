@@ -4,11 +4,20 @@
 
 use crate::data::{Dataset, Split};
 pub use crate::interrupt::Interrupt;
-use crate::model::optimizer::{Optimizer, OptimizerState};
+use crate::model::optimizer::OptimizerState;
+pub use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
 pub use crate::session::rate_to_try;
 use crate::{Error, Result};
+mod config;
+mod evaluation;
+
+pub use config::TrainConfig;
+use evaluation::check_fits;
+#[cfg(not(target_arch = "wasm32"))]
+pub use evaluation::evaluate;
+pub use evaluation::{Evaluation, evaluate_async};
 use std::future::Future;
 use std::pin::Pin;
 use web_time::Instant;
@@ -96,6 +105,12 @@ pub trait Engine {
     /// training continues exactly where it stopped. (Never waits: the GPU path queues a write.)
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
 
+    /// Sets how each training update's learning rate and weight decay are chosen (a schedule
+    /// over the run: `model::schedule`), from the update's number in the optimizer state. Until
+    /// it is set every update has the optimizer's own rate and no decay; the training loop
+    /// (`train_epoch_async`) sets its run's before every epoch.
+    fn set_update_rule(&mut self, rule: UpdateRule);
+
     /// Makes training check `interrupt` and stop early when it is requested (see `Interrupt`).
     fn set_interrupt(&mut self, interrupt: Interrupt);
 
@@ -165,38 +180,6 @@ pub fn check_epoch(data: &Dataset, order: &[u32], batch_size: usize) -> Result<(
         return Err(Error::InvalidArgument("the epoch's order names an example the data set lacks".into()));
     }
     Ok(())
-}
-
-/// What `fit` needs to know beyond the engine.
-#[derive(Clone, Debug)]
-pub struct TrainConfig {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub optimizer: Optimizer,
-    pub seed: u64,
-}
-
-impl TrainConfig {
-    /// Rejects values no training run can use, with the valid range.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::InvalidArgument(msg));
-        if self.epochs == 0 {
-            return bad("epochs must be at least 1".into());
-        }
-        if self.batch_size == 0 {
-            return bad("batch size must be at least 1".into());
-        }
-        let lr = self.optimizer.lr();
-        if !(lr.is_finite() && lr > 0.0) {
-            return bad(format!("learning rate must be a positive finite number, got {lr}"));
-        }
-        if let Optimizer::Sgd { momentum, .. } = self.optimizer
-            && !(0.0..1.0).contains(&momentum)
-        {
-            return bad(format!("momentum must be in [0, 1), got {momentum}"));
-        }
-        Ok(())
-    }
 }
 
 /// One epoch's figures, as printed after it.
@@ -283,6 +266,7 @@ pub async fn train_epoch_async(
     if split.train.is_empty() {
         return Err(Error::InvalidArgument("the training set is empty".into()));
     }
+    engine.set_update_rule(config.update_rule(split.train.len()));
     let order = epoch_order(split.train.len(), config.seed, epoch);
     observer.epoch_started(epoch, order.len());
     let start = Instant::now();
@@ -312,82 +296,4 @@ pub async fn train_epoch_async(
     };
     observer.epoch_finished(&report);
     Ok(report)
-}
-
-/// The network's input must be one channel of the dataset's image size, its output must have a
-/// class for every label, and the dataset must hold as many images as labels.
-fn check_fits(plan: &Plan, data: &Dataset) -> Result<()> {
-    let input = plan.input();
-    let bad = |msg: String| Err(Error::InvalidArgument(msg));
-    if input.channels != 1 || input.height != data.rows || input.width != data.cols {
-        return bad(format!(
-            "the network takes {input} inputs but the images are 1@{}x{}",
-            data.rows, data.cols
-        ));
-    }
-    if data.images.len() != data.len() * data.pixels_per_image() {
-        return bad(format!(
-            "the data set has {} labels but {} bytes of images",
-            data.len(),
-            data.images.len()
-        ));
-    }
-    let classes = plan.classes();
-    if classes > 256 {
-        return bad(format!("the network has {classes} outputs; classes are bytes, so at most 256"));
-    }
-    if let Some(&label) = data.labels.iter().find(|&&l| l as usize >= classes) {
-        return bad(format!("label {label} is out of range for a network with {classes} outputs"));
-    }
-    Ok(())
-}
-
-/// Accuracy and confusion matrix on a labelled set.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Evaluation {
-    pub classes: usize,
-    /// confusion[actual * classes + predicted]
-    pub confusion: Vec<u64>,
-}
-
-impl Evaluation {
-    pub fn from_predictions(labels: &[u8], predictions: &[u8], classes: usize) -> Evaluation {
-        let mut confusion = vec![0; classes * classes];
-        for (&actual, &predicted) in labels.iter().zip(predictions) {
-            confusion[actual as usize * classes + predicted as usize] += 1;
-        }
-        Evaluation { classes, confusion }
-    }
-
-    pub fn total(&self) -> u64 {
-        self.confusion.iter().sum()
-    }
-
-    pub fn correct(&self) -> u64 {
-        (0..self.classes).map(|c| self.confusion[c * self.classes + c]).sum()
-    }
-
-    pub fn accuracy(&self) -> f64 {
-        self.correct() as f64 / self.total().max(1) as f64
-    }
-
-    /// Accuracy on the examples whose label is `class`.
-    pub fn class_accuracy(&self, class: usize) -> f64 {
-        let row = &self.confusion[class * self.classes..(class + 1) * self.classes];
-        row[class] as f64 / row.iter().sum::<u64>().max(1) as f64
-    }
-}
-
-/// `evaluate_async`, waiting for it (native only).
-#[cfg(not(target_arch = "wasm32"))]
-pub fn evaluate(engine: &mut dyn Engine, data: &Dataset) -> Result<Evaluation> {
-    pollster::block_on(evaluate_async(engine, data))
-}
-
-/// Runs `engine` over `data` and compares its predictions with the labels.
-pub async fn evaluate_async(engine: &mut dyn Engine, data: &Dataset) -> Result<Evaluation> {
-    check_fits(engine.plan(), data)?;
-    let predictions = engine.predict_async(data).await?;
-    let classes = engine.plan().classes();
-    Ok(Evaluation::from_predictions(&data.labels, &predictions, classes))
 }
