@@ -35,6 +35,7 @@ fn main() -> lenet_gpu::Result<()> {
         batch_size: 64,
         optimizer: OptimizerKind::Adam.with(None, 0.0), // Adam at its default learning rate
         seed: 1,
+        ..Default::default() // a constant learning rate, no weight decay
     };
     let spec = TrainSpec {
         device: DeviceChoice::Auto, // a hardware GPU if there is one, else the CPU path

@@ -8,6 +8,8 @@ struct Step {
     _pad: u32,
     bias_correction1: f32,   // Adam: 1 - beta1^t
     bias_correction2: f32,   // Adam: 1 - beta2^t
+    learning_rate: f32,      // the optimizer's rate for this update (a schedule's)
+    weight_decay: f32,       // Adam: decoupled (AdamW); SGD: L2 added to the gradient
 }
 
 const WORKGROUP: u32 = 64u;

@@ -8,7 +8,7 @@ use crate::cpu::conv::{ConvShape, conv2d_backward, conv2d_forward};
 use crate::cpu::dense::{DenseShape, dense_backward, dense_forward};
 use crate::cpu::loss::softmax_cross_entropy;
 use crate::cpu::network::{conv_shape, dense_shape, pool_shape};
-use crate::cpu::optimizer::{Optimizer, OptimizerState, optimizer_step};
+use crate::cpu::optimizer::{Optimizer, OptimizerState, UpdateRates, optimizer_step};
 use crate::cpu::pool::{avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
 use crate::data::Split;
 use crate::model::{Layer, Plan};
@@ -183,6 +183,10 @@ pub fn cpu_kernel_timings(plan: &Plan, batch: usize, repeats: usize) -> Vec<Kern
     let n = plan.parameter_count;
     let (mut p, g, mut state) = (random(n, &mut rng), random(n, &mut rng), OptimizerState::new(n));
     let sgd = Optimizer::Sgd { lr: 1e-6, momentum: 0.9 };
-    row("sgd step".into(), 0.0, time(repeats, || optimizer_step(&sgd, &mut state, &mut p, &g)));
+    row(
+        "sgd step".into(),
+        0.0,
+        time(repeats, || optimizer_step(&sgd, UpdateRates::constant(&sgd), &mut state, &mut p, &g)),
+    );
     out
 }

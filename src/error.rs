@@ -252,6 +252,9 @@ pub enum ResumeProblem {
     Mismatch { setting: RunSetting, saved: String, wanted: String },
     /// Its epoch is already the last one this run asks for.
     AlreadyDone { epoch: usize },
+    /// Its learning-rate schedule (named) was drawn over `saved` epochs, and this run asks for
+    /// `wanted`: a schedule shaped by the run's length cannot continue over another length.
+    ScheduleLength { schedule: String, saved: usize, wanted: usize },
     /// The recorded epoch cannot be read.
     UnreadableEpoch,
     /// The model file and its optimizer file were saved by different runs (two runs saving to
@@ -268,6 +271,11 @@ pub enum RunSetting {
     Optimizer,
     Dataset,
     TrainExamples,
+    Schedule,
+    Warmup,
+    WeightDecay,
+    /// The run's length in epochs: compared only when the schedule is shaped by it.
+    Epochs,
 }
 
 impl RunSetting {
@@ -280,6 +288,10 @@ impl RunSetting {
             RunSetting::Optimizer => "optimizer",
             RunSetting::Dataset => "dataset",
             RunSetting::TrainExamples => "train_examples",
+            RunSetting::Schedule => "schedule",
+            RunSetting::Warmup => "warmup",
+            RunSetting::WeightDecay => "weight_decay",
+            RunSetting::Epochs => "epochs",
         }
     }
 
@@ -302,6 +314,10 @@ impl std::fmt::Display for ResumeProblem {
             ResumeProblem::AlreadyDone { epoch } => {
                 write!(f, "it has already trained {epoch} epochs; ask for more epochs in all to train more")
             }
+            ResumeProblem::ScheduleLength { schedule, saved, wanted } => write!(
+                f,
+                "its {schedule} learning-rate schedule is drawn over {saved} epochs, but this run asks for {wanted}: a schedule shaped by the run's length continues only over the same length"
+            ),
             ResumeProblem::UnreadableEpoch => write!(f, "unreadable epoch"),
             ResumeProblem::OtherRuns { optimizer, model_run, optimizer_run } => write!(
                 f,

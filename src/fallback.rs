@@ -10,6 +10,7 @@ use crate::cpu::engine::CpuEngine;
 use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::data::Dataset;
 use crate::error::GpuError;
+use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
 use crate::train::{Engine, EngineFuture, Interrupt, LayerOutput, Progress};
 use crate::{Error, Result};
@@ -18,6 +19,8 @@ pub struct Fallback {
     engine: Box<dyn Engine>,
     on_gpu: bool,
     optimizer: Optimizer,
+    /// Handed on to the CPU engine that takes over, as the interrupt is.
+    rule: UpdateRule,
     /// Parameters and optimizer state at the start of the current epoch.
     good: (Parameters, OptimizerState),
     /// Told, once, why the GPU was given up (the CPU path then carries on from the last good
@@ -37,7 +40,8 @@ impl Fallback {
     ) -> Fallback {
         let state = OptimizerState::new(params.values.len());
         let interrupt = Interrupt::default();
-        Fallback { engine: gpu, on_gpu: true, optimizer, good: (params, state), notice, interrupt }
+        let rule = UpdateRule::default();
+        Fallback { engine: gpu, on_gpu: true, optimizer, rule, good: (params, state), notice, interrupt }
     }
 
     /// Whether the GPU is still in use.
@@ -51,6 +55,7 @@ impl Fallback {
         let mut cpu = CpuEngine::new(self.engine.plan().clone(), params, self.optimizer);
         cpu.set_optimizer_state(&state)?;
         cpu.set_interrupt(self.interrupt.clone());
+        cpu.set_update_rule(self.rule);
         (self.notice)(&why);
         self.engine = Box::new(cpu);
         self.on_gpu = false;
@@ -150,6 +155,11 @@ impl Engine for Fallback {
         }
         self.good.1 = state.clone();
         Ok(())
+    }
+
+    fn set_update_rule(&mut self, rule: UpdateRule) {
+        self.engine.set_update_rule(rule);
+        self.rule = rule;
     }
 
     fn set_interrupt(&mut self, interrupt: Interrupt) {

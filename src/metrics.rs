@@ -11,12 +11,15 @@
 //!
 //! `step` counts training steps from the start of the run (epoch e's steps follow epoch e-1's,
 //! also after a resume) and names the last step a row covers; `accuracy` is a fraction in [0, 1];
-//! `learning_rate` is the optimizer's. Each row is written and flushed as soon as it is known,
+//! `learning_rate` is the rate of the row's last step (the optimizer's, or with a schedule
+//! (`follow_schedule`) the schedule's at that step). Each row is written and flushed as soon as it is known,
 //! so a crash loses nothing written before it. The rows' per-step figures come from the engine's
 //! progress reports (`train::Progress`), which the GPU path makes from the loss statistics it
 //! reads back a few times per epoch: asking for rows often costs it nothing.
 
 use crate::error::Remedy;
+use crate::model::optimizer::Optimizer;
+use crate::model::schedule::UpdateRule;
 use crate::train::{EpochReport, Observer, Progress};
 use crate::{Error, Result};
 use std::io::Write;
@@ -117,6 +120,8 @@ pub struct MetricsLog {
     every: usize,
     batch_size: usize,
     learning_rate: f32,
+    /// The schedule the rates follow, if set.
+    schedule: Option<(Optimizer, UpdateRule)>,
     rows: Vec<Row>,
     epoch: usize,
     steps_per_epoch: usize,
@@ -162,6 +167,7 @@ impl MetricsLog {
             every,
             batch_size,
             learning_rate,
+            schedule: None,
             rows: previous,
             epoch: 0,
             steps_per_epoch: 0,
@@ -181,6 +187,20 @@ impl MetricsLog {
         }
         let rows = read(path)?;
         Ok(rows.into_iter().filter(|r| r.epoch <= epoch).collect())
+    }
+
+    /// Makes each row's `learning_rate` the rate `rule` gives `optimizer` at the row's last step
+    /// (its number in the run is the optimizer's update count before it).
+    pub fn follow_schedule(&mut self, optimizer: Optimizer, rule: UpdateRule) {
+        self.schedule = Some((optimizer, rule));
+    }
+
+    /// The learning rate of step `step` of the run (counted from 1).
+    fn rate_at(&self, step: usize) -> f32 {
+        match &self.schedule {
+            Some((optimizer, rule)) => rule.rates(optimizer, step.saturating_sub(1) as u64).lr,
+            None => self.learning_rate,
+        }
     }
 
     /// Every row so far (the kept ones first).
@@ -215,14 +235,15 @@ impl MetricsLog {
         let images = (b.images_done - a.images_done) as f64;
         let seconds = b.seconds - a.seconds;
         self.row_start = b;
+        let step = (self.epoch - 1) * self.steps_per_epoch + b.steps_done;
         self.push(Row {
             kind: Kind::Train,
             epoch: self.epoch,
-            step: (self.epoch - 1) * self.steps_per_epoch + b.steps_done,
+            step,
             loss: Some((b.loss_sum - a.loss_sum) / images),
             accuracy: (b.correct - a.correct) as f64 / images,
             images_per_s: (seconds > 0.0).then(|| images / seconds),
-            learning_rate: self.learning_rate,
+            learning_rate: self.rate_at(step),
         });
     }
 }
@@ -258,14 +279,15 @@ impl Observer for MetricsLog {
     fn epoch_finished(&mut self, report: &EpochReport) {
         self.train_row();
         if report.test_accuracy.is_finite() {
+            let step = report.epoch * self.steps_per_epoch;
             self.push(Row {
                 kind: Kind::Test,
                 epoch: report.epoch,
-                step: report.epoch * self.steps_per_epoch,
+                step,
                 loss: report.test_loss.is_finite().then_some(report.test_loss),
                 accuracy: report.test_accuracy,
                 images_per_s: Some(report.images_per_second),
-                learning_rate: self.learning_rate,
+                learning_rate: self.rate_at(step),
             });
         }
     }

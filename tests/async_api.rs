@@ -22,6 +22,7 @@ fn spec(device: DeviceChoice, train_examples: usize) -> TrainSpec {
             batch_size: 64,
             optimizer: OptimizerKind::Sgd.with(None, 0.9),
             seed: 5,
+            ..Default::default()
         },
         data: DataIdentity::of(None, train_examples),
         save_to: None,

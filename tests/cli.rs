@@ -147,13 +147,17 @@ fn help_lists_every_command_and_every_train_flag_with_its_default() {
     run.assert_success();
     let blocks = option_blocks(&run.stdout);
     for (flag, default) in [
-        ("--epochs", "[default: 1]"),
+        ("--epochs", "[default: 1, or with --resume the checkpoint's total]"),
         // (With --resume, the settings not given are the checkpoint's: the help says so.)
         ("--batch-size", "[default: 64, or with --resume the checkpoint's]"),
         ("--lr", "0.01 for sgd, 0.001 for adam"),
         ("--momentum", "[default: 0.9, or with --resume the checkpoint's]"),
         ("--optimizer", "[default: sgd, or with --resume the checkpoint's]"),
         ("--seed", "[default: 1, or with --resume the checkpoint's]"),
+        ("--schedule", "[default: constant, or with --resume the checkpoint's]"),
+        ("--warmup", "[default: 0, or with --resume the checkpoint's]"),
+        ("--weight-decay", "[default: 0, or with --resume the checkpoint's]"),
+        ("--target-accuracy", ""),
         ("--data-dir", "./data/mnist"),
         ("--dataset", "[default: auto]"),
         ("--save", ""),
@@ -163,6 +167,9 @@ fn help_lists_every_command_and_every_train_flag_with_its_default() {
     }
     for value in ["sgd", "adam"] {
         assert!(blocks["--optimizer"].contains(value), "{}", blocks["--optimizer"]);
+    }
+    for value in ["constant", "step", "cosine", "onecycle"] {
+        assert!(blocks["--schedule"].contains(value), "{}", blocks["--schedule"]);
     }
     for value in ["auto", "mnist", "synthetic"] {
         assert!(blocks["--dataset"].contains(value), "{}", blocks["--dataset"]);

@@ -58,7 +58,7 @@ fn after_a_lost_device_the_fallback_trains_exactly_as_the_cpu_path() {
     let network = Network::lenet5();
     let plan = network.plan().unwrap();
     let split = synthetic::generate(640, 64, 3);
-    let config = TrainConfig { epochs: 2, batch_size: 32, optimizer: SGD, seed: 3 };
+    let config = TrainConfig { epochs: 2, batch_size: 32, optimizer: SGD, seed: 3, ..Default::default() };
     let init = Parameters::init(&plan, config.seed);
     let Some(mut gpu) = gpu_engine(&network, &init) else { return };
     gpu.lose_device_after(5); // in epoch 1, after some steps have changed the GPU's parameters

@@ -269,6 +269,7 @@ fn gpu_training_learns_a_2000_image_mnist_subset() {
         batch_size: 32,
         optimizer: Optimizer::Sgd { lr: 0.01, momentum: 0.9 },
         seed: 1,
+        ..Default::default()
     };
     let reports = train::fit(&mut gpu, &split, &config, &mut Quiet).unwrap();
     let last = reports.last().unwrap();

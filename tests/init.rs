@@ -65,6 +65,7 @@ fn init_fine_tunes_a_saved_model_with_new_settings() {
             batch_size: 32,
             optimizer: OptimizerKind::Adam.with(None, 0.9),
             seed: 4,
+            ..Default::default()
         },
         data: DataIdentity::of(None, split.train.len()),
         save_to: None,

@@ -17,7 +17,13 @@ const BATCH: usize = 32;
 const STEPS: usize = 40;
 
 fn config() -> TrainConfig {
-    TrainConfig { epochs: 1, batch_size: BATCH, optimizer: OptimizerKind::Adam.with(None, 0.0), seed: 9 }
+    TrainConfig {
+        epochs: 1,
+        batch_size: BATCH,
+        optimizer: OptimizerKind::Adam.with(None, 0.0),
+        seed: 9,
+        ..Default::default()
+    }
 }
 
 /// Requests the interrupt once `after` steps have been reported.

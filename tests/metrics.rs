@@ -183,7 +183,7 @@ fn each_row_is_in_the_file_as_soon_as_it_is_known() {
 
 /// Trains 2 epochs with a metrics file and returns its rows.
 fn metrics_run(engine: &mut dyn Engine, split: &Split, path: &Path) -> Vec<Row> {
-    let config = TrainConfig { epochs: 2, batch_size: 32, optimizer: SGD, seed: 6 };
+    let config = TrainConfig { epochs: 2, batch_size: 32, optimizer: SGD, seed: 6, ..Default::default() };
     let mut log = MetricsLog::new(Some(path), 4, 32, 0.01, Vec::new()).unwrap();
     train::fit(engine, split, &config, &mut log).unwrap();
     log.check().unwrap();

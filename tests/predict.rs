@@ -342,7 +342,7 @@ fn trained_engine() -> CpuEngine {
     let optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
     let mut engine = CpuEngine::new(plan.clone(), Parameters::init(&plan, 5), optimizer);
     let split = synthetic::generate(1000, 10, 5);
-    let config = TrainConfig { epochs: 1, batch_size: 32, optimizer, seed: 5 };
+    let config = TrainConfig { epochs: 1, batch_size: 32, optimizer, seed: 5, ..Default::default() };
     train::fit(&mut engine, &split, &config, &mut Quiet).unwrap();
     engine
 }
@@ -383,7 +383,7 @@ fn mnist_digits_survive_a_round_trip_and_a_model_trained_on_mnist_reads_the_samp
     let optimizer = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
     let mut engine = CpuEngine::new(plan.clone(), Parameters::init(&plan, 1), optimizer);
     let test = full.test.take(1000);
-    let config = TrainConfig { epochs: 1, batch_size: 64, optimizer, seed: 1 };
+    let config = TrainConfig { epochs: 1, batch_size: 64, optimizer, seed: 1, ..Default::default() };
     train::fit(&mut engine, &Split { train: full.train, test: full.test.take(1) }, &config, &mut Quiet)
         .unwrap();
 

@@ -32,7 +32,7 @@ type MakeEngine<'a> = &'a dyn Fn(Plan, &Parameters, Optimizer) -> Box<dyn Engine
 fn straight_vs_resumed(make: MakeEngine, optimizer: Optimizer, tag: &str) {
     let split = small_split();
     let plan = Network::lenet5().plan().unwrap();
-    let config = TrainConfig { epochs: 3, batch_size: 64, optimizer, seed: 5 };
+    let config = TrainConfig { epochs: 3, batch_size: 64, optimizer, seed: 5, ..Default::default() };
     let init = Parameters::init(&plan, config.seed);
 
     let mut straight = make(plan.clone(), &init, optimizer);

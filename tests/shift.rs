@@ -57,7 +57,7 @@ fn trained(seed: u64) -> (Parameters, lenet_gpu::data::Split) {
     let split = synthetic::generate(640, 200, seed);
     let plan = Network::lenet5().plan().unwrap();
     let mut cpu = CpuEngine::new(plan.clone(), Parameters::init(&plan, seed), SGD);
-    let config = TrainConfig { epochs: 1, batch_size: 32, optimizer: SGD, seed };
+    let config = TrainConfig { epochs: 1, batch_size: 32, optimizer: SGD, seed, ..Default::default() };
     train::fit(&mut cpu, &split, &config, &mut Quiet).unwrap();
     (cpu.parameters().unwrap(), split)
 }

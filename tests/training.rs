@@ -23,7 +23,7 @@ fn lenet_learns_a_2000_image_mnist_subset() {
     let full = mnist::load(&dir).unwrap();
     // 2,000 training images; 1,000 held-out images from the test set.
     let split = Split { train: full.train.take(2000), test: full.test.take(1000) };
-    let config = TrainConfig { epochs: 5, batch_size: 32, optimizer: SGD, seed: 1 };
+    let config = TrainConfig { epochs: 5, batch_size: 32, optimizer: SGD, seed: 1, ..Default::default() };
     let mut engine = lenet_engine(1, SGD);
     let before = train::evaluate(&mut engine, &split.test).unwrap().accuracy();
     let reports = train::fit(&mut engine, &split, &config, &mut Quiet).unwrap();
@@ -47,7 +47,7 @@ fn lenet_learns_a_2000_image_mnist_subset() {
 #[test]
 fn lenet_learns_synthetic_digits() {
     let split = synthetic::generate(2000, 500, 3);
-    let config = TrainConfig { epochs: 2, batch_size: 32, optimizer: SGD, seed: 3 };
+    let config = TrainConfig { epochs: 2, batch_size: 32, optimizer: SGD, seed: 3, ..Default::default() };
     let mut engine = lenet_engine(3, SGD);
     let reports = train::fit(&mut engine, &split, &config, &mut Quiet).unwrap();
     let last = reports.last().unwrap();
@@ -61,7 +61,7 @@ fn parameters_after_training(threads: usize, seed: u64) -> Vec<f32> {
     pool.install(|| {
         let split = synthetic::generate(300, 0, 9);
         let optimizer = Optimizer::adam(0.001);
-        let config = TrainConfig { epochs: 1, batch_size: 50, optimizer, seed };
+        let config = TrainConfig { epochs: 1, batch_size: 50, optimizer, seed, ..Default::default() };
         let mut engine = lenet_engine(seed, optimizer);
         train::fit(&mut engine, &split, &config, &mut Quiet).unwrap();
         engine.parameters().unwrap().values
@@ -92,14 +92,18 @@ fn epoch_order_is_a_seeded_permutation() {
 fn invalid_configurations_are_rejected_with_the_valid_range() {
     let split = synthetic::generate(10, 10, 1);
     for (config, needle) in [
-        (TrainConfig { epochs: 0, batch_size: 8, optimizer: SGD, seed: 1 }, "epochs"),
-        (TrainConfig { epochs: 1, batch_size: 0, optimizer: SGD, seed: 1 }, "batch size"),
+        (TrainConfig { epochs: 0, batch_size: 8, optimizer: SGD, seed: 1, ..Default::default() }, "epochs"),
+        (
+            TrainConfig { epochs: 1, batch_size: 0, optimizer: SGD, seed: 1, ..Default::default() },
+            "batch size",
+        ),
         (
             TrainConfig {
                 epochs: 1,
                 batch_size: 8,
                 optimizer: Optimizer::Sgd { lr: f32::NAN, momentum: 0.9 },
                 seed: 1,
+                ..Default::default()
             },
             "learning rate",
         ),
@@ -109,6 +113,7 @@ fn invalid_configurations_are_rejected_with_the_valid_range() {
                 batch_size: 8,
                 optimizer: Optimizer::Sgd { lr: -1.0, momentum: 0.9 },
                 seed: 1,
+                ..Default::default()
             },
             "learning rate",
         ),
@@ -122,7 +127,7 @@ fn invalid_configurations_are_rejected_with_the_valid_range() {
 fn divergence_is_reported_not_hidden() {
     let split = synthetic::generate(256, 10, 1);
     let optimizer = Optimizer::Sgd { lr: 1e4, momentum: 0.9 };
-    let config = TrainConfig { epochs: 1, batch_size: 16, optimizer, seed: 1 };
+    let config = TrainConfig { epochs: 1, batch_size: 16, optimizer, seed: 1, ..Default::default() };
     let err =
         train::fit(&mut lenet_engine(1, optimizer), &split, &config, &mut Quiet).unwrap_err().to_string();
     assert!(err.contains("diverged") && err.contains("lower learning rate"), "{err}");

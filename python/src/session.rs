@@ -70,8 +70,13 @@ fn sink(notices: &Rc<RefCell<Vec<String>>>) -> Notices {
 
 /// What a model file records of a network that has not trained yet: enough to reopen it.
 fn untrained_metadata(network: &Network, seed: u64) -> HashMap<String, String> {
-    let config =
-        TrainConfig { epochs: 1, batch_size: 64, optimizer: OptimizerKind::Sgd.with(None, 0.9), seed };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 64,
+        optimizer: OptimizerKind::Sgd.with(None, 0.9),
+        seed,
+        ..Default::default()
+    };
     let record = RunRecord::new(network, &config, &DataIdentity::of(None, 0), 0);
     let keep = ["format", "architecture", "input", "normalization", "epoch", "seed"];
     record.to_metadata().into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect()
@@ -225,6 +230,7 @@ impl Session {
             batch_size,
             optimizer: kind.with(lr, momentum),
             seed: self.seed,
+            ..Default::default()
         };
         config.validate().map_err(to_py)?;
         let split = &data.split;

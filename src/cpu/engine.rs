@@ -4,6 +4,7 @@
 use super::network::{Workspace, forward, forward_backward};
 use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
 use crate::data::Dataset;
+use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
 use crate::train::{Engine, EngineFuture, Interrupt, LayerOutput, Progress, feature_layers};
 use crate::{Error, Result};
@@ -16,6 +17,8 @@ pub struct CpuEngine {
     params: Parameters,
     grads: Vec<f32>,
     optimizer: Optimizer,
+    /// Each update's learning rate and weight decay (`Engine::set_update_rule`).
+    rule: UpdateRule,
     state: OptimizerState,
     workspace: Workspace,
     batch_input: Vec<f32>,
@@ -34,6 +37,7 @@ impl CpuEngine {
             params,
             plan,
             optimizer,
+            rule: UpdateRule::default(),
             batch_input: Vec::new(),
             batch_labels: Vec::new(),
         }
@@ -69,7 +73,8 @@ impl CpuEngine {
             &mut self.workspace,
             &mut self.grads,
         );
-        optimizer_step(&self.optimizer, &mut self.state, &mut self.params.values, &self.grads);
+        let rates = self.rule.rates(&self.optimizer, self.state.step);
+        optimizer_step(&self.optimizer, rates, &mut self.state, &mut self.params.values, &self.grads);
         stats
     }
 
@@ -213,6 +218,10 @@ impl Engine for CpuEngine {
         crate::train::check_optimizer_state(&self.plan, state)?;
         self.state = state.clone();
         Ok(())
+    }
+
+    fn set_update_rule(&mut self, rule: UpdateRule) {
+        self.rule = rule;
     }
 
     fn set_interrupt(&mut self, interrupt: Interrupt) {

@@ -9,6 +9,7 @@ use crate::Result;
 use crate::data::Dataset;
 use crate::model::loss::LossStats;
 use crate::model::optimizer::{Optimizer, OptimizerState};
+use crate::model::schedule::UpdateRates;
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
 
 fn usage() -> wgpu::BufferUsages {
@@ -261,10 +262,12 @@ pub async fn predict(gpu: &Gpu, logits: &[f32], classes: usize) -> Result<Vec<u3
     gpu.read_u32_async(&p, 0, batch).await
 }
 
-/// One optimizer update; `state.step` counts it, as on the CPU.
+/// One optimizer update at `rates` (learning rate, weight decay), which the step uniform carries;
+/// `state.step` counts it, as on the CPU.
 pub async fn optimizer_step(
     gpu: &Gpu,
     optimizer: &Optimizer,
+    rates: UpdateRates,
     state: &mut OptimizerState,
     params: &mut [f32],
     grads: &[f32],
@@ -278,7 +281,7 @@ pub async fn optimizer_step(
         Optimizer::Sgd { .. } => kernel.bind(gpu, &[&p, &g, &m]),
         Optimizer::Adam { .. } => kernel.bind(gpu, &[&p, &g, &m, &v]),
     };
-    run(gpu, &k, &dispatch, StepUniform::new(0, 0, 0, optimizer, state.step))?;
+    run(gpu, &k, &dispatch, StepUniform::new(0, 0, 0, optimizer, state.step, rates))?;
     params.copy_from_slice(&gpu.read_f32_async(&p, 0, params.len()).await?);
     state.first = gpu.read_f32_async(&m, 0, params.len()).await?;
     state.second = gpu.read_f32_async(&v, 0, params.len()).await?;

@@ -1,13 +1,14 @@
 //! The network as data: layer specs, the shapes they produce, and the flat parameter buffer with
 //! PyTorch-named views; and what both paths share about running it: each op's geometry
-//! (`shapes`), the optimizer's configuration and state, the loss statistics, and which layers
-//! fold into one stage (`fusion`).
+//! (`shapes`), the optimizer's configuration and state, the learning-rate schedules and weight
+//! decay (`schedule`), the loss statistics, and which layers fold into one stage (`fusion`).
 
 pub mod arch;
 pub mod fusion;
 pub mod loss;
 pub mod optimizer;
 mod params;
+pub mod schedule;
 pub mod shapes;
 mod spec;
 

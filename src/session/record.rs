@@ -7,6 +7,7 @@ use crate::cpu::optimizer::Optimizer;
 use crate::data::{MEAN, STD};
 use crate::error::{ResumeProblem, RunSetting};
 use crate::model::Network;
+use crate::model::schedule::{Schedule, ScheduleKind};
 use crate::session::OptimizerKind;
 use crate::train::TrainConfig;
 use crate::{Error, Result};
@@ -48,6 +49,12 @@ pub struct GivenSettings {
     pub lr: Option<f32>,
     /// SGD's.
     pub momentum: Option<f32>,
+    /// The run's total: with a resumed run, its recorded total when not given.
+    pub epochs: Option<usize>,
+    pub schedule: Option<ScheduleKind>,
+    /// Warmup updates.
+    pub warmup: Option<u64>,
+    pub weight_decay: Option<f32>,
 }
 
 /// A run's settings, every one decided.
@@ -57,13 +64,17 @@ pub struct RunSettings {
     pub seed: u64,
     pub batch_size: usize,
     pub optimizer: Optimizer,
+    pub epochs: usize,
+    pub schedule: Schedule,
+    pub weight_decay: f32,
 }
 
 impl GivenSettings {
     /// The settings of a run: those given; for the others, those the run being resumed records
     /// in `recorded` (its checkpoint's metadata; `path` names it), so that a resumed run continues
-    /// with its own settings unless told otherwise; else the defaults (LeNet-5, seed 1, batch 64,
-    /// SGD with momentum 0.9 at its default rate). A learning rate or momentum is taken from the
+    /// with its own settings unless told otherwise (its total of epochs too); else the defaults
+    /// (LeNet-5, seed 1, batch 64, SGD with momentum 0.9 at its default rate, 1 epoch, a constant
+    /// rate without warmup, no weight decay). A learning rate or momentum is taken from the
     /// record only for the optimizer it records. Given settings that contradict the record are
     /// left for the resume to refuse (`RunRecord::check_resume`).
     pub fn complete(self, recorded: Option<(&HashMap<String, String>, &Path)>) -> RunSettings {
@@ -84,6 +95,16 @@ impl GivenSettings {
         };
         let momentum = self.momentum.or(saved_momentum).unwrap_or(0.9);
         let saved_network = recorded.and_then(|(m, path)| checkpoint::network_in(m, path).ok().flatten());
+        fn parsed<T: std::str::FromStr>(
+            metadata: Option<&HashMap<String, String>>,
+            setting: RunSetting,
+        ) -> Option<T> {
+            metadata.and_then(|m| m.get(setting.key())).and_then(|s| s.parse().ok())
+        }
+        let schedule = Schedule {
+            kind: self.schedule.or(parsed(metadata, RunSetting::Schedule)).unwrap_or_default(),
+            warmup: self.warmup.or(parsed(metadata, RunSetting::Warmup)).unwrap_or(0),
+        };
         RunSettings {
             network: self.network.or(saved_network).unwrap_or_else(Network::lenet5),
             seed: self.seed.or(get(RunSetting::Seed).and_then(|s| s.parse().ok())).unwrap_or(1),
@@ -92,6 +113,9 @@ impl GivenSettings {
                 .or(get(RunSetting::BatchSize).and_then(|s| s.parse().ok()))
                 .unwrap_or(64),
             optimizer: kind.with(lr, momentum),
+            epochs: self.epochs.or(parsed(metadata, RunSetting::Epochs)).unwrap_or(1),
+            schedule,
+            weight_decay: self.weight_decay.or(parsed(metadata, RunSetting::WeightDecay)).unwrap_or(0.0),
         }
     }
 }
@@ -106,6 +130,10 @@ pub struct RunRecord {
     pub seed: u64,
     pub batch_size: usize,
     pub optimizer: Optimizer,
+    /// The epochs the run was asked for in all.
+    pub epochs: usize,
+    pub schedule: Schedule,
+    pub weight_decay: f32,
     /// What tells this run's files from another's saved to the same path (`new_run_id`); None
     /// for runs saved before runs had one, and runs continuing them.
     pub run_id: Option<String>,
@@ -121,12 +149,15 @@ impl RunRecord {
             seed: config.seed,
             batch_size: config.batch_size,
             optimizer: config.optimizer,
+            epochs: config.epochs,
+            schedule: config.schedule,
+            weight_decay: config.weight_decay,
             run_id: None,
         }
     }
 
-    /// The checkpoint metadata: the keys `lenet train --save` has always written, and the run id
-    /// (`RUN_ID`) when there is one.
+    /// The checkpoint metadata: the keys `lenet train --save` has always written, the run's
+    /// length, schedule and weight decay, and the run id (`RUN_ID`) when there is one.
     pub fn to_metadata(&self) -> HashMap<String, String> {
         let mut metadata = HashMap::from([
             ("dataset".to_string(), self.data.dataset.clone()),
@@ -139,7 +170,11 @@ impl RunRecord {
             ("seed".to_string(), self.seed.to_string()),
             ("batch_size".to_string(), self.batch_size.to_string()),
             ("optimizer".to_string(), checkpoint::describe_optimizer(&self.optimizer)),
+            (RunSetting::Epochs.key().to_string(), self.epochs.to_string()),
         ]);
+        for (setting, value) in self.schedule_settings() {
+            metadata.insert(setting.key().to_string(), value);
+        }
         if let Some(id) = &self.run_id {
             metadata.insert(RUN_ID.to_string(), id.clone());
         }
@@ -160,18 +195,46 @@ impl RunRecord {
         ]
     }
 
+    /// The schedule's settings and the weight decay, as the metadata writes them.
+    fn schedule_settings(&self) -> [(RunSetting, String); 3] {
+        [
+            (RunSetting::Schedule, self.schedule.kind.name().to_string()),
+            (RunSetting::Warmup, self.schedule.warmup.to_string()),
+            (RunSetting::WeightDecay, self.weight_decay.to_string()),
+        ]
+    }
+
     /// Whether the run saved with `metadata` (at `path`, for messages) can be continued by this
-    /// one: the same network, seed, batch size, optimizer and training data. Checkpoints from
-    /// before the data was recorded are taken on trust for it.
+    /// one: the same network, seed, batch size, optimizer, schedule, weight decay and training
+    /// data, and, for a schedule shaped by the run's length, the same number of epochs.
+    /// Checkpoints from before the data was recorded are taken on trust for it; those from
+    /// before schedules, as runs at a constant rate without weight decay.
     pub fn check_resume(&self, metadata: &HashMap<String, String>, path: &Path) -> Result<()> {
-        for (setting, wanted) in self.settings() {
-            let saved = match metadata.get(setting.key()) {
+        // A checkpoint from before schedules trained at a constant rate without weight decay.
+        let unscheduled = RunRecord { schedule: Schedule::default(), weight_decay: 0.0, ..self.clone() }
+            .schedule_settings();
+        let before_schedules =
+            |setting: RunSetting| unscheduled.iter().find(|(s, _)| *s == setting).map(|(_, v)| v.clone());
+        for (setting, wanted) in self.settings().into_iter().chain(self.schedule_settings()) {
+            let saved = match metadata.get(setting.key()).cloned().or_else(|| before_schedules(setting)) {
                 Some(saved) => saved,
                 None if setting.is_data() => continue,
                 None => return Err(cannot_resume(path, ResumeProblem::Unrecorded { setting })),
             };
-            if *saved != wanted {
-                let problem = ResumeProblem::Mismatch { setting, saved: saved.clone(), wanted };
+            if saved != wanted {
+                let problem = ResumeProblem::Mismatch { setting, saved, wanted };
+                return Err(cannot_resume(path, problem));
+            }
+        }
+        if self.schedule.shaped_by_length() {
+            let setting = RunSetting::Epochs;
+            let saved: usize = metadata
+                .get(setting.key())
+                .and_then(|e| e.parse().ok())
+                .ok_or_else(|| cannot_resume(path, ResumeProblem::Unrecorded { setting }))?;
+            if saved != self.epochs {
+                let schedule = self.schedule.kind.name().to_string();
+                let problem = ResumeProblem::ScheduleLength { schedule, saved, wanted: self.epochs };
                 return Err(cannot_resume(path, problem));
             }
         }

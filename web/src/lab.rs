@@ -297,7 +297,7 @@ impl Lab {
             return Err(Error::InvalidArgument("steps must be at least 1".into()));
         }
         let optimizer = Optimizer::Sgd { lr: learning_rate, momentum: MOMENTUM };
-        let config = TrainConfig { epochs: 1, batch_size, optimizer, seed: self.seed };
+        let config = TrainConfig { epochs: 1, batch_size, optimizer, seed: self.seed, ..Default::default() };
         config.validate()?;
         if learning_rate != self.optimizer.lr() {
             self.change_optimizer(optimizer).await?;
@@ -472,6 +472,7 @@ impl Lab {
             batch_size: self.batch_size,
             optimizer: self.optimizer,
             seed: self.seed,
+            ..Default::default()
         };
         let record = RunRecord::new(&self.network, &config, &DataIdentity::of(dataset, examples), epochs);
         checkpoint::to_bytes(&params, record.to_metadata())
@@ -524,7 +525,7 @@ async fn open_session(
     let spec = TrainSpec {
         device,
         network: network.clone(),
-        config: TrainConfig { epochs: 1, batch_size, optimizer, seed },
+        config: TrainConfig { epochs: 1, batch_size, optimizer, seed, ..Default::default() },
         data: DataIdentity::of(None, SYNTHETIC_TRAIN),
         save_to: None,
         resume_from: None,

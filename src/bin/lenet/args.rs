@@ -53,6 +53,26 @@ pub fn positive_float(s: &str) -> Result<f32, String> {
     }
 }
 
+pub fn non_negative_float(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a finite number of at least 0, got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A percentage in [1, 100], written with or without `%`.
+pub fn percentage(s: &str) -> Result<f64, String> {
+    match s.strip_suffix('%').unwrap_or(s).parse::<f64>() {
+        Ok(v) if (1.0..=100.0).contains(&v) => Ok(v),
+        Ok(v) if v > 0.0 && v < 1.0 => {
+            Err(format!("is a percentage: {v} means {v}%; for {}% write {}", v * 100.0, v * 100.0))
+        }
+        Ok(v) => Err(format!("must be a percentage in [1, 100], got {v}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub fn momentum(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),

@@ -46,6 +46,9 @@ pub fn error(e: &Error) -> String {
                 ResumeProblem::Mismatch { setting, .. } => {
                     format!("{problem} (resuming needs the same {} as the saved run)", resume_flags(*setting))
                 }
+                ResumeProblem::ScheduleLength { saved, .. } => format!(
+                    "{problem}: pass --epochs {saved} to finish it (or leave --epochs out), or start a new run"
+                ),
                 ResumeProblem::AlreadyDone { epoch } => format!(
                     "it has already trained {epoch} epochs; pass --epochs with a larger total to train more"
                 ),
@@ -136,6 +139,10 @@ fn resume_flags(setting: RunSetting) -> &'static str {
         RunSetting::BatchSize => "--batch-size",
         RunSetting::Optimizer => "--optimizer/--lr/--momentum",
         RunSetting::Dataset | RunSetting::TrainExamples => "--dataset and --limit-train",
+        RunSetting::Schedule => "--schedule",
+        RunSetting::Warmup => "--warmup",
+        RunSetting::WeightDecay => "--weight-decay",
+        RunSetting::Epochs => "--epochs",
     }
 }
 

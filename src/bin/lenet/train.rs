@@ -1,6 +1,9 @@
 //! `lenet train`.
 
-use super::args::{DatasetArgs, DatasetKind, momentum, parse_arch, positive_float, set_threads};
+use super::args::{
+    DatasetArgs, DatasetKind, momentum, non_negative_float, parse_arch, percentage, positive_float,
+    set_threads,
+};
 use super::best::BestModel;
 use super::figures::TrainFigures;
 use super::hints;
@@ -11,11 +14,13 @@ use clap::{Args, ValueEnum};
 use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::metrics::Observers;
+use lenet_gpu::model::schedule::{Schedule, ScheduleKind};
 use lenet_gpu::model::{Network, arch};
 use lenet_gpu::session::{self, DataIdentity, GivenSettings, OptimizerKind, SavedModel, Session, TrainSpec};
-use lenet_gpu::train::{Observer, TrainConfig};
+use lenet_gpu::train::{EpochReport, Observer, TrainConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum OptimizerArg {
@@ -25,13 +30,33 @@ pub enum OptimizerArg {
     Adam,
 }
 
+#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ScheduleArg {
+    Constant,
+    Step,
+    Cosine,
+    #[value(name = "onecycle")]
+    OneCycle,
+}
+
+impl ScheduleArg {
+    fn kind(self) -> ScheduleKind {
+        match self {
+            ScheduleArg::Constant => ScheduleKind::Constant,
+            ScheduleArg::Step => ScheduleKind::Step,
+            ScheduleArg::Cosine => ScheduleKind::Cosine,
+            ScheduleArg::OneCycle => ScheduleKind::OneCycle,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
     #[command(flatten)]
     dataset: DatasetArgs,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    epochs: u32,
+    /// Passes over the training set, in all [default: 1, or with --resume the checkpoint's total].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    epochs: Option<u32>,
     /// Images per training step (the last step of an epoch may be smaller) [default: 64, or with
     /// --resume the checkpoint's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -45,6 +70,27 @@ pub struct TrainArgs {
     /// The optimizer [default: sgd, or with --resume the checkpoint's].
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerArg>,
+    /// How the learning rate moves, updated every step (PyTorch's schedulers stepped per
+    /// update): `constant`; `step` (a tenth of --lr from half-way, a hundredth from three
+    /// quarters); `cosine` (CosineAnnealingLR down to 0 over the run); `onecycle` (OneCycleLR
+    /// with --lr as max_lr and its defaults, momentum not cycled). All but `constant` are drawn
+    /// over the run's length, so --resume needs the same --epochs [default: constant, or with
+    /// --resume the checkpoint's].
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleArg>,
+    /// Raise the learning rate linearly over the first STEPS updates (step t gets (t+1)/STEPS of
+    /// it) before the schedule; with `onecycle`, its rise takes STEPS updates instead of 30% of
+    /// the run [default: 0, or with --resume the checkpoint's].
+    #[arg(long, value_name = "STEPS")]
+    warmup: Option<u64>,
+    /// Weight decay: decoupled for adam (AdamW), added to the gradient (L2) for sgd, as PyTorch
+    /// does [default: 0, or with --resume the checkpoint's].
+    #[arg(long, value_name = "WD", value_parser = non_negative_float, allow_negative_numbers = true)]
+    weight_decay: Option<f32>,
+    /// Stop after the first epoch whose test accuracy reaches P percent (e.g. 99), and say how
+    /// long it took.
+    #[arg(long, value_name = "P", value_parser = percentage)]
+    target_accuracy: Option<f64>,
     /// Seed for initialization, shuffling and synthetic data: the same seed gives the same numbers
     /// [default: 1, or with --resume the checkpoint's].
     #[arg(long)]
@@ -118,14 +164,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }),
         lr: args.lr,
         momentum: args.momentum,
+        epochs: args.epochs.map(|e| e as usize),
+        schedule: args.schedule.map(ScheduleArg::kind),
+        warmup: args.warmup,
+        weight_decay: args.weight_decay,
     };
     let settings = given.complete(recorded.as_ref().zip(args.resume.as_deref()));
     let (network, optimizer) = (settings.network, settings.optimizer);
     let config = TrainConfig {
-        epochs: args.epochs as usize,
+        epochs: settings.epochs,
         batch_size: settings.batch_size,
         optimizer,
         seed: settings.seed,
+        schedule: settings.schedule,
+        weight_decay: settings.weight_decay,
     };
     config.validate()?;
     let plan = arch::plan_for_mnist(&network)?;
@@ -159,7 +211,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let optimizer_words = match optimizer {
         Optimizer::Sgd { lr, momentum } => format!("SGD lr {lr} momentum {momentum}"),
         Optimizer::Adam { lr, .. } => format!("Adam lr {lr}"),
-    };
+    } + &schedule_words(&config);
     eprintln!(
         "training {} ({} parameters) on {}: {} epoch{}, batch {}, {optimizer_words}, seed {}",
         arch::title(&network),
@@ -188,6 +240,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut best = best_path.map(|path| BestModel::new(path, &session));
     let mut console = ConsoleObserver::new(config.epochs);
     let mut warned_chance = false; // once a run
+    if let Some(f) = &mut figures {
+        f.log.follow_schedule(optimizer, config.update_rule(loaded.split.train.len()));
+    }
+    let mut target = args.target_accuracy.map(Target::new);
     while session.epochs_left() {
         let mut observers: Vec<&mut dyn Observer> = vec![&mut console];
         if let Some(f) = &mut figures {
@@ -213,6 +269,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         if let Some(best) = &mut best {
             best.consider(&session, &report)?;
         }
+        if target.as_mut().is_some_and(|t| t.reached(&report)) {
+            break;
+        }
+    }
+    if let Some(line) = target.and_then(|t| t.missed()) {
+        eprintln!("{line}");
     }
     if let Some(path) = &save {
         eprintln!("model saved to {}", path.display());
@@ -224,6 +286,71 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("{line}");
     }
     Ok(())
+}
+
+/// The schedule and weight decay, as the "training ..." line words them (nothing for the
+/// defaults).
+fn schedule_words(config: &TrainConfig) -> String {
+    let Schedule { kind, warmup } = config.schedule;
+    let mut words = String::new();
+    if kind != ScheduleKind::Constant {
+        words += &format!(", {kind} schedule");
+    }
+    if warmup > 0 {
+        words += &format!(", warmup {warmup} steps");
+    }
+    if config.weight_decay > 0.0 {
+        words += &format!(", weight decay {}", config.weight_decay);
+    }
+    words
+}
+
+/// `--target-accuracy`: the time from the start of training to the first epoch reaching it.
+struct Target {
+    percent: f64,
+    start: Instant,
+    /// Seconds spent training (evaluation excluded) so far, and the best epoch's accuracy.
+    training: f64,
+    best: Option<(usize, f64)>,
+}
+
+impl Target {
+    fn new(percent: f64) -> Target {
+        Target { percent, start: Instant::now(), training: 0.0, best: None }
+    }
+
+    /// Whether `report`'s epoch reaches the target (saying so, with the time it took).
+    fn reached(&mut self, report: &EpochReport) -> bool {
+        self.training += report.seconds;
+        let accuracy = report.test_accuracy;
+        if self.best.is_none_or(|(_, best)| accuracy > best) {
+            self.best = Some((report.epoch, accuracy));
+        }
+        // As a fraction, as the accuracy is: 9900 right of 10000 reaches 99 exactly. (NaN, an
+        // empty test set, never does.)
+        if accuracy.is_nan() || accuracy < self.percent / 100.0 {
+            return false;
+        }
+        eprintln!(
+            "reached {}% test accuracy after epoch {} ({:.2}%): {:.1} s after training started, {:.1} s of it training",
+            self.percent,
+            report.epoch,
+            accuracy * 100.0,
+            self.start.elapsed().as_secs_f64(),
+            self.training
+        );
+        true
+    }
+
+    /// What to say when the run ended without reaching it.
+    fn missed(self) -> Option<String> {
+        let (epoch, best) = self.best?;
+        Some(format!(
+            "did not reach {}% test accuracy: the best was {:.2}% after epoch {epoch}",
+            self.percent,
+            best * 100.0
+        ))
+    }
 }
 
 /// What an interrupted run leaves, and how to continue it.

@@ -24,6 +24,7 @@ use super::context::Gpu;
 use super::kernels::{Kernels, STEP_SIZE};
 use crate::data::Dataset;
 use crate::model::optimizer::{Optimizer, OptimizerState};
+use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
 use crate::train::{Engine, EngineFuture, Interrupt, LayerOutput, Progress};
 use crate::{Error, Result};
@@ -41,6 +42,8 @@ pub struct GpuEngine {
     step_layout: wgpu::BindGroupLayout,
     plan: Plan,
     optimizer: Optimizer,
+    /// Each update's learning rate and weight decay, written into its step uniform.
+    rule: UpdateRule,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
     first: wgpu::Buffer,
@@ -103,6 +106,7 @@ impl GpuEngine {
             step_layout,
             plan,
             optimizer,
+            rule: UpdateRule::default(),
             params: p,
             grads,
             first,
@@ -354,6 +358,10 @@ impl Engine for GpuEngine {
         self.gpu.queue.write_buffer(&self.second, 0, bytemuck::cast_slice(&state.second));
         self.updates = state.step;
         self.gpu.check_errors()
+    }
+
+    fn set_update_rule(&mut self, rule: UpdateRule) {
+        self.rule = rule;
     }
 
     fn set_interrupt(&mut self, interrupt: Interrupt) {

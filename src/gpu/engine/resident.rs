@@ -170,13 +170,17 @@ impl GpuEngine {
         self.predictions = Some(Predictions { capacity: len, buffer, predict });
     }
 
-    /// Writes the uniforms of the steps that cover `examples` examples in batches of `batch`.
+    /// Writes the uniforms of the steps that cover `examples` examples in batches of `batch`,
+    /// the first being update `first_update + 1`: each with its update's learning rate and
+    /// weight decay (`rule`), so a schedule costs no upload beyond the epoch's uniforms.
     pub(super) fn write_steps(&self, examples: usize, batch: usize, first_update: u64) {
         let steps = self.steps.as_ref().expect("step uniforms allocated");
         let mut bytes = vec![0u8; examples.div_ceil(batch) * self.step_stride as usize];
         for (i, start) in (0..examples).step_by(batch).enumerate() {
             let count = batch.min(examples - start);
-            let uniform = StepUniform::new(start, count, i, &self.optimizer, first_update + i as u64 + 1);
+            let update = first_update + i as u64;
+            let rates = self.rule.rates(&self.optimizer, update);
+            let uniform = StepUniform::new(start, count, i, &self.optimizer, update + 1, rates);
             let at = i * self.step_stride as usize;
             bytes[at..at + STEP_SIZE as usize].copy_from_slice(bytemuck::bytes_of(&uniform));
         }

@@ -25,6 +25,7 @@ pub use pool::POOL;
 
 use super::context::Gpu;
 use crate::model::optimizer::Optimizer;
+use crate::model::schedule::UpdateRates;
 use crate::{Error, Result};
 
 /// Prepended to every shader: the step uniform, `linear_id`, and the fused activations.
@@ -124,10 +125,10 @@ pub fn step_group(gpu: &Gpu, layout: &wgpu::BindGroupLayout, buffer: &wgpu::Buff
     })
 }
 
-/// Bytes of `StepUniform`: the `Step` struct of common.wgsl (24 bytes) padded to 32.
+/// Bytes of `StepUniform`: the `Step` struct of common.wgsl.
 pub const STEP_SIZE: u64 = 32;
 
-/// The `Step` struct of common.wgsl, padded.
+/// The `Step` struct of common.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct StepUniform {
@@ -137,13 +138,22 @@ pub struct StepUniform {
     pub _pad: u32,
     pub bias_correction1: f32,
     pub bias_correction2: f32,
-    pub _pad2: [u32; 2],
+    pub learning_rate: f32,
+    pub weight_decay: f32,
 }
 
 impl StepUniform {
     /// A step of `count` examples starting at `batch_start`, whose loss goes to `slot`, with
-    /// `optimizer`'s bias corrections for update number `update`.
-    pub fn new(batch_start: usize, count: usize, slot: usize, optimizer: &Optimizer, update: u64) -> Self {
+    /// `optimizer`'s bias corrections for update number `update` (counted from 1) and that
+    /// update's learning rate and weight decay.
+    pub fn new(
+        batch_start: usize,
+        count: usize,
+        slot: usize,
+        optimizer: &Optimizer,
+        update: u64,
+        rates: UpdateRates,
+    ) -> Self {
         let (bias_correction1, bias_correction2) = optimizer.bias_corrections(update);
         StepUniform {
             batch_start: batch_start as u32,
@@ -151,6 +161,8 @@ impl StepUniform {
             slot: slot as u32,
             bias_correction1,
             bias_correction2,
+            learning_rate: rates.lr,
+            weight_decay: rates.weight_decay,
             ..Default::default()
         }
     }

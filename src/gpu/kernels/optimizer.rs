@@ -9,22 +9,18 @@ use crate::model::optimizer::Optimizer;
 pub const OPTIMIZER: &str = include_str!("../../../shaders/optimizer.wgsl");
 
 impl Kernels<'_> {
-    /// Buffers: params, grads, first moment (SGD velocity), second moment (Adam only).
+    /// Buffers: params, grads, first moment (SGD velocity), second moment (Adam only). The
+    /// learning rate and weight decay come from the step uniform, not from `optimizer`.
     pub fn optimizer_step(&self, optimizer: &Optimizer, len: usize) -> Result<Kernel> {
         let (entry, mut constants, bindings): (_, _, &[(u32, Access)]) = match *optimizer {
-            Optimizer::Sgd { lr, momentum } => (
+            Optimizer::Sgd { momentum, .. } => (
                 "sgd_step",
-                vec![("LR", lr as f64), ("MOMENTUM", momentum as f64)],
+                vec![("MOMENTUM", momentum as f64)],
                 &[(0, ReadWrite), (1, Read), (2, ReadWrite)],
             ),
-            Optimizer::Adam { lr, beta1, beta2, eps } => (
+            Optimizer::Adam { beta1, beta2, eps, .. } => (
                 "adam_step",
-                vec![
-                    ("LR", lr as f64),
-                    ("BETA1", beta1 as f64),
-                    ("BETA2", beta2 as f64),
-                    ("EPS", eps as f64),
-                ],
+                vec![("BETA1", beta1 as f64), ("BETA2", beta2 as f64), ("EPS", eps as f64)],
                 &[(0, ReadWrite), (1, Read), (2, ReadWrite), (3, ReadWrite)],
             ),
         };
@@ -34,7 +30,8 @@ impl Kernels<'_> {
             entry,
             constants,
             bindings,
-            uses_step: matches!(optimizer, Optimizer::Adam { .. }),
+            // The step's learning rate and weight decay (and Adam's bias corrections).
+            uses_step: true,
             size: len,
             per_workgroup: false,
         })

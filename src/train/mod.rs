@@ -2,17 +2,21 @@
 //! An `Engine` does the arithmetic (the CPU path here, the GPU path in `gpu`); this module
 //! decides what to run and measures it.
 
+mod config;
+
 use crate::data::{Dataset, Split};
 use crate::evaluation::check_fits;
 pub use crate::evaluation::{Evaluation, evaluate_async, evaluate_with_loss_async};
 #[cfg(not(target_arch = "wasm32"))]
 pub use crate::evaluation::{evaluate, evaluate_with_loss};
 pub use crate::interrupt::Interrupt;
-use crate::model::optimizer::{Optimizer, OptimizerState};
+use crate::model::optimizer::OptimizerState;
+pub use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
 pub use crate::session::rate_to_try;
 use crate::{Error, Result};
+pub use config::TrainConfig;
 use std::future::Future;
 use std::pin::Pin;
 use web_time::Instant;
@@ -100,6 +104,12 @@ pub trait Engine {
     /// training continues exactly where it stopped. (Never waits: the GPU path queues a write.)
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
 
+    /// Sets how each training update's learning rate and weight decay are chosen (a schedule
+    /// over the run: `model::schedule`), from the update's number in the optimizer state. Until
+    /// it is set every update has the optimizer's own rate and no decay; the training loop
+    /// (`train_epoch_async`) sets its run's before every epoch.
+    fn set_update_rule(&mut self, rule: UpdateRule);
+
     /// Makes training check `interrupt` and stop early when it is requested (see `Interrupt`).
     fn set_interrupt(&mut self, interrupt: Interrupt);
 
@@ -169,38 +179,6 @@ pub fn check_epoch(data: &Dataset, order: &[u32], batch_size: usize) -> Result<(
         return Err(Error::InvalidArgument("the epoch's order names an example the data set lacks".into()));
     }
     Ok(())
-}
-
-/// What `fit` needs to know beyond the engine.
-#[derive(Clone, Debug)]
-pub struct TrainConfig {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub optimizer: Optimizer,
-    pub seed: u64,
-}
-
-impl TrainConfig {
-    /// Rejects values no training run can use, with the valid range.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::InvalidArgument(msg));
-        if self.epochs == 0 {
-            return bad("epochs must be at least 1".into());
-        }
-        if self.batch_size == 0 {
-            return bad("batch size must be at least 1".into());
-        }
-        let lr = self.optimizer.lr();
-        if !(lr.is_finite() && lr > 0.0) {
-            return bad(format!("learning rate must be a positive finite number, got {lr}"));
-        }
-        if let Optimizer::Sgd { momentum, .. } = self.optimizer
-            && !(0.0..1.0).contains(&momentum)
-        {
-            return bad(format!("momentum must be in [0, 1), got {momentum}"));
-        }
-        Ok(())
-    }
 }
 
 /// One epoch's figures, as printed after it.
@@ -289,6 +267,7 @@ pub async fn train_epoch_async(
     if split.train.is_empty() {
         return Err(Error::InvalidArgument("the training set is empty".into()));
     }
+    engine.set_update_rule(config.update_rule(split.train.len()));
     let order = epoch_order(split.train.len(), config.seed, epoch);
     observer.epoch_started(epoch, order.len());
     let start = Instant::now();

@@ -15,86 +15,19 @@ use crate::cpu::activation::{relu_backward, relu_forward, tanh_backward, tanh_fo
 use crate::cpu::conv::{conv2d_backward, conv2d_forward};
 use crate::cpu::dense::{dense_backward, dense_forward};
 use crate::cpu::loss::{argmax, softmax_cross_entropy};
-use crate::cpu::optimizer::optimizer_step;
+use crate::cpu::optimizer::{UpdateRates, optimizer_step};
 use crate::cpu::pool::{avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
 use crate::data::synthetic;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
 use crate::rng::Rng;
+use tally::Tally;
+pub use tally::{KernelParity, relative_error};
+
+mod tally;
 
 /// The largest error a kernel may have.
 pub const TOLERANCE: f32 = 1e-4;
-
-/// One kernel's worst error over the suite, and the case that gave it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KernelParity {
-    pub kernel: &'static str,
-    pub error: f32,
-    pub worst_case: String,
-}
-
-/// The largest |gpu − cpu| over the largest |cpu|, and where it is; infinite for a NaN or a
-/// length that differs.
-pub fn relative_error(gpu: &[f32], cpu: &[f32]) -> (f32, usize) {
-    if gpu.len() != cpu.len() {
-        return (f32::INFINITY, 0);
-    }
-    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
-    let mut worst = (0.0f32, 0);
-    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        let d = (g - c).abs();
-        let d = if d.is_nan() { f32::INFINITY } else { d };
-        if d > worst.0 {
-            worst = (d, i);
-        }
-    }
-    (worst.0 / scale, worst.1)
-}
-
-/// The worst error of each kernel so far, in the order the kernels were first met.
-#[derive(Default)]
-struct Tally(Vec<KernelParity>);
-
-impl Tally {
-    fn record(&mut self, kernel: &'static str, error: f32, case: impl FnOnce() -> String) {
-        let at = match self.0.iter().position(|k| k.kernel == kernel) {
-            Some(at) => at,
-            None => {
-                self.0.push(KernelParity { kernel, error: -1.0, worst_case: String::new() });
-                self.0.len() - 1
-            }
-        };
-        let entry = &mut self.0[at];
-        if error > entry.error || error.is_nan() {
-            entry.error = error;
-            entry.worst_case = case();
-        }
-    }
-
-    fn close(&mut self, kernel: &'static str, gpu: &[f32], cpu: &[f32], case: impl FnOnce() -> String) {
-        let (error, at) = relative_error(gpu, cpu);
-        let values = |v: &[f32]| v.get(at).copied().unwrap_or(f32::NAN);
-        self.record(kernel, error, || {
-            format!("{} at [{at}]: gpu {}, cpu {}", case(), values(gpu), values(cpu))
-        });
-    }
-
-    fn exact<T: PartialEq>(
-        &mut self,
-        kernel: &'static str,
-        gpu: &[T],
-        cpu: &[T],
-        case: impl FnOnce() -> String,
-    ) {
-        let mismatch = gpu.iter().zip(cpu).position(|(g, c)| g != c);
-        let error = match mismatch {
-            _ if gpu.len() != cpu.len() => f32::INFINITY,
-            Some(_) => 1.0,
-            None => 0.0,
-        };
-        self.record(kernel, error, || format!("{} (exact; first difference at {mismatch:?})", case()));
-    }
-}
 
 fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
@@ -336,20 +269,31 @@ async fn loss_and_predict(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result
 }
 
 async fn optimizers(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
-    for (kernel, optimizer) in
-        [("sgd", Optimizer::Sgd { lr: 0.05, momentum: 0.9 }), ("adam", Optimizer::adam(0.01))]
-    {
+    // Each at its own rate, then at a rate that changes every update (a schedule's) with weight
+    // decay (SGD's L2, Adam's decoupled AdamW).
+    let cases = [
+        ("sgd", Optimizer::Sgd { lr: 0.05, momentum: 0.9 }, 0.0),
+        ("adam", Optimizer::adam(0.01), 0.0),
+        ("sgd", Optimizer::Sgd { lr: 0.05, momentum: 0.9 }, 0.01),
+        ("adam", Optimizer::adam(0.01), 0.1),
+    ];
+    for (kernel, optimizer, weight_decay) in cases {
         let n = 61_706;
         let (mut cpu_p, mut cpu_s) = (random(n, rng), OptimizerState::new(n));
         let (mut gpu_p, mut gpu_s) = (cpu_p.clone(), OptimizerState::new(n));
-        for _ in 0..3 {
+        for update in 0..3 {
             let g = random(n, rng);
-            optimizer_step(&optimizer, &mut cpu_s, &mut cpu_p, &g);
-            ops::optimizer_step(gpu, &optimizer, &mut gpu_s, &mut gpu_p, &g).await?;
+            let rates = match weight_decay {
+                0.0 => UpdateRates::constant(&optimizer),
+                _ => UpdateRates { lr: optimizer.lr() / (update + 1) as f32, weight_decay },
+            };
+            optimizer_step(&optimizer, rates, &mut cpu_s, &mut cpu_p, &g);
+            ops::optimizer_step(gpu, &optimizer, rates, &mut gpu_s, &mut gpu_p, &g).await?;
         }
-        tally.close(kernel, &gpu_p, &cpu_p, || format!("{optimizer:?}: parameters after 3 steps"));
-        tally.close(kernel, &gpu_s.first, &cpu_s.first, || format!("{optimizer:?}: first moment"));
-        tally.close(kernel, &gpu_s.second, &cpu_s.second, || format!("{optimizer:?}: second moment"));
+        let case = || format!("{optimizer:?}, weight decay {weight_decay}");
+        tally.close(kernel, &gpu_p, &cpu_p, || format!("{}: parameters after 3 steps", case()));
+        tally.close(kernel, &gpu_s.first, &cpu_s.first, || format!("{}: first moment", case()));
+        tally.close(kernel, &gpu_s.second, &cpu_s.second, || format!("{}: second moment", case()));
     }
     Ok(())
 }
@@ -366,29 +310,4 @@ async fn gather(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
         tally.exact("gather", &gpu_y, &y, || format!("labels of {count} into a batch of {batch}"));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_error_is_the_largest_difference_over_the_largest_value() {
-        assert_eq!(relative_error(&[1.0, 2.0, 4.0], &[1.0, 2.0, 4.0]), (0.0, 0));
-        assert_eq!(relative_error(&[1.0, 2.5, -4.0], &[1.0, 2.0, -4.0]), (0.125, 1));
-        assert_eq!(relative_error(&[f32::NAN], &[1.0]).0, f32::INFINITY);
-        assert_eq!(relative_error(&[1.0], &[1.0, 2.0]).0, f32::INFINITY);
-    }
-
-    #[test]
-    fn a_tally_keeps_each_kernels_worst_case() {
-        let mut tally = Tally::default();
-        tally.close("a", &[1.0, 2.0], &[1.0, 2.0], || "exact".into());
-        tally.close("a", &[1.0, 2.2], &[1.0, 2.0], || "off".into());
-        tally.close("a", &[1.0, 2.1], &[1.0, 2.0], || "less off".into());
-        tally.exact("b", &[1u32, 2], &[1, 3], || "mismatch".into());
-        assert_eq!(tally.0.len(), 2);
-        assert!((tally.0[0].error - 0.1).abs() < 1e-6 && tally.0[0].worst_case.starts_with("off"));
-        assert_eq!((tally.0[1].kernel, tally.0[1].error), ("b", 1.0));
-    }
 }

@@ -1,0 +1,75 @@
+//! What a training run is asked to do beyond the engine: epochs, batches, the optimizer, the
+//! learning-rate schedule and weight decay, the seed.
+
+use crate::model::optimizer::Optimizer;
+use crate::model::schedule::{Schedule, UpdateRule};
+use crate::{Error, Result};
+
+/// What `fit` needs to know beyond the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+    pub seed: u64,
+    /// How the learning rate moves over the run (`model::schedule`); constant by default.
+    pub schedule: Schedule,
+    /// Weight decay: decoupled for Adam (AdamW), L2 for SGD (see `UpdateRates`); 0 by default.
+    pub weight_decay: f32,
+}
+
+/// One epoch of batches of 64, SGD with momentum 0.9 at 0.01, seed 1, a constant rate and no
+/// weight decay: the command line's defaults.
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 1,
+            batch_size: 64,
+            optimizer: Optimizer::Sgd { lr: 0.01, momentum: 0.9 },
+            seed: 1,
+            schedule: Schedule::default(),
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Rejects values no training run can use, with the valid range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::InvalidArgument(msg));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        let lr = self.optimizer.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("learning rate must be a positive finite number, got {lr}"));
+        }
+        if let Optimizer::Sgd { momentum, .. } = self.optimizer
+            && !(0.0..1.0).contains(&momentum)
+        {
+            return bad(format!("momentum must be in [0, 1), got {momentum}"));
+        }
+        let wd = self.weight_decay;
+        if !(wd.is_finite() && wd >= 0.0) {
+            return bad(format!("weight decay must be a finite number of at least 0, got {wd}"));
+        }
+        Ok(())
+    }
+
+    /// Training steps in one epoch over `train_examples` examples.
+    pub fn steps_per_epoch(&self, train_examples: usize) -> usize {
+        train_examples.div_ceil(self.batch_size.max(1))
+    }
+
+    /// How the engine sets each update's rates in this run over `train_examples` examples.
+    pub fn update_rule(&self, train_examples: usize) -> UpdateRule {
+        UpdateRule {
+            schedule: self.schedule,
+            total_updates: (self.steps_per_epoch(train_examples) * self.epochs) as u64,
+            weight_decay: self.weight_decay,
+        }
+    }
+}
