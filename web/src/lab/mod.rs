@@ -9,17 +9,22 @@
 //! futures, so the lab slices its work into pieces of about `SLICE_SECONDS` and awaits `pause`
 //! (which in a browser lets it draw) between them.
 
-use lenet_gpu::checkpoint;
-use lenet_gpu::data::{Dataset, Split, mnist, preprocess, synthetic};
+mod cursor;
+mod model;
+mod types;
+
+pub use types::{Backend, DataKind, Kernels, Reading, TrainRequest, TrainTotals};
+
+use cursor::Cursor;
+use lenet_gpu::data::{Dataset, Split, mnist, synthetic};
 use lenet_gpu::error::Divergence;
 use lenet_gpu::gpu::{DeviceChoice, Gpu, parity};
 use lenet_gpu::model::optimizer::{Optimizer, OptimizerState};
 use lenet_gpu::model::{Network, Parameters, arch};
-use lenet_gpu::session::{DataIdentity, RunRecord, SavedModel, Session, TrainSpec, rate_to_try, softmax};
-use lenet_gpu::train::{Interrupt, TrainConfig, epoch_order};
+use lenet_gpu::session::{DataIdentity, Session, TrainSpec, rate_to_try};
+use lenet_gpu::train::{Interrupt, TrainConfig};
 use lenet_gpu::{Error, Result};
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use web_time::Instant;
 
@@ -33,126 +38,6 @@ const MOMENTUM: f32 = 0.9;
 
 /// Awaited between slices of CPU work: the browser draws meanwhile.
 pub type Pause<'a> = &'a dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    WebGpu,
-    Cpu,
-}
-
-impl Backend {
-    pub fn key(self) -> &'static str {
-        match self {
-            Backend::WebGpu => "webgpu",
-            Backend::Cpu => "cpu",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DataKind {
-    Synthetic,
-    Mnist,
-}
-
-impl DataKind {
-    pub fn parse(text: &str) -> Result<DataKind> {
-        match text {
-            "synthetic" => Ok(DataKind::Synthetic),
-            "mnist" => Ok(DataKind::Mnist),
-            other => Err(Error::InvalidArgument(format!(
-                "unknown dataset {other:?}: use \"synthetic\" or \"mnist\""
-            ))),
-        }
-    }
-}
-
-/// Where training stands in the shuffled epochs of one data set.
-#[derive(Clone)]
-struct Cursor {
-    dataset: DataKind,
-    /// The epoch `order` belongs to, counted from 1.
-    epoch: usize,
-    order: Vec<u32>,
-    next: usize,
-}
-
-impl Cursor {
-    fn new(dataset: DataKind, examples: usize, seed: u64) -> Cursor {
-        Cursor { dataset, epoch: 1, order: epoch_order(examples, seed, 1), next: 0 }
-    }
-
-    /// The next `n` examples of the shuffled epochs, running on into the next epoch (seeded like
-    /// the CLI's: the seed and the epoch number decide each one's order).
-    fn take(&mut self, n: usize, seed: u64) -> Vec<u32> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            if self.next == self.order.len() {
-                self.epoch += 1;
-                self.order = epoch_order(self.order.len(), seed, self.epoch);
-                self.next = 0;
-            }
-            let end = (self.next + n - out.len()).min(self.order.len());
-            out.extend_from_slice(&self.order[self.next..end]);
-            self.next = end;
-        }
-        out
-    }
-
-    /// Whole epochs trained.
-    fn epochs_done(&self) -> usize {
-        if self.next == self.order.len() { self.epoch } else { self.epoch - 1 }
-    }
-}
-
-/// What to train.
-#[derive(Clone, Debug)]
-pub struct TrainRequest {
-    pub steps: usize,
-    pub batch_size: usize,
-    pub learning_rate: f32,
-    pub dataset: DataKind,
-}
-
-/// Totals of a training call so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct TrainTotals {
-    pub steps: usize,
-    pub images: usize,
-    pub loss_sum: f64,
-    pub correct: u64,
-    /// Training time, pauses included, pipeline building and data uploads not.
-    pub seconds: f64,
-}
-
-impl TrainTotals {
-    pub fn loss(&self) -> f64 {
-        self.loss_sum / self.images.max(1) as f64
-    }
-
-    pub fn accuracy(&self) -> f64 {
-        self.correct as f64 / self.images.max(1) as f64
-    }
-
-    pub fn images_per_second(&self) -> f64 {
-        if self.seconds > 0.0 { self.images as f64 / self.seconds } else { 0.0 }
-    }
-}
-
-/// What the network made of a drawn digit.
-pub struct Reading {
-    pub probabilities: Vec<f64>,
-    /// The 28x28 image it saw (MNIST-style: 0 background, 255 strongest ink).
-    pub input: Vec<u8>,
-}
-
-/// conv1's kernels, [count, height, width] row-major.
-pub struct Kernels {
-    pub count: usize,
-    pub height: usize,
-    pub width: usize,
-    pub values: Vec<f32>,
-}
 
 pub struct Lab {
     session: Session,
@@ -427,76 +312,6 @@ impl Lab {
             }
         }
         Ok(correct as f64 / test.len().max(1) as f64)
-    }
-
-    /// The ten class probabilities of the digit in a grayscale picture (`width` x `height`, 0
-    /// black .. 65535 white, either polarity), made MNIST-style as `lenet predict` makes a file.
-    pub async fn predict(&mut self, gray: &[u16], width: usize, height: usize) -> Result<Reading> {
-        let input = preprocess::mnist_style(gray, width, height)?;
-        let logits = self.session.engine().logits_async(&preprocess::dataset(&[input])).await?;
-        Ok(Reading { probabilities: softmax(&logits), input: input.to_vec() })
-    }
-
-    /// conv1's kernels as they are now.
-    pub async fn kernels(&self) -> Result<Kernels> {
-        let params = self.session.parameters_async().await?;
-        let view =
-            params.views.first().filter(|v| v.shape.len() == 4).ok_or_else(|| {
-                Error::InvalidArgument("the network does not start with a convolution".into())
-            })?;
-        let (count, channels) = (view.shape[0], view.shape[1]);
-        let (height, width) = (view.shape[2], view.shape[3]);
-        // One picture a kernel: its first input channel.
-        let values = (0..count)
-            .flat_map(|k| {
-                let start = view.offset + k * channels * height * width;
-                params.values[start..start + height * width].iter().copied()
-            })
-            .collect();
-        Ok(Kernels { count, height, width, values })
-    }
-
-    /// The model as the CLI saves it (safetensors, PyTorch's names), with the metadata of this
-    /// lab's run: `lenet eval --model` evaluates it on the data it was trained on.
-    pub async fn save(&self) -> Result<Vec<u8>> {
-        let params = self.session.parameters_async().await?;
-        let (dataset, examples, epochs) = match &self.cursor {
-            Some(c) => {
-                let collection = (c.dataset == DataKind::Mnist).then_some(mnist::Collection::Mnist);
-                (collection, c.order.len(), c.epochs_done())
-            }
-            None => (None, SYNTHETIC_TRAIN, 0),
-        };
-        let config = TrainConfig {
-            epochs: epochs.max(1),
-            batch_size: self.batch_size,
-            optimizer: self.optimizer,
-            seed: self.seed,
-            ..Default::default()
-        };
-        let record = RunRecord::new(&self.network, &config, &DataIdentity::of(dataset, examples), epochs);
-        checkpoint::to_bytes(&params, record.to_metadata())
-    }
-
-    /// Replaces the model with a saved one (its network and parameters; a fresh optimizer, and
-    /// training starts a new pass over the data).
-    pub async fn load(&mut self, bytes: &[u8]) -> Result<String> {
-        let model = SavedModel::from_bytes(bytes, Path::new("the loaded model"), None)?;
-        let interrupt = self.session.interrupt();
-        let mut session = open_session(
-            self.backend,
-            &model.network,
-            model.params,
-            self.optimizer,
-            self.seed,
-            self.batch_size,
-        )
-        .await?;
-        session.engine().set_interrupt(interrupt);
-        self.session = session;
-        self.network = model.network;
-        self.cursor = None;
-        Ok(self.network_title())
     }
 
     /// Every kernel on this lab's WebGPU device against the CPU path (`gpu::parity`).

@@ -1,0 +1,85 @@
+//! What the page asks a `Lab` for and gets back.
+
+use lenet_gpu::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    WebGpu,
+    Cpu,
+}
+
+impl Backend {
+    pub fn key(self) -> &'static str {
+        match self {
+            Backend::WebGpu => "webgpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    Synthetic,
+    Mnist,
+}
+
+impl DataKind {
+    pub fn parse(text: &str) -> Result<DataKind> {
+        match text {
+            "synthetic" => Ok(DataKind::Synthetic),
+            "mnist" => Ok(DataKind::Mnist),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown dataset {other:?}: use \"synthetic\" or \"mnist\""
+            ))),
+        }
+    }
+}
+
+/// What to train.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    pub steps: usize,
+    pub batch_size: usize,
+    pub learning_rate: f32,
+    pub dataset: DataKind,
+}
+
+/// Totals of a training call so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TrainTotals {
+    pub steps: usize,
+    pub images: usize,
+    pub loss_sum: f64,
+    pub correct: u64,
+    /// Training time, pauses included, pipeline building and data uploads not.
+    pub seconds: f64,
+}
+
+impl TrainTotals {
+    pub fn loss(&self) -> f64 {
+        self.loss_sum / self.images.max(1) as f64
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.images.max(1) as f64
+    }
+
+    pub fn images_per_second(&self) -> f64 {
+        if self.seconds > 0.0 { self.images as f64 / self.seconds } else { 0.0 }
+    }
+}
+
+/// What the network made of a drawn digit.
+pub struct Reading {
+    pub probabilities: Vec<f64>,
+    /// The 28x28 image it saw (MNIST-style: 0 background, 255 strongest ink).
+    pub input: Vec<u8>,
+}
+
+/// conv1's kernels, [count, height, width] row-major.
+pub struct Kernels {
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+    pub values: Vec<f32>,
+}
