@@ -67,7 +67,7 @@ fn every_output_is_checked_before_the_command_works() {
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/0-gray.png");
     let image = image.to_str().unwrap();
     // Nothing these commands need exists (no model, no metrics file): the output is refused first.
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["train", "--metrics", "d"], "cannot write the metrics to d: it is a directory"),
         (
             &["train", "--metrics", "m.txt"],
@@ -98,6 +98,14 @@ fn every_output_is_checked_before_the_command_works() {
             "cannot write the figures to b.txt: the file written there is JSON: give a name ending in .json",
         ),
         (&["train", "--plot", "-"], "cannot draw the curves in -: `-` (standard output) cannot take it"),
+        (
+            &["predict", "--model", "none.safetensors", image, "--save-input", "no/seen"],
+            "cannot write the 28x28 images in no/seen: the directory no does not exist",
+        ),
+        (
+            &["predict", "--model", "none.safetensors", image, "--save-input", "-"],
+            "cannot write the 28x28 images in -: `-` (standard output) cannot take them",
+        ),
     ];
     for (args, expected) in cases {
         let run = sandbox.run(args);

@@ -13,6 +13,7 @@ mod figures;
 mod hints;
 mod outputs;
 mod predict;
+mod predict_inputs;
 mod progress;
 mod show;
 mod summary;

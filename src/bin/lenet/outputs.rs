@@ -147,6 +147,26 @@ pub fn check(outputs: &[(Kind, Option<&Path>)]) -> Result<()> {
     Ok(())
 }
 
+/// Checks, before any work, that the files `names` can be written in the directory `dir` (`what`
+/// they are, for the error: "cannot write {what} in DIR: ..."), as `check` checks a file: `dir`
+/// may not exist yet if its parent does (the command creates it).
+pub fn check_directory(what: &str, dir: &Path, names: &[String]) -> Result<()> {
+    let cannot = |problem: String| format!("cannot write {what} in {}: {problem}", dir.display());
+    if output::is_stdout(dir) {
+        bail!(cannot(
+            "`-` (standard output) cannot take them: they are a file each; give a directory".into()
+        ));
+    }
+    output::probe_directory(dir, names).map_err(|(path, problem)| {
+        let problem = match problem {
+            Unwritable::NotADirectory(d) if d == dir => "it is a file, not a directory".to_string(),
+            other if path == dir => other.to_string(),
+            other => format!("{}: {other}", path.display()),
+        };
+        anyhow::anyhow!(cannot(problem))
+    })
+}
+
 /// Whether `path` is the file standard output writes to (`/dev/stdout`, a file it is redirected
 /// to).
 fn writes_to_stdout(path: &Path) -> bool {
