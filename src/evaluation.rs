@@ -108,11 +108,60 @@ pub fn evaluate_with_loss(engine: &mut dyn Engine, data: &Dataset) -> Result<(Ev
 /// argmax, ties to the lowest class, as both paths' own predictions) and the mean cross-entropy
 /// (`mean_cross_entropy`). Either path's logits go through the same arithmetic here.
 pub async fn evaluate_with_loss_async(engine: &mut dyn Engine, data: &Dataset) -> Result<(Evaluation, f64)> {
+    let (evaluation, loss, _) = evaluate_with_logits_async(engine, data).await?;
+    Ok((evaluation, loss))
+}
+
+/// `evaluate_with_logits_async`, waiting for it (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn evaluate_with_logits(engine: &mut dyn Engine, data: &Dataset) -> Result<(Evaluation, f64, Vec<f32>)> {
+    pollster::block_on(evaluate_with_logits_async(engine, data))
+}
+
+/// `evaluate_with_loss_async`, and the logits it scored ([images, classes], row-major): for
+/// `mistakes`, without running the network twice.
+pub async fn evaluate_with_logits_async(
+    engine: &mut dyn Engine,
+    data: &Dataset,
+) -> Result<(Evaluation, f64, Vec<f32>)> {
     check_fits(engine.plan(), data)?;
     let classes = engine.plan().classes();
     let logits = engine.logits_async(data).await?;
     let predictions: Vec<u8> =
         logits.chunks_exact(classes).map(|row| crate::cpu::loss::argmax(row) as u8).collect();
     let evaluation = Evaluation::from_predictions(&data.labels, &predictions, classes);
-    Ok((evaluation, mean_cross_entropy(&logits, &data.labels, classes)))
+    let loss = mean_cross_entropy(&logits, &data.labels, classes);
+    Ok((evaluation, loss, logits))
+}
+
+/// One image the network got wrong.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mistake {
+    /// Its index in the data set.
+    pub index: usize,
+    pub label: u8,
+    pub predicted: u8,
+    /// The softmax probability the network gave the class it predicted.
+    pub confidence: f64,
+}
+
+/// Every image whose prediction (the logits' argmax, as `evaluate_with_loss` counts it) is not
+/// its label, the most confident mistakes first (ties: the lower index).
+pub fn mistakes(logits: &[f32], labels: &[u8], classes: usize) -> Vec<Mistake> {
+    let mut wrong: Vec<Mistake> = logits
+        .chunks_exact(classes)
+        .zip(labels)
+        .enumerate()
+        .filter_map(|(index, (row, &label))| {
+            let predicted = crate::cpu::loss::argmax(row);
+            (predicted != label as usize).then(|| Mistake {
+                index,
+                label,
+                predicted: predicted as u8,
+                confidence: crate::session::softmax(row)[predicted],
+            })
+        })
+        .collect();
+    wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.index.cmp(&b.index)));
+    wrong
 }

@@ -154,6 +154,36 @@ pub fn probe(path: &Path) -> std::result::Result<(), Unwritable> {
     create(&temporary(&file)?)
 }
 
+/// Checks that the files `names` can be written in the directory `dir` as `write_atomically`
+/// writes them (see `probe`). A `dir` that does not exist yet is created for the check (its parent
+/// must exist, as `create_directory` will need) and removed again. On failure, the path at fault.
+pub fn probe_directory(dir: &Path, names: &[String]) -> std::result::Result<(), (PathBuf, Unwritable)> {
+    let created = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => false,
+        Ok(_) => return Err((dir.to_path_buf(), Unwritable::NotADirectory(dir.to_path_buf()))),
+        Err(_) => {
+            std::fs::create_dir(dir).map_err(|e| (dir.to_path_buf(), classify(dir, e)))?;
+            true
+        }
+    };
+    let probed = names.iter().try_for_each(|name| {
+        let path = dir.join(name);
+        probe(&path).map_err(|problem| (path, problem))
+    });
+    if created {
+        let _ = std::fs::remove_dir(dir);
+    }
+    probed
+}
+
+/// Creates the directory `dir` unless it exists (its parent must).
+pub fn create_directory(dir: &Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if !(e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir()) => Err(Error::io(dir, e)),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that `path` ends in `.expected` (any case), or has no extension (`-`, `/dev/stdout`).
 pub fn check_extension(path: &Path, expected: &'static str) -> std::result::Result<(), Unwritable> {
     match path.extension() {

@@ -67,7 +67,7 @@ fn every_output_is_checked_before_the_command_works() {
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/0-gray.png");
     let image = image.to_str().unwrap();
     // Nothing these commands need exists (no model, no metrics file): the output is refused first.
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["train", "--metrics", "d"], "cannot write the metrics to d: it is a directory"),
         (
             &["train", "--metrics", "m.txt"],
@@ -98,6 +98,18 @@ fn every_output_is_checked_before_the_command_works() {
             "cannot write the figures to b.txt: the file written there is JSON: give a name ending in .json",
         ),
         (&["train", "--plot", "-"], "cannot draw the curves in -: `-` (standard output) cannot take it"),
+        (
+            &["eval", "--model", "none.safetensors", "--misclassified", "d"],
+            "cannot draw the misclassified images in d: it is a directory; give a file name, e.g. d/misclassified.png",
+        ),
+        (
+            &["predict", "--model", "none.safetensors", image, "--save-input", "no/seen"],
+            "cannot write the 28x28 images in no/seen: the directory no does not exist",
+        ),
+        (
+            &["predict", "--model", "none.safetensors", image, "--save-input", "-"],
+            "cannot write the 28x28 images in -: `-` (standard output) cannot take them",
+        ),
     ];
     for (args, expected) in cases {
         let run = sandbox.run(args);
@@ -140,8 +152,15 @@ fn a_side_output_failing_later_is_a_warning_and_the_model_is_saved() {
         "cpu",
         "--confusion",
         "/dev/full",
+        "--misclassified",
+        "/dev/full",
     ]);
     assert!(eval.success(), "{}", eval.stderr);
+    assert!(
+        eval.stderr.contains("warning: the misclassified images were not drawn: /dev/full: No space left"),
+        "{}",
+        eval.stderr
+    );
     assert!(eval.stdout.contains("test accuracy"), "{}", eval.stdout);
     assert!(
         eval.stderr.contains("warning: the confusion matrix was not drawn: /dev/full: No space left"),

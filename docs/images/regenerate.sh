@@ -23,5 +23,5 @@ lenet="${CARGO_TARGET_DIR:-target}/release/lenet"
 "$lenet" show features assets/7-tall.png --model "$work/lenet.safetensors" --device cpu --out "$out/features.png"
 "$lenet" convolve assets/7-tall.png --kernel vertical-edge --device cpu --caption --out "$out/convolve-vertical-edge.png"
 "$lenet" eval --device cpu "${data_args[@]}" --model "$work/lenet.safetensors" \
-    --confusion "$out/confusion.png" --shift 4 --shift-plot "$out/shift.png"
+    --confusion "$out/confusion.png" --misclassified "$out/misclassified.png" --shift 4 --shift-plot "$out/shift.png"
 ls -l "$out"/*.png

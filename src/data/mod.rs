@@ -7,6 +7,7 @@
 pub mod collection;
 pub mod download;
 pub mod idx;
+pub mod image_files;
 pub mod mnist;
 pub mod preprocess;
 pub mod synthetic;

@@ -247,6 +247,17 @@ pub fn load(path: &Path) -> Result<[u8; SIDE * SIDE]> {
     })
 }
 
+/// A 28x28 MNIST-style image as an 8-bit grayscale PNG, pixel for pixel: the bytes the network
+/// reads (0 black background, 255 white ink, as MNIST's own files).
+pub fn png(image: &[u8; SIDE * SIDE]) -> Result<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes)
+        .write_image(image, SIDE as u32, SIDE as u32, image::ExtendedColorType::L8)
+        .map_err(|e| Error::InvalidArgument(format!("encoding a PNG: {e}")))?;
+    Ok(bytes)
+}
+
 /// A data set of MNIST-style images (all labelled 0), for an engine to run.
 pub fn dataset(images: &[[u8; SIDE * SIDE]]) -> Dataset {
     Dataset { images: images.concat(), labels: vec![0; images.len()], rows: SIDE, cols: SIDE }

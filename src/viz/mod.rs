@@ -1,7 +1,8 @@
 //! Pictures of what the network learned and how it did, drawn with `plotters` into an RGB buffer
 //! and written as PNG files: the conv kernels (`kernels`), every feature map for one input
 //! (`features`), training curves (`curves`), the confusion matrix (`confusion`), accuracy
-//! under translation (`shift`) and one convolution with its caption (`convolved`).
+//! under translation (`shift`), one convolution with its caption (`convolved`) and the test
+//! images a model got wrong (`gallery`).
 //!
 //! The text uses DejaVu Sans, built into the binary (`assets/fonts/`), so a machine with no
 //! fonts installed draws the same figures.
@@ -11,6 +12,7 @@ pub mod confusion;
 pub mod convolved;
 pub mod curves;
 pub mod features;
+pub mod gallery;
 pub mod kernels;
 pub mod shift;
 

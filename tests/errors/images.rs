@@ -101,8 +101,26 @@ fn bad_image_files_are_named_and_16_bit_and_rgba_pngs_work() {
         row("20000x20000 pixels", &huge, &["20000x20000", "at most 50 megapixels"]),
         row("a truncated PNG", &truncated, &["truncated"]),
         row("a blank image", &blank, &["blank"]),
-        row("a directory", &dir, &["is a directory"]),
     ];
+    // predict reads the image files of a directory; one without any is an error naming it.
+    let no_images = TempDir::new("no-images");
+    write(&no_images.join("notes.txt"), b"no pictures here\n");
+    let no_images = no_images.path().to_str().unwrap().to_string();
+    cases.push(row(
+        "a directory without images",
+        &no_images,
+        &["no PNG, JPEG, BMP or GIF files here", "notes.txt"],
+    ));
+    let mut args: Vec<String> =
+        ["convolve", "--kernel", "blur", "--device", "cpu", "--out", "{OUT}"].map(String::from).into();
+    args.push(dir.clone());
+    cases.push(Case {
+        what: "convolve of a directory",
+        args,
+        code: 1,
+        names: dir.clone(),
+        words: vec!["is a directory"],
+    });
     let mut args: Vec<String> =
         ["convolve", "--kernel", "outline", "--device", "cpu", "--out", "{OUT}"].map(String::from).into();
     args.push(huge.clone());

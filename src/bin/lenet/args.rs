@@ -32,7 +32,7 @@ pub enum Command {
     Devices,
     /// Benchmark training and inference on the CPU path and each GPU adapter, side by side.
     Bench(super::bench::BenchArgs),
-    /// Classify digits in image files (PNG, JPEG, BMP, GIF) with a saved model: top 3 classes.
+    /// Classify digits in image files (PNG, JPEG, BMP, GIF) or directories of them with a saved model: the top classes.
     Predict(super::predict::PredictArgs),
     /// Apply one convolution kernel to a grayscale version of an image and write the result as a PNG.
     Convolve(super::convolve::ConvolveArgs),

@@ -38,6 +38,10 @@ pub struct EvalArgs {
     /// --shift 4 when --shift is not given.
     #[arg(long, value_name = "FILE")]
     shift_plot: Option<PathBuf>,
+    /// Also draw the test images the model got wrong in this PNG, each with its label and the
+    /// prediction: the most confident mistakes first, at most 100 of them.
+    #[arg(long, value_name = "FILE")]
+    misclassified: Option<PathBuf>,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -45,6 +49,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     outputs::check(&[
         (Kind::Confusion, args.confusion.as_deref()),
         (Kind::ShiftPlot, args.shift_plot.as_deref()),
+        (Kind::Gallery, args.misclassified.as_deref()),
     ])?;
     let model = SavedModel::read(&args.model, args.arch)?;
     let plan = arch::plan_for_mnist(&model.network)?;
@@ -68,7 +73,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let network = model.network.clone();
     let mut session = Session::inference(args.dataset.device, model, Box::new(hints::notice))?;
     eprintln!("evaluating {} on {}", arch::title(&network), session.device_name());
-    let (evaluation, loss) = lenet_gpu::train::evaluate_with_loss(session.engine(), test)?;
+    let (evaluation, loss, logits) = lenet_gpu::evaluation::evaluate_with_logits(session.engine(), test)?;
     println!(
         "test accuracy: {:.2}% ({} of {})",
         evaluation.accuracy() * 100.0,
@@ -98,6 +103,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     if let Some(path) = &args.confusion {
         figures::confusion(&evaluation, path);
+    }
+    if let Some(path) = &args.misclassified {
+        let mistakes = lenet_gpu::evaluation::mistakes(&logits, &test.labels, evaluation.classes);
+        let class_name = |c: usize| collection.unwrap_or(Collection::Mnist).class_name(c);
+        figures::misclassified(test, &mistakes, &class_name, path);
     }
     let shift = args.shift.or(args.shift_plot.as_ref().map(|_| 4));
     if let Some(max) = shift {

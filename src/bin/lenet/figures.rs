@@ -1,10 +1,11 @@
 //! The figures `train` and `eval` write besides their usual output: the metrics log and training
-//! curves (`train --metrics/--plot`), the confusion matrix (`eval --confusion`) and accuracy
-//! under translation (`eval --shift/--shift-plot`).
+//! curves (`train --metrics/--plot`), the confusion matrix (`eval --confusion`), the images it
+//! got wrong (`eval --misclassified`) and accuracy under translation (`eval --shift/--shift-plot`).
 
 use super::outputs;
 use anyhow::{Context, Result};
 use lenet_gpu::data::Dataset;
+use lenet_gpu::evaluation::Mistake;
 use lenet_gpu::invariance::{self, ShiftGrid};
 use lenet_gpu::metrics::MetricsLog;
 use lenet_gpu::train::{Engine, Evaluation};
@@ -86,6 +87,35 @@ pub fn confusion(evaluation: &Evaluation, path: &Path) {
     let drawn = viz::confusion::draw(evaluation).and_then(|picture| picture.save(path));
     match drawn.context("the confusion matrix was not drawn") {
         Ok(()) => println!("\nconfusion matrix drawn in {}", path.display()),
+        Err(e) => outputs::warn(&e),
+    }
+}
+
+/// `eval --misclassified FILE`: the gallery of `mistakes` (most confident first) among `test`.
+/// A failure to draw it is a warning, as for `confusion`.
+pub fn misclassified(
+    test: &Dataset,
+    mistakes: &[Mistake],
+    class_name: &dyn Fn(usize) -> String,
+    path: &Path,
+) {
+    let drawn = viz::gallery::draw(test, mistakes, class_name).and_then(|picture| picture.save(path));
+    let shown = mistakes.len().min(viz::gallery::MAX_SHOWN);
+    match drawn.context("the misclassified images were not drawn") {
+        Ok(()) if mistakes.is_empty() => {
+            println!("\nmisclassified: none of {} test images (drawn in {})", test.len(), path.display())
+        }
+        Ok(()) => {
+            let (wrong, total, path) = (mistakes.len(), test.len(), path.display());
+            match shown < wrong {
+                true => println!(
+                    "\nmisclassified: {wrong} of {total} test images; the {shown} most confident mistakes drawn in {path}"
+                ),
+                false => println!(
+                    "\nmisclassified: {wrong} of {total} test images, drawn in {path} (the most confident mistakes first)"
+                ),
+            }
+        }
         Err(e) => outputs::warn(&e),
     }
 }

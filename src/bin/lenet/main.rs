@@ -13,9 +13,11 @@ mod figures;
 mod hints;
 mod outputs;
 mod predict;
+mod predict_inputs;
 mod progress;
 mod show;
 mod summary;
+mod target;
 mod train;
 
 use args::{Cli, Command};

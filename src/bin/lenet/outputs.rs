@@ -27,6 +27,8 @@ pub enum Kind {
     Confusion,
     /// `eval --shift-plot`.
     ShiftPlot,
+    /// `eval --misclassified`.
+    Gallery,
     /// The picture of `show` and `convolve` (`-o`).
     Picture,
     /// `bench --json`.
@@ -43,6 +45,7 @@ impl Kind {
             Kind::Metrics => "cannot write the metrics to",
             Kind::Confusion => "cannot draw the confusion matrix in",
             Kind::ShiftPlot => "cannot draw the shift plot in",
+            Kind::Gallery => "cannot draw the misclassified images in",
             Kind::Picture => "cannot write the picture to",
             Kind::Json => "cannot write the figures to",
         }
@@ -54,7 +57,7 @@ impl Kind {
             Kind::Model | Kind::BestModel => None,
             Kind::Metrics => Some("csv"),
             Kind::Json => Some("json"),
-            Kind::Curves | Kind::Confusion | Kind::ShiftPlot | Kind::Picture => Some("png"),
+            Kind::Curves | Kind::Confusion | Kind::ShiftPlot | Kind::Gallery | Kind::Picture => Some("png"),
         }
     }
 
@@ -67,6 +70,7 @@ impl Kind {
             Kind::Metrics => "metrics.csv",
             Kind::Confusion => "confusion.png",
             Kind::ShiftPlot => "shift.png",
+            Kind::Gallery => "misclassified.png",
             Kind::Picture => "picture.png",
             Kind::Json => "bench.json",
         }
@@ -78,7 +82,7 @@ impl Kind {
             Kind::Model => Some("a training checkpoint is two files (the model and its optimizer state)"),
             Kind::BestModel => Some("it is rewritten whenever an epoch beats the best"),
             Kind::Curves => Some("the curves are redrawn after every epoch"),
-            Kind::Confusion | Kind::ShiftPlot => Some("`lenet eval` prints its report there"),
+            Kind::Confusion | Kind::ShiftPlot | Kind::Gallery => Some("`lenet eval` prints its report there"),
             Kind::Metrics | Kind::Picture | Kind::Json => None,
         }
     }
@@ -145,6 +149,26 @@ pub fn check(outputs: &[(Kind, Option<&Path>)]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks, before any work, that the files `names` can be written in the directory `dir` (`what`
+/// they are, for the error: "cannot write {what} in DIR: ..."), as `check` checks a file: `dir`
+/// may not exist yet if its parent does (the command creates it).
+pub fn check_directory(what: &str, dir: &Path, names: &[String]) -> Result<()> {
+    let cannot = |problem: String| format!("cannot write {what} in {}: {problem}", dir.display());
+    if output::is_stdout(dir) {
+        bail!(cannot(
+            "`-` (standard output) cannot take them: they are a file each; give a directory".into()
+        ));
+    }
+    output::probe_directory(dir, names).map_err(|(path, problem)| {
+        let problem = match problem {
+            Unwritable::NotADirectory(d) if d == dir => "it is a file, not a directory".to_string(),
+            other if path == dir => other.to_string(),
+            other => format!("{}: {other}", path.display()),
+        };
+        anyhow::anyhow!(cannot(problem))
+    })
 }
 
 /// Whether `path` is the file standard output writes to (`/dev/stdout`, a file it is redirected

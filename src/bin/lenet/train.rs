@@ -9,6 +9,7 @@ use super::figures::TrainFigures;
 use super::hints;
 use super::outputs::{self, Kind};
 use super::progress::ConsoleObserver;
+use super::target::Target;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use lenet_gpu::checkpoint;
@@ -17,10 +18,9 @@ use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::schedule::{Schedule, ScheduleKind};
 use lenet_gpu::model::{Network, arch};
 use lenet_gpu::session::{self, DataIdentity, GivenSettings, OptimizerKind, SavedModel, Session, TrainSpec};
-use lenet_gpu::train::{EpochReport, Observer, TrainConfig};
+use lenet_gpu::train::{Observer, TrainConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 #[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum OptimizerArg {
@@ -303,54 +303,6 @@ fn schedule_words(config: &TrainConfig) -> String {
         words += &format!(", weight decay {}", config.weight_decay);
     }
     words
-}
-
-/// `--target-accuracy`: the time from the start of training to the first epoch reaching it.
-struct Target {
-    percent: f64,
-    start: Instant,
-    /// Seconds spent training (evaluation excluded) so far, and the best epoch's accuracy.
-    training: f64,
-    best: Option<(usize, f64)>,
-}
-
-impl Target {
-    fn new(percent: f64) -> Target {
-        Target { percent, start: Instant::now(), training: 0.0, best: None }
-    }
-
-    /// Whether `report`'s epoch reaches the target (saying so, with the time it took).
-    fn reached(&mut self, report: &EpochReport) -> bool {
-        self.training += report.seconds;
-        let accuracy = report.test_accuracy;
-        if self.best.is_none_or(|(_, best)| accuracy > best) {
-            self.best = Some((report.epoch, accuracy));
-        }
-        // As a fraction, as the accuracy is: 9900 right of 10000 reaches 99 exactly. (NaN, an
-        // empty test set, never does.)
-        if accuracy.is_nan() || accuracy < self.percent / 100.0 {
-            return false;
-        }
-        eprintln!(
-            "reached {}% test accuracy after epoch {} ({:.2}%): {:.1} s after training started, {:.1} s of it training",
-            self.percent,
-            report.epoch,
-            accuracy * 100.0,
-            self.start.elapsed().as_secs_f64(),
-            self.training
-        );
-        true
-    }
-
-    /// What to say when the run ended without reaching it.
-    fn missed(self) -> Option<String> {
-        let (epoch, best) = self.best?;
-        Some(format!(
-            "did not reach {}% test accuracy: the best was {:.2}% after epoch {epoch}",
-            self.percent,
-            best * 100.0
-        ))
-    }
 }
 
 /// What an interrupted run leaves, and how to continue it.

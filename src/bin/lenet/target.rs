@@ -1,0 +1,53 @@
+//! `train --target-accuracy P`: stop after the first epoch whose test accuracy reaches P, and say
+//! how long it took.
+
+use lenet_gpu::train::EpochReport;
+use std::time::Instant;
+
+/// `--target-accuracy`: the time from the start of training to the first epoch reaching it.
+pub struct Target {
+    percent: f64,
+    start: Instant,
+    /// Seconds spent training (evaluation excluded) so far, and the best epoch's accuracy.
+    training: f64,
+    best: Option<(usize, f64)>,
+}
+
+impl Target {
+    pub fn new(percent: f64) -> Target {
+        Target { percent, start: Instant::now(), training: 0.0, best: None }
+    }
+
+    /// Whether `report`'s epoch reaches the target (saying so, with the time it took).
+    pub fn reached(&mut self, report: &EpochReport) -> bool {
+        self.training += report.seconds;
+        let accuracy = report.test_accuracy;
+        if self.best.is_none_or(|(_, best)| accuracy > best) {
+            self.best = Some((report.epoch, accuracy));
+        }
+        // As a fraction, as the accuracy is: 9900 right of 10000 reaches 99 exactly. (NaN, an
+        // empty test set, never does.)
+        if accuracy.is_nan() || accuracy < self.percent / 100.0 {
+            return false;
+        }
+        eprintln!(
+            "reached {}% test accuracy after epoch {} ({:.2}%): {:.1} s after training started, {:.1} s of it training",
+            self.percent,
+            report.epoch,
+            accuracy * 100.0,
+            self.start.elapsed().as_secs_f64(),
+            self.training
+        );
+        true
+    }
+
+    /// What to say when the run ended without reaching it.
+    pub fn missed(self) -> Option<String> {
+        let (epoch, best) = self.best?;
+        Some(format!(
+            "did not reach {}% test accuracy: the best was {:.2}% after epoch {epoch}",
+            self.percent,
+            best * 100.0
+        ))
+    }
+}
