@@ -110,8 +110,20 @@ pub fn save_training(
 ) -> Result<()> {
     check_finite(path, params)?;
     let optim = optimizer_path(path);
+    let serialized = optimizer_to_bytes(params, state, metadata.clone())
+        .map_err(|e| Error::bad_data(&optim, format!("cannot serialize optimizer state: {e}")))?;
+    write_atomically(&optim, &serialized)?;
+    save(path, params, metadata)
+}
+
+/// The optimizer file's bytes as `save_training` writes them.
+pub fn optimizer_to_bytes(
+    params: &Parameters,
+    state: &OptimizerState,
+    mut metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
     if state.first.len() != params.values.len() || state.second.len() != params.values.len() {
-        return Err(Error::bad_data(&optim, "optimizer state does not match the parameters"));
+        return Err(Error::InvalidArgument("the optimizer state does not match the parameters".into()));
     }
     let bytes = |values: &[f32]| values.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let (first, second, values) = (bytes(&state.first), bytes(&state.second), bytes(&params.values));
@@ -119,12 +131,8 @@ pub fn save_training(
     let tensors = [("first", &first), ("second", &second), ("parameters", &values)].map(|(name, b)| {
         (name.to_string(), TensorView::new(Dtype::F32, shape.clone(), b).expect("view length matches"))
     });
-    let mut optim_metadata = metadata.clone();
-    optim_metadata.insert("updates".into(), state.step.to_string());
-    let serialized = safetensors::serialize(tensors, Some(optim_metadata))
-        .map_err(|e| Error::bad_data(&optim, format!("cannot serialize optimizer state: {e}")))?;
-    write_atomically(&optim, &serialized)?;
-    save(path, params, metadata)
+    metadata.insert("updates".into(), state.step.to_string());
+    safetensors::serialize(tensors, Some(metadata)).map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 /// A training run as `save_training` left it, ready to resume.
@@ -178,7 +186,7 @@ pub fn load_training(model: &Path, plan: &Plan) -> Result<TrainingState> {
 /// Refuses a model file and an optimizer file that different runs saved (two runs saving to the
 /// same path, each file written whole): their run ids differ. Files saved before runs had ids
 /// have none, and pass when neither has one.
-fn check_same_run(
+pub fn check_same_run(
     model: &Path,
     model_metadata: &HashMap<String, String>,
     optim: &Path,

@@ -24,7 +24,7 @@ import numpy as np
 from . import _arrays
 from ._native import DivergedError, GpuError
 from . import _native
-from ._progress import EpochProgress
+from ._progress import EpochProgress as _EpochProgress
 
 __version__ = "0.1.0"
 __all__ = [
@@ -46,7 +46,13 @@ def load_mnist(dir: str | os.PathLike | None = None, download: bool = True):
     ``LENET_DATA_DIR`` environment variable, else from ``./data/mnist``; when they are missing
     and ``download`` is true they are downloaded there first (MD5-checked). Files are checked
     as the ``lenet`` command checks them: a truncated or foreign file is a ``ValueError`` naming
-    it, missing files a ``FileNotFoundError``."""
+    it, missing files a ``FileNotFoundError``.
+
+    Parameters
+    ----------
+    dir : the directory holding (or to hold) MNIST's four files; a ``str`` or ``os.PathLike``.
+    download : whether to download missing files (from MNIST's mirrors, MD5-checked).
+    """
     path = None if dir is None else os.fspath(dir)
     return _native.load_mnist(path, bool(download))
 
@@ -54,7 +60,13 @@ def load_mnist(dir: str | os.PathLike | None = None, download: bool = True):
 def synthetic_digits(n: int, seed: int = 1):
     """``n`` MNIST-shaped digits drawn from ``seed`` (no download needed): ``(x, y)``, images uint8
     [n, 28, 28] and labels uint8 [n]. The same seed gives the same digits, the ones
-    ``lenet train --dataset synthetic --seed SEED`` trains on first."""
+    ``lenet train --dataset synthetic --seed SEED`` trains on first.
+
+    Parameters
+    ----------
+    n : how many digits (0 or more).
+    seed : what draws them (0 or more).
+    """
     return _native.synthetic_digits(_int(n, "n", 0), _int(seed, "seed", 0))
 
 
@@ -62,6 +74,14 @@ def convolve(image, kernel, stride: int = 1, padding: int = 0, device: str = "cp
     """``image`` (2-D) convolved with ``kernel`` (2-D), as in the lesson and PyTorch
     (cross-correlation, no bias), with the engine's own convolution: the CPU op, or the GPU's
     when ``device`` is "gpu" or an adapter index. Returns a float32 2-D array.
+
+    Parameters
+    ----------
+    image : a 2-D array (or nested lists) of numbers.
+    kernel : a 2-D array of numbers, no larger than ``image`` with its padding.
+    stride : the step between two positions of the kernel (1 or more).
+    padding : zeros added around ``image`` on every side (0 or more).
+    device : "cpu" (the default), "gpu" or an adapter index (see ``devices()``).
 
     >>> convolve([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])   # the lesson's example
     array([[19., 25.],
@@ -97,6 +117,13 @@ class Model:
         ``lenet train --seed`` on the same data.
     threads : worker threads of the CPU path, for the whole process (once, before any model
         computes; default: one per core).
+
+    Attributes
+    ----------
+    history : every epoch of every ``fit``, a dict of lists as ``fit`` returns (a loaded model's
+        starts empty; a pickle keeps it).
+    curve : the training curve, finer than the history: "epoch", "images" (seen so far), "loss"
+        and "accuracy" of the steps between two progress updates, about ten a second.
     """
 
     def __init__(self, arch: str = "lenet5", device: str | int = "auto", seed: int = 1, threads: int | None = None):
@@ -143,6 +170,8 @@ class Model:
 
     @property
     def seed(self) -> int:
+        """The seed of the initialization and of each epoch's shuffle (a loaded model's is the
+        one its checkpoint records)."""
         return self._session.seed
 
     @property
@@ -152,6 +181,7 @@ class Model:
 
     @property
     def parameter_count(self) -> int:
+        """How many numbers the network learns (61706 for LeNet-5)."""
         return self._session.parameter_count
 
     def __repr__(self) -> str:
@@ -177,17 +207,34 @@ class Model:
     ) -> dict:
         """Trains ``epochs`` epochs on images ``x`` with labels ``y``; returns this call's history.
 
-        A second ``fit`` continues from the current state (parameters and optimizer state), its
-        epochs numbered on; with the same settings, ``fit(epochs=1)`` twice gives exactly what
-        ``fit(epochs=2)`` gives. ``lr`` defaults to 0.01 for "sgd" (with ``momentum``) and 0.001
-        for "adam". ``validation=(x_val, y_val)`` is evaluated after each epoch.
-        ``callback(epoch, logs)`` is called after each epoch; returning False stops training.
-        ``progress`` shows a tqdm bar (when tqdm is installed) or one line per epoch.
+        A second ``fit`` continues from the current state (parameters and optimizer state: SGD's
+        momentum, Adam's moments and update count), its epochs numbered on; with the same
+        settings, ``fit(epochs=1)`` twice gives exactly what ``fit(epochs=2)`` gives, and so does
+        ``fit(epochs=1)``, a pickle (or ``save`` and ``Model.load``) and ``fit(epochs=1)``. Other
+        settings in a later ``fit`` go on from the current state (another optimizer from a fresh
+        optimizer state).
 
-        The history is a dict of lists: "epoch", "loss", "accuracy" (training, as the epoch went),
-        "val_loss", "val_accuracy" (with ``validation``), "seconds", "images_per_second";
-        ``model.history`` holds every epoch of every ``fit``, and ``model.curve`` the loss and
-        accuracy during training, about ten points a second.
+        Parameters
+        ----------
+        x : images, [N, 28, 28] (or [N, 1, 28, 28], [N, 784]), uint8 0..255 or floats in [0, 1].
+        y : their labels, [N], integers 0..9.
+        epochs : how many epochs this call trains (1 or more).
+        batch_size : images per step (1 or more; default 64).
+        lr : the learning rate; default 0.01 for "sgd", 0.001 for "adam".
+        optimizer : "sgd" (with ``momentum``) or "adam".
+        validation : ``(x_val, y_val)``, evaluated after each epoch ("val_loss", "val_accuracy").
+        callback : ``callback(epoch, logs)`` after each epoch, ``logs`` a dict of that epoch's
+            figures; returning False stops training.
+        progress : show a tqdm bar (``tqdm.auto``: a widget in Jupyter, when tqdm is installed)
+            or else one line per epoch; False shows nothing.
+        momentum : SGD's momentum, in [0, 1) (default 0.9; Adam ignores it).
+
+        Returns
+        -------
+        A dict of lists: "epoch", "loss", "accuracy" (training, as the epoch went), "val_loss",
+        "val_accuracy" (with ``validation``), "seconds", "images_per_second". ``model.history``
+        holds every epoch of every ``fit``, and ``model.curve`` the loss and accuracy during
+        training, about ten points a second.
 
         Ctrl-C (a notebook's interrupt) stops training within about a second, mid-epoch, with
         ``KeyboardInterrupt``; the model keeps every step it completed (the interrupted epoch is
@@ -221,7 +268,7 @@ class Model:
         history: dict = {}
         last = self.epochs_done + epochs
         for _ in range(epochs):
-            display = EpochProgress(self.epochs_done + 1, last, len(xs), bool(progress), self.curve)
+            display = _EpochProgress(self.epochs_done + 1, last, len(xs), bool(progress), self.curve)
             logs, note = None, None
             try:
                 logs, pending = self._session.train_epoch(
@@ -250,7 +297,13 @@ class Model:
 
     def evaluate(self, x, y) -> dict:
         """Accuracy (a fraction), mean cross-entropy ``loss`` and the ``confusion`` matrix
-        ([10, 10], rows the true class, columns the predicted one) on images ``x``, labels ``y``."""
+        ([10, 10], rows the true class, columns the predicted one) on images ``x``, labels ``y``.
+
+        Parameters
+        ----------
+        x : images, as ``fit`` takes them.
+        y : their labels, integers 0..9.
+        """
         xs, _ = _arrays.images(x, "x")
         ys = _arrays.labels(y, len(xs), "y")
         if len(xs) == 0:
@@ -263,7 +316,13 @@ class Model:
 
     def predict(self, x):
         """Class probabilities (softmax), float32: [N, 10] for images [N, 28, 28], or [10] for one
-        image [28, 28]. uint8 0..255 or float in [0, 1]; ``predict(x).argmax(-1)`` is the class."""
+        image [28, 28]. ``predict(x).argmax(-1)`` is the class.
+
+        Parameters
+        ----------
+        x : images [N, 28, 28] (or [N, 1, 28, 28], [N, 784]) or one image [28, 28], uint8 0..255
+            or floats in [0, 1].
+        """
         xs, single = _arrays.images(x, "x", single_ok=True)
         probabilities = self._session.probabilities(_native.Data(xs, np.zeros(len(xs), np.uint8)))
         return probabilities[0] if single else probabilities
@@ -271,13 +330,23 @@ class Model:
     def predict_image(self, path):
         """The probabilities [10] for the digit in an image file (PNG, JPEG, BMP, GIF), prepared
         as ``lenet predict`` prepares it: grayscale, polarity, cropped, scaled to 20x20 and
-        centred by its centre of mass in 28x28."""
+        centred by its centre of mass in 28x28.
+
+        Parameters
+        ----------
+        path : the image file (a ``str`` or ``os.PathLike``).
+        """
         return self.predict(_native.read_digit(os.fspath(path)))
 
     def activations(self, image):
         """What the network computes for one image: ``[(name, array)]`` in layer order, e.g.
         ("conv1+relu", [6, 28, 28]), ("pool1", [6, 14, 14]), ..., ("fc3", [10]). A layer followed
-        by a ReLU is shown after it (the outputs the GPU path keeps)."""
+        by a ReLU is shown after it (the outputs the GPU path keeps).
+
+        Parameters
+        ----------
+        image : one image, [28, 28] (or [1, 28, 28], [784]), uint8 0..255 or floats in [0, 1].
+        """
         xs, _ = _arrays.images(image, "image", single_ok=True)
         if len(xs) != 1:
             raise ValueError(f"image must be one image ([28, 28]), got {len(xs)}")
@@ -286,7 +355,12 @@ class Model:
 
     def kernels(self, layer: str = "conv1"):
         """The weights of a conv layer, [out_channels, in_channels, kh, kw] (conv1 of LeNet-5:
-        [6, 1, 5, 5]), to show with matplotlib."""
+        [6, 1, 5, 5]), to show with matplotlib.
+
+        Parameters
+        ----------
+        layer : the conv layer's name as ``state_dict()`` names it ("conv1", "conv2", ...).
+        """
         state = self.state_dict()
         convs = [k[: -len(".weight")] for k, v in state.items() if k.endswith(".weight") and v.ndim == 4]
         if layer not in convs:
@@ -302,7 +376,12 @@ class Model:
 
     def load_state_dict(self, state_dict) -> None:
         """Replaces every parameter from a dict of arrays (NumPy, or CPU PyTorch tensors) with
-        PyTorch's names and shapes. The optimizer state starts afresh."""
+        PyTorch's names and shapes. The optimizer state starts afresh; the epoch count stays.
+
+        Parameters
+        ----------
+        state_dict : a dict (or mapping) naming every parameter as ``state_dict()`` does.
+        """
         if not hasattr(state_dict, "keys"):
             raise ValueError("state_dict must be a dict of arrays named as state_dict() names them")
         shapes = dict(self._session.state_shapes())
@@ -330,38 +409,61 @@ class Model:
         self._show_notices()
 
     def save(self, path) -> None:
-        """Writes the model to ``path`` as the command line does (safetensors, PyTorch's names,
-        the run recorded in its metadata), atomically: ``lenet eval``, ``lenet predict`` and
-        ``safetensors.torch.load_file`` read it."""
+        """Writes the model to ``path`` as ``lenet train --save`` does, atomically: safetensors with
+        PyTorch's names and the run recorded in its metadata, which ``lenet eval``,
+        ``lenet predict`` and ``safetensors.torch.load_file`` read. Once the model has trained,
+        its optimizer state (momentum or Adam's moments, the update count) goes beside it in
+        ``<path>.optim.safetensors``, so ``Model.load(path)`` continues the run exactly.
+
+        Parameters
+        ----------
+        path : where to write (a ``str`` or ``os.PathLike``); its directory must exist.
+        """
         self._session.save(os.fspath(path))
 
     @classmethod
     def load(cls, path, device: str | int = "auto") -> "Model":
         """A model from a checkpoint saved by ``save``, ``lenet train --save`` or PyTorch
-        (``safetensors.torch.save_file`` of a LeNet-5 state_dict)."""
-        path = os.fspath(path)
-        with open(path, "rb") as f:
-            data = f.read()
+        (``safetensors.torch.save_file`` of a LeNet-5 state_dict). When the optimizer file that
+        ``save`` and ``lenet train --save`` write is beside it, the next ``fit`` continues the run
+        with its optimizer state, exactly as if it had not stopped (an unreadable one is
+        reported, and the optimizer then starts afresh).
+
+        Parameters
+        ----------
+        path : the checkpoint (a ``str`` or ``os.PathLike``).
+        device : where the model runs, as for ``Model(device=...)``.
+        """
         device = _device(device)
-        return cls._wrap(_native.Session.from_bytes(data, device, path), device, {})
+        return cls._wrap(_native.Session.load(os.fspath(path), device), device, {})
 
     def to_bytes(self) -> bytes:
-        """The checkpoint ``save`` would write, as bytes."""
+        """The model checkpoint ``save`` writes to ``path``, as bytes (without the optimizer
+        state; a pickle keeps both)."""
         return self._session.to_bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes, device: str | int = "auto") -> "Model":
-        """A model from checkpoint bytes (``to_bytes``)."""
+        """A model from checkpoint bytes (``to_bytes``).
+
+        Parameters
+        ----------
+        data : the bytes of a checkpoint (``to_bytes``, or a file's).
+        device : where the model runs, as for ``Model(device=...)``.
+        """
         device = _device(device)
         return cls._wrap(_native.Session.from_bytes(bytes(data), device, "<bytes>"), device, {})
 
     def __reduce__(self):
-        # Pickled as its checkpoint: parameters, network and run record (not the optimizer state).
-        return (_restore, (self.to_bytes(), self._device, self.history))
+        # Pickled as its two checkpoint files' bytes: the model, and once it has trained the
+        # optimizer state, so an unpickled model continues the run exactly.
+        model, optimizer = self._session.training_bytes()
+        return (_restore, (model, self._device, self.history, optimizer))
 
 
-def _restore(data: bytes, device: str, history: dict) -> Model:
-    return Model._wrap(_native.Session.from_bytes(data, device, "<pickle>"), device, history)
+def _restore(data: bytes, device: str, history: dict, optimizer: bytes | None = None) -> Model:
+    session = _native.Session.from_bytes(data, device, "<pickle>", optimizer)
+    return Model._wrap(session, device, history)
 
 
 def _append(history: dict, total: dict, epoch: int, logs: dict) -> None:

@@ -5,6 +5,7 @@
 
 mod arrays;
 mod errors;
+mod run;
 mod session;
 mod support;
 
@@ -134,7 +135,7 @@ fn set_threads(threads: usize) -> PyResult<()> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Data>()?;
-    m.add_class::<session::Session>()?;
+    m.add_class::<run::Session>()?;
     m.add("GpuError", m.py().get_type::<errors::GpuError>())?;
     m.add("DivergedError", m.py().get_type::<errors::DivergedError>())?;
     m.add_function(wrap_pyfunction!(load_mnist, m)?)?;

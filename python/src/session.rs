@@ -1,147 +1,22 @@
-//! `_native.Session`: one `lenet_gpu::session::Session` and what the Python `Model` adds to it
-//! (its device, seed and epoch count across training sessions). Every computation runs with the
-//! GIL released and panics caught (`errors::detached`).
-//!
-//! A `Model` starts as an inference session (a seeded initialization, or a checkpoint). `fit`
-//! needs a training session with its batch size, optimizer and data size: the current one when
-//! those match (so a second `fit` continues the same run, its epochs numbered on), else a new one
-//! resumed from the current parameters (and optimizer state, for the same optimizer), the way
-//! `lenet train --resume` continues a run, bit for bit.
+//! `_native.Session`'s Python methods: one `lenet_gpu::session::Session` and what the Python
+//! `Model` adds to it (its device, seed, epoch count and run across training sessions: see
+//! `run.rs`). Every computation runs with the GIL released and panics caught
+//! (`errors::detached`).
 
 use crate::arrays::{Data, array};
 use crate::errors::{detached, to_py, value_error};
-use crate::support::{PyObserver, TempDir, loss_and_predictions};
+use crate::run::{Session, parse_device, parse_network, untrained_metadata};
+use crate::support::{PyObserver, loss_and_predictions};
 use lenet_gpu::checkpoint;
 use lenet_gpu::data::Dataset;
-use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::model::fusion::layer_label;
-use lenet_gpu::model::optimizer::OptimizerState;
-use lenet_gpu::model::{Network, Parameters, arch};
-use lenet_gpu::session::record::recorded_epoch;
-use lenet_gpu::session::{
-    DataIdentity, Notices, OptimizerKind, RunRecord, SavedModel, Session as Inner, TrainSpec,
-};
+use lenet_gpu::model::{Parameters, arch};
+use lenet_gpu::session::{OptimizerKind, RunState, SavedModel};
 use lenet_gpu::train::{Evaluation, TrainConfig};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
-
-/// The training data's identity in checkpoints made from Python: arrays, not a named collection.
-const DATASET: &str = "numpy";
-
-#[pyclass(module = "lenet_gpu._native")]
-pub struct Session {
-    inner: Inner,
-    device: DeviceChoice,
-    seed: u64,
-    epochs_done: usize,
-    /// The session's notices ("no hardware GPU found: running on the CPU path"), as text, until
-    /// the Python layer takes them.
-    notices: Rc<RefCell<Vec<String>>>,
-}
-
-// SAFETY: what keeps `Session` from being `Send` and `Sync` is its `Rc`s: the notice sink it
-// shares with the library session inside it (and, under `auto`, with that session's fallback
-// engine). All of them live inside this one object and move with it; none is handed out. Python
-// reaches the object one thread at a time: with the GIL (the abi3 wheel targets GIL builds), and
-// around `Python::detach` through PyO3's borrow flag (`&mut self` for everything that computes:
-// another thread gets "Already borrowed" meanwhile; the one `&self` method that detaches, `save`,
-// touches only its own copies there). The engines themselves hold wgpu handles (`Send + Sync` on
-// native targets), `Cell` counters and plain buffers.
-unsafe impl Send for Session {}
-unsafe impl Sync for Session {}
-
-fn parse_device(device: &str) -> PyResult<DeviceChoice> {
-    device.parse().map_err(|why: String| value_error(format!("device: {why}")))
-}
-
-fn parse_network(spec: &str) -> PyResult<Network> {
-    arch::load_network(spec).map_err(|e| value_error(format!("arch {spec:?}: {e}")))
-}
-
-fn sink(notices: &Rc<RefCell<Vec<String>>>) -> Notices {
-    let notices = Rc::clone(notices);
-    Box::new(move |notice| notices.borrow_mut().push(notice.to_string()))
-}
-
-/// What a model file records of a network that has not trained yet: enough to reopen it.
-fn untrained_metadata(network: &Network, seed: u64) -> HashMap<String, String> {
-    let config = TrainConfig {
-        epochs: 1,
-        batch_size: 64,
-        optimizer: OptimizerKind::Sgd.with(None, 0.9),
-        seed,
-        ..Default::default()
-    };
-    let record = RunRecord::new(network, &config, &DataIdentity::of(None, 0), 0);
-    let keep = ["format", "architecture", "input", "normalization", "epoch", "seed"];
-    record.to_metadata().into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect()
-}
-
-impl Session {
-    fn open(
-        py: Python<'_>,
-        device: DeviceChoice,
-        model: SavedModel,
-        seed: u64,
-        epochs_done: usize,
-    ) -> PyResult<Session> {
-        let notices = Rc::new(RefCell::new(Vec::new()));
-        let notices_for = sink(&notices);
-        let inner = detached(py, || Inner::inference(device, model, notices_for).map_err(to_py))?;
-        Ok(Session { inner, device, seed, epochs_done, notices })
-    }
-
-    /// The metadata a model file of the current state records.
-    fn metadata(&self) -> HashMap<String, String> {
-        match self.inner.record() {
-            Some(record) => record.to_metadata(),
-            None => self.inner.metadata().clone(),
-        }
-    }
-
-    /// Makes the session a training session for `config` on `train_examples` examples (see the
-    /// module's comment).
-    fn ensure_training(&mut self, config: &TrainConfig, train_examples: usize) -> lenet_gpu::Result<()> {
-        let data = DataIdentity { dataset: DATASET.into(), train_examples };
-        if let (Some(current), Some(record)) = (self.inner.config(), self.inner.record())
-            && current.batch_size == config.batch_size
-            && current.optimizer == config.optimizer
-            && current.seed == config.seed
-            && record.data == data
-        {
-            return Ok(());
-        }
-        let params = self.inner.parameters()?;
-        let same_optimizer = self.inner.config().is_some_and(|c| {
-            std::mem::discriminant(&c.optimizer) == std::mem::discriminant(&config.optimizer)
-        });
-        let state = match same_optimizer {
-            true => self.inner.engine().optimizer_state()?,
-            false => OptimizerState::new(params.values.len()),
-        };
-        // The run so far, saved as `lenet train --save` would, and resumed from there.
-        let config = TrainConfig { epochs: self.epochs_done + 1, ..config.clone() };
-        let dir = TempDir::new()?;
-        let path = dir.0.join("model.safetensors");
-        let record = RunRecord::new(self.inner.network(), &config, &data, self.epochs_done);
-        checkpoint::save_training(&path, &params, &state, record.to_metadata())?;
-        let spec = TrainSpec {
-            device: self.device,
-            network: self.inner.network().clone(),
-            config,
-            data,
-            save_to: None,
-            resume_from: Some(path),
-        };
-        self.inner = Inner::train(spec, sink(&self.notices))?;
-        Ok(())
-    }
-}
 
 #[pymethods]
 impl Session {
@@ -153,17 +28,55 @@ impl Session {
         let plan = arch::plan_for_mnist(&network).map_err(|e| value_error(format!("arch {arch:?}: {e}")))?;
         let params = Parameters::init(&plan, seed);
         let metadata = untrained_metadata(&network, seed);
-        Session::open(py, device, SavedModel { network, params, metadata }, seed, 0)
+        Session::open_at(py, device, SavedModel { network, params, metadata }, seed, 0, None, Vec::new())
     }
 
-    /// A model from checkpoint bytes (`name` names them in messages).
+    /// A model from checkpoint bytes (`name` names them in messages) and, for a model that has
+    /// trained, the optimizer file's bytes (`training_bytes`), to continue its run.
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8], device: &str, name: &str) -> PyResult<Session> {
+    #[pyo3(signature = (data, device, name, optimizer=None))]
+    fn from_bytes(
+        py: Python<'_>,
+        data: &[u8],
+        device: &str,
+        name: &str,
+        optimizer: Option<&[u8]>,
+    ) -> PyResult<Session> {
         let device = parse_device(device)?;
-        let model = SavedModel::from_bytes(data, Path::new(name), None).map_err(to_py)?;
-        let seed = model.metadata.get("seed").and_then(|s| s.parse().ok()).unwrap_or(1);
-        let epochs_done = recorded_epoch(&model.metadata).unwrap_or(0);
-        Session::open(py, device, model, seed, epochs_done)
+        let name = Path::new(name);
+        let (model, carried) = detached(py, || {
+            Ok(match optimizer {
+                Some(optimizer) => {
+                    let state = RunState::from_bytes(data, optimizer, name).map_err(to_py)?;
+                    (state.model(), Some(state))
+                }
+                None => (SavedModel::from_bytes(data, name, None).map_err(to_py)?, None),
+            })
+        })?;
+        Session::open(py, device, model, carried, Vec::new())
+    }
+
+    /// The model saved at `path` and, when the optimizer file `lenet train --save` (or `save`)
+    /// writes is beside it, its run, continued by the next `fit`. An optimizer file that cannot
+    /// be read (another run's, damaged) leaves a notice and a model with a fresh optimizer.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf, device: &str) -> PyResult<Session> {
+        let device = parse_device(device)?;
+        let mut notices = Vec::new();
+        let (model, carried) = detached(py, || {
+            if checkpoint::optimizer_path(&path).exists() {
+                let mut notice = |n: lenet_gpu::session::Notice| notices.push(n.to_string());
+                match RunState::read(&path, &mut notice) {
+                    Ok(state) => return Ok((state.model(), Some(state))),
+                    Err(e) => notices.push(format!(
+                        "{e}; loading the model alone (a later fit starts its optimizer state afresh)"
+                    )),
+                }
+            }
+            Ok((SavedModel::read(&path, None).map_err(to_py)?, None))
+        })?;
+        // A model file that cannot be read says so itself: no notice about its optimizer file.
+        Session::open(py, device, model, carried, notices)
     }
 
     #[getter]
@@ -362,7 +275,7 @@ impl Session {
             }
         }
         let model = SavedModel { network: self.inner.network().clone(), params, metadata: self.metadata() };
-        *self = Session::open(py, self.device, model, self.seed, self.epochs_done)?;
+        *self = Session::open_at(py, self.device, model, self.seed, self.epochs_done, None, Vec::new())?;
         Ok(())
     }
 
@@ -373,10 +286,33 @@ impl Session {
         Ok(PyBytes::new(py, &bytes))
     }
 
-    /// Saves the model (safetensors, PyTorch's names), atomically.
+    /// The model's checkpoint bytes and, once it has trained, its optimizer file's bytes (what
+    /// `save` writes beside it), for a pickle that continues the run exactly.
+    fn training_bytes<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Option<Bound<'py, PyBytes>>)> {
+        // The engine is read with the GIL held (see `Session`'s `Send` note); only copies leave.
+        let (model, optimizer) = match self.run_state().map_err(to_py)? {
+            Some(state) => detached(py, || state.to_bytes().map(|(m, o)| (m, Some(o))).map_err(to_py))?,
+            None => {
+                let params = self.inner.parameters().map_err(to_py)?;
+                (checkpoint::to_bytes(&params, self.metadata()).map_err(to_py)?, None)
+            }
+        };
+        Ok((PyBytes::new(py, &model), optimizer.map(|o| PyBytes::new(py, &o))))
+    }
+
+    /// Saves the model (safetensors, PyTorch's names), atomically, and once it has trained its
+    /// optimizer state beside it, as `lenet train --save` does.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let params = self.inner.parameters().map_err(to_py)?;
-        let metadata = self.metadata();
-        detached(py, || checkpoint::save(&path, &params, metadata).map_err(to_py))
+        match self.run_state().map_err(to_py)? {
+            Some(state) => detached(py, || state.save(&path).map_err(to_py)),
+            None => {
+                let params = self.inner.parameters().map_err(to_py)?;
+                let metadata = self.metadata();
+                detached(py, || checkpoint::save(&path, &params, metadata).map_err(to_py))
+            }
+        }
     }
 }

@@ -1,11 +1,8 @@
 //! What `session.rs` needs beside the library: progress reported to Python (and a Ctrl-C
-//! noticed) during an epoch, the evaluation's loss, and a temporary directory.
+//! noticed) during an epoch, and the evaluation's loss.
 
-use lenet_gpu::Error;
 use lenet_gpu::train::{Interrupt, Observer, Progress};
 use pyo3::prelude::*;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Mean softmax cross-entropy (in f64, by log-sum-exp) and the predicted classes.
@@ -56,24 +53,5 @@ impl Observer for PyObserver {
                 self.callback = None;
             }
         });
-    }
-}
-
-/// A private directory under the system's temporary one, removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> lenet_gpu::Result<TempDir> {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("lenet-gpu-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(TempDir(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -91,6 +91,53 @@ def test_a_second_fit_continues_the_run(digits):
     assert reopened.fit(x, y, epochs=1, batch_size=16, lr=0.005, progress=False)["epoch"] == [3]
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_pickle_save_and_load_keep_the_optimizer_state(tmp_path, digits, optimizer):
+    # One epoch, a pickle (or a save and a load), one more: bit for bit two straight epochs, as
+    # `lenet train --save` then `--resume` give (momentum or Adam's moments and the update count).
+    x, y, _, _ = digits
+    settings = dict(batch_size=32, optimizer=optimizer, progress=False)
+    straight = lenet_gpu.Model(device="cpu", seed=8)
+    straight.fit(x, y, epochs=2, **settings)
+    first = lenet_gpu.Model(device="cpu", seed=8)
+    first.fit(x, y, epochs=1, **settings)
+    path = tmp_path / "run.safetensors"
+    first.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.safetensors", "run.safetensors.optim.safetensors"]
+    continued = {
+        "pickle": pickle.loads(pickle.dumps(first)),
+        "load": lenet_gpu.Model.load(path, device="cpu"),
+        # A loaded model that has not trained again keeps the state through a pickle too.
+        "load+pickle": pickle.loads(pickle.dumps(lenet_gpu.Model.load(path, device="cpu"))),
+    }
+    for how, model in continued.items():
+        assert model.epochs_done == 1, how
+        assert model.fit(x, y, epochs=1, **settings)["epoch"] == [2], how
+        assert same_state(model.state_dict(), straight.state_dict()), how
+    # And the straight model, saved, loaded and pickled after its second epoch, goes on with them.
+    third = pickle.loads(pickle.dumps(continued["load"]))
+    straight.fit(x, y, epochs=1, **settings)
+    third.fit(x, y, epochs=1, **settings)
+    assert same_state(third.state_dict(), straight.state_dict())
+
+
+def test_a_stale_optimizer_file_is_reported_and_the_model_loads(tmp_path, digits, capfd):
+    x, y, _, _ = digits
+    path = tmp_path / "m.safetensors"
+    trained = lenet_gpu.Model(device="cpu", seed=2)
+    trained.fit(x[:64], y[:64], progress=False)
+    trained.save(path)
+    untrained = lenet_gpu.Model(device="cpu", seed=3)
+    untrained.save(path)  # the model alone: the optimizer file beside it is another run's
+    capfd.readouterr()
+    loaded = lenet_gpu.Model.load(path, device="cpu")
+    assert same_state(loaded.state_dict(), untrained.state_dict())
+    err = capfd.readouterr().err
+    assert "m.safetensors.optim.safetensors" in err and "optimizer state afresh" in err, err
+    assert "--" not in err, err
+    assert loaded.fit(x[:64], y[:64], progress=False)["epoch"] == [1]
+
+
 def test_a_callback_returning_false_stops(digits):
     x, y, _, _ = digits
     model = lenet_gpu.Model(device="cpu")

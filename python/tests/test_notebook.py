@@ -24,8 +24,10 @@ def test_the_notebook_runs_and_shows_what_it_promises(mnist_dir, tmp_path, monke
     def outputs(kind):
         return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == kind or kind in o.get("data", {})]
 
+    # The progress shows as stream text (tqdm's text bar, or plain lines) or, with ipywidgets, as a
+    # widget whose display data holds its text too.
     text = "".join(o.get("text", "") for o in outputs("stream")) + "".join(
-        o["data"].get("text/plain", "") for o in outputs("execute_result")
+        o["data"].get("text/plain", "") for o in outputs("execute_result") + outputs("display_data")
     )
     assert not outputs("error")
     assert "(60000, 28, 28) uint8 (60000,) (10000, 28, 28)" in text

@@ -1,9 +1,10 @@
 //! The blocking twins of `Session`'s async methods, for native callers (the command line,
 //! tests): each waits for its async twin. Native only: a page awaits the async ones.
 
-use super::Session;
+use super::{Notices, SavedModel, Session, TrainSpec};
 use crate::Result;
 use crate::data::{Dataset, Split};
+use crate::gpu::DeviceChoice;
 use crate::model::Parameters;
 use crate::train::{EpochReport, Evaluation, LayerOutput, Observer};
 use std::path::Path;
@@ -11,6 +12,26 @@ use std::path::Path;
 /// The blocking twins of the async methods, for native callers (the command line, tests): each
 /// waits for its async twin. A page awaits those instead.
 impl Session {
+    /// `train_async`, waiting for it.
+    pub fn train(spec: TrainSpec, notices: Notices) -> Result<Session> {
+        pollster::block_on(Session::train_async(spec, notices))
+    }
+
+    /// `train_from_async`, waiting for it.
+    pub fn train_from(spec: TrainSpec, params: Parameters, notices: Notices) -> Result<Session> {
+        pollster::block_on(Session::train_from_async(spec, params, notices))
+    }
+
+    /// `train_from_state_async`, waiting for it.
+    pub fn train_from_state(spec: TrainSpec, state: super::RunState, notices: Notices) -> Result<Session> {
+        pollster::block_on(Session::train_from_state_async(spec, state, notices))
+    }
+
+    /// `inference_async`, waiting for it.
+    pub fn inference(device: DeviceChoice, model: SavedModel, notices: Notices) -> Result<Session> {
+        pollster::block_on(Session::inference_async(device, model, notices))
+    }
+
     /// `train_epoch_async`, waiting for it.
     pub fn train_epoch(&mut self, split: &Split, observer: &mut dyn Observer) -> Result<EpochReport> {
         pollster::block_on(self.train_epoch_async(split, observer))
@@ -54,5 +75,10 @@ impl Session {
     /// `save_training_async`, waiting for it.
     pub fn save_training(&self, path: &Path) -> Result<()> {
         pollster::block_on(self.save_training_async(path))
+    }
+
+    /// `run_state_async`, waiting for it.
+    pub fn run_state(&self) -> Result<super::RunState> {
+        pollster::block_on(self.run_state_async())
     }
 }

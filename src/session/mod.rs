@@ -8,6 +8,7 @@
 mod advice;
 #[cfg(not(target_arch = "wasm32"))]
 mod blocking;
+mod continue_from;
 mod data;
 mod device;
 mod model_file;
@@ -17,6 +18,7 @@ mod probabilities;
 pub mod record;
 
 pub use advice::{CHANCE_STEPS, ChanceLevel, chance_level};
+pub use continue_from::RunState;
 pub use data::{DataRequest, load_data};
 pub use device::set_cpu_threads;
 pub use model_file::SavedModel;
@@ -75,18 +77,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// `train_async`, waiting for it (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn train(spec: TrainSpec, notices: Notices) -> Result<Session> {
-        pollster::block_on(Session::train_async(spec, notices))
-    }
-
-    /// `train_from_async`, waiting for it (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn train_from(spec: TrainSpec, params: Parameters, notices: Notices) -> Result<Session> {
-        pollster::block_on(Session::train_from_async(spec, params, notices))
-    }
-
     /// Opens a session that trains `spec.network`: from a seeded initialization, or from the
     /// saved run `spec.resume_from` after checking it has the same settings.
     pub async fn train_async(spec: TrainSpec, notices: Notices) -> Result<Session> {
@@ -142,12 +132,6 @@ impl Session {
         }
         let run = Run { config, data, epochs_done, save_to, last_saved: None, run_id };
         Ok(Session::new(engine, network, Some(run), Default::default()))
-    }
-
-    /// `inference_async`, waiting for it (native only).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn inference(device: DeviceChoice, model: SavedModel, notices: Notices) -> Result<Session> {
-        pollster::block_on(Session::inference_async(device, model, notices))
     }
 
     /// Opens a session that only runs `model` (evaluate, predict, activations).
