@@ -98,6 +98,21 @@ fn value_after<'a>(line: &'a str, key: &str) -> &'a str {
 }
 
 #[test]
+fn output_to_a_pipe_whose_reader_has_gone_ends_quietly() {
+    // `lenet summary | head -3`: the reader goes before `lenet` has printed.
+    let mut child = common::lenet_command(&["summary"]).spawn().expect("start lenet");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for lenet");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert!(out.status.success() || out.status.signal() == Some(13), "{:?}: {stderr}", out.status);
+    }
+}
+
+#[test]
 fn summary_prints_every_layer_shape_and_the_parameter_count() {
     let run = Sandbox::new().run(&["summary"]);
     run.assert_success();

@@ -54,7 +54,19 @@ fn give_mesa_a_runtime_dir() -> Option<PathBuf> {
     None
 }
 
+/// Rust ignores SIGPIPE, so a print to a pipe whose reader has gone (`lenet summary | head -3`)
+/// panics; restoring the default action ends the process quietly there, as Unix tools do. (Socket
+/// writes are unaffected: std sends with MSG_NOSIGNAL.)
+fn end_quietly_when_the_reader_goes() {
+    #[cfg(unix)]
+    // SAFETY: called from main before any other thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    end_quietly_when_the_reader_goes();
     let cli = Cli::parse(); // exits on --help or bad arguments, before anything is made
     let runtime_dir = give_mesa_a_runtime_dir();
     let result = match cli.command {
