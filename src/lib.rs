@@ -19,6 +19,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod pacing;
 pub mod rng;
 pub mod session;
 pub mod train;

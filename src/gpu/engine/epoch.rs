@@ -41,22 +41,14 @@ pub(super) const FIRST_STEPS: usize = 4;
 /// The GPU time a submission aims at: short enough that a frame or an interrupt never waits long
 /// behind the queue, long enough that submitting and reading back cost little beside it.
 const TARGET_SECONDS: f64 = 0.1;
-/// How much a submission may grow over the one before (a shrink is taken at once).
-const MAX_GROWTH: usize = 4;
-
 /// Steps per submission, adapted toward `TARGET_SECONDS` of GPU work from the time the
-/// submission just read back (`last_steps` steps) took, growing at most `MAX_GROWTH`-fold over
+/// submission just read back (`last_steps` steps) took, growing at most `pacing::MAX_GROWTH`-fold over
 /// both it and `queued_last`, the submission queued last, which the next one follows (with two
 /// in flight, the one read back is not the one before). It changes only the grouping of steps:
 /// every step's arithmetic, its uniforms and its loss slot are the same whatever the grouping,
 /// so no number depends on it.
 pub(super) fn next_submission_steps(last_steps: usize, seconds: f64, queued_last: usize) -> usize {
-    let most = last_steps.min(queued_last).saturating_mul(MAX_GROWTH).max(1);
-    if !(seconds.is_finite() && seconds > 0.0) {
-        return most; // too fast to measure
-    }
-    let per_step = seconds / last_steps.max(1) as f64;
-    ((TARGET_SECONDS / per_step).round() as usize).clamp(1, most)
+    crate::pacing::items_for(TARGET_SECONDS, last_steps, seconds, last_steps.min(queued_last))
 }
 
 impl GpuEngine {

@@ -21,6 +21,7 @@ use lenet_gpu::error::Divergence;
 use lenet_gpu::gpu::{DeviceChoice, Gpu, parity};
 use lenet_gpu::model::optimizer::{Optimizer, OptimizerState};
 use lenet_gpu::model::{Network, Parameters, arch};
+use lenet_gpu::pacing;
 use lenet_gpu::session::{DataIdentity, Session, TrainSpec, rate_to_try};
 use lenet_gpu::train::{Interrupt, TrainConfig};
 use lenet_gpu::{Error, Result};
@@ -254,7 +255,7 @@ impl Lab {
                 Backend::WebGpu => totals.seconds += done.seconds,
                 Backend::Cpu => {
                     let took = slice_start.elapsed().as_secs_f64();
-                    self.cpu_slice_steps = next_slice(slice, took);
+                    self.cpu_slice_steps = pacing::items_for(SLICE_SECONDS, slice, took, slice);
                     totals.seconds = started.elapsed().as_secs_f64();
                 }
             }
@@ -305,7 +306,7 @@ impl Lab {
             let started = Instant::now();
             let predicted = self.session.engine().predict_async(&part).await?;
             correct += predicted.iter().zip(&part.labels).filter(|(p, l)| p == l).count();
-            slice = next_slice(end - at, started.elapsed().as_secs_f64());
+            slice = pacing::items_for(SLICE_SECONDS, end - at, started.elapsed().as_secs_f64(), end - at);
             at = end;
             if at < test.len() {
                 pause().await;
@@ -346,14 +347,4 @@ async fn open_session(
         resume_from: None,
     };
     Session::train_from_async(spec, params, Box::new(|_| {})).await
-}
-
-/// Steps (or images) for the next slice of CPU work, from the last one's count and time: about
-/// `SLICE_SECONDS`, growing at most 4x at once.
-fn next_slice(last: usize, seconds: f64) -> usize {
-    let most = last.saturating_mul(4).max(1);
-    if !(seconds.is_finite() && seconds > 0.0) {
-        return most;
-    }
-    ((SLICE_SECONDS / (seconds / last.max(1) as f64)) as usize).clamp(1, most)
 }
