@@ -38,9 +38,12 @@ const MAX_BLOCK: u32 = 8u;
 
 // ---- forward: input, params → output ----
 // One invocation per block of OCB output channels x COLS neighbouring output columns: each
-// weight it loads serves COLS outputs and each input value up to OCB.
+// weight it loads serves COLS outputs and each input value up to OCB. (On a GPU both are 1: many
+// short invocations hide memory latency better than reuse saves loads; `Blocking` in
+// src/gpu/kernels/mod.rs.)
 
-const COLS: u32 = 4u;
+override COLS: u32 = 4u;
+const MAX_COLS: u32 = 4u; // the arrays' size: COLS is at most this
 
 @compute @workgroup_size(WORKGROUP)
 fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -54,7 +57,7 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let oy = (id / col_tiles) % OH;
     let o0 = ((id / (col_tiles * OH)) % blocks) * OCB;
     let n = id / (col_tiles * OH * blocks);
-    var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
+    var acc: array<array<f32, MAX_COLS>, MAX_BLOCK>; // [channel][column]
     for (var j = 0u; j < OCB; j++) {
         let bias = params[B_OFF + o0 + j];
         for (var t = 0u; t < COLS; t++) {
@@ -70,7 +73,7 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
             }
             let row = plane + u32(iy) * W;
             for (var kx = 0u; kx < KW; kx++) {
-                var x: array<f32, COLS>;
+                var x: array<f32, MAX_COLS>;
                 for (var t = 0u; t < COLS; t++) {
                     let ix = i32((ox0 + t) * STRIDE + kx) - i32(PAD);
                     let inside = ix >= 0 && ix < i32(W);
@@ -111,7 +114,7 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     let iy = (id / col_tiles) % H;
     let c0 = ((id / (col_tiles * H)) % blocks) * CB;
     let n = id / (col_tiles * H * blocks);
-    var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
+    var acc: array<array<f32, MAX_COLS>, MAX_BLOCK>; // [channel][column]
     for (var ky = 0u; ky < KH; ky++) {
         // The output row whose window puts tap ky on input row iy, if any.
         let ty = i32(iy + PAD) - i32(ky);
@@ -121,8 +124,8 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         let oy = u32(ty) / STRIDE;
         for (var kx = 0u; kx < KW; kx++) {
             // For each column, the output column whose window puts tap kx on it, if any.
-            var ox: array<u32, COLS>;
-            var valid: array<bool, COLS>;
+            var ox: array<u32, MAX_COLS>;
+            var valid: array<bool, MAX_COLS>;
             for (var t = 0u; t < COLS; t++) {
                 let tx = i32(ix0 + t + PAD) - i32(kx);
                 valid[t] = tx >= 0 && tx % i32(STRIDE) == 0 && tx / i32(STRIDE) < i32(OW) && ix0 + t < W;
@@ -130,7 +133,7 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
             }
             for (var o = 0u; o < OC; o++) {
                 let row = ((n * OC + o) * OH + oy) * OW;
-                var g: array<f32, COLS>;
+                var g: array<f32, MAX_COLS>;
                 for (var t = 0u; t < COLS; t++) {
                     g[t] = select(0.0, d_output[row + min(ox[t], OW - 1u)], valid[t]);
                 }
@@ -159,12 +162,13 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 // kernel columns): its threads split the batch's output positions between them (neighbouring
 // threads read neighbouring values), each accumulating OB x KWB weight gradients, then the
 // partial sums are added in a fixed tree. The workgroups of input channel 0, kernel row 0 and
-// the first column block also sum the bias gradients of their OB channels.
+// the first column block also sum the bias gradients of their OB channels. Slot s of thread t is
+// partial[s * THREADS + t]: OB x KWB weight sums, then OB bias sums. (THREADS is 64 with blocks
+// on a CPU-like adapter; 256 with OB = KWB = 1 on a GPU: more threads per sum, shorter loops.)
 
-const THREADS: u32 = WORKGROUP;
+override THREADS: u32 = 64u;
 const MAX_OB: u32 = 4u;
-const SLOTS: u32 = 36u; // MAX_OB * MAX_BLOCK weight sums + MAX_OB bias sums
-var<workgroup> partial: array<f32, 2304>; // SLOTS * THREADS
+var<workgroup> partial: array<f32, 2304>; // (OB * KWB + OB) * THREADS at most (the host checks)
 
 @compute @workgroup_size(THREADS)
 fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
@@ -205,20 +209,20 @@ fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     }
     for (var a = 0u; a < OB; a++) {
         for (var b = 0u; b < KWB; b++) {
-            partial[(a * MAX_BLOCK + b) * THREADS + t] = acc[a][b];
+            partial[(a * KWB + b) * THREADS + t] = acc[a][b];
         }
-        partial[(MAX_OB * MAX_BLOCK + a) * THREADS + t] = bias[a];
+        partial[(OB * KWB + a) * THREADS + t] = bias[a];
     }
     workgroupBarrier();
     for (var half = THREADS / 2u; half > 0u; half /= 2u) {
         if t < half {
             for (var a = 0u; a < OB; a++) {
                 for (var b = 0u; b < KWB; b++) {
-                    let at = (a * MAX_BLOCK + b) * THREADS + t;
+                    let at = (a * KWB + b) * THREADS + t;
                     partial[at] += partial[at + half];
                 }
                 if with_bias {
-                    let at = (MAX_OB * MAX_BLOCK + a) * THREADS + t;
+                    let at = (OB * KWB + a) * THREADS + t;
                     partial[at] += partial[at + half];
                 }
             }
@@ -228,10 +232,10 @@ fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     if t == 0u {
         for (var a = 0u; a < OB; a++) {
             for (var b = 0u; b < KWB; b++) {
-                grads[W_OFF + (((o0 + a) * C + ch) * KH + ky) * KW + kx0 + b] = partial[(a * MAX_BLOCK + b) * THREADS];
+                grads[W_OFF + (((o0 + a) * C + ch) * KH + ky) * KW + kx0 + b] = partial[(a * KWB + b) * THREADS];
             }
             if with_bias {
-                grads[B_OFF + o0 + a] = partial[(MAX_OB * MAX_BLOCK + a) * THREADS];
+                grads[B_OFF + o0 + a] = partial[(OB * KWB + a) * THREADS];
             }
         }
     }

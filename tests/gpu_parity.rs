@@ -5,6 +5,7 @@
 
 mod common;
 
+use lenet_gpu::gpu::kernels::Blocking;
 use lenet_gpu::gpu::parity::{self, TOLERANCE};
 
 /// A seed that differs from run to run, printed so a failure can be replayed.
@@ -37,10 +38,19 @@ const KERNELS: [&str; 17] = [
     "gather",
 ];
 
+/// Both ways the conv and dense kernels can split their work (`Blocking`), whichever this
+/// adapter would choose.
 #[test]
 fn every_kernel_matches_its_cpu_twin() {
     let Some(gpu) = common::gpu() else { return };
-    let results = parity::run(&gpu, fresh_seed("parity")).unwrap();
+    for blocking in [Blocking::Blocked, Blocking::Fine] {
+        gpu.set_blocking(blocking);
+        check_every_kernel(&gpu, &format!("parity, {blocking:?}"));
+    }
+}
+
+fn check_every_kernel(gpu: &lenet_gpu::gpu::Gpu, test: &str) {
+    let results = parity::run(gpu, fresh_seed(test)).unwrap();
     let names: Vec<&str> = results.iter().map(|r| r.kernel).collect();
     assert_eq!(names, KERNELS, "the kernels the suite covers");
     let failures: Vec<String> = results
@@ -48,5 +58,5 @@ fn every_kernel_matches_its_cpu_twin() {
         .filter(|r| r.error > TOLERANCE)
         .map(|r| format!("{}: relative error {:.2e}, worst in {}", r.kernel, r.error, r.worst_case))
         .collect();
-    assert!(failures.is_empty(), "on {}:\n{}", gpu.name(), failures.join("\n"));
+    assert!(failures.is_empty(), "{test} on {}:\n{}", gpu.name(), failures.join("\n"));
 }

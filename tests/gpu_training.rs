@@ -8,6 +8,7 @@ use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::{Split, mnist, synthetic};
 use lenet_gpu::gpu::engine::GpuEngine;
+use lenet_gpu::gpu::kernels::Blocking;
 use lenet_gpu::model::{Layer, Network, Parameters, Shape};
 use lenet_gpu::train::{self, Engine, Quiet, TrainConfig};
 
@@ -16,7 +17,20 @@ fn engines(optimizer: Optimizer, seed: u64) -> Option<(CpuEngine, GpuEngine)> {
 }
 
 fn engines_for(network: &Network, optimizer: Optimizer, seed: u64) -> Option<(CpuEngine, GpuEngine)> {
+    engines_with(network, optimizer, seed, None)
+}
+
+/// `engines_for`, with the GPU's kernels split as `blocking` says rather than as its adapter's.
+fn engines_with(
+    network: &Network,
+    optimizer: Optimizer,
+    seed: u64,
+    blocking: Option<Blocking>,
+) -> Option<(CpuEngine, GpuEngine)> {
     let gpu = common::gpu()?;
+    if let Some(blocking) = blocking {
+        gpu.set_blocking(blocking);
+    }
     let plan = network.plan().unwrap();
     let params = Parameters::init(&plan, seed);
     let gpu_engine = GpuEngine::new(gpu, plan.clone(), &params, optimizer).unwrap();
@@ -48,7 +62,17 @@ fn run_steps(optimizer: Optimizer, steps: usize, tolerance: f32) {
 }
 
 fn run_steps_for(network: &Network, optimizer: Optimizer, steps: usize, tolerance: f32) {
-    let Some((mut cpu, mut gpu)) = engines_for(network, optimizer, 11) else { return };
+    run_steps_with(network, optimizer, steps, tolerance, None)
+}
+
+fn run_steps_with(
+    network: &Network,
+    optimizer: Optimizer,
+    steps: usize,
+    tolerance: f32,
+    blocking: Option<Blocking>,
+) {
+    let Some((mut cpu, mut gpu)) = engines_with(network, optimizer, 11, blocking) else { return };
     // One extra short batch at the end: the last step of an epoch may be smaller.
     let data = synthetic::generate(64 * steps + 32, 0, 5).train;
     let order = train::epoch_order(data.len(), 5, 1);
@@ -98,9 +122,21 @@ fn training_steps_of_the_1998_lenet_match_the_cpu_path() {
 /// `tolerance` of the tensor's scale), after an epoch of `count` random examples at `batch` (so
 /// the last step has `count % batch` examples when that is not 0).
 fn compare_gradients(network: &Network, count: usize, batch: usize, tolerance: f32) {
+    compare_gradients_with(network, count, batch, tolerance, None)
+}
+
+fn compare_gradients_with(
+    network: &Network,
+    count: usize,
+    batch: usize,
+    tolerance: f32,
+    blocking: Option<Blocking>,
+) {
     // A vanishing learning rate keeps both paths at the same point: otherwise the earlier steps'
     // rounding differences can flip a ReLU or a max-pool tie, a kink where gradients jump.
-    let Some((mut cpu, mut gpu)) = engines_for(network, Optimizer::Sgd { lr: 1e-9, momentum: 0.9 }, 8) else {
+    let Some((mut cpu, mut gpu)) =
+        engines_with(network, Optimizer::Sgd { lr: 1e-9, momentum: 0.9 }, 8, blocking)
+    else {
         return;
     };
     let input = network.input;
@@ -129,12 +165,10 @@ fn compare_gradients(network: &Network, count: usize, batch: usize, tolerance: f
 /// comparison is `kink_free_gradients_match_the_cpu_path_for_full_and_short_batches`.
 const KINKED: f32 = 3e-2;
 
-#[test]
-fn kink_free_gradients_match_the_cpu_path_for_full_and_short_batches() {
-    // Without ReLU or max pooling the loss is smooth in every activation: no near-tie can flip,
-    // so the gradients must agree to float32 rounding. Strided and padded convolutions, two
-    // dense layers, the flattening in between.
-    let network = Network {
+/// Strided and padded convolutions, two dense layers, the flattening in between; no ReLU or max
+/// pooling.
+fn kink_free_network() -> Network {
+    Network {
         input: Shape::new(1, 28, 28),
         layers: vec![
             Layer::conv(6, 5, 1, 2),
@@ -143,9 +177,30 @@ fn kink_free_gradients_match_the_cpu_path_for_full_and_short_batches() {
             Layer::Dense { out_features: 32 },
             Layer::Dense { out_features: 10 },
         ],
-    };
+    }
+}
+
+#[test]
+fn kink_free_gradients_match_the_cpu_path_for_full_and_short_batches() {
+    // Without ReLU or max pooling the loss is smooth in every activation: no near-tie can flip,
+    // so the gradients must agree to float32 rounding. Strided and padded convolutions, two
+    // dense layers, the flattening in between.
+    let network = kink_free_network();
     compare_gradients(&network, 64, 64, 1e-4);
     compare_gradients(&network, 64 + 37, 64, 1e-4);
+}
+
+/// Both ways of splitting the conv and dense kernels' work, whichever this adapter would choose
+/// (`Blocking`: blocked on a software adapter, fine on a GPU).
+#[test]
+fn steps_match_the_cpu_path_with_either_blocking() {
+    for blocking in [Blocking::Blocked, Blocking::Fine] {
+        let network = kink_free_network();
+        compare_gradients_with(&network, 64 + 37, 64, 1e-4, Some(blocking));
+        let sgd = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
+        run_steps_with(&Network::lenet5(), sgd, 20, 1e-4, Some(blocking));
+        run_steps_with(&Network::lenet5_1998(), sgd, 5, 1e-4, Some(blocking));
+    }
 }
 
 #[test]

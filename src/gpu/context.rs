@@ -7,6 +7,7 @@
 //! browser resolves. Natively the blocking functions of old (`list_adapters`, `Gpu::open`,
 //! `Gpu::read_buffers`, `Gpu::wait`, …) remain as thin wrappers, native only.
 
+use super::kernels::Blocking;
 use crate::error::GpuError;
 use crate::{Error, Result};
 use std::cell::Cell;
@@ -110,6 +111,8 @@ pub struct Gpu {
     uncaptured: Arc<Mutex<Option<String>>>,
     /// Why the device was lost (driver reset, GPU removed, `destroy`), once it has been.
     lost: Arc<Mutex<Option<String>>>,
+    /// How the conv and dense kernels split their work (chosen by adapter when opened).
+    blocking: Cell<Blocking>,
 }
 
 /// Resource counts since the device was opened.
@@ -214,7 +217,8 @@ impl Gpu {
                 if message.is_empty() { reason.to_string() } else { format!("{reason}: {message}") }
             });
         });
-        Ok(Gpu { device, queue, info, counters: Counters::default(), uncaptured, lost })
+        let blocking = Cell::new(Blocking::for_adapter(is_software(&info))?);
+        Ok(Gpu { device, queue, info, counters: Counters::default(), uncaptured, lost, blocking })
     }
 
     /// Whether GPU timestamps can time compute passes.
@@ -230,9 +234,18 @@ impl Gpu {
     /// Whether the adapter runs on the CPU (lavapipe, llvmpipe, SwiftShader, WARP): by its type,
     /// or by its name where the type is unknown (a browser's WebGPU does not tell it).
     pub fn is_software(&self) -> bool {
-        let name = self.info.name.to_lowercase();
-        self.info.device_type == wgpu::DeviceType::Cpu
-            || ["llvmpipe", "lavapipe", "swiftshader", "software", "warp"].iter().any(|s| name.contains(s))
+        is_software(&self.info)
+    }
+
+    /// How the conv and dense kernels split their work on this device.
+    pub fn blocking(&self) -> Blocking {
+        self.blocking.get()
+    }
+
+    /// Builds the kernels made from now on with `blocking` (for tests and benchmarks: each is
+    /// correct on any device).
+    pub fn set_blocking(&self, blocking: Blocking) {
+        self.blocking.set(blocking)
     }
 
     /// Fails if the device has been lost, else with the first error wgpu reported outside an
@@ -327,4 +340,11 @@ impl Gpu {
     pub fn count_readback(&self) {
         Counters::bump(&self.counters.readbacks);
     }
+}
+
+/// Whether an adapter runs on the CPU: by its type, or by its name where the type is unknown.
+fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    let name = info.name.to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || ["llvmpipe", "lavapipe", "swiftshader", "software", "warp"].iter().any(|s| name.contains(s))
 }

@@ -2,14 +2,16 @@
 //! Shader: `shaders/conv.wgsl`; CPU twin: `cpu/conv.rs`.
 
 use super::Access::{Read, ReadWrite};
-use super::{Activation, Kernel, KernelSpec, Kernels, block, block_at_most, code};
+use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, block, block_at_most, code};
 use crate::Result;
 use crate::model::shapes::ConvShape;
 
 pub const CONV: &str = include_str!("../../../shaders/conv.wgsl");
 
-/// Columns each conv forward or input-gradient invocation computes (COLS in conv.wgsl).
+/// Columns each conv forward or input-gradient invocation computes (COLS in conv.wgsl), blocked.
 const CONV_COLS: usize = 4;
+/// Threads summing each weight gradient (THREADS in conv.wgsl): blocked, fine.
+const PARAM_THREADS: (usize, usize) = (64, 256);
 
 /// The shape as the override constants conv.wgsl declares.
 fn conv_constants(s: &ConvShape) -> Vec<(&'static str, f64)> {
@@ -37,13 +39,17 @@ impl Kernels<'_> {
         w_off: usize,
         b_off: usize,
     ) -> Result<Kernel> {
-        let ocb = block(s.out_channels);
+        let (ocb, cols) = match self.blocking() {
+            Blocking::Blocked => (block(s.out_channels), CONV_COLS),
+            Blocking::Fine => (1, 1),
+        };
         let mut constants = conv_constants(s);
         constants.extend([
             ("ACTIVATION", code(activation)),
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
             ("OCB", ocb as f64),
+            ("COLS", cols as f64),
         ]);
         self.build(KernelSpec {
             source: CONV,
@@ -51,7 +57,7 @@ impl Kernels<'_> {
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
             uses_step: false,
-            size: s.batch * (s.out_channels / ocb) * s.out_h() * s.out_w().div_ceil(CONV_COLS),
+            size: s.batch * (s.out_channels / ocb) * s.out_h() * s.out_w().div_ceil(cols),
             per_workgroup: false,
         })
     }
@@ -63,12 +69,16 @@ impl Kernels<'_> {
         input_activation: Activation,
         w_off: usize,
     ) -> Result<Kernel> {
-        let cb = block(s.in_channels);
+        let (cb, cols) = match self.blocking() {
+            Blocking::Blocked => (block(s.in_channels), CONV_COLS),
+            Blocking::Fine => (1, 1),
+        };
         let mut constants = conv_constants(s);
         constants.extend([
             ("INPUT_ACTIVATION", code(input_activation)),
             ("W_OFF", w_off as f64),
             ("CB", cb as f64),
+            ("COLS", cols as f64),
         ]);
         self.build(KernelSpec {
             source: CONV,
@@ -76,20 +86,24 @@ impl Kernels<'_> {
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,
-            size: s.batch * (s.in_channels / cb) * s.in_h * s.in_w.div_ceil(CONV_COLS),
+            size: s.batch * (s.in_channels / cb) * s.in_h * s.in_w.div_ceil(cols),
             per_workgroup: false,
         })
     }
 
     /// Buffers: input, d_output, grads. Weight gradient at `w_off`, bias gradient at `b_off`.
     pub fn conv_backward_params(&self, s: &ConvShape, w_off: usize, b_off: usize) -> Result<Kernel> {
-        let (kwb, ob) = (block(s.kernel_w), block_at_most(s.out_channels, 4));
+        let (kwb, ob, threads) = match self.blocking() {
+            Blocking::Blocked => (block(s.kernel_w), block_at_most(s.out_channels, 4), PARAM_THREADS.0),
+            Blocking::Fine => (1, 1, PARAM_THREADS.1),
+        };
         let mut constants = conv_constants(s);
         constants.extend([
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
             ("KWB", kwb as f64),
             ("OB", ob as f64),
+            ("THREADS", threads as f64),
         ]);
         self.build(KernelSpec {
             source: CONV,

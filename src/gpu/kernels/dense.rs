@@ -2,21 +2,33 @@
 //! Shader: `shaders/dense.wgsl`; CPU twin: `cpu/dense.rs`.
 
 use super::Access::{Read, ReadWrite};
-use super::{Activation, Kernel, KernelSpec, Kernels, code};
+use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, code};
 use crate::Result;
 use crate::model::shapes::DenseShape;
 
 pub const DENSE: &str = include_str!("../../../shaders/dense.wgsl");
 
-/// The side of the block each dense-kernel invocation computes (TILE in dense.wgsl).
+/// The side of the block each dense-kernel invocation computes (TILE in dense.wgsl), blocked.
 const DENSE_TILE: usize = 4;
 
-/// The shape as the override constants dense.wgsl declares.
-fn dense_constants(s: &DenseShape) -> Vec<(&'static str, f64)> {
-    vec![("BATCH", s.batch as f64), ("IN", s.in_features as f64), ("OUT", s.out_features as f64)]
+/// The shape and tile as the override constants dense.wgsl declares.
+fn dense_constants(s: &DenseShape, tile: usize) -> Vec<(&'static str, f64)> {
+    vec![
+        ("BATCH", s.batch as f64),
+        ("IN", s.in_features as f64),
+        ("OUT", s.out_features as f64),
+        ("TILE", tile as f64),
+    ]
 }
 
 impl Kernels<'_> {
+    fn dense_tile(&self) -> usize {
+        match self.blocking() {
+            Blocking::Blocked => DENSE_TILE,
+            Blocking::Fine => 1,
+        }
+    }
+
     /// Buffers: input, params, output.
     pub fn dense_forward(
         &self,
@@ -25,7 +37,8 @@ impl Kernels<'_> {
         w_off: usize,
         b_off: usize,
     ) -> Result<Kernel> {
-        let mut constants = dense_constants(s);
+        let tile = self.dense_tile();
+        let mut constants = dense_constants(s, tile);
         constants.extend([
             ("ACTIVATION", code(activation)),
             ("W_OFF", w_off as f64),
@@ -37,7 +50,7 @@ impl Kernels<'_> {
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
             uses_step: false,
-            size: s.batch.div_ceil(DENSE_TILE) * s.out_features.div_ceil(DENSE_TILE),
+            size: s.batch.div_ceil(tile) * s.out_features.div_ceil(tile),
             per_workgroup: false,
         })
     }
@@ -49,7 +62,8 @@ impl Kernels<'_> {
         input_activation: Activation,
         w_off: usize,
     ) -> Result<Kernel> {
-        let mut constants = dense_constants(s);
+        let tile = self.dense_tile();
+        let mut constants = dense_constants(s, tile);
         constants.extend([("INPUT_ACTIVATION", code(input_activation)), ("W_OFF", w_off as f64)]);
         self.build(KernelSpec {
             source: DENSE,
@@ -57,14 +71,15 @@ impl Kernels<'_> {
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,
-            size: s.batch.div_ceil(DENSE_TILE) * s.in_features.div_ceil(DENSE_TILE),
+            size: s.batch.div_ceil(tile) * s.in_features.div_ceil(tile),
             per_workgroup: false,
         })
     }
 
     /// Buffers: input, d_output, grads.
     pub fn dense_backward_params(&self, s: &DenseShape, w_off: usize, b_off: usize) -> Result<Kernel> {
-        let mut constants = dense_constants(s);
+        let tile = self.dense_tile();
+        let mut constants = dense_constants(s, tile);
         constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
         self.build(KernelSpec {
             source: DENSE,
@@ -72,7 +87,7 @@ impl Kernels<'_> {
             constants,
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,
-            size: s.out_features.div_ceil(DENSE_TILE) * s.in_features.div_ceil(DENSE_TILE),
+            size: s.out_features.div_ceil(tile) * s.in_features.div_ceil(tile),
             per_workgroup: false,
         })
     }

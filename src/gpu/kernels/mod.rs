@@ -187,6 +187,41 @@ impl Grid {
     }
 }
 
+/// How much of a result one invocation of the conv and dense kernels computes.
+///
+/// `Blocked`: a block of channels and columns, or a tile (register blocking: each value loaded
+/// serves several multiply-adds), in few long invocations: what a CPU-like software adapter
+/// (lavapipe, llvmpipe, SwiftShader) runs fastest, one invocation per SIMD lane. `Fine`: one value
+/// per invocation, in many short ones, and 256 threads per weight-gradient sum: a GPU hides memory
+/// latency by switching between thousands of invocations. On an H200 the blocked kernels left it
+/// idle (conv1's weight gradient was 10 workgroups of 64 threads for 132 compute units) and took
+/// 6 ms a step. Both give the same sums in the same order except the weight-gradient reductions'
+/// tree, so within the parity tolerance of each other and of the CPU path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocking {
+    Blocked,
+    Fine,
+}
+
+impl Blocking {
+    /// The variable that overrides the choice by adapter, for benchmarks and tests:
+    /// `blocked` or `fine`.
+    pub const VARIABLE: &'static str = "LENET_GPU_BLOCKING";
+
+    /// `Blocked` on a software adapter, `Fine` on a GPU, unless `LENET_GPU_BLOCKING` says.
+    pub(crate) fn for_adapter(software: bool) -> Result<Blocking> {
+        match std::env::var(Blocking::VARIABLE).ok().as_deref() {
+            None | Some("") => Ok(if software { Blocking::Blocked } else { Blocking::Fine }),
+            Some("blocked") => Ok(Blocking::Blocked),
+            Some("fine") => Ok(Blocking::Fine),
+            Some(other) => Err(Error::gpu(format!(
+                "{}={other}: give `blocked` or `fine`, or leave it unset to choose by adapter",
+                Blocking::VARIABLE
+            ))),
+        }
+    }
+}
+
 /// The largest divisor of `dim` that is at most 8 (MAX_BLOCK in the shaders): how many channels
 /// or kernel columns one invocation handles.
 fn block(dim: usize) -> usize {
@@ -334,5 +369,9 @@ impl<'g> Kernels<'g> {
 
     fn build(&self, spec: KernelSpec) -> Result<Kernel> {
         build(self.gpu, &self.step_layout, spec)
+    }
+
+    fn blocking(&self) -> Blocking {
+        self.gpu.blocking()
     }
 }
