@@ -77,11 +77,23 @@ pub struct KernelReport {
     pub recording_microseconds_per_step: Option<f64>,
 }
 
+/// An adapter `Engines::All` left out, and why: one that cannot be opened or fails must not
+/// cost the figures of the others (on an NVIDIA machine the GL adapter of the same GPU would not
+/// open once the Vulkan one had run: "Parent device is lost").
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Skipped {
+    pub device: String,
+    pub adapter: usize,
+    pub backend: String,
+    pub reason: String,
+}
+
 /// Everything measured.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Comparison {
     pub throughput: Vec<Row>,
     pub kernels: Vec<KernelReport>,
+    pub skipped: Vec<Skipped>,
 }
 
 /// Measures `workload` on synthetic digits of MNIST's shape (the arithmetic is the same whatever
@@ -105,17 +117,33 @@ pub fn compare(workload: &Workload, status: &mut dyn FnMut(String)) -> Result<Co
                 None => (format!("CPU ({} threads)", rayon::current_num_threads()), "-".to_string()),
                 Some(i) => (adapters[i].info.name.clone(), format!("{:?}", adapters[i].info.backend)),
             };
+            if which.is_some_and(|i| out.skipped.iter().any(|s| s.adapter == i)) {
+                continue;
+            }
             status(format!("{name} ({backend}), batch {batch}: training {} steps", workload.steps));
-            let mut engine: Box<dyn Engine> = match which {
-                None => Box::new(CpuEngine::new(plan.clone(), params.clone(), optimizer)),
-                Some(i) => Box::new(gpu_engine(i)?),
+            let measured = match which {
+                None => {
+                    Ok(Box::new(CpuEngine::new(plan.clone(), params.clone(), optimizer)) as Box<dyn Engine>)
+                }
+                Some(i) => gpu_engine(i).map(|e| Box::new(e) as Box<dyn Engine>),
+            }
+            .and_then(|mut engine| {
+                bench::measure(engine.as_mut(), &split, batch, workload.steps, workload.warmup).map_err(|e| {
+                    Error::During {
+                        what: format!("benchmarking {name} at batch {batch}"),
+                        cause: Box::new(e),
+                    }
+                })
+            });
+            let t = match (measured, which) {
+                (Ok(t), _) => t,
+                (Err(e), Some(adapter)) if workload.engines == Engines::All => {
+                    let reason = e.to_string();
+                    out.skipped.push(Skipped { device: name, adapter, backend, reason });
+                    continue;
+                }
+                (Err(e), _) => return Err(e),
             };
-            let t = bench::measure(engine.as_mut(), &split, batch, workload.steps, workload.warmup).map_err(
-                |e| Error::During {
-                    what: format!("benchmarking {name} at batch {batch}"),
-                    cause: Box::new(e),
-                },
-            )?;
             let speedup = match which {
                 None => {
                     cpu_rate = Some(t.train_images_per_s);

@@ -66,3 +66,37 @@ fn bench_rows_carry_the_adapter_index() {
     }
     assert_eq!(rows.len() > 1, gpu, "{}", run.stdout);
 }
+
+/// `bench --device all` leaves out an adapter that cannot be opened, saying why, and measures
+/// the rest; naming that adapter alone is an error. (Every adapter is made to fail here by an
+/// unknown `LENET_GPU_BLOCKING`; on a real machine it was the GL twin of a Vulkan GPU.)
+#[test]
+fn bench_all_leaves_out_an_adapter_that_fails() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let sandbox = Sandbox::new("device-bench-skip");
+    let json = sandbox.path("bench.json");
+    let args =
+        ["bench", "--device", "all", "--steps", "1", "--warmup", "0", "--batch-size", "8", "--json", &json];
+    let sideways = |args: &[&str]| {
+        let mut cmd = sandbox.command(args);
+        cmd.env("LENET_GPU_BLOCKING", "sideways");
+        common::run_bounded(cmd, args)
+    };
+    let run = sideways(&args);
+    assert!(run.success(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning: adapter 0 (")
+            && run.stderr.contains("left out: GPU: LENET_GPU_BLOCKING=sideways"),
+        "{}",
+        run.stderr
+    );
+    let figures: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(figures["throughput"].as_array().unwrap().len(), 1, "{figures}");
+    assert_eq!(figures["skipped"][0]["adapter"], 0, "{figures}");
+
+    let alone = ["bench", "--device", "0", "--steps", "1", "--warmup", "0", "--batch-size", "8"];
+    let run = sideways(&alone);
+    assert!(!run.success() && run.stderr.contains("LENET_GPU_BLOCKING=sideways"), "{}", run.stderr);
+}

@@ -74,6 +74,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
             r.speedup_over_cpu.map_or("-".to_string(), |s| format!("{s:.2}x"))
         );
     }
+    for skipped in &figures.skipped {
+        eprintln!(
+            "warning: adapter {} ({}, {}) left out: {}",
+            skipped.adapter, skipped.device, skipped.backend, skipped.reason
+        );
+    }
     for report in &figures.kernels {
         say!(
             "\nkernels on {}, batch {} (each timed alone, {}):",
