@@ -344,7 +344,12 @@ impl Gpu {
 
 /// Whether an adapter runs on the CPU: by its type, or by its name where the type is unknown.
 fn is_software(info: &wgpu::AdapterInfo) -> bool {
-    let name = info.name.to_lowercase();
-    info.device_type == wgpu::DeviceType::Cpu
-        || ["llvmpipe", "lavapipe", "swiftshader", "software", "warp"].iter().any(|s| name.contains(s))
+    info.device_type == wgpu::DeviceType::Cpu || is_software_name(&info.name)
+}
+
+/// Whether an adapter's name is a software renderer's (lavapipe, llvmpipe, SwiftShader, WARP):
+/// also for a name the browser gives, where wgpu has none.
+pub fn is_software_name(name: &str) -> bool {
+    let name = name.to_lowercase();
+    ["llvmpipe", "lavapipe", "swiftshader", "software", "warp"].iter().any(|s| name.contains(s))
 }

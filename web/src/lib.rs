@@ -72,10 +72,11 @@ mod bindings {
         interrupt: Interrupt,
     }
 
-    /// Opens a lab (`prefer`: "auto", "webgpu" or "cpu"), LeNet-5 initialized from `seed`.
+    /// Opens a lab (`prefer`: "auto", "webgpu" or "cpu"), LeNet-5 initialized from `seed`;
+    /// `adapter`: the WebGPU adapter's name as the browser gives it ("" if none).
     #[wasm_bindgen]
-    pub async fn open(prefer: String, seed: f64) -> Result<Page, JsValue> {
-        let lab = Lab::open(&prefer, seed as u64).await.map_err(error)?;
+    pub async fn open(prefer: String, seed: f64, adapter: String) -> Result<Page, JsValue> {
+        let lab = Lab::open(&prefer, seed as u64, &adapter).await.map_err(error)?;
         let interrupt = lab.interrupt();
         Ok(Page { lab: Rc::new(RefCell::new(lab)), busy: Rc::default(), interrupt })
     }

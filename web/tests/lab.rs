@@ -18,7 +18,7 @@ fn train(lab: &mut Lab, steps: usize, learning_rate: f32) -> TrainTotals {
 }
 
 fn open() -> Lab {
-    pollster::block_on(Lab::open("cpu", 5)).unwrap()
+    pollster::block_on(Lab::open("cpu", 5, "")).unwrap()
 }
 
 #[test]

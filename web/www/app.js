@@ -44,10 +44,12 @@ let stepsSoFar = 0;
 // ---- start ----------------------------------------------------------------------------------
 const ready = (async () => {
   await init();
-  page = await open(options.get('backend') || 'auto', Number(options.get('seed') || 1));
+  // wgpu does not read a browser adapter's name: ask the browser, as GPUAdapterInfo gives it
+  // (the module chooses the kernels that suit a software adapter by it).
+  const adapterName = (await browserAdapterName()) || '';
+  page = await open(options.get('backend') || 'auto', Number(options.get('seed') || 1), adapterName);
   const info = page.info();
-  // wgpu does not read a browser adapter's name: ask the browser, as GPUAdapterInfo gives it.
-  if (info.backend === 'webgpu' && !info.adapter) info.adapter = await browserAdapterName();
+  if (info.backend === 'webgpu' && !info.adapter) info.adapter = adapterName;
   showDevice(info);
   await findMnist();
   setButtons();

@@ -208,10 +208,30 @@ impl Blocking {
     /// `blocked` or `fine`.
     pub const VARIABLE: &'static str = "LENET_GPU_BLOCKING";
 
-    /// `Blocked` on a software adapter, `Fine` on a GPU, unless `LENET_GPU_BLOCKING` says.
+    /// Makes the devices opened from now on use `blocking` (None: choose by adapter again), for a
+    /// caller who knows the adapter better than wgpu tells: in a browser wgpu leaves the
+    /// adapter's name empty, and the page asks the browser for it.
+    pub fn prefer(blocking: Option<Blocking>) {
+        let code = match blocking {
+            None => 0,
+            Some(Blocking::Blocked) => 1,
+            Some(Blocking::Fine) => 2,
+        };
+        PREFERRED.store(code, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `LENET_GPU_BLOCKING` if set, else what `prefer` said, else `Blocked` on a software
+    /// adapter and `Fine` on a GPU.
     pub(crate) fn for_adapter(software: bool) -> Result<Blocking> {
+        let preferred = match PREFERRED.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Some(Blocking::Blocked),
+            2 => Some(Blocking::Fine),
+            _ => None,
+        };
         match std::env::var(Blocking::VARIABLE).ok().as_deref() {
-            None | Some("") => Ok(if software { Blocking::Blocked } else { Blocking::Fine }),
+            None | Some("") => {
+                Ok(preferred.unwrap_or(if software { Blocking::Blocked } else { Blocking::Fine }))
+            }
             Some("blocked") => Ok(Blocking::Blocked),
             Some("fine") => Ok(Blocking::Fine),
             Some(other) => Err(Error::gpu(format!(
@@ -221,6 +241,9 @@ impl Blocking {
         }
     }
 }
+
+/// `Blocking::prefer`'s choice: 0 none, 1 blocked, 2 fine.
+static PREFERRED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// The largest divisor of `dim` that is at most 8 (MAX_BLOCK in the shaders): how many channels
 /// or kernel columns one invocation handles.

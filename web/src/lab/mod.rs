@@ -18,6 +18,8 @@ pub use types::{Backend, DataKind, Kernels, Reading, TrainRequest, TrainTotals};
 use cursor::Cursor;
 use lenet_gpu::data::{Dataset, Split, mnist, synthetic};
 use lenet_gpu::error::Divergence;
+use lenet_gpu::gpu::context::is_software_name;
+use lenet_gpu::gpu::kernels::Blocking;
 use lenet_gpu::gpu::{DeviceChoice, Gpu, parity};
 use lenet_gpu::model::optimizer::{Optimizer, OptimizerState};
 use lenet_gpu::model::{Network, Parameters, arch};
@@ -64,7 +66,12 @@ impl Lab {
     /// A lab training LeNet-5 from a seeded initialization: on WebGPU when an adapter opens
     /// (`prefer` "auto" or "webgpu"; a software adapter too, since the page exists to run the GPU
     /// kernels), else, under "auto", on the CPU path; "cpu" asks for the CPU path.
-    pub async fn open(prefer: &str, seed: u64) -> Result<Lab> {
+    /// `browser_adapter` is the adapter's name as the browser gives it ("" if unknown): wgpu
+    /// leaves it empty there, and a software adapter gets the kernels that suit it.
+    pub async fn open(prefer: &str, seed: u64, browser_adapter: &str) -> Result<Lab> {
+        if is_software_name(browser_adapter) {
+            Blocking::prefer(Some(Blocking::Blocked));
+        }
         let (backend, fallback, gpu) = match prefer {
             "cpu" => (Backend::Cpu, None, None),
             "auto" | "webgpu" => match Gpu::open_async(DeviceChoice::Gpu).await {
@@ -84,6 +91,9 @@ impl Lab {
         let optimizer = Optimizer::Sgd { lr: 0.01, momentum: MOMENTUM };
         let session = open_session(backend, &network, params, optimizer, seed, 64).await?;
         let (adapter, software) = match &gpu {
+            Some(gpu) if gpu.info.name.is_empty() => {
+                (browser_adapter.to_string(), gpu.is_software() || is_software_name(browser_adapter))
+            }
             Some(gpu) => (gpu.info.name.clone(), gpu.is_software()),
             None => ("CPU (wasm, one thread)".to_string(), false),
         };
