@@ -240,3 +240,63 @@ fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         }
     }
 }
+
+// ---- backward, weights and bias, on a GPU (Blocking::Fine): input, d_output → grads ----
+// One workgroup per weight (OB = KWB = 1), THREADS threads splitting the batch's output
+// positions, each keeping LANES independent sums (positions t, t + THREADS, …, taken LANES at a
+// time) so that LANES loads are in flight at once: the sums are long (conv1's: 64 x 28 x 28
+// terms) and a dependent chain of loads left them latency-bound. Then the partial sums are added
+// in a fixed tree, as in conv_backward_params.
+
+const LANES: u32 = 4u;
+
+@compute @workgroup_size(THREADS)
+fn conv_backward_params_fine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                             @builtin(local_invocation_index) t: u32) {
+    let group = wid.y * groups.x + wid.x;
+    if group >= OC * C * KH * KW {
+        return;
+    }
+    let kx = group % KW;
+    let ky = (group / KW) % KH;
+    let ch = (group / (KW * KH)) % C;
+    let o = group / (KW * KH * C);
+    let with_bias = ch == 0u && ky == 0u && kx == 0u;
+    let positions = BATCH * OH * OW;
+    var acc: array<f32, LANES>;
+    var bias: array<f32, LANES>;
+    for (var q0 = t; q0 < positions; q0 += LANES * THREADS) {
+        for (var l = 0u; l < LANES; l++) {
+            let q = q0 + l * THREADS;
+            if q >= positions {
+                break;
+            }
+            let ox = q % OW;
+            let oy = (q / OW) % OH;
+            let n = q / (OW * OH);
+            let g = d_output[((n * OC + o) * OH + oy) * OW + ox];
+            bias[l] += g;
+            let iy = i32(oy * STRIDE + ky) - i32(PAD);
+            let ix = i32(ox * STRIDE + kx) - i32(PAD);
+            let inside = iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W);
+            let at = ((n * C + ch) * H + u32(clamp(iy, 0, i32(H) - 1))) * W + u32(clamp(ix, 0, i32(W) - 1));
+            acc[l] += g * select(0.0, input[at], inside);
+        }
+    }
+    partial[t] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    partial[THREADS + t] = (bias[0] + bias[1]) + (bias[2] + bias[3]);
+    workgroupBarrier();
+    for (var half = THREADS / 2u; half > 0u; half /= 2u) {
+        if t < half {
+            partial[t] += partial[t + half];
+            partial[THREADS + t] += partial[THREADS + t + half];
+        }
+        workgroupBarrier();
+    }
+    if t == 0u {
+        grads[W_OFF + ((o * C + ch) * KH + ky) * KW + kx] = partial[0];
+        if with_bias {
+            grads[B_OFF + o] = partial[THREADS];
+        }
+    }
+}

@@ -145,3 +145,47 @@ fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
         }
     }
 }
+
+// ---- forward on a GPU (Blocking::Fine): input, params → output ----
+// One workgroup per example and block of SPLIT outputs: its threads split the input features
+// (neighbouring threads read neighbouring values), so each sum is WORKGROUP short chains instead
+// of one long one, then add their partial sums in a fixed tree. A GPU hides memory latency with
+// many short invocations; one invocation per output left fc1's 400-long sums latency-bound.
+
+const SPLIT: u32 = 8u;
+var<workgroup> split_partial: array<f32, 512>; // SPLIT * WORKGROUP
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_forward_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                       @builtin(local_invocation_index) t: u32) {
+    let blocks = (OUT + SPLIT - 1u) / SPLIT;
+    let group = wid.y * groups.x + wid.x;
+    if group >= BATCH * blocks {
+        return;
+    }
+    let o0 = (group % blocks) * SPLIT;
+    let n = group / blocks;
+    var acc: array<f32, SPLIT>;
+    for (var i = t; i < IN; i += WORKGROUP) {
+        let x = input[n * IN + i];
+        for (var j = 0u; j < SPLIT; j++) {
+            acc[j] += x * params[W_OFF + min(o0 + j, OUT - 1u) * IN + i];
+        }
+    }
+    for (var j = 0u; j < SPLIT; j++) {
+        split_partial[j * WORKGROUP + t] = acc[j];
+    }
+    workgroupBarrier();
+    for (var half = WORKGROUP / 2u; half > 0u; half /= 2u) {
+        if t < half {
+            for (var j = 0u; j < SPLIT; j++) {
+                split_partial[j * WORKGROUP + t] += split_partial[j * WORKGROUP + t + half];
+            }
+        }
+        workgroupBarrier();
+    }
+    if t < SPLIT && o0 + t < OUT {
+        let sum = params[B_OFF + o0 + t] + split_partial[t * WORKGROUP];
+        output[n * OUT + o0 + t] = activate(sum, ACTIVATION);
+    }
+}

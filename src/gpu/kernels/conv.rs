@@ -105,9 +105,13 @@ impl Kernels<'_> {
             ("OB", ob as f64),
             ("THREADS", threads as f64),
         ]);
+        let entry = match self.blocking() {
+            Blocking::Blocked => "conv_backward_params",
+            Blocking::Fine => "conv_backward_params_fine",
+        };
         self.build(KernelSpec {
             source: CONV,
-            entry: "conv_backward_params",
+            entry,
             constants,
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,

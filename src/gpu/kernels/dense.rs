@@ -11,6 +11,9 @@ pub const DENSE: &str = include_str!("../../../shaders/dense.wgsl");
 /// The side of the block each dense-kernel invocation computes (TILE in dense.wgsl), blocked.
 const DENSE_TILE: usize = 4;
 
+/// Outputs per workgroup of the fine forward kernel (SPLIT in dense.wgsl).
+const SPLIT: usize = 8;
+
 /// The shape and tile as the override constants dense.wgsl declares.
 fn dense_constants(s: &DenseShape, tile: usize) -> Vec<(&'static str, f64)> {
     vec![
@@ -44,14 +47,21 @@ impl Kernels<'_> {
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
         ]);
+        let (entry, size, per_workgroup) = match self.blocking() {
+            Blocking::Blocked => {
+                ("dense_forward", s.batch.div_ceil(tile) * s.out_features.div_ceil(tile), false)
+            }
+            // A workgroup per example and SPLIT outputs (dense_forward_split).
+            Blocking::Fine => ("dense_forward_split", s.batch * s.out_features.div_ceil(SPLIT), true),
+        };
         self.build(KernelSpec {
             source: DENSE,
-            entry: "dense_forward",
+            entry,
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
             uses_step: false,
-            size: s.batch.div_ceil(tile) * s.out_features.div_ceil(tile),
-            per_workgroup: false,
+            size,
+            per_workgroup,
         })
     }
 
