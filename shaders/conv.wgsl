@@ -300,3 +300,44 @@ fn conv_backward_params_fine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
         }
     }
 }
+
+// ---- backward, input, on a GPU (Blocking::Fine): d_output, params (and input) → d_input ----
+// One invocation per input value; over the output channels it keeps LANES independent sums
+// (channel o in sum o % LANES), so that LANES loads are in flight at once.
+
+@compute @workgroup_size(WORKGROUP)
+fn conv_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= BATCH * C * H * W {
+        return;
+    }
+    let ix = id % W;
+    let iy = (id / W) % H;
+    let c = (id / (W * H)) % C;
+    let n = id / (W * H * C);
+    var acc: array<f32, LANES>;
+    for (var ky = 0u; ky < KH; ky++) {
+        // The output row whose window puts tap ky on input row iy, if any; likewise columns.
+        let ty = i32(iy + PAD) - i32(ky);
+        if ty < 0 || ty % i32(STRIDE) != 0 || ty / i32(STRIDE) >= i32(OH) {
+            continue;
+        }
+        let oy = u32(ty) / STRIDE;
+        for (var kx = 0u; kx < KW; kx++) {
+            let tx = i32(ix + PAD) - i32(kx);
+            if tx < 0 || tx % i32(STRIDE) != 0 || tx / i32(STRIDE) >= i32(OW) {
+                continue;
+            }
+            let ox = u32(tx) / STRIDE;
+            for (var o0 = 0u; o0 < OC; o0 += LANES) {
+                for (var l = 0u; l < LANES; l++) {
+                    let o = min(o0 + l, OC - 1u);
+                    let g = select(0.0, d_output[((n * OC + o) * OH + oy) * OW + ox], o0 + l < OC);
+                    acc[l] += g * params[W_OFF + ((o * C + c) * KH + ky) * KW + kx];
+                }
+            }
+        }
+    }
+    let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    d_input[id] = through_activation(sum, input[id], INPUT_ACTIVATION);
+}

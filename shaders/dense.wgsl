@@ -189,3 +189,59 @@ fn dense_forward_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
         output[n * OUT + o0 + t] = activate(sum, ACTIVATION);
     }
 }
+
+// ---- backward on a GPU (Blocking::Fine): one invocation per value, LANES independent sums ----
+// The sums run over the batch (weight gradient) or the outputs (input gradient): each
+// invocation keeps LANES of them, taking LANES terms at a time, so that LANES loads are in
+// flight at once rather than one dependent chain.
+
+const LANES: u32 = 4u;
+
+// d_weight[o, i] = Σ_n d_output[n, o] · input[n, i]; the invocations of feature 0 also sum
+// d_bias[o] = Σ_n d_output[n, o].
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_params_fine(@builtin(global_invocation_id) gid: vec3<u32>,
+                              @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= OUT * IN {
+        return;
+    }
+    let i = id % IN;
+    let o = id / IN;
+    var acc: array<f32, LANES>;
+    var bias: array<f32, LANES>;
+    for (var n0 = 0u; n0 < BATCH; n0 += LANES) {
+        for (var l = 0u; l < LANES; l++) {
+            let n = min(n0 + l, BATCH - 1u);
+            let g = select(0.0, d_output[n * OUT + o], n0 + l < BATCH);
+            acc[l] += g * input[n * IN + i];
+            bias[l] += g;
+        }
+    }
+    grads[W_OFF + o * IN + i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    if i == 0u {
+        grads[B_OFF + o] = (bias[0] + bias[1]) + (bias[2] + bias[3]);
+    }
+}
+
+// d_input[n, i] = Σ_o d_output[n, o] · weight[o, i], taken back through the input's activation.
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>,
+                             @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= BATCH * IN {
+        return;
+    }
+    let i = id % IN;
+    let n = id / IN;
+    var acc: array<f32, LANES>;
+    for (var o0 = 0u; o0 < OUT; o0 += LANES) {
+        for (var l = 0u; l < LANES; l++) {
+            let o = min(o0 + l, OUT - 1u);
+            let g = select(0.0, d_output[n * OUT + o], o0 + l < OUT);
+            acc[l] += g * params[W_OFF + o * IN + i];
+        }
+    }
+    let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    d_input[id] = through_activation(sum, input[id], INPUT_ACTIVATION);
+}

@@ -82,7 +82,10 @@ impl Kernels<'_> {
         ]);
         self.build(KernelSpec {
             source: CONV,
-            entry: "conv_backward_input",
+            entry: match self.blocking() {
+                Blocking::Blocked => "conv_backward_input",
+                Blocking::Fine => "conv_backward_input_fine",
+            },
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,

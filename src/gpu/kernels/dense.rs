@@ -25,6 +25,14 @@ fn dense_constants(s: &DenseShape, tile: usize) -> Vec<(&'static str, f64)> {
 }
 
 impl Kernels<'_> {
+    /// `blocked`, or with `Blocking::Fine` the entry point `fine` (one value per invocation).
+    fn fine_or(&self, blocked: &'static str, fine: &'static str) -> &'static str {
+        match self.blocking() {
+            Blocking::Blocked => blocked,
+            Blocking::Fine => fine,
+        }
+    }
+
     fn dense_tile(&self) -> usize {
         match self.blocking() {
             Blocking::Blocked => DENSE_TILE,
@@ -77,7 +85,7 @@ impl Kernels<'_> {
         constants.extend([("INPUT_ACTIVATION", code(input_activation)), ("W_OFF", w_off as f64)]);
         self.build(KernelSpec {
             source: DENSE,
-            entry: "dense_backward_input",
+            entry: self.fine_or("dense_backward_input", "dense_backward_input_fine"),
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,
@@ -93,7 +101,7 @@ impl Kernels<'_> {
         constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
         self.build(KernelSpec {
             source: DENSE,
-            entry: "dense_backward_params",
+            entry: self.fine_or("dense_backward_params", "dense_backward_params_fine"),
             constants,
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,
