@@ -38,12 +38,11 @@ const MAX_BLOCK: u32 = 8u;
 
 // ---- forward: input, params → output ----
 // One invocation per block of OCB output channels x COLS neighbouring output columns: each
-// weight it loads serves COLS outputs and each input value up to OCB. (On a GPU both are 1: many
-// short invocations hide memory latency better than reuse saves loads; `Blocking` in
-// src/gpu/kernels/mod.rs.)
+// weight it loads serves COLS outputs and each input value up to OCB. This register blocking
+// suits a CPU-like software adapter; on a GPU the `_fine` entry points at the end of this file
+// run instead (`Blocking` in src/gpu/kernels/mod.rs).
 
-override COLS: u32 = 4u;
-const MAX_COLS: u32 = 4u; // the arrays' size: COLS is at most this
+const COLS: u32 = 4u;
 
 @compute @workgroup_size(WORKGROUP)
 fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -57,7 +56,7 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let oy = (id / col_tiles) % OH;
     let o0 = ((id / (col_tiles * OH)) % blocks) * OCB;
     let n = id / (col_tiles * OH * blocks);
-    var acc: array<array<f32, MAX_COLS>, MAX_BLOCK>; // [channel][column]
+    var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
     for (var j = 0u; j < OCB; j++) {
         let bias = params[B_OFF + o0 + j];
         for (var t = 0u; t < COLS; t++) {
@@ -73,7 +72,7 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
             }
             let row = plane + u32(iy) * W;
             for (var kx = 0u; kx < KW; kx++) {
-                var x: array<f32, MAX_COLS>;
+                var x: array<f32, COLS>;
                 for (var t = 0u; t < COLS; t++) {
                     let ix = i32((ox0 + t) * STRIDE + kx) - i32(PAD);
                     let inside = ix >= 0 && ix < i32(W);
@@ -114,7 +113,7 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     let iy = (id / col_tiles) % H;
     let c0 = ((id / (col_tiles * H)) % blocks) * CB;
     let n = id / (col_tiles * H * blocks);
-    var acc: array<array<f32, MAX_COLS>, MAX_BLOCK>; // [channel][column]
+    var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
     for (var ky = 0u; ky < KH; ky++) {
         // The output row whose window puts tap ky on input row iy, if any.
         let ty = i32(iy + PAD) - i32(ky);
@@ -124,8 +123,8 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         let oy = u32(ty) / STRIDE;
         for (var kx = 0u; kx < KW; kx++) {
             // For each column, the output column whose window puts tap kx on it, if any.
-            var ox: array<u32, MAX_COLS>;
-            var valid: array<bool, MAX_COLS>;
+            var ox: array<u32, COLS>;
+            var valid: array<bool, COLS>;
             for (var t = 0u; t < COLS; t++) {
                 let tx = i32(ix0 + t + PAD) - i32(kx);
                 valid[t] = tx >= 0 && tx % i32(STRIDE) == 0 && tx / i32(STRIDE) < i32(OW) && ix0 + t < W;
@@ -133,7 +132,7 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
             }
             for (var o = 0u; o < OC; o++) {
                 let row = ((n * OC + o) * OH + oy) * OW;
-                var g: array<f32, MAX_COLS>;
+                var g: array<f32, COLS>;
                 for (var t = 0u; t < COLS; t++) {
                     g[t] = select(0.0, d_output[row + min(ox[t], OW - 1u)], valid[t]);
                 }
@@ -163,8 +162,8 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 // threads read neighbouring values), each accumulating OB x KWB weight gradients, then the
 // partial sums are added in a fixed tree. The workgroups of input channel 0, kernel row 0 and
 // the first column block also sum the bias gradients of their OB channels. Slot s of thread t is
-// partial[s * THREADS + t]: OB x KWB weight sums, then OB bias sums. (THREADS is 64 with blocks
-// on a CPU-like adapter; 256 with OB = KWB = 1 on a GPU: more threads per sum, shorter loops.)
+// partial[s * THREADS + t]: OB x KWB weight sums, then OB bias sums. (THREADS is 64 here, on a
+// CPU-like adapter; 256 in conv_backward_params_fine, on a GPU.)
 
 override THREADS: u32 = 64u;
 const MAX_OB: u32 = 4u;
@@ -340,4 +339,38 @@ fn conv_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>, @buil
     }
     let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     d_input[id] = through_activation(sum, input[id], INPUT_ACTIVATION);
+}
+
+// ---- forward on a GPU (Blocking::Fine): input, params → output ----
+// One invocation per output value; over each channel's KH x KW taps it keeps LANES independent
+// sums (tap k in sum k % LANES), so that LANES loads are in flight at once.
+
+@compute @workgroup_size(WORKGROUP)
+fn conv_forward_fine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= BATCH * OC * OH * OW {
+        return;
+    }
+    let ox = id % OW;
+    let oy = (id / OW) % OH;
+    let o = (id / (OW * OH)) % OC;
+    let n = id / (OW * OH * OC);
+    let taps = KH * KW;
+    var acc: array<f32, LANES>;
+    for (var ch = 0u; ch < C; ch++) {
+        let plane = (n * C + ch) * H * W;
+        let weights = W_OFF + (o * C + ch) * taps;
+        for (var k0 = 0u; k0 < taps; k0 += LANES) {
+            for (var l = 0u; l < LANES; l++) {
+                let k = min(k0 + l, taps - 1u);
+                let iy = i32(oy * STRIDE + k / KW) - i32(PAD);
+                let ix = i32(ox * STRIDE + k % KW) - i32(PAD);
+                let inside = k0 + l < taps && iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W);
+                let at = plane + u32(clamp(iy, 0, i32(H) - 1)) * W + u32(clamp(ix, 0, i32(W) - 1));
+                acc[l] += select(0.0, input[at], inside) * params[weights + k];
+            }
+        }
+    }
+    let sum = params[B_OFF + o] + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    output[id] = activate(sum, ACTIVATION);
 }

@@ -3,9 +3,9 @@
 // CPU twin: src/cpu/dense.rs.
 //
 // Each invocation computes a TILE x TILE block of its result, so every value it loads serves
-// TILE multiply-adds (TILE 4 on a CPU-like adapter; 1 on a GPU, which needs many short
-// invocations more than reuse: `Blocking` in src/gpu/kernels/mod.rs). Loads past an edge are
-// clamped to a valid index and their results dropped.
+// TILE multiply-adds: register blocking, which suits a CPU-like software adapter; on a GPU the
+// entry points at the end of this file run instead (`Blocking` in src/gpu/kernels/mod.rs).
+// Loads past an edge are clamped to a valid index and their results dropped.
 
 override BATCH: u32 = 1u;
 override IN: u32 = 1u;
@@ -15,8 +15,7 @@ override INPUT_ACTIVATION: u32 = 0u;  // backward: the one the input came out of
 override W_OFF: u32 = 0u;
 override B_OFF: u32 = 0u;
 
-override TILE: u32 = 4u;
-const MAX_TILE: u32 = 4u; // the arrays' size: TILE is at most this
+const TILE: u32 = 4u;
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;
 @group(0) @binding(1) var<storage, read> params: array<f32>;
@@ -39,7 +38,7 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     }
     let o0 = (id % tiles(OUT)) * TILE;
     let n0 = (id / tiles(OUT)) * TILE;
-    var acc: array<array<f32, MAX_TILE>, MAX_TILE>; // [example][output]
+    var acc: array<array<f32, TILE>, TILE>; // [example][output]
     for (var b = 0u; b < TILE; b++) {
         let bias = params[B_OFF + min(o0 + b, OUT - 1u)];
         for (var a = 0u; a < TILE; a++) {
@@ -47,8 +46,8 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         }
     }
     for (var i = 0u; i < IN; i++) {
-        var x: array<f32, MAX_TILE>;
-        var w: array<f32, MAX_TILE>;
+        var x: array<f32, TILE>;
+        var w: array<f32, TILE>;
         for (var t = 0u; t < TILE; t++) {
             x[t] = input[min(n0 + t, BATCH - 1u) * IN + i];
             w[t] = params[W_OFF + min(o0 + t, OUT - 1u) * IN + i];
@@ -79,10 +78,10 @@ fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     }
     let i0 = (id % tiles(IN)) * TILE;
     let n0 = (id / tiles(IN)) * TILE;
-    var acc: array<array<f32, MAX_TILE>, MAX_TILE>; // [example][feature]
+    var acc: array<array<f32, TILE>, TILE>; // [example][feature]
     for (var o = 0u; o < OUT; o++) {
-        var g: array<f32, MAX_TILE>;
-        var w: array<f32, MAX_TILE>;
+        var g: array<f32, TILE>;
+        var w: array<f32, TILE>;
         for (var t = 0u; t < TILE; t++) {
             g[t] = d_output[min(n0 + t, BATCH - 1u) * OUT + o];
             w[t] = params[W_OFF + o * IN + min(i0 + t, IN - 1u)];
@@ -115,11 +114,11 @@ fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     }
     let i0 = (id % tiles(IN)) * TILE;
     let o0 = (id / tiles(IN)) * TILE;
-    var acc: array<array<f32, MAX_TILE>, MAX_TILE>; // [output][feature]
-    var bias: array<f32, MAX_TILE>;
+    var acc: array<array<f32, TILE>, TILE>; // [output][feature]
+    var bias: array<f32, TILE>;
     for (var n = 0u; n < BATCH; n++) {
-        var g: array<f32, MAX_TILE>;
-        var x: array<f32, MAX_TILE>;
+        var g: array<f32, TILE>;
+        var x: array<f32, TILE>;
         for (var t = 0u; t < TILE; t++) {
             g[t] = d_output[n * OUT + min(o0 + t, OUT - 1u)];
             x[t] = input[n * IN + min(i0 + t, IN - 1u)];

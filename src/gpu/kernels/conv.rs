@@ -8,10 +8,8 @@ use crate::model::shapes::ConvShape;
 
 pub const CONV: &str = include_str!("../../../shaders/conv.wgsl");
 
-/// Columns each conv forward or input-gradient invocation computes (COLS in conv.wgsl), blocked.
+/// Columns each blocked conv forward or input-gradient invocation computes (COLS in conv.wgsl).
 const CONV_COLS: usize = 4;
-/// Threads summing each weight gradient (THREADS in conv.wgsl): blocked, fine.
-const PARAM_THREADS: (usize, usize) = (64, 256);
 
 /// The shape as the override constants conv.wgsl declares.
 fn conv_constants(s: &ConvShape) -> Vec<(&'static str, f64)> {
@@ -39,9 +37,10 @@ impl Kernels<'_> {
         w_off: usize,
         b_off: usize,
     ) -> Result<Kernel> {
-        let (ocb, cols) = match self.blocking() {
-            Blocking::Blocked => (block(s.out_channels), CONV_COLS),
-            Blocking::Fine => (1, 1),
+        // Blocked: OCB channels x CONV_COLS columns per invocation; fine: one value each.
+        let (entry, ocb, cols) = match self.blocking() {
+            Blocking::Blocked => ("conv_forward", block(s.out_channels), CONV_COLS),
+            Blocking::Fine => ("conv_forward_fine", 1, 1),
         };
         let mut constants = conv_constants(s);
         constants.extend([
@@ -49,11 +48,10 @@ impl Kernels<'_> {
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
             ("OCB", ocb as f64),
-            ("COLS", cols as f64),
         ]);
         self.build(KernelSpec {
             source: CONV,
-            entry: "conv_forward",
+            entry,
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite)],
             uses_step: false,
@@ -69,23 +67,20 @@ impl Kernels<'_> {
         input_activation: Activation,
         w_off: usize,
     ) -> Result<Kernel> {
-        let (cb, cols) = match self.blocking() {
-            Blocking::Blocked => (block(s.in_channels), CONV_COLS),
-            Blocking::Fine => (1, 1),
+        // Blocked: CB channels x CONV_COLS columns per invocation; fine: one value each.
+        let (entry, cb, cols) = match self.blocking() {
+            Blocking::Blocked => ("conv_backward_input", block(s.in_channels), CONV_COLS),
+            Blocking::Fine => ("conv_backward_input_fine", 1, 1),
         };
         let mut constants = conv_constants(s);
         constants.extend([
             ("INPUT_ACTIVATION", code(input_activation)),
             ("W_OFF", w_off as f64),
             ("CB", cb as f64),
-            ("COLS", cols as f64),
         ]);
         self.build(KernelSpec {
             source: CONV,
-            entry: match self.blocking() {
-                Blocking::Blocked => "conv_backward_input",
-                Blocking::Fine => "conv_backward_input_fine",
-            },
+            entry,
             constants,
             bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
             uses_step: false,
@@ -96,9 +91,13 @@ impl Kernels<'_> {
 
     /// Buffers: input, d_output, grads. Weight gradient at `w_off`, bias gradient at `b_off`.
     pub fn conv_backward_params(&self, s: &ConvShape, w_off: usize, b_off: usize) -> Result<Kernel> {
-        let (kwb, ob, threads) = match self.blocking() {
-            Blocking::Blocked => (block(s.kernel_w), block_at_most(s.out_channels, 4), PARAM_THREADS.0),
-            Blocking::Fine => (1, 1, PARAM_THREADS.1),
+        // Blocked: a workgroup of 64 per block of OB channels x KWB columns; fine: a workgroup
+        // of 256 per weight.
+        let (entry, kwb, ob, threads) = match self.blocking() {
+            Blocking::Blocked => {
+                ("conv_backward_params", block(s.kernel_w), block_at_most(s.out_channels, 4), 64)
+            }
+            Blocking::Fine => ("conv_backward_params_fine", 1, 1, 256),
         };
         let mut constants = conv_constants(s);
         constants.extend([
@@ -108,10 +107,6 @@ impl Kernels<'_> {
             ("OB", ob as f64),
             ("THREADS", threads as f64),
         ]);
-        let entry = match self.blocking() {
-            Blocking::Blocked => "conv_backward_params",
-            Blocking::Fine => "conv_backward_params_fine",
-        };
         self.build(KernelSpec {
             source: CONV,
             entry,

@@ -8,20 +8,16 @@ use crate::model::shapes::DenseShape;
 
 pub const DENSE: &str = include_str!("../../../shaders/dense.wgsl");
 
-/// The side of the block each dense-kernel invocation computes (TILE in dense.wgsl), blocked.
+/// The side of the block each blocked dense-kernel invocation computes (TILE in dense.wgsl); the
+/// fine kernels compute one value each.
 const DENSE_TILE: usize = 4;
 
 /// Outputs per workgroup of the fine forward kernel (SPLIT in dense.wgsl).
 const SPLIT: usize = 8;
 
-/// The shape and tile as the override constants dense.wgsl declares.
-fn dense_constants(s: &DenseShape, tile: usize) -> Vec<(&'static str, f64)> {
-    vec![
-        ("BATCH", s.batch as f64),
-        ("IN", s.in_features as f64),
-        ("OUT", s.out_features as f64),
-        ("TILE", tile as f64),
-    ]
+/// The shape as the override constants dense.wgsl declares.
+fn dense_constants(s: &DenseShape) -> Vec<(&'static str, f64)> {
+    vec![("BATCH", s.batch as f64), ("IN", s.in_features as f64), ("OUT", s.out_features as f64)]
 }
 
 impl Kernels<'_> {
@@ -48,8 +44,7 @@ impl Kernels<'_> {
         w_off: usize,
         b_off: usize,
     ) -> Result<Kernel> {
-        let tile = self.dense_tile();
-        let mut constants = dense_constants(s, tile);
+        let mut constants = dense_constants(s);
         constants.extend([
             ("ACTIVATION", code(activation)),
             ("W_OFF", w_off as f64),
@@ -57,7 +52,7 @@ impl Kernels<'_> {
         ]);
         let (entry, size, per_workgroup) = match self.blocking() {
             Blocking::Blocked => {
-                ("dense_forward", s.batch.div_ceil(tile) * s.out_features.div_ceil(tile), false)
+                ("dense_forward", s.batch.div_ceil(DENSE_TILE) * s.out_features.div_ceil(DENSE_TILE), false)
             }
             // A workgroup per example and SPLIT outputs (dense_forward_split).
             Blocking::Fine => ("dense_forward_split", s.batch * s.out_features.div_ceil(SPLIT), true),
@@ -81,7 +76,7 @@ impl Kernels<'_> {
         w_off: usize,
     ) -> Result<Kernel> {
         let tile = self.dense_tile();
-        let mut constants = dense_constants(s, tile);
+        let mut constants = dense_constants(s);
         constants.extend([("INPUT_ACTIVATION", code(input_activation)), ("W_OFF", w_off as f64)]);
         self.build(KernelSpec {
             source: DENSE,
@@ -97,7 +92,7 @@ impl Kernels<'_> {
     /// Buffers: input, d_output, grads.
     pub fn dense_backward_params(&self, s: &DenseShape, w_off: usize, b_off: usize) -> Result<Kernel> {
         let tile = self.dense_tile();
-        let mut constants = dense_constants(s, tile);
+        let mut constants = dense_constants(s);
         constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64)]);
         self.build(KernelSpec {
             source: DENSE,
