@@ -164,7 +164,7 @@ fn cifar10_trains_from_its_own_directory_and_eval_predict_and_show_read_colour()
 }
 
 #[test]
-fn the_files_are_found_in_the_archives_directory_and_in_data_cifar10_by_default() {
+fn a_colour_network_trains_on_cifar10_found_in_the_archives_directory_in_data_cifar10() {
     let sandbox = Sandbox::new();
     let default = sandbox.work.join("data/cifar10").join(cifar::ARCHIVE_DIR);
     std::fs::create_dir_all(&default).unwrap();
@@ -234,10 +234,16 @@ fn malformed_cifar10_files_are_errors_naming_the_file_and_the_fault() {
     // A gray network on colour images, and a colour network on MNIST's.
     let args = ["train", "--dataset", "cifar10", "--arch", "lenet5", "--device", "cpu"];
     let error = error_line(&sandbox.run(&args));
-    assert!(error.contains("holds 3@32x32 images, but the network takes 1@28x28 inputs"), "{error}");
+    assert!(
+        error.contains("holds 3@32x32 images, but the network takes 1@28x28 inputs: give it MNIST-format files of 28x28 images"),
+        "{error}"
+    );
     let args = ["train", "--dataset", "synthetic", "--arch", "lenet5-cifar", "--device", "cpu"];
     let error = error_line(&sandbox.run(&args));
-    assert!(error.contains("holds 1@28x28 images, but the network takes 3@32x32 inputs"), "{error}");
+    assert!(
+        error.contains("holds 28x28 images, but the network takes 3@32x32 inputs: give it CIFAR-10's files (3@32x32 images)"),
+        "{error}"
+    );
     // An input no data set has.
     let args = ["train", "--dataset", "cifar10", "--arch", "input3x28x28,conv6k5,relu,dense10"];
     let error = error_line(&sandbox.run(&args));

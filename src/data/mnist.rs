@@ -117,13 +117,18 @@ impl Loaded {
         if train.shape() == input {
             return Ok(());
         }
-        let format = match self.collection {
-            Some(Collection::Cifar10) => "CIFAR-10 files",
-            _ => "MNIST-format files",
+        // Gray images by their size, as MNIST's messages always had them; colour with channels.
+        let size = |s: crate::model::Shape| match s.channels {
+            1 => format!("{}x{}", s.height, s.width),
+            _ => s.to_string(),
+        };
+        let want = match input.channels {
+            1 => format!("MNIST-format files of {} images", size(input)),
+            _ => format!("CIFAR-10's files ({input} images)"),
         };
         let problem = format!(
-            "holds {} images, but the network takes {input} inputs: give it {format} of {input} images",
-            train.shape()
+            "holds {} images, but the network takes {input} inputs: give it {want}",
+            size(train.shape())
         );
         match &self.images_file {
             Some(path) => Err(Error::bad_data(path, problem)),
