@@ -114,9 +114,16 @@ fn cifar10_trains_from_its_own_directory_and_eval_predict_and_show_read_colour()
     let norm = metadata.get("normalization").unwrap();
     assert!(norm.contains("0.4914/0.4822/0.4465"), "{norm}");
 
-    // eval, with no --dataset, evaluates on CIFAR-10 and names its classes.
-    let eval = sandbox.run(&["eval", "--device", "cpu", "--model", m]);
+    // eval, with no --dataset, evaluates on CIFAR-10 and names its classes; its gallery of
+    // mistakes shows the photos in colour.
+    let gallery = sandbox.work.join("mistakes.png");
+    let eval =
+        sandbox.run(&["eval", "--device", "cpu", "--model", m, "--misclassified", gallery.to_str().unwrap()]);
     assert_success(&eval);
+    let picture = image::open(&gallery).unwrap().to_rgb8();
+    // Blue-dominant pixels: the generated photos of classes 0-3 (the captions are black and red).
+    let coloured = picture.pixels().filter(|p| p.0[2] > p.0[0].saturating_add(60)).count();
+    assert!(coloured > 100, "the mistakes are not drawn in colour ({coloured} coloured pixels)");
     assert!(eval.stdout.contains("rows: true class"), "{}", eval.stdout);
     for (label, name) in CLASSES.iter().enumerate() {
         let row = format!("{label} {name} ");
