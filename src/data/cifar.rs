@@ -114,7 +114,10 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<()> {
         };
         let temp = dir.join(format!(".{name}.part"));
         let mut out = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
-        std::io::copy(&mut entry, &mut out).map_err(broken)?;
+        if let Err(e) = std::io::copy(&mut entry, &mut out) {
+            let _ = std::fs::remove_file(&temp); // nothing half-written is left behind
+            return Err(broken(e));
+        }
         std::fs::rename(&temp, dir.join(name)).map_err(|e| Error::io(dir.join(name), e))?;
         found.push(name);
     }
