@@ -127,7 +127,7 @@ impl Dataset {
     /// GPU's batch-gather kernel.
     pub fn gather_normalized(&self, indices: &[u32], images: &mut [f32], labels: &mut [u32]) {
         let p = self.pixels_per_image();
-        let plane = self.rows * self.cols;
+        let plane = (self.rows * self.cols).max(1);
         let norm = self.normalization();
         assert_eq!(images.len(), indices.len() * p, "image buffer size");
         assert_eq!(labels.len(), indices.len(), "label buffer size");
