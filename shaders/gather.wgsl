@@ -1,25 +1,52 @@
 // Batch assembly: copies the examples a step uses from the data set, resident on the GPU as
-// bytes (four pixels per u32), into the batch input as normalized f32. Rows past the step's
-// count are zeroed. CPU twin: Dataset::gather_normalized (src/data/mod.rs).
+// bytes (four pixels per u32), into the batch input as normalized f32, each channel with its own
+// mean and std. Rows past the step's count are zeroed. A data set over one binding's limit
+// (CIFAR-10's 146 MiB against WebGPU's 128) is split in two at an example: examples from SPLIT
+// on are in images_high. CPU twin: Dataset::gather_normalized (src/data/mod.rs).
 
 override PIXELS: u32 = 784u;
+override PLANE: u32 = 784u; // pixels of one channel
 override BATCH: u32 = 64u;
-override MEAN: f32 = 0.1307;
-override STD: f32 = 0.3081;
+override SPLIT: u32 = 4294967295u;
+override MEAN0: f32 = 0.1307;
+override STD0: f32 = 0.3081;
+override MEAN1: f32 = 0.1307;
+override STD1: f32 = 0.3081;
+override MEAN2: f32 = 0.1307;
+override STD2: f32 = 0.3081;
 
 @group(0) @binding(0) var<storage, read> images: array<u32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
 @group(0) @binding(2) var<storage, read> order: array<u32>;
 @group(0) @binding(3) var<storage, read_write> batch_input: array<f32>;
 @group(0) @binding(4) var<storage, read_write> batch_labels: array<u32>;
+@group(0) @binding(5) var<storage, read> images_high: array<u32>;
 @group(1) @binding(0) var<uniform> step: Step;
 
-fn byte_at(words_index: u32) -> u32 {
-    return (images[words_index / 4u] >> (8u * (words_index % 4u))) & 0xffu;
+fn byte_at(example: u32, pixel: u32) -> u32 {
+    if example < SPLIT {
+        let i = example * PIXELS + pixel;
+        return (images[i / 4u] >> (8u * (i % 4u))) & 0xffu;
+    }
+    let i = (example - SPLIT) * PIXELS + pixel;
+    return (images_high[i / 4u] >> (8u * (i % 4u))) & 0xffu;
 }
 
 fn label_at(i: u32) -> u32 {
     return (labels[i / 4u] >> (8u * (i % 4u))) & 0xffu;
+}
+
+fn normalized(byte: u32, channel: u32) -> f32 {
+    var mean = MEAN0;
+    var deviation = STD0;
+    if channel == 1u {
+        mean = MEAN1;
+        deviation = STD1;
+    } else if channel == 2u {
+        mean = MEAN2;
+        deviation = STD2;
+    }
+    return (f32(byte) / 255.0 - mean) / deviation;
 }
 
 @compute @workgroup_size(WORKGROUP)
@@ -38,7 +65,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         return;
     }
     let example = order[step.batch_start + row];
-    batch_input[id] = (f32(byte_at(example * PIXELS + pixel)) / 255.0 - MEAN) / STD;
+    batch_input[id] = normalized(byte_at(example, pixel), pixel / PLANE);
     if pixel == 0u {
         batch_labels[row] = label_at(example);
     }

@@ -115,17 +115,18 @@ impl std::fmt::Display for Remedy {
             Remedy::Redownload => write!(f, ": an interrupted download? delete it and get it again"),
             Remedy::PointAtDirectory(c) => write!(
                 f,
-                ": point the data directory (or {}) at the directory holding the four {} files",
+                ": point the data directory (or {}) at the directory holding the {}",
                 c.dir_env(),
-                c.name()
+                c.files_words()
             ),
             Remedy::OtherCollection(c) => {
                 write!(f, " (use a directory of {}, e.g. through {})", c.name(), c.dir_env())
             }
             Remedy::GetCollection(c) => write!(
                 f,
-                "To use {}, put its four files there, use a directory holding them (or set {}), or download it.",
+                "To use {}, put its {} files there, use a directory holding them (or set {}), or download it.",
                 c.name(),
+                c.file_count(),
                 c.dir_env()
             ),
             Remedy::TrainingCheckpoint => write!(f, ": give a checkpoint a training run saved"),
@@ -153,7 +154,7 @@ pub enum GpuError {
     /// One layer's activations for the whole batch exceed what the device can bind.
     BatchTooLarge { batch: usize, largest: usize, needed_mib: u64, device: String, binding_mib: u64 },
     /// A data set too large for one binding.
-    DataTooLarge { images: usize, mib: u64, device: String, binding_mib: u64 },
+    DataTooLarge { images: usize, bytes: u64, device: String, binding_bytes: u64 },
     /// An image (of `lenet convolve`) too large for one binding.
     ImageTooLarge { bytes: usize, limit: usize },
 }
@@ -173,10 +174,13 @@ impl std::fmt::Display for GpuError {
                 f,
                 "batch {batch} needs {needed_mib} MiB for one layer's activations, but {device} binds at most {binding_mib} MiB: the largest batch it can take is {largest}"
             ),
-            GpuError::DataTooLarge { images, mib, device, binding_mib } => {
+            GpuError::DataTooLarge { images, bytes, device, binding_bytes } => {
                 write!(
                     f,
-                    "the data set's {images} images take {mib} MiB, but {device} binds at most {binding_mib} MiB"
+                    "the data set's {images} images take {}, but {device} binds at most {} (in two bindings of {})",
+                    size(*bytes),
+                    size(2 * binding_bytes),
+                    size(*binding_bytes)
                 )
             }
             GpuError::ImageTooLarge { bytes, limit } => {
@@ -368,4 +372,9 @@ impl Error {
 pub fn after_path(path: &Path, text: &str) -> String {
     let prefix = format!("{}: ", path.display());
     text.strip_prefix(&prefix).unwrap_or(text).to_string()
+}
+
+/// Bytes in MiB, or in KiB below one MiB (a device with capped limits, in tests).
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 { format!("{} MiB", bytes >> 20) } else { format!("{} KiB", bytes >> 10) }
 }

@@ -7,16 +7,13 @@ use crate::model::Plan;
 use crate::train::Engine;
 use crate::{Error, Result};
 
-/// The network's input must be one channel of the dataset's image size, its output must have a
+/// The network's input must be the dataset's image shape (channels and size), its output must have a
 /// class for every label, and the dataset must hold as many images as labels.
 pub(crate) fn check_fits(plan: &Plan, data: &Dataset) -> Result<()> {
     let input = plan.input();
     let bad = |msg: String| Err(Error::InvalidArgument(msg));
-    if input.channels != 1 || input.height != data.rows || input.width != data.cols {
-        return bad(format!(
-            "the network takes {input} inputs but the images are 1@{}x{}",
-            data.rows, data.cols
-        ));
+    if input != data.shape() {
+        return bad(format!("the network takes {input} inputs but the images are {}", data.shape()));
     }
     if data.images.len() != data.len() * data.pixels_per_image() {
         return bad(format!(

@@ -28,9 +28,17 @@ pub fn shift_image(image: &[u8], rows: usize, cols: usize, dx: i32, dy: i32) -> 
 
 /// Every image of `data` moved by (dx, dy) ([`shift_image`]), with the same labels.
 pub fn shift_dataset(data: &Dataset, dx: i32, dy: i32) -> Dataset {
-    let images =
-        (0..data.len()).flat_map(|i| shift_image(data.image(i), data.rows, data.cols, dx, dy)).collect();
-    Dataset { images, labels: data.labels.clone(), rows: data.rows, cols: data.cols }
+    // Colour images channel plane by channel plane.
+    let plane = data.rows * data.cols;
+    let images = (0..data.len())
+        .flat_map(|i| {
+            data.image(i)
+                .chunks(plane.max(1))
+                .flat_map(|p| shift_image(p, data.rows, data.cols, dx, dy))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Dataset { images, labels: data.labels.clone(), ..*data }
 }
 
 /// Accuracy for every shift (dx, dy) with |dx|, |dy| <= `max`.

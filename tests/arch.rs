@@ -262,8 +262,22 @@ fn shapes_that_do_not_chain_are_the_plans_error_naming_the_layer_and_both_shapes
         error.contains("the last layer gives 6272 (8@28x28) outputs but MNIST has 10 classes"),
         "{error}"
     );
-    let error = plan_for_mnist(&parse("input3x32x32,dense10")).unwrap_err().to_string();
-    assert!(error.contains("the network takes 3@32x32 inputs but MNIST images are 1@28x28"), "{error}");
+    let error = plan_for_mnist(&parse("input3x28x28,dense10")).unwrap_err().to_string();
+    assert!(
+        error
+            .contains("the network takes 3@28x28 inputs but MNIST images are 1@28x28 and CIFAR-10's 3@32x32"),
+        "{error}"
+    );
+    // CIFAR-10's input plans: any network starting input3x32x32, and lenet5-cifar (LeNet-5's
+    // parameters, conv1 with three input channels: 3*6*25 + 6, then 2416 + 48120 + 10164 + 850).
+    let plan = plan_for_mnist(&parse("input3x32x32,conv4k3,relu,maxpool2,dense10")).unwrap();
+    assert_eq!(plan.parameter_count, 3 * 4 * 9 + 4 + 10 * 4 * 15 * 15 + 10);
+    let cifar = arch::load_network("lenet5-cifar").unwrap();
+    assert_eq!(cifar, Network::lenet5_cifar());
+    assert_eq!(plan_for_mnist(&cifar).unwrap().parameter_count, 3 * 6 * 25 + 6 + 2416 + 48120 + 10164 + 850);
+    assert_eq!(arch::name_of(&cifar), Some("lenet5-cifar"));
+    assert_eq!(arch::title(&cifar), "LeNet-5 (CIFAR-10)");
+    assert_eq!(parse(&cifar.to_string()), cifar, "its architecture string reads back");
 
     let plan = plan_for_mnist(&parse("conv8k3p1,relu,maxpool2,dense10")).unwrap();
     assert_eq!(plan.parameter_count, 8 * 9 + 8 + 10 * 8 * 14 * 14 + 10);

@@ -92,6 +92,7 @@ fn random_data(network: &Network, count: usize, seed: u64) -> Dataset {
     Dataset {
         images: (0..count * input.len()).map(|_| rng.below(256) as u8).collect(),
         labels: (0..count).map(|_| rng.below(10) as u8).collect(),
+        channels: input.channels,
         rows: input.height,
         cols: input.width,
     }
@@ -212,7 +213,7 @@ fn a_kernel_beyond_the_devices_limits_fails_naming_the_kernel_and_the_limit() {
             let why = why.to_string();
             assert!(why.contains("building kernel gather"), "names the kernel: {why}");
             assert!(why.contains("max_storage_buffers_per_shader_stage"), "names the limit: {why}");
-            assert!(why.contains("limit is 4, count was 5"), "{why}");
+            assert!(why.contains("limit is 4, count was 6"), "{why}");
         }
         other => panic!("expected a GPU error naming the kernel, got {other:?}"),
     }

@@ -144,6 +144,7 @@ fn compare_gradients_with(
     let data = lenet_gpu::data::Dataset {
         images: (0..count * input.len()).map(|_| rng.below(256) as u8).collect(),
         labels: (0..count).map(|_| rng.below(network.plan().unwrap().classes()) as u8).collect(),
+        channels: input.channels,
         rows: input.height,
         cols: input.width,
     };

@@ -31,7 +31,7 @@ fn shifting_moves_pixels_right_and_down_and_fills_with_zeros() {
     assert_eq!(shift_image(&image, 3, 3, 3, 0), [0; 9], "all the way out");
     // Not square: 2 rows of 3.
     assert_eq!(shift_image(&[1, 2, 3, 4, 5, 6], 2, 3, 1, 1), [0, 0, 0, 0, 1, 2]);
-    let data = Dataset { images: [image, image].concat(), labels: vec![3, 7], rows: 3, cols: 3 };
+    let data = Dataset::gray([image, image].concat(), vec![3, 7], 3, 3);
     let moved = shift_dataset(&data, -1, 0);
     assert_eq!(moved.labels, data.labels);
     assert_eq!(moved.image(1), [2, 3, 0, 5, 6, 0, 8, 9, 0]);

@@ -73,7 +73,7 @@ fn flatten_softmax_unknown_names_and_a_final_activation_are_explained() {
     let line = run.error_line(2, "an unknown name");
     assert!(
         line.contains(
-            "unknown network \"lenet\": the named networks are lenet5 (LeNet-5), lenet5-1998 (LeNet-5 (1998))"
+            "unknown network \"lenet\": the named networks are lenet5 (LeNet-5), lenet5-1998 (LeNet-5 (1998)), lenet5-cifar (LeNet-5 (CIFAR-10))"
         ),
         "{line}"
     );

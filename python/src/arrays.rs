@@ -28,9 +28,8 @@ impl Data {
         }
         let (images, labels) = (x.as_slice().map_err(not_contiguous)?, y.as_slice().map_err(not_contiguous)?);
         // The copy (47 MB for MNIST's training set) runs without the GIL.
-        let train =
-            py.detach(move || Dataset { images: images.to_vec(), labels: labels.to_vec(), rows, cols });
-        let test = Dataset { images: Vec::new(), labels: Vec::new(), rows, cols };
+        let train = py.detach(move || Dataset::gray(images.to_vec(), labels.to_vec(), rows, cols));
+        let test = Dataset::gray(Vec::new(), Vec::new(), rows, cols);
         Ok(Data { split: Split { train, test } })
     }
 

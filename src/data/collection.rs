@@ -1,5 +1,6 @@
-//! The published data sets of four IDX files this engine knows (MNIST, Fashion-MNIST): their
-//! names, keys, files and MD5s, mirrors, directories and class names.
+//! The published data sets this engine knows (MNIST and Fashion-MNIST, four IDX files each;
+//! CIFAR-10, one archive of six binary files): their names, keys, files and MD5s, mirrors,
+//! directories and class names.
 
 use super::download::{self, RemoteFile};
 use std::path::{Path, PathBuf};
@@ -13,13 +14,20 @@ pub const FASHION_DATA_DIR_ENV: &str = "LENET_FASHION_MNIST_DIR";
 /// Where Fashion-MNIST is looked for (and downloaded to) by default.
 pub const FASHION_DEFAULT_DATA_DIR: &str = "./data/fashion-mnist";
 
-/// A published set of four IDX files that can be downloaded.
+/// As `DATA_DIR_ENV`, for CIFAR-10.
+pub const CIFAR10_DATA_DIR_ENV: &str = "LENET_CIFAR10_DIR";
+/// Where CIFAR-10 is looked for (and downloaded to) by default.
+pub const CIFAR10_DEFAULT_DATA_DIR: &str = "./data/cifar10";
+
+/// A published data set that can be downloaded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Collection {
     /// LeCun, Cortes and Burges' handwritten digits.
     Mnist,
     /// Zalando's article images, a drop-in replacement for MNIST (Xiao, Rasul and Vollgraf, 2017).
     FashionMnist,
+    /// Krizhevsky's 32x32 colour photos of ten classes (the binary version).
+    Cifar10,
 }
 
 /// Fashion-MNIST's classes, by label.
@@ -37,21 +45,24 @@ pub const FASHION_CLASSES: [&str; 10] = [
 ];
 
 impl Collection {
-    pub const ALL: [Collection; 2] = [Collection::Mnist, Collection::FashionMnist];
+    pub const ALL: [Collection; 3] = [Collection::Mnist, Collection::FashionMnist, Collection::Cifar10];
 
     /// Its name in messages: "MNIST", "Fashion-MNIST".
     pub fn name(self) -> &'static str {
         match self {
             Collection::Mnist => "MNIST",
             Collection::FashionMnist => "Fashion-MNIST",
+            Collection::Cifar10 => "CIFAR-10",
         }
     }
 
-    /// Its name on the command line and in checkpoints' "dataset" metadata: "mnist", "fashion-mnist".
+    /// Its name on the command line and in checkpoints' "dataset" metadata: "mnist",
+    /// "fashion-mnist", "cifar10".
     pub fn key(self) -> &'static str {
         match self {
             Collection::Mnist => "mnist",
             Collection::FashionMnist => "fashion-mnist",
+            Collection::Cifar10 => "cifar10",
         }
     }
 
@@ -60,11 +71,30 @@ impl Collection {
         Collection::ALL.into_iter().find(|c| c.key() == key)
     }
 
-    /// The four files with their published MD5s.
-    pub fn files(self) -> &'static [RemoteFile; 4] {
+    /// The files to download with their published MD5s: four IDX files, or CIFAR-10's archive.
+    pub fn files(self) -> &'static [RemoteFile] {
         match self {
             Collection::Mnist => &download::MNIST_FILES,
             Collection::FashionMnist => &download::FASHION_MNIST_FILES,
+            Collection::Cifar10 => &download::CIFAR10_FILES,
+        }
+    }
+
+    /// How many files it is, in words: "four" (IDX), "six" (CIFAR-10's batches).
+    pub fn file_count(self) -> &'static str {
+        if self == Collection::Cifar10 { "six" } else { "four" }
+    }
+
+    /// Its files in messages: "four MNIST files", "six CIFAR-10 files".
+    pub fn files_words(self) -> String {
+        format!("{} {} files", self.file_count(), self.name())
+    }
+
+    /// The input shape of its images.
+    pub fn input(self) -> crate::model::Shape {
+        match self {
+            Collection::Cifar10 => crate::model::Shape::new(3, 32, 32),
+            _ => crate::model::Shape::new(1, 28, 28),
         }
     }
 
@@ -73,6 +103,7 @@ impl Collection {
         match self {
             Collection::Mnist => DATA_DIR_ENV,
             Collection::FashionMnist => FASHION_DATA_DIR_ENV,
+            Collection::Cifar10 => CIFAR10_DATA_DIR_ENV,
         }
     }
 
@@ -87,6 +118,7 @@ impl Collection {
             _ => PathBuf::from(match self {
                 Collection::Mnist => DEFAULT_DATA_DIR,
                 Collection::FashionMnist => FASHION_DEFAULT_DATA_DIR,
+                Collection::Cifar10 => CIFAR10_DEFAULT_DATA_DIR,
             }),
         }
     }
@@ -96,6 +128,7 @@ impl Collection {
         match self {
             Collection::Mnist => download::MIRROR_ENV,
             Collection::FashionMnist => download::FASHION_MNIST_MIRROR_ENV,
+            Collection::Cifar10 => download::CIFAR10_MIRROR_ENV,
         }
     }
 
@@ -104,17 +137,22 @@ impl Collection {
         let defaults = match self {
             Collection::Mnist => download::DEFAULT_MIRRORS,
             Collection::FashionMnist => download::FASHION_MNIST_MIRRORS,
+            Collection::Cifar10 => download::CIFAR10_MIRRORS,
         };
         download::mirrors_from(self.mirror_env(), defaults)
     }
 
-    /// The name of class `label`: "7" for MNIST, "Sneaker" for Fashion-MNIST.
-    pub fn class_name(self, label: usize) -> String {
+    /// The names of its classes, by label; None for digits, whose label is their name.
+    pub fn classes(self) -> Option<&'static [&'static str; 10]> {
         match self {
-            Collection::Mnist => label.to_string(),
-            Collection::FashionMnist => {
-                FASHION_CLASSES.get(label).map_or_else(|| label.to_string(), |n| n.to_string())
-            }
+            Collection::Mnist => None,
+            Collection::FashionMnist => Some(&FASHION_CLASSES),
+            Collection::Cifar10 => Some(&super::cifar::CLASSES),
         }
+    }
+
+    /// The name of class `label`: "7" for MNIST, "Sneaker" for Fashion-MNIST, "cat" for CIFAR-10.
+    pub fn class_name(self, label: usize) -> String {
+        self.classes().and_then(|c| c.get(label)).map_or_else(|| label.to_string(), |n| n.to_string())
     }
 }

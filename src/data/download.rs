@@ -1,4 +1,4 @@
-//! Downloading MNIST or Fashion-MNIST: what to fetch (names and published MD5s) and from where
+//! Downloading MNIST, Fashion-MNIST or CIFAR-10: what to fetch (names and published MD5s) and from where
 //! (the mirrors) is here, always built; the fetching itself is in `http`, built with the
 //! `download` feature only (ureq needs sockets and a file system, so a wasm32 build leaves it out).
 
@@ -54,6 +54,16 @@ pub const FASHION_MNIST_MIRRORS: &[&str] = &[
 
 /// As `MIRROR_ENV`, for Fashion-MNIST.
 pub const FASHION_MNIST_MIRROR_ENV: &str = "LENET_FASHION_MNIST_MIRROR";
+
+/// CIFAR-10's binary version, one archive, with the MD5 its page publishes.
+pub const CIFAR10_FILES: [RemoteFile; 1] =
+    [RemoteFile { name: "cifar-10-binary.tar.gz", md5: "c32a1d4ab5d03f1284bb1c3e0e67d4b8" }];
+
+/// CIFAR-10's home, its one source.
+pub const CIFAR10_MIRRORS: &[&str] = &["https://www.cs.toronto.edu/~kriz/"];
+
+/// As `MIRROR_ENV`, for CIFAR-10.
+pub const CIFAR10_MIRROR_ENV: &str = "LENET_CIFAR10_MIRROR";
 
 /// How long a download waits on a server before giving up on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

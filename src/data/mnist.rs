@@ -28,6 +28,8 @@ pub enum DatasetChoice {
     Mnist,
     /// Fashion-MNIST or an error: synthetic digits would be no stand-in for clothes.
     FashionMnist,
+    /// CIFAR-10 or an error, likewise.
+    Cifar10,
     /// Synthetic digits only.
     Synthetic,
 }
@@ -38,6 +40,7 @@ impl DatasetChoice {
         match self {
             DatasetChoice::Auto | DatasetChoice::Mnist => Some(Collection::Mnist),
             DatasetChoice::FashionMnist => Some(Collection::FashionMnist),
+            DatasetChoice::Cifar10 => Some(Collection::Cifar10),
             DatasetChoice::Synthetic => None,
         }
     }
@@ -111,12 +114,21 @@ impl Loaded {
     /// the file when they are not (an MNIST-format file of another data set, say).
     pub fn check_input(&self, input: crate::model::Shape) -> Result<()> {
         let train = &self.split.train;
-        if input.channels == 1 && (train.rows, train.cols) == (input.height, input.width) {
+        if train.shape() == input {
             return Ok(());
         }
+        // Gray images by their size, as MNIST's messages always had them; colour with channels.
+        let size = |s: crate::model::Shape| match s.channels {
+            1 => format!("{}x{}", s.height, s.width),
+            _ => s.to_string(),
+        };
+        let want = match input.channels {
+            1 => format!("MNIST-format files of {} images", size(input)),
+            _ => format!("CIFAR-10's files ({input} images)"),
+        };
         let problem = format!(
-            "holds {}x{} images, but the network takes {input} inputs: give it MNIST-format files of {}x{} images",
-            train.rows, train.cols, input.height, input.width
+            "holds {} images, but the network takes {input} inputs: give it {want}",
+            size(train.shape())
         );
         match &self.images_file {
             Some(path) => Err(Error::bad_data(path, problem)),
@@ -204,7 +216,7 @@ fn labelled(images: idx::Images, labels: Vec<u8>, images_path: &Path, labels_pat
             format!("has {} labels but {} has {n} images", labels.len(), images_path.display()),
         ));
     }
-    Ok(Dataset { images, labels, rows, cols })
+    Ok(Dataset::gray(images, labels, rows, cols))
 }
 
 fn require(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -246,21 +258,33 @@ pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
 /// failure, a short reason.
 fn ensure_files(collection: Collection, opts: &DataOptions) -> std::result::Result<(), String> {
     let dir = &opts.data_dir;
-    if files_present(dir) {
+    let present = |dir: &Path| match collection {
+        Collection::Cifar10 => super::cifar::files_present(dir),
+        _ => files_present(dir),
+    };
+    if present(dir) {
         return Ok(());
     }
     if !opts.download {
         return Err("downloading is disabled".to_string());
     }
     fetch_files(collection, opts)?;
-    if files_present(dir) { Ok(()) } else { Err("the download did not produce all four files".to_string()) }
+    match present(dir) {
+        true => Ok(()),
+        false => Err(format!("the download did not produce all {}", collection.files_words())),
+    }
 }
 
 #[cfg(feature = "download")]
 fn fetch_files(collection: Collection, opts: &DataOptions) -> std::result::Result<(), String> {
     let timeouts = download::Timeouts::default();
     download::fetch(&opts.data_dir, &collection.mirrors(), collection.files(), opts.progress, timeouts)
-        .map_err(|failure| failure.short_reason())
+        .map_err(|failure| failure.short_reason())?;
+    if collection == Collection::Cifar10 {
+        let archive = opts.data_dir.join(collection.files()[0].name);
+        super::cifar::unpack(&archive, &opts.data_dir).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Without the `download` feature there is nothing to fetch with.
@@ -276,23 +300,27 @@ pub fn load_collection(collection: Collection, dir: &Path) -> Result<Loaded> {
 
 /// `load_collection`, or its test set alone.
 fn load_parts(collection: Collection, dir: &Path, test_only: bool) -> Result<Loaded> {
-    refuse_another_collection(collection, dir)?;
-    let split = if test_only { load_test(dir)? } else { load(dir)? };
+    let (split, images_file) = if collection == Collection::Cifar10 {
+        (super::cifar::load(dir, test_only)?, super::cifar::first_file(dir, test_only))
+    } else {
+        refuse_another_collection(collection, dir)?;
+        let split = if test_only { load_test(dir)? } else { load(dir)? };
+        (split, path_of(dir, if test_only { TEST_IMAGES } else { TRAIN_IMAGES }))
+    };
     let description = format!("{} from {} ({})", collection.name(), dir.display(), sizes(&split, test_only));
-    let images = if test_only { TEST_IMAGES } else { TRAIN_IMAGES };
     Ok(Loaded {
         split,
         collection: Some(collection),
         description,
         notice: None,
-        images_file: Some(path_of(dir, images)),
+        images_file: Some(images_file),
     })
 }
 
 /// Loads the test set in `dir` alone; the training set is left empty (with the test images' size).
 pub fn load_test(dir: &Path) -> Result<Split> {
     let test = load_set(dir, TEST_IMAGES, TEST_LABELS)?;
-    let train = Dataset { images: Vec::new(), labels: Vec::new(), rows: test.rows, cols: test.cols };
+    let train = Dataset { images: Vec::new(), labels: Vec::new(), ..test };
     Ok(Split { train, test })
 }
 
@@ -348,13 +376,16 @@ mod tests {
             assert_eq!(Collection::from_key(c.key()), Some(c));
         }
         assert_eq!(Collection::from_key("synthetic"), None);
-        let names = |c: Collection| c.files().map(|f| f.name);
+        let names = |c: Collection| c.files().iter().map(|f| f.name).collect::<Vec<_>>();
         assert_eq!(names(Collection::Mnist), names(Collection::FashionMnist), "the same file names");
-        let sums = |c: Collection| c.files().map(|f| f.md5);
+        let sums = |c: Collection| c.files().iter().map(|f| f.md5).collect::<Vec<_>>();
         assert!(sums(Collection::Mnist).iter().all(|s| !sums(Collection::FashionMnist).contains(s)));
         assert_eq!(Collection::Mnist.class_name(7), "7");
         assert_eq!(Collection::FashionMnist.class_name(0), "T-shirt/top");
         assert_eq!(Collection::FashionMnist.class_name(9), "Ankle boot");
+        assert_eq!(Collection::Cifar10.class_name(3), "cat");
+        assert_eq!(Collection::Cifar10.class_name(12), "12");
+        assert_eq!(DatasetChoice::Cifar10.collection(), Some(Collection::Cifar10));
         assert_eq!(DatasetChoice::FashionMnist.collection(), Some(Collection::FashionMnist));
         assert_eq!(DatasetChoice::Synthetic.collection(), None);
     }

@@ -200,6 +200,11 @@ pub fn to_gray(image: &DynamicImage) -> Gray16 {
 /// Reads an image file (PNG, JPEG, BMP or GIF, recognised by its content; EXIF orientation
 /// applied) as grayscale. Checks the dimensions in the header before decoding anything.
 pub fn read_gray(path: &Path) -> Result<Gray16> {
+    read_image(path).map(|image| to_gray(&image))
+}
+
+/// Reads an image file as `read_gray` does, keeping its colours.
+pub fn read_image(path: &Path) -> Result<DynamicImage> {
     let bad = |problem: String| Error::bad_data(path, problem);
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader =
@@ -234,7 +239,7 @@ pub fn read_gray(path: &Path) -> Result<Gray16> {
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
     image.apply_orientation(orientation);
-    Ok(to_gray(&image))
+    Ok(image)
 }
 
 /// [`read_gray`] then [`mnist_style`]: the 28x28 bytes of the digit in the image file at `path`.
@@ -260,5 +265,5 @@ pub fn png(image: &[u8; SIDE * SIDE]) -> Result<Vec<u8>> {
 
 /// A data set of MNIST-style images (all labelled 0), for an engine to run.
 pub fn dataset(images: &[[u8; SIDE * SIDE]]) -> Dataset {
-    Dataset { images: images.concat(), labels: vec![0; images.len()], rows: SIDE, cols: SIDE }
+    Dataset::gray(images.concat(), vec![0; images.len()], SIDE, SIDE)
 }

@@ -42,7 +42,7 @@ fn generate_set(n: usize, base: u64) -> Dataset {
         *label = rng.below(10) as u8;
         draw_digit(*label, &mut rng, image);
     });
-    Dataset { images, labels, rows: SIDE, cols: SIDE }
+    Dataset::gray(images, labels, SIDE, SIDE)
 }
 
 /// Renders one digit into a zeroed 28x28 image.

@@ -4,13 +4,14 @@
 //! single picture. Async, as every readback is: natively, `pollster::block_on` waits for one.
 
 use super::context::Gpu;
+use super::kernels::gather::pack_images;
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
-use crate::Result;
 use crate::data::Dataset;
 use crate::model::loss::LossStats;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::schedule::UpdateRates;
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
+use crate::{Error, Result};
 
 fn usage() -> wgpu::BufferUsages {
     wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
@@ -295,11 +296,27 @@ pub async fn gather(
     indices: &[u32],
     batch: usize,
 ) -> Result<(Vec<f32>, Vec<u32>)> {
+    gather_within(gpu, data, indices, batch, gpu.device.limits().max_storage_buffer_binding_size).await
+}
+
+/// `gather` with the images split across the kernel's two image bindings as a device binding at
+/// most `binding_limit` bytes would need them.
+pub async fn gather_within(
+    gpu: &Gpu,
+    data: &Dataset,
+    indices: &[u32],
+    batch: usize,
+    binding_limit: u64,
+) -> Result<(Vec<f32>, Vec<u32>)> {
     let k = Kernels::new(gpu);
     let pixels = data.pixels_per_image();
-    let (images, labels) = (upload(gpu, &pack_bytes(&data.images)), upload(gpu, &pack_bytes(&data.labels)));
+    let packed = pack_images(data, binding_limit)
+        .ok_or_else(|| Error::InvalidArgument("the data set is over two bindings' size".into()))?;
+    let (low, high) = (upload(gpu, &packed.low), upload(gpu, &packed.high));
+    let labels = upload(gpu, &pack_bytes(&data.labels));
     let (order, x, y) = (upload(gpu, indices), empty(gpu, batch * pixels), empty(gpu, batch));
     let step = StepUniform { count: indices.len() as u32, ..Default::default() };
-    run(gpu, &k, &k.gather(pixels, batch)?.bind(gpu, &[&images, &labels, &order, &x, &y]), step)?;
+    let kernel = k.gather(data, packed.split, batch)?;
+    run(gpu, &k, &kernel.bind(gpu, &[&low, &labels, &order, &x, &y, &high]), step)?;
     Ok((gpu.read_f32_async(&x, 0, batch * pixels).await?, gpu.read_u32_async(&y, 0, batch).await?))
 }

@@ -238,6 +238,15 @@ impl Network {
         }
     }
 
+    /// LeNet-5's shape on CIFAR-10's 3@32x32 colour images: 32x32 is the size LeNet-5's C1 was
+    /// designed for, so conv1 needs no padding (28x28 out, as with a padded MNIST image).
+    pub fn lenet5_cifar() -> Network {
+        let mut network = Network::lenet5();
+        network.input = Shape::new(3, 32, 32);
+        network.layers[0] = Layer::conv(6, 5, 1, 0);
+        network
+    }
+
     /// LeNet-5 as LeCun et al. published it in 1998, simplified as PyTorch users usually build
     /// it: the same shapes as `lenet5`, with tanh for ReLU and average pooling for max pooling.
     /// The original's trainable subsampling coefficients, its partial connections from S2 to C3

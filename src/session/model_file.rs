@@ -43,8 +43,11 @@ impl SavedModel {
         self.metadata.get("dataset").and_then(|key| Collection::from_key(key))
     }
 
-    /// How to name its classes: Fashion-MNIST's by name, else digits.
+    /// How to name its classes: Fashion-MNIST's and CIFAR-10's by name, else digits; a colour
+    /// model whose metadata names no data set is CIFAR-10's.
     pub fn classes(&self) -> Collection {
-        self.trained_on().unwrap_or(Collection::Mnist)
+        let by_input =
+            if self.network.input == arch::CIFAR10_INPUT { Collection::Cifar10 } else { Collection::Mnist };
+        self.trained_on().unwrap_or(by_input)
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::checkpoint;
 use crate::cpu::optimizer::Optimizer;
-use crate::data::{MEAN, STD};
+use crate::data::Normalization;
 use crate::error::{ResumeProblem, RunSetting};
 use crate::model::Network;
 use crate::model::schedule::{Schedule, ScheduleKind};
@@ -165,7 +165,10 @@ impl RunRecord {
             ("format".to_string(), "pt".to_string()),
             ("architecture".to_string(), self.network.layers_string()),
             ("input".to_string(), self.network.input.to_string()),
-            ("normalization".to_string(), format!("mean={MEAN},std={STD}")),
+            (
+                "normalization".to_string(),
+                Normalization::for_channels(self.network.input.channels).describe(),
+            ),
             ("epoch".to_string(), self.epoch.to_string()),
             ("seed".to_string(), self.seed.to_string()),
             ("batch_size".to_string(), self.batch_size.to_string()),

@@ -13,7 +13,7 @@
 //! with negative values from blue (-m) through white (0) to red (+m), m its largest magnitude.
 
 use super::{Picture, diverging, fill_rect, gray, magnitude, outline_rect, short_number, text, text_at};
-use crate::data::{MEAN, STD};
+use crate::data::{GRAY, MEAN, Normalization, STD};
 use crate::model::{Plan, Shape};
 use crate::train::LayerOutput;
 use crate::{Error, Result};
@@ -112,18 +112,23 @@ impl Row {
     /// The input row: the bytes as the network reads them, normalized, on the fixed gray scale
     /// from the normalized 0 (black) to the normalized 255 (white).
     fn input(input: Shape, image: &[u8], px: i32) -> Row {
-        let normalize = |b: f32| (b / 255.0 - MEAN) / STD;
-        let (low, high) = (normalize(0.0), normalize(255.0));
-        let mut row = Row::new(
-            String::new(),
-            image.iter().map(|&b| normalize(f32::from(b))).collect(),
-            (input.channels, input.height, input.width),
-            px,
-        );
+        let norm = Normalization::for_channels(input.channels);
+        let plane = input.height * input.width;
+        let values = image.iter().enumerate().map(|(i, &b)| norm.pixel(i / plane.max(1), b)).collect();
+        // Every channel's normalized 0 and 255: the scale spans them all.
+        let ends: Vec<f32> =
+            (0..input.channels).flat_map(|c| [norm.pixel(c, 0), norm.pixel(c, 255)]).collect();
+        let low = ends.iter().copied().fold(f32::INFINITY, f32::min);
+        let high = ends.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut row = Row::new(String::new(), values, (input.channels, input.height, input.width), px);
         row.signed = false;
         row.gray = Some((low, high));
+        let formula = match norm == GRAY {
+            true => format!("(pixel / 255 - {MEAN}) / {STD}"),
+            false => "(pixel / 255 - mean) / std, per channel".to_string(),
+        };
         row.label = format!(
-            "input {input}, as the network reads it: (pixel / 255 - {MEAN}) / {STD}   (black {} .. white {})",
+            "input {input}, as the network reads it: {formula}   (black {} .. white {})",
             short_number(low),
             short_number(high)
         );

@@ -108,9 +108,15 @@ pub fn draw(data: &Dataset, mistakes: &[Mistake], class_name: &dyn Fn(usize) -> 
         for (i, m) in mistakes[..at.shown].iter().enumerate() {
             let (x, y) = at.image_at(i);
             let image = data.image(m.index);
-            for (p, &v) in image.iter().enumerate() {
+            let plane = data.rows * data.cols;
+            for p in 0..plane {
                 let (px, py) = ((p % data.cols) as i32, (p / data.cols) as i32);
-                fill_rect(area, (x + px * SCALE, y + py * SCALE), (SCALE, SCALE), gray(v as f32 / 255.0))?;
+                // Colour images (R, G, B planes) in colour, gray ones as they are.
+                let color = match data.channels {
+                    3 => RGBColor(image[p], image[plane + p], image[2 * plane + p]),
+                    _ => gray(image[p] as f32 / 255.0),
+                };
+                fill_rect(area, (x + px * SCALE, y + py * SCALE), (SCALE, SCALE), color)?;
             }
             outline_rect(area, (x, y), (at.image_side, at.image_side), RGBColor(200, 200, 200))?;
             let center = x + at.image_side / 2;

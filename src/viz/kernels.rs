@@ -4,6 +4,11 @@
 //! symmetric scale per layer (its largest magnitude), stated under the title. A kernel is drawn
 //! about [`KERNEL_SIDE`] pixels a side (conv1's 5x5 kernels: 20 pixels a weight), times the
 //! `scale` of [`draw_scaled`].
+//!
+//! A first convolution reading a colour image (3 channels: R, G, B) is drawn in colour instead:
+//! one cell per output channel, each pixel the kernel's three weights at that place as red, green
+//! and blue, mid-gray for 0 (as AlexNet's paper shows its first layer), so the colours a kernel
+//! looks for show as colours.
 
 use super::{Picture, color_bar, diverging, fill_rect, magnitude, short_number, text, text_at, text_size};
 use crate::model::{Layer, Parameters, Plan, PlannedLayer};
@@ -42,6 +47,8 @@ struct Panel<'a> {
     cols: usize,
     /// Pixels per weight.
     px: i32,
+    /// Each kernel's three input channels drawn as one RGB cell.
+    rgb: bool,
     title: String,
     subtitle: String,
     width: i32,
@@ -52,18 +59,29 @@ fn header_height() -> i32 {
     TITLE as i32 + 6 + SMALL as i32 + 6 + BAR_H + SMALL as i32 + 10
 }
 
-fn panel<'a>(layer: &'a PlannedLayer, params: &'a Parameters, scale: f32) -> Option<Panel<'a>> {
+/// `reads_image`: whether the layer's input is the network's (whose 3 channels are colours).
+fn panel<'a>(
+    layer: &'a PlannedLayer,
+    params: &'a Parameters,
+    scale: f32,
+    reads_image: bool,
+) -> Option<Panel<'a>> {
     let Layer::Conv2d { out_channels, kernel_h: kh, kernel_w: kw, .. } = layer.layer else { return None };
     let (offset, len) = layer.weight?;
     let in_channels = layer.input.channels;
-    let (rows, cols) = (out_channels.min(MAX_CHANNELS), in_channels.min(MAX_CHANNELS));
+    let rgb = reads_image && in_channels == 3;
+    let shown_inputs = if rgb { 1 } else { in_channels };
+    let (rows, cols) = (out_channels.min(MAX_CHANNELS), shown_inputs.min(MAX_CHANNELS));
     let px = weight_pixels(kh, kw, scale);
     let title = if in_channels == 1 {
         format!("{}: {out_channels} kernels {kh}x{kw}", layer.name)
     } else {
         format!("{}: {out_channels} kernels {in_channels}x{kh}x{kw}", layer.name)
     };
-    let mut subtitle = "rows: output, columns: input channel".to_string();
+    let mut subtitle = match rgb {
+        true => "rows: output; R, G, B weights as colours, gray 0".to_string(),
+        false => "rows: output, columns: input channel".to_string(),
+    };
     if rows < out_channels || cols < in_channels {
         subtitle.push_str(&format!(" (first {MAX_CHANNELS} shown)"));
     }
@@ -80,6 +98,7 @@ fn panel<'a>(layer: &'a PlannedLayer, params: &'a Parameters, scale: f32) -> Opt
         rows,
         cols,
         px,
+        rgb,
         title,
         subtitle,
         width,
@@ -100,7 +119,8 @@ pub fn draw_scaled(plan: &Plan, params: &Parameters, scale: f32) -> Result<Pictu
     if !(scale.is_finite() && scale > 0.0) {
         return Err(Error::InvalidArgument(format!("the scale must be a positive number, not {scale}")));
     }
-    let panels: Vec<Panel> = plan.layers.iter().filter_map(|l| panel(l, params, scale)).collect();
+    let panels: Vec<Panel> =
+        plan.layers.iter().enumerate().filter_map(|(i, l)| panel(l, params, scale, i == 0)).collect();
     if panels.is_empty() {
         return Err(Error::InvalidArgument("the network has no convolution layers".into()));
     }
@@ -136,7 +156,12 @@ fn draw_panel(
     area.draw_text(&p.subtitle, &text(SMALL), (x0, y))?;
     y += SMALL as i32 + 6;
     let (low, high) = (short_number(-scale), format!("+{}", short_number(scale)));
-    color_bar(area, (x0, y), (160, BAR_H), true, &diverging, &low, &high, SMALL)?;
+    if p.rgb {
+        let gray = |t: f32| colour([t, t, t]);
+        color_bar(area, (x0, y), (160, BAR_H), true, &gray, &low, &high, SMALL)?;
+    } else {
+        color_bar(area, (x0, y), (160, BAR_H), true, &diverging, &low, &high, SMALL)?;
+    }
     y = y0 + header_height();
     let (cell_w, cell_h) = (kw as i32 * p.px + CELL_GAP, kh as i32 * p.px + CELL_GAP);
     let grid_x = x0 + LABEL_W;
@@ -151,10 +176,14 @@ fn draw_panel(
         area.draw_text(&o.to_string(), &text_at(SMALL, HPos::Right, VPos::Center), label_at)?;
         for i in 0..p.cols {
             let cx = grid_x + i as i32 * cell_w;
-            let kernel = &p.weights[(o * in_channels + i) * kh * kw..][..kh * kw];
-            for (k, &w) in kernel.iter().enumerate() {
+            let plane = kh * kw;
+            for k in 0..plane {
                 let (r, c) = ((k / kw) as i32, (k % kw) as i32);
-                fill_rect(area, (cx + c * p.px, cy + r * p.px), (p.px, p.px), diverging(w / scale))?;
+                let fill = match p.rgb {
+                    true => colour([0, 1, 2].map(|ch| p.weights[(o * in_channels + ch) * plane + k] / scale)),
+                    false => diverging(p.weights[(o * in_channels + i) * plane + k] / scale),
+                };
+                fill_rect(area, (cx + c * p.px, cy + r * p.px), (p.px, p.px), fill)?;
             }
             super::outline_rect(
                 area,
@@ -165,4 +194,14 @@ fn draw_panel(
         }
     }
     Ok(())
+}
+
+/// Three weights in [-1, 1] (a layer's largest magnitude is 1) as red, green and blue: 0 is
+/// mid-gray, +1 full, -1 none.
+pub fn colour(rgb: [f32; 3]) -> RGBColor {
+    let [r, g, b] = rgb.map(|t| {
+        let t = if t.is_nan() { 0.0 } else { t.clamp(-1.0, 1.0) };
+        (127.5 + 127.5 * t).round() as u8
+    });
+    RGBColor(r, g, b)
 }

@@ -124,6 +124,7 @@ pub enum DatasetKind {
     Auto,
     Mnist,
     FashionMnist,
+    Cifar10,
     Synthetic,
 }
 
@@ -133,6 +134,7 @@ impl DatasetKind {
             DatasetKind::Auto => DatasetChoice::Auto,
             DatasetKind::Mnist => DatasetChoice::Mnist,
             DatasetKind::FashionMnist => DatasetChoice::FashionMnist,
+            DatasetKind::Cifar10 => DatasetChoice::Cifar10,
             DatasetKind::Synthetic => DatasetChoice::Synthetic,
         }
     }

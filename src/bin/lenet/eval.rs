@@ -53,11 +53,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
     ])?;
     let model = SavedModel::read(&args.model, args.arch)?;
     let plan = arch::plan_for_mnist(&model.network)?;
-    // A model trained on Fashion-MNIST is evaluated on it, unless --dataset names another.
+    // A model trained on Fashion-MNIST or CIFAR-10 is evaluated on it, unless --dataset names
+    // another.
     let trained_on = model.trained_on();
-    let choice = match args.dataset.dataset {
-        DatasetKind::Auto if trained_on == Some(Collection::FashionMnist) => DatasetChoice::FashionMnist,
-        kind => kind.choice(),
+    let choice = match (args.dataset.dataset, model.classes()) {
+        (DatasetKind::Auto, Collection::FashionMnist) => DatasetChoice::FashionMnist,
+        (DatasetKind::Auto, Collection::Cifar10) => DatasetChoice::Cifar10,
+        (kind, _) => kind.choice(),
     };
     // Evaluation reads the test set alone.
     let loaded = args.dataset.load(choice, args.seed, plan.input(), true)?;
@@ -81,13 +83,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         evaluation.total()
     );
     println!("test loss: {loss:.4}");
-    // Rows labelled by digit, or by number and name ("  7 Sneaker") for Fashion-MNIST.
-    let fashion = collection == Some(Collection::FashionMnist);
-    let label = |c: usize| match fashion {
-        true => format!("  {:<13}", format!("{c} {}", Collection::FashionMnist.class_name(c))),
-        false => format!("{c:>6}"),
+    // Rows labelled by digit, or by number and name ("  7 Sneaker", "  3 cat") for Fashion-MNIST
+    // and CIFAR-10.
+    let named = collection.filter(|c| c.classes().is_some());
+    let label = |c: usize| match named {
+        Some(named) => format!("  {:<13}", format!("{c} {}", named.class_name(c))),
+        None => format!("{c:>6}"),
     };
-    let rows = if fashion { "true class" } else { "true digit" };
+    let rows = if named.is_some() { "true class" } else { "true digit" };
     println!("\nconfusion matrix (rows: {rows}, columns: predicted):");
     print!("{}", " ".repeat(label(0).len()));
     for c in 0..evaluation.classes {

@@ -79,9 +79,9 @@ fn remedy_words(remedy: Remedy) -> String {
             ": an interrupted download? delete it and get it again (`lenet download`)".into()
         }
         Remedy::PointAtDirectory(c) => format!(
-            ": point --data-dir (or {}) at the directory holding the four {} files",
+            ": point --data-dir (or {}) at the directory holding the {}",
             c.dir_env(),
-            c.name()
+            c.files_words()
         ),
         Remedy::OtherCollection(c) => {
             format!(" (point --data-dir or {} at a directory of {})", c.dir_env(), c.name())
@@ -89,11 +89,12 @@ fn remedy_words(remedy: Remedy) -> String {
         Remedy::GetCollection(c) => {
             let download = match c {
                 Collection::Mnist => "`lenet download`".to_string(),
-                Collection::FashionMnist => format!("`lenet download --dataset {}`", c.key()),
+                _ => format!("`lenet download --dataset {}`", c.key()),
             };
             format!(
-                "To use {}, put its four files there, point --data-dir or {} at a directory holding them, or run {download}.",
+                "To use {}, put its {} files there, point --data-dir or {} at a directory holding them, or run {download}.",
                 c.name(),
+                c.file_count(),
                 c.dir_env()
             )
         }

@@ -3,9 +3,10 @@
 use super::{hints, predict_inputs};
 use anyhow::Result;
 use clap::Args;
-use lenet_gpu::data::mnist::Collection;
-use lenet_gpu::data::preprocess;
+use lenet_gpu::data::preprocess::{self, SIDE};
+use lenet_gpu::data::{Dataset, photo};
 use lenet_gpu::gpu::DeviceChoice;
+use lenet_gpu::model::arch;
 use lenet_gpu::session::{SavedModel, Session};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -65,26 +66,36 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     // The checkpoint's own network: LeNet-5 and its 1998 original share every tensor shape.
     let model = SavedModel::read(&args.model, None)?;
-    // Classes by name for a model trained on Fashion-MNIST, else digits.
+    // Classes by name for a model trained on Fashion-MNIST or CIFAR-10, else digits.
     let classes = model.classes();
+    // A colour network reads photos as they are framed; a gray one, digits made MNIST-style.
+    let colour = model.network.input == arch::CIFAR10_INPUT;
+    let load = |path: &PathBuf| match colour {
+        true => photo::load(path),
+        false => preprocess::load(path).map(|image| image.to_vec()),
+    };
     let mut read = Vec::new();
     let mut failures = Vec::new();
     for file in files {
-        match file.and_then(|path| Ok((preprocess::load(&path)?, path))) {
+        match file.and_then(|path| Ok((load(&path)?, path))) {
             Ok((image, path)) => read.push((path, image)),
             Err(e) => failures.push(e),
         }
     }
     if !read.is_empty() {
-        let images: Vec<_> = read.iter().map(|(_, image)| *image).collect();
+        let images: Vec<_> = read.iter().map(|(_, image)| image.clone()).collect();
+        let data = match colour {
+            true => photo::dataset(&images),
+            false => Dataset::gray(images.concat(), vec![0; images.len()], SIDE, SIDE),
+        };
         let mut session = Session::inference(args.device, model, Box::new(hints::notice))?;
-        let ranked = session.predict_top(&preprocess::dataset(&images), args.top as usize)?;
+        let ranked = session.predict_top(&data, args.top as usize)?;
         for ((path, _), top) in read.iter().zip(ranked) {
             if args.json {
                 let saved = |dir: &PathBuf| dir.join(predict_inputs::saved_name(path)).display().to_string();
                 let top = top.iter().map(|&(class, probability)| Ranked {
                     class,
-                    name: (classes == Collection::FashionMnist).then(|| classes.class_name(class)),
+                    name: classes.classes().map(|_| classes.class_name(class)),
                     probability,
                 });
                 let line = Prediction {

@@ -4,8 +4,8 @@
 
 use super::outputs;
 use anyhow::{Result, bail};
-use lenet_gpu::data::image_files;
 use lenet_gpu::data::preprocess::{self, SIDE};
+use lenet_gpu::data::{image_files, photo};
 use lenet_gpu::output;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,15 +68,20 @@ pub fn check<'a>(dir: &Path, files: impl Iterator<Item = &'a PathBuf>) -> Result
     outputs::check_directory(SAVED, dir, &names)
 }
 
-/// Writes each image in `dir`, named after its file. A failure is a warning (the predictions
+/// Writes each image in `dir` (the network's input bytes: 28x28 gray, or 3x32x32 colour planes),
+/// named after its file. A failure is a warning (the predictions
 /// printed are the command's result), and the writing stops there.
-pub fn save(dir: &Path, read: &[(PathBuf, [u8; SIDE * SIDE])]) {
+pub fn save(dir: &Path, read: &[(PathBuf, Vec<u8>)]) {
+    let png = |image: &[u8]| match <[u8; SIDE * SIDE]>::try_from(image) {
+        Ok(gray) => preprocess::png(&gray),
+        Err(_) => photo::png(image),
+    };
     let mut written = Vec::new();
     let result = output::create_directory(dir).and_then(|()| {
         read.iter().try_for_each(|(path, image)| {
             let name = saved_name(path);
             if !written.contains(&name) {
-                output::write_atomically(&dir.join(&name), &preprocess::png(image)?)?;
+                output::write_atomically(&dir.join(&name), &png(image)?)?;
                 written.push(name);
             }
             Ok(())

@@ -3,7 +3,7 @@
 use super::outputs::{self, Kind, say};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use lenet_gpu::data::preprocess;
+use lenet_gpu::data::{photo, preprocess};
 use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::model::{Network, arch};
 use lenet_gpu::session::{SavedModel, Session};
@@ -143,9 +143,19 @@ fn kernels(args: KernelsArgs) -> Result<()> {
 
 fn features(args: FeaturesArgs) -> Result<()> {
     let model = load_model(&args.model)?;
-    let image = preprocess::load(&args.image)?;
+    // A colour network reads the photo as `predict` does, a gray one the digit made MNIST-style.
+    let (image, data) = match model.network.input == lenet_gpu::model::arch::CIFAR10_INPUT {
+        true => {
+            let image = photo::load(&args.image)?;
+            (image.clone(), photo::dataset(&[image]))
+        }
+        false => {
+            let image = preprocess::load(&args.image)?;
+            (image.to_vec(), preprocess::dataset(&[image]))
+        }
+    };
     let mut session = Session::inference(args.device, model, Box::new(super::hints::notice))?;
-    let activations = session.activations(&preprocess::dataset(&[image]))?;
+    let activations = session.activations(&data)?;
     let picture = viz::features::draw(session.plan(), &image, &activations)?;
     save(&picture, &args.out)?;
     let probabilities =

@@ -14,6 +14,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::optimizer::Optimizer;
+use lenet_gpu::data::mnist::DatasetChoice;
 use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::schedule::{Schedule, ScheduleKind};
 use lenet_gpu::model::{Network, arch};
@@ -185,7 +186,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("warning: {warning}");
     }
     let dataset = data_to_resume(&args.dataset, recorded.as_ref());
-    let loaded = dataset.load(dataset.dataset.choice(), config.seed, plan.input(), false)?;
+    // A colour network's data is CIFAR-10 unless --dataset names another.
+    let choice = match dataset.dataset {
+        DatasetKind::Auto if plan.input() == arch::CIFAR10_INPUT => DatasetChoice::Cifar10,
+        kind => kind.choice(),
+    };
+    let loaded = dataset.load(choice, config.seed, plan.input(), false)?;
     let spec = TrainSpec {
         device: args.dataset.device,
         network: network.clone(),
@@ -332,6 +338,7 @@ fn data_to_resume(given: &DatasetArgs, recorded: Option<&HashMap<String, String>
         data.dataset = match saved.dataset.as_str() {
             "mnist" => DatasetKind::Mnist,
             "fashion-mnist" => DatasetKind::FashionMnist,
+            "cifar10" => DatasetKind::Cifar10,
             "synthetic" => DatasetKind::Synthetic,
             _ => DatasetKind::Auto,
         };

@@ -6,6 +6,7 @@ use super::GpuEngine;
 use super::epoch::IN_FLIGHT;
 use crate::data::Dataset;
 use crate::error::GpuError;
+use crate::gpu::kernels::gather::pack_images;
 use crate::gpu::kernels::{Dispatch, STEP_SIZE, StepUniform, pack_bytes, step_group};
 use crate::{Error, Result};
 
@@ -32,7 +33,7 @@ pub(super) struct ResidentData {
 fn data_key(data: &Dataset) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mix = |h: u64, word: u64| (h.rotate_left(23) ^ word).wrapping_mul(K);
-    let mut h = mix(mix(0, data.rows as u64), data.cols as u64);
+    let mut h = mix(mix(mix(0, data.channels as u64), data.rows as u64), data.cols as u64);
     for bytes in [&data.images, &data.labels] {
         h = mix(h, bytes.len() as u64);
         let words = bytes.chunks_exact(8);
@@ -94,25 +95,28 @@ impl GpuEngine {
         }
         let net = self.network.as_ref().expect("network built before data");
         let gpu = &self.gpu;
-        let bytes = data.images.len() as u64;
-        if bytes > self.binding_limit() {
+        // Over one binding's limit the images are split across the gather's two (CIFAR-10's
+        // 146 MiB against WebGPU's default 128 MiB).
+        let limit = self.binding_limit();
+        let Some(packed) = pack_images(data, limit) else {
             return Err(Error::Gpu(GpuError::DataTooLarge {
                 images: data.len(),
-                mib: bytes >> 20,
+                bytes: data.images.len() as u64,
                 device: gpu.name(),
-                binding_mib: self.binding_limit() >> 20,
+                binding_bytes: limit,
             }));
-        }
-        let images =
-            gpu.create_buffer_init("images", bytemuck::cast_slice(&pack_bytes(&data.images)), storage());
+        };
+        let low = gpu.create_buffer_init("images", bytemuck::cast_slice(&packed.low), storage());
+        let high =
+            gpu.create_buffer_init("images past the split", bytemuck::cast_slice(&packed.high), storage());
         let labels =
             gpu.create_buffer_init("labels", bytemuck::cast_slice(&pack_bytes(&data.labels)), storage());
         let order_capacity = order_len.max(data.len());
         let order = gpu.create_buffer("order", (order_capacity * 4) as u64, storage());
         let gather = self
             .kernels()
-            .gather(data.pixels_per_image(), net.batch)?
-            .bind(gpu, &[&images, &labels, &order, &net.input, &net.labels]);
+            .gather(data, packed.split, net.batch)?
+            .bind(gpu, &[&low, &labels, &order, &net.input, &net.labels, &high]);
         let resident = ResidentData { key, order_capacity, order, gather };
         if for_training {
             self.train_data = Some(resident);

@@ -10,7 +10,7 @@
 mod activation;
 mod conv;
 mod dense;
-mod gather;
+pub mod gather;
 mod loss;
 mod optimizer;
 mod pool;

@@ -17,7 +17,7 @@ use crate::cpu::dense::{dense_backward, dense_forward};
 use crate::cpu::loss::{argmax, softmax_cross_entropy};
 use crate::cpu::optimizer::{UpdateRates, optimizer_step};
 use crate::cpu::pool::{avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
-use crate::data::synthetic;
+use crate::data::{Dataset, synthetic};
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
 use crate::rng::Rng;
@@ -300,14 +300,34 @@ async fn optimizers(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
 
 async fn gather(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
     let data = synthetic::generate(101, 0, rng.next_u64()).train;
-    for (count, batch) in [(64, 64), (37, 64), (1, 1)] {
+    // Colour images (each channel its own mean and std), 3x5x5 so that images straddle words.
+    let colour = Dataset {
+        images: (0..61 * 75).map(|_| rng.below(256) as u8).collect(),
+        labels: (0..61).map(|_| rng.below(10) as u8).collect(),
+        channels: 3,
+        rows: 5,
+        cols: 5,
+    };
+    // The colour set also split across the two image bindings (after 31 images, mid-word).
+    let cases = [
+        (&data, 64, 64, None),
+        (&data, 37, 64, None),
+        (&data, 1, 1, None),
+        (&colour, 40, 48, Some(31 * 75 + 3)),
+    ];
+    for (data, count, batch, split_at) in cases {
+        let pixels = data.pixels_per_image();
         let indices: Vec<u32> = (0..count).map(|_| rng.below(data.len()) as u32).collect();
-        let mut x = vec![0.0; batch * 784];
+        let mut x = vec![0.0; batch * pixels];
         let mut y = vec![0u32; batch];
-        data.gather_normalized(&indices, &mut x[..count * 784], &mut y[..count]);
-        let (gpu_x, gpu_y) = ops::gather(gpu, &data, &indices, batch).await?;
-        tally.close("gather", &gpu_x, &x, || format!("{count} images into a batch of {batch}"));
-        tally.exact("gather", &gpu_y, &y, || format!("labels of {count} into a batch of {batch}"));
+        data.gather_normalized(&indices, &mut x[..count * pixels], &mut y[..count]);
+        let (gpu_x, gpu_y) = match split_at {
+            Some(limit) => ops::gather_within(gpu, data, &indices, batch, limit).await?,
+            None => ops::gather(gpu, data, &indices, batch).await?,
+        };
+        let what = format!("{count} {} images into a batch of {batch}", data.shape());
+        tally.close("gather", &gpu_x, &x, || what.clone());
+        tally.exact("gather", &gpu_y, &y, || format!("labels of {what}"));
     }
     Ok(())
 }

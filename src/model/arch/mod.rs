@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! network := name | [input ","] layer ("," layer)*
-//! name    := "lenet5" | "lenet5-1998"   (also written "lenet-5", "lenet-5-1998")
+//! name    := "lenet5" | "lenet5-1998" | "lenet5-cifar"   (also written "lenet-5", …)
 //! input   := "input" shape              shape := C "x" H "x" W | C "@" H "x" W | C
 //! layer   := "conv" OUT "k" KH ["x" KW] ["s" STRIDE] ["p" PAD]     (s and p in either order)
 //!          | "maxpool" WINDOW ["s" STRIDE]
@@ -18,7 +18,8 @@
 //! input 1x28x28 (MNIST). Every size must be at least 1 (padding may be 0).
 //!
 //! Parsing checks the syntax only; whether the shapes chain is `Network::plan`'s business, and
-//! whether the network fits MNIST is `plan_for_mnist`'s.
+//! whether the network fits a data set (MNIST's 1x28x28 or CIFAR-10's 3x32x32 input, ten classes)
+//! is `plan_for_mnist`'s.
 //!
 //! This module owns the public API: the named networks, loading a network from a name, a file
 //! or a text, MNIST's planning checks, and `Network`'s FromStr and Display; the parser itself,
@@ -35,7 +36,10 @@ use std::path::Path;
 /// The input when the text names none: one MNIST image.
 pub const DEFAULT_INPUT: Shape = Shape::new(1, 28, 28);
 
-/// MNIST's classes: the last layer must give this many outputs.
+/// CIFAR-10's input: three 32x32 planes (R, G, B).
+pub const CIFAR10_INPUT: Shape = Shape::new(3, 32, 32);
+
+/// MNIST's (and CIFAR-10's) classes: the last layer must give this many outputs.
 pub const MNIST_CLASSES: usize = 10;
 
 /// The largest architecture file read: anything bigger is surely not one.
@@ -73,13 +77,14 @@ pub fn load_network(spec: &str) -> Result<Network> {
     })
 }
 
-/// Plans `network` for MNIST: its input must be one 28x28 image and its last layer must give
-/// one output per class. Shapes that don't chain are `Network::plan`'s error, naming the layer
-/// and the shape it cannot take.
+/// Plans `network` for a data set this engine reads: its input must be one MNIST-style 28x28
+/// gray image (MNIST, Fashion-MNIST) or one CIFAR-10 32x32 colour image, and its last layer must
+/// give one output per class (ten for each). Shapes that don't chain are `Network::plan`'s
+/// error, naming the layer and the shape it cannot take.
 pub fn plan_for_mnist(network: &Network) -> Result<Plan> {
-    if network.input != DEFAULT_INPUT {
+    if network.input != DEFAULT_INPUT && network.input != CIFAR10_INPUT {
         return Err(Error::Network(format!(
-            "the network takes {} inputs but MNIST images are {DEFAULT_INPUT}",
+            "the network takes {} inputs but MNIST images are {DEFAULT_INPUT} and CIFAR-10's {CIFAR10_INPUT}",
             network.input
         )));
     }
@@ -116,8 +121,9 @@ impl std::fmt::Display for Network {
     }
 }
 
-/// The networks known by name: the lesson's LeNet-5 and the 1998 original (tanh, average pooling).
-pub const NAMES: [&str; 2] = ["lenet5", "lenet5-1998"];
+/// The networks known by name: the lesson's LeNet-5, the 1998 original (tanh, average pooling),
+/// and LeNet-5's shape on CIFAR-10's colour images.
+pub const NAMES: [&str; 3] = ["lenet5", "lenet5-1998", "lenet5-cifar"];
 
 /// The network a name stands for: `lenet5` or `lenet5-1998`, any case, also with a hyphen after
 /// "lenet" as the paper writes it ("LeNet-5").
@@ -126,6 +132,7 @@ fn named(text: &str) -> Option<Network> {
     match lower.strip_prefix("lenet-").map_or(lower.clone(), |rest| format!("lenet{rest}")).as_str() {
         "lenet5" => Some(Network::lenet5()),
         "lenet5-1998" => Some(Network::lenet5_1998()),
+        "lenet5-cifar" => Some(Network::lenet5_cifar()),
         _ => None,
     }
 }
@@ -140,6 +147,7 @@ pub fn title(network: &Network) -> String {
     match name_of(network) {
         Some("lenet5") => "LeNet-5".to_string(),
         Some("lenet5-1998") => "LeNet-5 (1998)".to_string(),
+        Some("lenet5-cifar") => "LeNet-5 (CIFAR-10)".to_string(),
         _ => network.to_string(),
     }
 }

@@ -310,8 +310,7 @@ impl Lab {
             let part = Dataset {
                 images: test.images[at * pixels..end * pixels].to_vec(),
                 labels: test.labels[at..end].to_vec(),
-                rows: test.rows,
-                cols: test.cols,
+                ..*test
             };
             let started = Instant::now();
             let predicted = self.session.engine().predict_async(&part).await?;
