@@ -7,6 +7,7 @@ use super::context::Gpu;
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
 use crate::Result;
 use crate::data::Dataset;
+use crate::data::augment::EpochShift;
 use crate::model::loss::LossStats;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::schedule::UpdateRates;
@@ -295,11 +296,28 @@ pub async fn gather(
     indices: &[u32],
     batch: usize,
 ) -> Result<(Vec<f32>, Vec<u32>)> {
+    gather_shifted(gpu, data, indices, None, batch).await
+}
+
+/// `gather`, with `shifted` (the epoch's shifts and the position of `indices[0]` in its order)
+/// each image moved as training moves it.
+pub async fn gather_shifted(
+    gpu: &Gpu,
+    data: &Dataset,
+    indices: &[u32],
+    shifted: Option<(EpochShift, usize)>,
+    batch: usize,
+) -> Result<(Vec<f32>, Vec<u32>)> {
     let k = Kernels::new(gpu);
     let pixels = data.pixels_per_image();
     let (images, labels) = (upload(gpu, &pack_bytes(&data.images)), upload(gpu, &pack_bytes(&data.labels)));
-    let (order, x, y) = (upload(gpu, indices), empty(gpu, batch * pixels), empty(gpu, batch));
-    let step = StepUniform { count: indices.len() as u32, ..Default::default() };
-    run(gpu, &k, &k.gather(pixels, batch)?.bind(gpu, &[&images, &labels, &order, &x, &y]), step)?;
+    // The kernel hashes an image's position in the order: put the batch at its place in it.
+    let first = shifted.map_or(0, |(_, first)| first);
+    let order: Vec<u32> = std::iter::repeat_n(0, first).chain(indices.iter().copied()).collect();
+    let (order, x, y) = (upload(gpu, &order), empty(gpu, batch * pixels), empty(gpu, batch));
+    let step = StepUniform { batch_start: first as u32, count: indices.len() as u32, ..Default::default() }
+        .shifted(shifted.map(|(shift, _)| shift));
+    let kernel = k.gather((data.rows, data.cols), pixels, batch)?;
+    run(gpu, &k, &kernel.bind(gpu, &[&images, &labels, &order, &x, &y]), step)?;
     Ok((gpu.read_f32_async(&x, 0, batch * pixels).await?, gpu.read_u32_async(&y, 0, batch).await?))
 }

@@ -14,6 +14,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::optimizer::Optimizer;
+use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::schedule::{Schedule, ScheduleKind};
 use lenet_gpu::model::{Network, arch};
@@ -87,8 +88,19 @@ pub struct TrainArgs {
     /// does [default: 0, or with --resume the checkpoint's].
     #[arg(long, value_name = "WD", value_parser = non_negative_float, allow_negative_numbers = true)]
     weight_decay: Option<f32>,
-    /// Stop after the first epoch whose test accuracy reaches P percent (e.g. 99), and say how
-    /// long it took.
+    /// Move every training image of every step by a random whole number of pixels, up to N along
+    /// each axis (zero fill), drawn from the seed, the same on both paths: `shift:N` (N from 1
+    /// to 8) or `none` [default: none, or with --resume the checkpoint's].
+    #[arg(long, value_name = "AUG", value_parser = parse_augment)]
+    augment: Option<Augmentation>,
+    /// Hold N training images out (chosen from the seed, the same every epoch), train on the
+    /// rest, and report accuracy and loss on them after each epoch: tune on these, not on the
+    /// test set. --target-accuracy then stops on validation accuracy [default: 0, or with
+    /// --resume the checkpoint's].
+    #[arg(long, value_name = "N")]
+    validation: Option<usize>,
+    /// Stop after the first epoch whose test accuracy (with --validation, validation accuracy)
+    /// reaches P percent (e.g. 99), and say how long it took.
     #[arg(long, value_name = "P", value_parser = percentage)]
     target_accuracy: Option<f64>,
     /// Seed for initialization, shuffling and synthetic data: the same seed gives the same numbers
@@ -168,6 +180,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         schedule: args.schedule.map(ScheduleArg::kind),
         warmup: args.warmup,
         weight_decay: args.weight_decay,
+        augmentation: args.augment,
+        validation: args.validation,
     };
     let settings = given.complete(recorded.as_ref().zip(args.resume.as_deref()));
     let (network, optimizer) = (settings.network, settings.optimizer);
@@ -178,6 +192,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seed: settings.seed,
         schedule: settings.schedule,
         weight_decay: settings.weight_decay,
+        augmentation: settings.augmentation,
+        validation: settings.validation,
     };
     config.validate()?;
     let plan = arch::plan_for_mnist(&network)?;
@@ -288,8 +304,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The schedule and weight decay, as the "training ..." line words them (nothing for the
-/// defaults).
+/// `--augment`'s text as an `Augmentation` (the library's words for bad text).
+fn parse_augment(text: &str) -> std::result::Result<Augmentation, String> {
+    text.parse().map_err(|e: lenet_gpu::Error| match e {
+        lenet_gpu::Error::InvalidArgument(why) => why,
+        other => other.to_string(),
+    })
+}
+
+/// The schedule, weight decay, augmentation and validation split, as the "training ..." line
+/// words them (nothing for the defaults).
 fn schedule_words(config: &TrainConfig) -> String {
     let Schedule { kind, warmup } = config.schedule;
     let mut words = String::new();
@@ -301,6 +325,12 @@ fn schedule_words(config: &TrainConfig) -> String {
     }
     if config.weight_decay > 0.0 {
         words += &format!(", weight decay {}", config.weight_decay);
+    }
+    if !config.augmentation.is_none() {
+        words += &format!(", augment {}", config.augmentation);
+    }
+    if config.validation > 0 {
+        words += &format!(", {} images held out for validation", config.validation);
     }
     words
 }

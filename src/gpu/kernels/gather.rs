@@ -10,12 +10,15 @@ pub const GATHER: &str = include_str!("../../../shaders/gather.wgsl");
 
 impl Kernels<'_> {
     /// Buffers: images (bytes packed in u32), labels (likewise), order, batch input, batch labels.
-    pub fn gather(&self, pixels: usize, batch: usize) -> Result<Kernel> {
+    /// Images of `pixels` bytes, planes of `rows` x `cols` (what a shift moves).
+    pub fn gather(&self, (rows, cols): (usize, usize), pixels: usize, batch: usize) -> Result<Kernel> {
         self.build(KernelSpec {
             source: GATHER,
             entry: "gather",
             constants: vec![
                 ("PIXELS", pixels as f64),
+                ("ROWS", rows as f64),
+                ("COLS", cols as f64),
                 ("BATCH", batch as f64),
                 ("MEAN", crate::data::MEAN as f64),
                 ("STD", crate::data::STD as f64),
