@@ -1,6 +1,7 @@
 //! `train --validation N`: N training images held out, chosen from the seed, never trained on;
 //! each epoch reports their accuracy and loss (equal to evaluating them), the metrics file gets
-//! `validation` rows, and `--target-accuracy` then stops on validation accuracy. (The split's
+//! `validation` rows, and `--target-accuracy` then stops on validation accuracy, `--save-best`
+//! keeps the epoch of the best validation accuracy. (The split's
 //! draw: `train::validation`'s unit tests; recorded and resumed: tests/augment.rs.)
 
 mod common;
@@ -80,7 +81,8 @@ fn lenet_train_reports_validation_and_stops_on_it() {
             cmd.current_dir(dir.path()).env("LENET_DATA_DIR", dir.join("no-mnist"));
         })
     };
-    let out = lenet(&["--epochs", "3", "--validation", "64", "--metrics", "all.csv"]);
+    let keep = ["--save", "m.safetensors", "--save-best"];
+    let out = lenet(&[&["--epochs", "3", "--validation", "64", "--metrics", "all.csv"], &keep[..]].concat());
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stderr.contains("64 images held out for validation"), "{}", out.stderr);
     let epoch_lines: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
@@ -92,6 +94,14 @@ fn lenet_train_reports_validation_and_stops_on_it() {
     assert_eq!((validation.len(), accuracies(Kind::Test).len()), (3, 3));
     // 576 images trained an epoch: 9 steps of 64, so epoch e's rows are at step 9e.
     assert!(rows.iter().filter(|r| r.kind == Kind::Validation).map(|r| r.step).eq([9, 18, 27]));
+
+    // --save-best keeps the first epoch of the best validation accuracy, not of the best test one.
+    let best = validation.iter().cloned().fold(f64::MIN, f64::max);
+    let best_epoch = validation.iter().position(|&a| a == best).unwrap() + 1;
+    let kept = lenet_gpu::checkpoint::read_metadata(&dir.join("m.best.safetensors")).unwrap();
+    assert_eq!(kept["epoch"], best_epoch.to_string());
+    assert_eq!(kept["validation_accuracy"].parse::<f64>().unwrap(), best);
+    assert!(out.stderr.contains(&format!("best model (epoch {best_epoch}, val")), "{}", out.stderr);
 
     // The second epoch's validation accuracy (n/64, exact in the CSV) as the target: the run
     // stops at the first epoch reaching it.

@@ -111,8 +111,8 @@ pub struct TrainArgs {
     /// [default with --resume: the file resumed from].
     #[arg(long, short = 'o', value_name = "FILE")]
     save: Option<PathBuf>,
-    /// Also keep the model of the epoch with the best test accuracy, saved whenever an epoch beats
-    /// it, in FILE [default: --save's file with .best before its extension, e.g.
+    /// Also keep the model of the epoch with the best test accuracy (with --validation, validation
+    /// accuracy), saved whenever an epoch beats it, in FILE [default: --save's file with .best before its extension, e.g.
     /// lenet.best.safetensors]. A model file only (for eval, predict, --init), recording its epoch
     /// and test accuracy; a resumed run keeps the best of the whole run.
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
