@@ -101,7 +101,9 @@ impl GpuEngine {
         let (p, grads) = (init("params", &params.values), init("grads", &zeros));
         let (first, second) =
             (init("optimizer first moment", &zeros), init("optimizer second moment", &zeros));
-        let step_stride = (gpu.device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_SIZE);
+        // Dynamic offsets must be multiples of the alignment: the uniform's size rounded up to one.
+        let step_stride =
+            STEP_SIZE.next_multiple_of(gpu.device.limits().min_uniform_buffer_offset_alignment as u64);
         let step_layout = super::kernels::step_layout(&gpu);
         gpu.check_errors()?;
         Ok(GpuEngine {
