@@ -5,11 +5,15 @@ struct Step {
     batch_start: u32,        // position in the epoch's order of this step's first example
     count: u32,              // examples in this step; rows past it are padding
     slot: u32,               // where this step's loss and correct count go
-    _pad: u32,
+    max_shift: u32,          // training images moved up to this many pixels (gather; 0: not)
     bias_correction1: f32,   // Adam: 1 - beta1^t
     bias_correction2: f32,   // Adam: 1 - beta2^t
     learning_rate: f32,      // the optimizer's rate for this update (a schedule's)
     weight_decay: f32,       // Adam: decoupled (AdamW); SGD: L2 added to the gradient
+    shift_key: u32,          // the epoch's key the shifts are hashed from (gather.wgsl)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 const WORKGROUP: u32 = 64u;

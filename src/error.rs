@@ -278,6 +278,10 @@ pub enum RunSetting {
     Schedule,
     Warmup,
     WeightDecay,
+    /// `--augment`'s.
+    Augment,
+    /// The validation split's size.
+    Validation,
     /// The run's length in epochs: compared only when the schedule is shaped by it.
     Epochs,
 }
@@ -295,6 +299,8 @@ impl RunSetting {
             RunSetting::Schedule => "schedule",
             RunSetting::Warmup => "warmup",
             RunSetting::WeightDecay => "weight_decay",
+            RunSetting::Augment => "augment",
+            RunSetting::Validation => "validation",
             RunSetting::Epochs => "epochs",
         }
     }

@@ -9,6 +9,7 @@
 use crate::cpu::engine::CpuEngine;
 use crate::cpu::optimizer::{Optimizer, OptimizerState};
 use crate::data::Dataset;
+use crate::data::augment::EpochShift;
 use crate::error::GpuError;
 use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
@@ -21,6 +22,8 @@ pub struct Fallback {
     optimizer: Optimizer,
     /// Handed on to the CPU engine that takes over, as the interrupt is.
     rule: UpdateRule,
+    /// Handed on likewise: the epoch's shifts.
+    augmentation: Option<EpochShift>,
     /// Parameters and optimizer state at the start of the current epoch.
     good: (Parameters, OptimizerState),
     /// Told, once, why the GPU was given up (the CPU path then carries on from the last good
@@ -41,7 +44,17 @@ impl Fallback {
         let state = OptimizerState::new(params.values.len());
         let interrupt = Interrupt::default();
         let rule = UpdateRule::default();
-        Fallback { engine: gpu, on_gpu: true, optimizer, rule, good: (params, state), notice, interrupt }
+        let augmentation = None;
+        Fallback {
+            engine: gpu,
+            on_gpu: true,
+            optimizer,
+            rule,
+            augmentation,
+            good: (params, state),
+            notice,
+            interrupt,
+        }
     }
 
     /// Whether the GPU is still in use.
@@ -56,6 +69,7 @@ impl Fallback {
         cpu.set_optimizer_state(&state)?;
         cpu.set_interrupt(self.interrupt.clone());
         cpu.set_update_rule(self.rule);
+        cpu.set_augmentation(self.augmentation);
         (self.notice)(&why);
         self.engine = Box::new(cpu);
         self.on_gpu = false;
@@ -160,6 +174,11 @@ impl Engine for Fallback {
     fn set_update_rule(&mut self, rule: UpdateRule) {
         self.engine.set_update_rule(rule);
         self.rule = rule;
+    }
+
+    fn set_augmentation(&mut self, shift: Option<EpochShift>) {
+        self.engine.set_augmentation(shift);
+        self.augmentation = shift;
     }
 
     fn set_interrupt(&mut self, interrupt: Interrupt) {

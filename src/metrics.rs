@@ -7,7 +7,9 @@
 //!   steps since the previous `train` row, with the images per second they took;
 //! - `test`: after each epoch, the mean loss and the accuracy on the test set (the loss computed
 //!   from the logits, as `evaluation::mean_cross_entropy` does), with the epoch's training images
-//!   per second.
+//!   per second;
+//! - `validation`: likewise on the validation split (`train --validation`), before the epoch's
+//!   `test` row, only in a run that holds one out.
 //!
 //! `step` counts training steps from the start of the run (epoch e's steps follow epoch e-1's,
 //! also after a resume) and names the last step a row covers; `accuracy` is a fraction in [0, 1];
@@ -35,6 +37,8 @@ pub enum Kind {
     Train,
     /// Test-set accuracy after an epoch.
     Test,
+    /// The validation split's (`train --validation`) after an epoch.
+    Validation,
 }
 
 /// One row of a metrics file.
@@ -56,6 +60,7 @@ impl Row {
         let kind = match self.kind {
             Kind::Train => "train",
             Kind::Test => "test",
+            Kind::Validation => "validation",
         };
         let loss = self.loss.map_or(String::new(), |l| format!("{l:.6}"));
         let rate = self.images_per_s.map_or(String::new(), |r| format!("{r:.1}"));
@@ -74,7 +79,8 @@ impl Row {
         let kind = match fields[0] {
             "train" => Kind::Train,
             "test" => Kind::Test,
-            other => return Err(format!("unknown kind {other:?} (train or test)")),
+            "validation" => Kind::Validation,
+            other => return Err(format!("unknown kind {other:?} (train, test or validation)")),
         };
         fn number<T: std::str::FromStr>(name: &str, s: &str) -> std::result::Result<T, String> {
             s.parse().map_err(|_| format!("{name} {s:?} is not a number"))
@@ -278,6 +284,18 @@ impl Observer for MetricsLog {
 
     fn epoch_finished(&mut self, report: &EpochReport) {
         self.train_row();
+        if let Some(held) = report.validation {
+            let step = report.epoch * self.steps_per_epoch;
+            self.push(Row {
+                kind: Kind::Validation,
+                epoch: report.epoch,
+                step,
+                loss: held.loss.is_finite().then_some(held.loss),
+                accuracy: held.accuracy,
+                images_per_s: Some(report.images_per_second),
+                learning_rate: self.rate_at(step),
+            });
+        }
         if report.test_accuracy.is_finite() {
             let step = report.epoch * self.steps_per_epoch;
             self.push(Row {

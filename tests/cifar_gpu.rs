@@ -8,6 +8,7 @@ mod common;
 use lenet_gpu::Error;
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
+use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::data::{Dataset, MEAN, STD, synthetic};
 use lenet_gpu::error::GpuError;
 use lenet_gpu::gpu::engine::GpuEngine;
@@ -64,10 +65,23 @@ fn the_gpu_gather_matches_the_cpu_on_colour_images_split_or_not() {
     // Whole, split after 20 images, and after 30 (a limit that is no multiple of an image), all
     // equal to the CPU's.
     for limit in [u64::from(u32::MAX), 20 * 3072, 30 * 3072 + 100] {
-        let (gx, gy) = pollster::block_on(ops::gather_within(&gpu, &data, &indices, 24, limit)).unwrap();
+        let (gx, gy) =
+            pollster::block_on(ops::gather_within(&gpu, &data, &indices, None, 24, limit)).unwrap();
         assert_eq!(gy, y, "labels, binding limit {limit}");
         let worst = gx.iter().zip(&x).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(worst <= 1e-6, "binding limit {limit}: differs by {worst}");
+    }
+    // With `--augment shift:3`, split or not: every channel plane moved alike, as on the CPU.
+    let shift = Augmentation::shift(3).for_epoch(5, 2).unwrap();
+    let (first, mut xs) = (40, vec![0.0; 24 * 3072]);
+    data.gather_shifted(&indices, first, &shift, &mut xs[..20 * 3072], &mut y[..20]);
+    assert_ne!(xs, x, "the shift moved nothing");
+    for limit in [u64::from(u32::MAX), 20 * 3072] {
+        let within = ops::gather_within(&gpu, &data, &indices, Some((shift, first)), 24, limit);
+        let (gx, gy) = pollster::block_on(within).unwrap();
+        assert_eq!(gy, y, "labels, shifted, binding limit {limit}");
+        let worst = gx.iter().zip(&xs).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(worst <= 1e-6, "shifted, binding limit {limit}: differs by {worst}");
     }
     // Odd image sizes split anywhere: 3x3x3 images, 27 bytes, split after 6 of 11 (162 bytes,
     // mid-word in one packed buffer; each part is packed from its own first byte).
@@ -81,7 +95,7 @@ fn the_gpu_gather_matches_the_cpu_on_colour_images_split_or_not() {
     let all: Vec<u32> = (0..11).rev().collect();
     let mut x = vec![0.0; 11 * 27];
     odd.gather_normalized(&all, &mut x, &mut [0; 11]);
-    let (gx, _) = pollster::block_on(ops::gather_within(&gpu, &odd, &all, 11, 6 * 27 + 2)).unwrap();
+    let (gx, _) = pollster::block_on(ops::gather_within(&gpu, &odd, &all, None, 11, 6 * 27 + 2)).unwrap();
     let worst = gx.iter().zip(&x).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(worst <= 1e-6, "27-byte images split after 6: differs by {worst}");
 }

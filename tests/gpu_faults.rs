@@ -9,6 +9,7 @@ mod common;
 use lenet_gpu::Error;
 use lenet_gpu::cpu::engine::CpuEngine;
 use lenet_gpu::cpu::optimizer::Optimizer;
+use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::data::{Dataset, synthetic};
 use lenet_gpu::error::GpuError;
 use lenet_gpu::fallback::Fallback;
@@ -55,10 +56,24 @@ fn a_lost_device_fails_every_later_operation_with_one_clear_error() {
 
 #[test]
 fn after_a_lost_device_the_fallback_trains_exactly_as_the_cpu_path() {
+    // With augmentation too: the CPU engine taking over shifts the images as the GPU did.
+    for augmentation in [Augmentation::default(), Augmentation::shift(2)] {
+        fallback_equals_cpu(augmentation);
+    }
+}
+
+fn fallback_equals_cpu(augmentation: Augmentation) {
     let network = Network::lenet5();
     let plan = network.plan().unwrap();
     let split = synthetic::generate(640, 64, 3);
-    let config = TrainConfig { epochs: 2, batch_size: 32, optimizer: SGD, seed: 3, ..Default::default() };
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        optimizer: SGD,
+        seed: 3,
+        augmentation,
+        ..Default::default()
+    };
     let init = Parameters::init(&plan, config.seed);
     let Some(mut gpu) = gpu_engine(&network, &init) else { return };
     gpu.lose_device_after(5); // in epoch 1, after some steps have changed the GPU's parameters
@@ -77,10 +92,14 @@ fn after_a_lost_device_the_fallback_trains_exactly_as_the_cpu_path() {
     let mut cpu = CpuEngine::new(plan, init, SGD);
     let cpu_reports = train::fit(&mut cpu, &split, &config, &mut Quiet).unwrap();
     let losses = |r: &[train::EpochReport]| r.iter().map(|e| e.train_loss).collect::<Vec<_>>();
-    assert_eq!(losses(&reports), losses(&cpu_reports), "epoch 1 trained again from its start");
+    assert_eq!(
+        losses(&reports),
+        losses(&cpu_reports),
+        "{augmentation}: epoch 1 trained again from its start"
+    );
     assert!(
         bits(&fallback.parameters().unwrap().values) == bits(&cpu.parameters().unwrap().values),
-        "the fallback's parameters are the CPU path's, bit for bit"
+        "{augmentation}: the fallback's parameters are the CPU path's, bit for bit"
     );
     assert_eq!(fallback.optimizer_state().unwrap(), cpu.optimizer_state().unwrap());
 }

@@ -162,6 +162,7 @@ fn each_row_is_in_the_file_as_soon_as_it_is_known() {
         train_accuracy: 0.7,
         test_accuracy: 0.9,
         test_loss: 0.35,
+        validation: None,
         seconds: 7.0,
         images_per_second: 50.0 / 7.0,
     });

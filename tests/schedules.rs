@@ -98,6 +98,7 @@ fn config(optimizer: Optimizer, kind: ScheduleKind, weight_decay: f32) -> TrainC
         seed: 6,
         schedule: Schedule { kind, warmup: 7 },
         weight_decay,
+        ..Default::default()
     }
 }
 

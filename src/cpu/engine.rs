@@ -4,6 +4,7 @@
 use super::network::{Workspace, forward, forward_backward};
 use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
 use crate::data::Dataset;
+use crate::data::augment::EpochShift;
 use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
 use crate::train::{Engine, EngineFuture, Interrupt, LayerOutput, Progress, feature_layers};
@@ -19,6 +20,8 @@ pub struct CpuEngine {
     optimizer: Optimizer,
     /// Each update's learning rate and weight decay (`Engine::set_update_rule`).
     rule: UpdateRule,
+    /// The current epoch's shifts (`Engine::set_augmentation`).
+    augmentation: Option<EpochShift>,
     state: OptimizerState,
     workspace: Workspace,
     batch_input: Vec<f32>,
@@ -38,6 +41,7 @@ impl CpuEngine {
             plan,
             optimizer,
             rule: UpdateRule::default(),
+            augmentation: None,
             batch_input: Vec::new(),
             batch_labels: Vec::new(),
         }
@@ -52,18 +56,33 @@ impl CpuEngine {
         }
     }
 
-    /// Gathers a batch into the engine's input buffers and returns its size.
-    fn load_batch(&mut self, data: &Dataset, indices: &[u32]) -> usize {
+    /// Gathers a batch into the engine's input buffers and returns its size; with `shifted`
+    /// (the epoch's shifts and the batch's first position in the epoch), moved by them.
+    fn load_batch(&mut self, data: &Dataset, indices: &[u32], shifted: Option<(EpochShift, usize)>) -> usize {
         let n = indices.len();
         let pixels = self.plan.input().len();
-        data.gather_normalized(indices, &mut self.batch_input[..n * pixels], &mut self.batch_labels[..n]);
+        let (images, labels) = (&mut self.batch_input[..n * pixels], &mut self.batch_labels[..n]);
+        match shifted {
+            Some((shift, first)) => data.gather_shifted(indices, first, &shift, images, labels),
+            None => data.gather_normalized(indices, images, labels),
+        }
         n
     }
 
-    /// One SGD/Adam step on the examples at `indices`.
+    /// One SGD/Adam step on the examples at `indices` (never shifted).
     pub fn train_step(&mut self, data: &Dataset, indices: &[u32]) -> super::loss::LossStats {
+        self.train_step_at(data, indices, None)
+    }
+
+    /// One step, its images shifted when `shifted` says how (see `load_batch`).
+    fn train_step_at(
+        &mut self,
+        data: &Dataset,
+        indices: &[u32],
+        shifted: Option<(EpochShift, usize)>,
+    ) -> super::loss::LossStats {
         self.reserve(indices.len());
-        let n = self.load_batch(data, indices);
+        let n = self.load_batch(data, indices, shifted);
         let pixels = self.plan.input().len();
         let stats = forward_backward(
             &self.plan,
@@ -93,8 +112,9 @@ impl CpuEngine {
         crate::train::check_epoch(data, order, batch_size)?;
         let start = web_time::Instant::now();
         let mut totals = Progress::default();
-        for indices in order.chunks(batch_size) {
-            let stats = self.train_step(data, indices);
+        for (step, indices) in order.chunks(batch_size).enumerate() {
+            let shifted = self.augmentation.map(|shift| (shift, step * batch_size));
+            let stats = self.train_step_at(data, indices, shifted);
             totals.images_done += indices.len();
             totals.loss_sum += stats.loss_sum as f64;
             totals.correct += stats.correct as u64;
@@ -122,7 +142,7 @@ impl CpuEngine {
         let pixels = self.plan.input().len();
         let mut predictions = Vec::with_capacity(data.len());
         for indices in all.chunks(batch) {
-            let n = self.load_batch(data, indices);
+            let n = self.load_batch(data, indices, None);
             let logits = forward(
                 &self.plan,
                 &self.params.values,
@@ -142,7 +162,7 @@ impl CpuEngine {
         let pixels = self.plan.input().len();
         let mut out = Vec::with_capacity(data.len() * self.plan.classes());
         for indices in all.chunks(batch) {
-            let n = self.load_batch(data, indices);
+            let n = self.load_batch(data, indices, None);
             out.extend_from_slice(forward(
                 &self.plan,
                 &self.params.values,
@@ -164,7 +184,7 @@ impl CpuEngine {
             .map(|layer| LayerOutput { layer, values: Vec::new() })
             .collect();
         for indices in all.chunks(batch) {
-            let n = self.load_batch(data, indices);
+            let n = self.load_batch(data, indices, None);
             forward(&self.plan, &self.params.values, &self.batch_input[..n * pixels], n, &mut self.workspace);
             for a in &mut out {
                 a.values.extend_from_slice(self.workspace.output(&self.plan, a.layer, n));
@@ -222,6 +242,10 @@ impl Engine for CpuEngine {
 
     fn set_update_rule(&mut self, rule: UpdateRule) {
         self.rule = rule;
+    }
+
+    fn set_augmentation(&mut self, shift: Option<EpochShift>) {
+        self.augmentation = shift;
     }
 
     fn set_interrupt(&mut self, interrupt: Interrupt) {

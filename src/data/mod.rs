@@ -4,6 +4,7 @@
 //! Images stay as bytes (`u8`, 0 = background) until a batch is assembled: that is 47 MB for
 //! MNIST's training set instead of 188 MB as f32, and it is the form the GPU path keeps resident.
 
+pub mod augment;
 pub mod cifar;
 pub mod collection;
 pub mod download;

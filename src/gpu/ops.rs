@@ -7,6 +7,7 @@ use super::context::Gpu;
 use super::kernels::gather::pack_images;
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
 use crate::data::Dataset;
+use crate::data::augment::EpochShift;
 use crate::model::loss::LossStats;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::schedule::UpdateRates;
@@ -296,15 +297,29 @@ pub async fn gather(
     indices: &[u32],
     batch: usize,
 ) -> Result<(Vec<f32>, Vec<u32>)> {
-    gather_within(gpu, data, indices, batch, gpu.device.limits().max_storage_buffer_binding_size).await
+    gather_shifted(gpu, data, indices, None, batch).await
 }
 
-/// `gather` with the images split across the kernel's two image bindings as a device binding at
-/// most `binding_limit` bytes would need them.
+/// `gather`, with `shifted` (the epoch's shifts and the position of `indices[0]` in its order)
+/// each image moved as training moves it.
+pub async fn gather_shifted(
+    gpu: &Gpu,
+    data: &Dataset,
+    indices: &[u32],
+    shifted: Option<(EpochShift, usize)>,
+    batch: usize,
+) -> Result<(Vec<f32>, Vec<u32>)> {
+    let limit = gpu.device.limits().max_storage_buffer_binding_size;
+    gather_within(gpu, data, indices, shifted, batch, limit).await
+}
+
+/// `gather_shifted` with the images split across the kernel's two image bindings as a device
+/// binding at most `binding_limit` bytes would need them.
 pub async fn gather_within(
     gpu: &Gpu,
     data: &Dataset,
     indices: &[u32],
+    shifted: Option<(EpochShift, usize)>,
     batch: usize,
     binding_limit: u64,
 ) -> Result<(Vec<f32>, Vec<u32>)> {
@@ -314,8 +329,12 @@ pub async fn gather_within(
         .ok_or_else(|| Error::InvalidArgument("the data set is over two bindings' size".into()))?;
     let (low, high) = (upload(gpu, &packed.low), upload(gpu, &packed.high));
     let labels = upload(gpu, &pack_bytes(&data.labels));
-    let (order, x, y) = (upload(gpu, indices), empty(gpu, batch * pixels), empty(gpu, batch));
-    let step = StepUniform { count: indices.len() as u32, ..Default::default() };
+    // The kernel hashes an image's position in the order: put the batch at its place in it.
+    let first = shifted.map_or(0, |(_, first)| first);
+    let order: Vec<u32> = std::iter::repeat_n(0, first).chain(indices.iter().copied()).collect();
+    let (order, x, y) = (upload(gpu, &order), empty(gpu, batch * pixels), empty(gpu, batch));
+    let step = StepUniform { batch_start: first as u32, count: indices.len() as u32, ..Default::default() }
+        .shifted(shifted.map(|(shift, _)| shift));
     let kernel = k.gather(data, packed.split, batch)?;
     run(gpu, &k, &kernel.bind(gpu, &[&low, &labels, &order, &x, &y, &high]), step)?;
     Ok((gpu.read_f32_async(&x, 0, batch * pixels).await?, gpu.read_u32_async(&y, 0, batch).await?))

@@ -31,7 +31,7 @@ pub fn chance_level(
     train_examples: usize,
 ) -> Option<ChanceLevel> {
     let chance = (classes as f64).ln();
-    let steps = train_examples.div_ceil(config.batch_size.max(1));
+    let steps = config.steps_per_epoch(train_examples);
     // NaN figures (a diverged epoch, no test set) are not judged: `>=` is false for them.
     let stuck = report.train_loss >= 0.97 * chance && report.test_loss >= 0.97 * chance;
     if steps < CHANCE_STEPS || !stuck {

@@ -117,6 +117,8 @@ fn recorded_run(network: Network, metadata: &HashMap<String, String>, path: &Pat
         epochs: settings.epochs,
         schedule: settings.schedule,
         weight_decay: settings.weight_decay,
+        augmentation: settings.augmentation,
+        validation: settings.validation,
         run_id: metadata.get(record::RUN_ID).cloned(),
     })
 }

@@ -15,6 +15,7 @@ mod model_file;
 mod notice;
 mod optimizer_kind;
 mod probabilities;
+mod recipe;
 pub mod record;
 
 pub use advice::{CHANCE_STEPS, ChanceLevel, chance_level};
@@ -25,6 +26,7 @@ pub use model_file::SavedModel;
 pub use notice::{Notice, Notices};
 pub use optimizer_kind::{OptimizerKind, rate_to_try};
 pub use probabilities::{softmax, top_k};
+pub use recipe::Recipe;
 pub use record::{DataIdentity, GivenSettings, RunRecord, RunSettings};
 
 use crate::checkpoint;

@@ -5,6 +5,7 @@
 use crate::checkpoint;
 use crate::cpu::optimizer::Optimizer;
 use crate::data::Normalization;
+use crate::data::augment::Augmentation;
 use crate::error::{ResumeProblem, RunSetting};
 use crate::model::Network;
 use crate::model::schedule::{Schedule, ScheduleKind};
@@ -55,6 +56,9 @@ pub struct GivenSettings {
     /// Warmup updates.
     pub warmup: Option<u64>,
     pub weight_decay: Option<f32>,
+    pub augmentation: Option<Augmentation>,
+    /// Training images held out for validation.
+    pub validation: Option<usize>,
 }
 
 /// A run's settings, every one decided.
@@ -67,6 +71,8 @@ pub struct RunSettings {
     pub epochs: usize,
     pub schedule: Schedule,
     pub weight_decay: f32,
+    pub augmentation: Augmentation,
+    pub validation: usize,
 }
 
 impl GivenSettings {
@@ -74,7 +80,7 @@ impl GivenSettings {
     /// in `recorded` (its checkpoint's metadata; `path` names it), so that a resumed run continues
     /// with its own settings unless told otherwise (its total of epochs too); else the defaults
     /// (LeNet-5, seed 1, batch 64, SGD with momentum 0.9 at its default rate, 1 epoch, a constant
-    /// rate without warmup, no weight decay). A learning rate or momentum is taken from the
+    /// rate without warmup, no weight decay, no augmentation, no validation split). A learning rate or momentum is taken from the
     /// record only for the optimizer it records. Given settings that contradict the record are
     /// left for the resume to refuse (`RunRecord::check_resume`).
     pub fn complete(self, recorded: Option<(&HashMap<String, String>, &Path)>) -> RunSettings {
@@ -116,6 +122,8 @@ impl GivenSettings {
             epochs: self.epochs.or(parsed(metadata, RunSetting::Epochs)).unwrap_or(1),
             schedule,
             weight_decay: self.weight_decay.or(parsed(metadata, RunSetting::WeightDecay)).unwrap_or(0.0),
+            augmentation: self.augmentation.or(parsed(metadata, RunSetting::Augment)).unwrap_or_default(),
+            validation: self.validation.or(parsed(metadata, RunSetting::Validation)).unwrap_or(0),
         }
     }
 }
@@ -134,6 +142,9 @@ pub struct RunRecord {
     pub epochs: usize,
     pub schedule: Schedule,
     pub weight_decay: f32,
+    pub augmentation: Augmentation,
+    /// Training images held out for validation.
+    pub validation: usize,
     /// What tells this run's files from another's saved to the same path (`new_run_id`); None
     /// for runs saved before runs had one, and runs continuing them.
     pub run_id: Option<String>,
@@ -152,6 +163,8 @@ impl RunRecord {
             epochs: config.epochs,
             schedule: config.schedule,
             weight_decay: config.weight_decay,
+            augmentation: config.augmentation,
+            validation: config.validation,
             run_id: None,
         }
     }
@@ -198,24 +211,34 @@ impl RunRecord {
         ]
     }
 
-    /// The schedule's settings and the weight decay, as the metadata writes them.
-    fn schedule_settings(&self) -> [(RunSetting, String); 3] {
+    /// The settings checkpoints did not always record: the schedule's, the weight decay, the
+    /// augmentation and the validation split, as the metadata writes them.
+    fn schedule_settings(&self) -> [(RunSetting, String); 5] {
         [
             (RunSetting::Schedule, self.schedule.kind.name().to_string()),
             (RunSetting::Warmup, self.schedule.warmup.to_string()),
             (RunSetting::WeightDecay, self.weight_decay.to_string()),
+            (RunSetting::Augment, self.augmentation.to_string()),
+            (RunSetting::Validation, self.validation.to_string()),
         ]
     }
 
     /// Whether the run saved with `metadata` (at `path`, for messages) can be continued by this
-    /// one: the same network, seed, batch size, optimizer, schedule, weight decay and training
-    /// data, and, for a schedule shaped by the run's length, the same number of epochs.
-    /// Checkpoints from before the data was recorded are taken on trust for it; those from
-    /// before schedules, as runs at a constant rate without weight decay.
+    /// one: the same network, seed, batch size, optimizer, schedule, weight decay, augmentation,
+    /// validation split and training data, and, for a schedule shaped by the run's length, the
+    /// same number of epochs. Checkpoints from before the data was recorded are taken on trust
+    /// for it; those from before schedules (or augmentation, or validation splits), as runs at a
+    /// constant rate without weight decay (augmentation, a validation split).
     pub fn check_resume(&self, metadata: &HashMap<String, String>, path: &Path) -> Result<()> {
         // A checkpoint from before schedules trained at a constant rate without weight decay.
-        let unscheduled = RunRecord { schedule: Schedule::default(), weight_decay: 0.0, ..self.clone() }
-            .schedule_settings();
+        let unscheduled = RunRecord {
+            schedule: Schedule::default(),
+            weight_decay: 0.0,
+            augmentation: Augmentation::default(),
+            validation: 0,
+            ..self.clone()
+        }
+        .schedule_settings();
         let before_schedules =
             |setting: RunSetting| unscheduled.iter().find(|(s, _)| *s == setting).map(|(_, v)| v.clone());
         for (setting, wanted) in self.settings().into_iter().chain(self.schedule_settings()) {

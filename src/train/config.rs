@@ -1,6 +1,7 @@
 //! What a training run is asked to do beyond the engine: epochs, batches, the optimizer, the
-//! learning-rate schedule and weight decay, the seed.
+//! learning-rate schedule and weight decay, the seed, augmentation and the validation split.
 
+use crate::data::augment::Augmentation;
 use crate::model::optimizer::Optimizer;
 use crate::model::schedule::{Schedule, UpdateRule};
 use crate::{Error, Result};
@@ -16,10 +17,16 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Weight decay: decoupled for Adam (AdamW), L2 for SGD (see `UpdateRates`); 0 by default.
     pub weight_decay: f32,
+    /// How training images are varied as batches are assembled (`data::augment`); none by
+    /// default.
+    pub augmentation: Augmentation,
+    /// Training images held out as a validation set (`train::validation`), chosen from the seed,
+    /// never trained on and evaluated after every epoch; 0 by default.
+    pub validation: usize,
 }
 
-/// One epoch of batches of 64, SGD with momentum 0.9 at 0.01, seed 1, a constant rate and no
-/// weight decay: the command line's defaults.
+/// One epoch of batches of 64, SGD with momentum 0.9 at 0.01, seed 1, a constant rate, no
+/// weight decay, no augmentation and no validation split: the command line's defaults.
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -29,6 +36,8 @@ impl Default for TrainConfig {
             seed: 1,
             schedule: Schedule::default(),
             weight_decay: 0.0,
+            augmentation: Augmentation::default(),
+            validation: 0,
         }
     }
 }
@@ -59,9 +68,16 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Training steps in one epoch over `train_examples` examples.
+    /// Training steps in one epoch over a training set of `train_examples` examples (those of
+    /// the validation split are not trained on).
     pub fn steps_per_epoch(&self, train_examples: usize) -> usize {
-        train_examples.div_ceil(self.batch_size.max(1))
+        self.trained_examples(train_examples).div_ceil(self.batch_size.max(1))
+    }
+
+    /// The examples an epoch trains on, of a training set of `train_examples`: all but the
+    /// validation split.
+    pub fn trained_examples(&self, train_examples: usize) -> usize {
+        train_examples.saturating_sub(self.validation)
     }
 
     /// How the engine sets each update's rates in this run over `train_examples` examples.

@@ -3,7 +3,9 @@
 //! decides what to run and measures it.
 
 mod config;
+pub mod validation;
 
+use crate::data::augment::EpochShift;
 use crate::data::{Dataset, Split};
 use crate::evaluation::check_fits;
 pub use crate::evaluation::{Evaluation, evaluate_async, evaluate_with_loss_async};
@@ -110,6 +112,12 @@ pub trait Engine {
     /// (`train_epoch_async`) sets its run's before every epoch.
     fn set_update_rule(&mut self, rule: UpdateRule);
 
+    /// Sets how the training images of the epochs to come are shifted (`data::augment`): the
+    /// image at position p of the order `train_epoch` is given moves by `shift.offset(p)`. None
+    /// (until it is set) moves nothing; the training loop sets each epoch's before it. Never
+    /// applies to evaluation or prediction.
+    fn set_augmentation(&mut self, shift: Option<EpochShift>);
+
     /// Makes training check `interrupt` and stop early when it is requested (see `Interrupt`).
     fn set_interrupt(&mut self, interrupt: Interrupt);
 
@@ -190,9 +198,18 @@ pub struct EpochReport {
     pub test_accuracy: f64,
     /// The mean cross-entropy on the test set (NaN without one).
     pub test_loss: f64,
+    /// The held-out validation set's figures (`TrainConfig::validation`), when there is one.
+    pub validation: Option<Held>,
     /// Training time only (evaluation excluded).
     pub seconds: f64,
     pub images_per_second: f64,
+}
+
+/// Accuracy and mean cross-entropy on the validation split.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Held {
+    pub accuracy: f64,
+    pub loss: f64,
 }
 
 /// Receives what happens during `fit`, to show it (the console display, `metrics::MetricsLog`).
@@ -253,7 +270,9 @@ pub fn train_epoch(
     pollster::block_on(train_epoch_async(engine, split, config, epoch, observer))
 }
 
-/// Trains epoch `epoch` (counted from 1) of `config`, then evaluates on the test set.
+/// Trains epoch `epoch` (counted from 1) of `config` (on the training set less its validation
+/// split, each image shifted as `config.augmentation` says), then evaluates on the validation
+/// split, if any, and on the test set.
 pub async fn train_epoch_async(
     engine: &mut dyn Engine,
     split: &Split,
@@ -267,8 +286,11 @@ pub async fn train_epoch_async(
     if split.train.is_empty() {
         return Err(Error::InvalidArgument("the training set is empty".into()));
     }
+    config.augmentation.check_fits(split.train.rows, split.train.cols)?;
+    let holdout = validation::holdout(split.train.len(), config.validation, config.seed)?;
     engine.set_update_rule(config.update_rule(split.train.len()));
-    let order = epoch_order(split.train.len(), config.seed, epoch);
+    engine.set_augmentation(config.augmentation.for_epoch(config.seed, epoch));
+    let order = validation::epoch_order_of(&holdout.trained, config.seed, epoch);
     observer.epoch_started(epoch, order.len());
     let start = Instant::now();
     let totals = engine
@@ -285,6 +307,14 @@ pub async fn train_epoch_async(
             last_saved: None,
         }));
     }
+    let validation = match holdout.held_out.is_empty() {
+        true => None,
+        false => {
+            let held = validation::subset(&split.train, &holdout.held_out);
+            let (evaluation, loss) = evaluate_with_loss_async(engine, &held).await?;
+            Some(Held { accuracy: evaluation.accuracy(), loss })
+        }
+    };
     let (test_accuracy, test_loss) = match split.test.is_empty() {
         true => (f64::NAN, f64::NAN),
         false => {
@@ -298,6 +328,7 @@ pub async fn train_epoch_async(
         train_accuracy: totals.correct as f64 / totals.images_done as f64,
         test_accuracy,
         test_loss,
+        validation,
         seconds,
         images_per_second: totals.images_done as f64 / seconds,
     };

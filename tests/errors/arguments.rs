@@ -1,4 +1,5 @@
-//! Bad arguments (`--arch`, `--save`, a network too large for memory): refused before training.
+//! Bad arguments (`--arch`, `--save`, `--augment`, `--validation`, a network too large for
+//! memory): refused before training.
 
 use super::{Case, check};
 use crate::common::TempDir;
@@ -77,6 +78,27 @@ fn bad_architectures_and_save_paths_are_refused_before_training() {
             code: 1,
             names: "out/no".into(),
             words: vec!["does not exist"],
+        },
+        Case {
+            what: "--augment not shift:N",
+            args: train(&["--augment", "rotate:10"]),
+            code: 2,
+            names: "--augment".into(),
+            words: vec!["expected shift:N", "or none"],
+        },
+        Case {
+            what: "--augment shift beyond 8",
+            args: train(&["--augment", "shift:9"]),
+            code: 2,
+            names: "--augment".into(),
+            words: vec!["from 1 to 8"],
+        },
+        Case {
+            what: "--validation holding out the whole training set",
+            args: train(&["--validation", "64"]),
+            code: 1,
+            names: "validation split of 64".into(),
+            words: vec!["has 64", "at least one must be left"],
         },
     ];
     // Where the available memory is known (Linux), a network too large for it.

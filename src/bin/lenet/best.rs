@@ -1,5 +1,6 @@
-//! `train --save-best`: the model of the epoch with the best test accuracy, kept in a file of its
-//! own beside the run's (`FILE.best.safetensors` by default).
+//! `train --save-best`: the model of the epoch with the best test accuracy (validation accuracy,
+//! in a run holding a validation split out: the test set is not for choosing), kept in a file of
+//! its own beside the run's (`FILE.best.safetensors` by default).
 
 use anyhow::{Context, Result, bail};
 use lenet_gpu::checkpoint::{self, RUN_ID};
@@ -7,14 +8,25 @@ use lenet_gpu::session::Session;
 use lenet_gpu::train::EpochReport;
 use std::path::{Path, PathBuf};
 
-/// The metadata key of the test accuracy a best model was kept for.
+/// The metadata keys of the accuracy a best model was kept for: test, or validation.
 const TEST_ACCURACY: &str = "test_accuracy";
+const VALIDATION_ACCURACY: &str = "validation_accuracy";
+
+/// The accuracy an epoch is judged by, and the key it is recorded under.
+fn judged(report: &EpochReport) -> (f64, &'static str) {
+    match report.validation {
+        Some(held) => (held.accuracy, VALIDATION_ACCURACY),
+        None => (report.test_accuracy, TEST_ACCURACY),
+    }
+}
 
 /// Where `--save-best` keeps the best model, and which it is so far.
 pub struct BestModel {
     pub path: PathBuf,
-    /// The best test accuracy so far and its epoch (None before any epoch was kept).
+    /// The best accuracy so far and its epoch (None before any epoch was kept).
     best: Option<(f64, usize)>,
+    /// Which accuracy: "test", or "validation" with a validation split.
+    set: &'static str,
     /// Kept in this run (a resumed run may keep none: an earlier epoch stays the best).
     kept: bool,
 }
@@ -52,27 +64,31 @@ impl BestModel {
     /// run kept (a resumed run) is the best so far.
     pub fn new(path: PathBuf, session: &Session) -> BestModel {
         let run_id = session.record().and_then(|r| r.run_id);
+        let held_out = session.config().is_some_and(|c| c.validation > 0);
+        let (key, set) = if held_out { (VALIDATION_ACCURACY, "validation") } else { (TEST_ACCURACY, "test") };
         let best = checkpoint::read_metadata(&path).ok().and_then(|m| {
             let ours = run_id.is_some() && m.get(RUN_ID) == run_id.as_ref();
-            let accuracy = m.get(TEST_ACCURACY)?.parse().ok()?;
+            let accuracy = m.get(key)?.parse().ok()?;
             let epoch = m.get("epoch")?.parse().ok()?;
             ours.then_some((accuracy, epoch))
         });
-        BestModel { path, best, kept: false }
+        BestModel { path, best, set, kept: false }
     }
 
-    /// After an epoch: saves the model when its test accuracy beats the best so far.
+    /// After an epoch: saves the model when its accuracy beats the best so far.
     pub fn consider(&mut self, session: &Session, report: &EpochReport) -> Result<()> {
-        let better = self.best.is_none_or(|(accuracy, _)| report.test_accuracy > accuracy);
-        if !better || !report.test_accuracy.is_finite() {
+        let (judged, key) = judged(report);
+        let better = self.best.is_none_or(|(accuracy, _)| judged > accuracy);
+        if !better || !judged.is_finite() {
             return Ok(());
         }
         let saving = || format!("saving the best model after epoch {}", report.epoch);
         let params = session.parameters().with_context(saving)?;
         let mut metadata = session.record().map(|r| r.to_metadata()).unwrap_or_default();
         metadata.insert(TEST_ACCURACY.into(), report.test_accuracy.to_string());
+        metadata.insert(key.into(), judged.to_string());
         checkpoint::save(&self.path, &params, metadata).with_context(saving)?;
-        self.best = Some((report.test_accuracy, report.epoch));
+        self.best = Some((judged, report.epoch));
         self.kept = true;
         Ok(())
     }
@@ -82,7 +98,8 @@ impl BestModel {
         let (accuracy, epoch) = self.best?;
         let verb = if self.kept { "saved to" } else { "still in" };
         Some(format!(
-            "best model (epoch {epoch}, test acc {:.2}%) {verb} {}",
+            "best model (epoch {epoch}, {} acc {:.2}%) {verb} {}",
+            self.set,
             accuracy * 100.0,
             self.path.display()
         ))

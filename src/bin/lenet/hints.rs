@@ -143,6 +143,8 @@ fn resume_flags(setting: RunSetting) -> &'static str {
         RunSetting::Schedule => "--schedule",
         RunSetting::Warmup => "--warmup",
         RunSetting::WeightDecay => "--weight-decay",
+        RunSetting::Augment => "--augment",
+        RunSetting::Validation => "--validation",
         RunSetting::Epochs => "--epochs",
     }
 }

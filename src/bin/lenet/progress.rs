@@ -71,8 +71,12 @@ impl Observer for ConsoleObserver {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        // The validation split's figures, when there is one, before the test set's.
+        let held = r.validation.map_or(String::new(), |v| {
+            format!("val loss {:.4}, val acc {:.2}%, ", v.loss, v.accuracy * 100.0)
+        });
         super::outputs::say!(
-            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, test loss {:.4}, test acc {:.2}%, {:.1} s, {:.0} images/s",
+            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, {held}test loss {:.4}, test acc {:.2}%, {:.1} s, {:.0} images/s",
             r.epoch,
             self.epochs,
             r.train_loss,

@@ -1,5 +1,5 @@
-//! `train --target-accuracy P`: stop after the first epoch whose test accuracy reaches P, and say
-//! how long it took.
+//! `train --target-accuracy P`: stop after the first epoch whose test accuracy (validation
+//! accuracy, with a validation split) reaches P, and say how long it took.
 
 use lenet_gpu::train::EpochReport;
 use std::time::Instant;
@@ -11,17 +11,24 @@ pub struct Target {
     /// Seconds spent training (evaluation excluded) so far, and the best epoch's accuracy.
     training: f64,
     best: Option<(usize, f64)>,
+    /// Which accuracy it watches: "test", or "validation" with a validation split.
+    set: &'static str,
 }
 
 impl Target {
     pub fn new(percent: f64) -> Target {
-        Target { percent, start: Instant::now(), training: 0.0, best: None }
+        Target { percent, start: Instant::now(), training: 0.0, best: None, set: "test" }
     }
 
     /// Whether `report`'s epoch reaches the target (saying so, with the time it took).
     pub fn reached(&mut self, report: &EpochReport) -> bool {
         self.training += report.seconds;
-        let accuracy = report.test_accuracy;
+        // With a validation split the run is tuned, and so stopped, on it, not on the test set.
+        let (accuracy, set) = match report.validation {
+            Some(held) => (held.accuracy, "validation"),
+            None => (report.test_accuracy, "test"),
+        };
+        self.set = set;
         if self.best.is_none_or(|(_, best)| accuracy > best) {
             self.best = Some((report.epoch, accuracy));
         }
@@ -31,7 +38,7 @@ impl Target {
             return false;
         }
         eprintln!(
-            "reached {}% test accuracy after epoch {} ({:.2}%): {:.1} s after training started, {:.1} s of it training",
+            "reached {}% {set} accuracy after epoch {} ({:.2}%): {:.1} s after training started, {:.1} s of it training",
             self.percent,
             report.epoch,
             accuracy * 100.0,
@@ -45,8 +52,9 @@ impl Target {
     pub fn missed(self) -> Option<String> {
         let (epoch, best) = self.best?;
         Some(format!(
-            "did not reach {}% test accuracy: the best was {:.2}% after epoch {epoch}",
+            "did not reach {}% {} accuracy: the best was {:.2}% after epoch {epoch}",
             self.percent,
+            self.set,
             best * 100.0
         ))
     }

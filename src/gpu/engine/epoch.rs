@@ -76,7 +76,7 @@ impl GpuEngine {
         let resident = self.train_data.as_ref().expect("training data resident");
         // The epoch's only uploads: its order and its step uniforms.
         self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(order));
-        self.write_steps(order.len(), batch_size, self.updates);
+        self.write_steps(order.len(), batch_size, self.updates, self.augmentation);
 
         let net = self.network.as_ref().and_then(|n| n.training.as_ref()).expect("a training step built");
         let stats = self.epoch_stats.as_ref().expect("stats allocated");

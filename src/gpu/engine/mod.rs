@@ -23,6 +23,7 @@ mod step;
 use super::context::Gpu;
 use super::kernels::{Kernels, STEP_SIZE};
 use crate::data::Dataset;
+use crate::data::augment::EpochShift;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
@@ -44,6 +45,8 @@ pub struct GpuEngine {
     optimizer: Optimizer,
     /// Each update's learning rate and weight decay, written into its step uniform.
     rule: UpdateRule,
+    /// The current epoch's shifts of training images, written into its step uniforms.
+    augmentation: Option<EpochShift>,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
     first: wgpu::Buffer,
@@ -98,7 +101,9 @@ impl GpuEngine {
         let (p, grads) = (init("params", &params.values), init("grads", &zeros));
         let (first, second) =
             (init("optimizer first moment", &zeros), init("optimizer second moment", &zeros));
-        let step_stride = (gpu.device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_SIZE);
+        // Dynamic offsets must be multiples of the alignment: the uniform's size rounded up to one.
+        let step_stride =
+            STEP_SIZE.next_multiple_of(gpu.device.limits().min_uniform_buffer_offset_alignment as u64);
         let step_layout = super::kernels::step_layout(&gpu);
         gpu.check_errors()?;
         Ok(GpuEngine {
@@ -107,6 +112,7 @@ impl GpuEngine {
             plan,
             optimizer,
             rule: UpdateRule::default(),
+            augmentation: None,
             params: p,
             grads,
             first,
@@ -362,6 +368,10 @@ impl Engine for GpuEngine {
 
     fn set_update_rule(&mut self, rule: UpdateRule) {
         self.rule = rule;
+    }
+
+    fn set_augmentation(&mut self, shift: Option<EpochShift>) {
+        self.augmentation = shift;
     }
 
     fn set_interrupt(&mut self, interrupt: Interrupt) {

@@ -33,12 +33,15 @@ pub fn pack_images(data: &Dataset, limit: u64) -> Option<PackedImages> {
 
 impl Kernels<'_> {
     /// Buffers: images below the split (bytes packed in u32), labels (likewise), order, batch
-    /// input, batch labels, images from example `split` on.
+    /// input, batch labels, images from example `split` on. A shift moves each image's channel
+    /// planes (`data.rows` x `data.cols`) alike.
     pub fn gather(&self, data: &Dataset, split: usize, batch: usize) -> Result<Kernel> {
         let norm = data.normalization();
         let mut constants = vec![
             ("PIXELS", data.pixels_per_image() as f64),
             ("PLANE", (data.rows * data.cols) as f64),
+            ("ROWS", data.rows as f64),
+            ("COLS", data.cols as f64),
             ("BATCH", batch as f64),
             ("SPLIT", split.min(u32::MAX as usize) as f64),
         ];

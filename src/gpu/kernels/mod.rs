@@ -24,6 +24,7 @@ pub use optimizer::OPTIMIZER;
 pub use pool::POOL;
 
 use super::context::Gpu;
+use crate::data::augment::EpochShift;
 use crate::model::optimizer::Optimizer;
 use crate::model::schedule::UpdateRates;
 use crate::{Error, Result};
@@ -126,7 +127,7 @@ pub fn step_group(gpu: &Gpu, layout: &wgpu::BindGroupLayout, buffer: &wgpu::Buff
 }
 
 /// Bytes of `StepUniform`: the `Step` struct of common.wgsl.
-pub const STEP_SIZE: u64 = 32;
+pub const STEP_SIZE: u64 = 48;
 
 /// The `Step` struct of common.wgsl.
 #[repr(C)]
@@ -135,11 +136,14 @@ pub struct StepUniform {
     pub batch_start: u32,
     pub count: u32,
     pub slot: u32,
-    pub _pad: u32,
+    /// The gather's shifts (`data::augment::EpochShift`): the largest (0: none) and the key.
+    pub max_shift: u32,
     pub bias_correction1: f32,
     pub bias_correction2: f32,
     pub learning_rate: f32,
     pub weight_decay: f32,
+    pub shift_key: u32,
+    pub _pad: [u32; 3],
 }
 
 impl StepUniform {
@@ -165,6 +169,12 @@ impl StepUniform {
             weight_decay: rates.weight_decay,
             ..Default::default()
         }
+    }
+
+    /// This step with its images shifted by `shift` (None: not shifted).
+    pub fn shifted(self, shift: Option<EpochShift>) -> Self {
+        let (max_shift, shift_key) = shift.map_or((0, 0), |s| (s.max_shift, s.key));
+        StepUniform { max_shift, shift_key, ..self }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::cpu::dense::{dense_backward, dense_forward};
 use crate::cpu::loss::{argmax, softmax_cross_entropy};
 use crate::cpu::optimizer::{UpdateRates, optimizer_step};
 use crate::cpu::pool::{avgpool_backward, avgpool_forward, maxpool_backward, maxpool_forward};
+use crate::data::augment::Augmentation;
 use crate::data::{Dataset, synthetic};
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape};
@@ -322,12 +323,24 @@ async fn gather(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Result<()> {
         let mut y = vec![0u32; batch];
         data.gather_normalized(&indices, &mut x[..count * pixels], &mut y[..count]);
         let (gpu_x, gpu_y) = match split_at {
-            Some(limit) => ops::gather_within(gpu, data, &indices, batch, limit).await?,
+            Some(limit) => ops::gather_within(gpu, data, &indices, None, batch, limit).await?,
             None => ops::gather(gpu, data, &indices, batch).await?,
         };
         let what = format!("{count} {} images into a batch of {batch}", data.shape());
         tally.close("gather", &gpu_x, &x, || what.clone());
         tally.exact("gather", &gpu_y, &y, || format!("labels of {what}"));
+    }
+    // Shifted as `train --augment` shifts (the same integer draws on both sides): exact too.
+    for (max_shift, first, count, batch) in [(2, 0, 64, 64), (8, 130, 37, 64), (1, 5, 1, 1)] {
+        let shift = Augmentation::shift(max_shift).for_epoch(rng.next_u64(), 1).expect("a shift");
+        let indices: Vec<u32> = (0..count).map(|_| rng.below(data.len()) as u32).collect();
+        let mut x = vec![0.0; batch * 784];
+        let mut y = vec![0u32; batch];
+        data.gather_shifted(&indices, first, &shift, &mut x[..count * 784], &mut y[..count]);
+        let (gpu_x, gpu_y) = ops::gather_shifted(gpu, &data, &indices, Some((shift, first)), batch).await?;
+        let case = || format!("{count} images shifted up to {max_shift} from position {first}");
+        tally.exact("gather", &gpu_x, &x, case);
+        tally.exact("gather", &gpu_y, &y, case);
     }
     Ok(())
 }
