@@ -57,7 +57,7 @@ fn both_paths(network: &Network, n: usize, seed: u64) -> (Step, Step) {
 
 #[test]
 fn chunked_step_gives_the_layer_by_layer_gradient_loss_and_logits() {
-    // 1, 8 (one chunk), 19 (a partial last chunk), 200 (4 chunks per group, 7 groups, the last partial).
+    // 1, 8, 19 (a partial last chunk), 200 (2 chunks of 16 per group, 7 groups, the last partial).
     for network in networks() {
         for n in [1, 8, 19, 200] {
             let ((g, loss, logits), (gc, loss_c, logits_c)) = both_paths(&network, n, 3);

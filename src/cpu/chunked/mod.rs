@@ -15,9 +15,11 @@ use crate::model::{Layer, Plan};
 use layers::ChunkBuffers;
 use rayon::prelude::*;
 
-/// Images per pass through the network: LeNet-5's activations and their gradients for 8 images
-/// (≈ 1 MB with everything kept) stay within a core's L2.
-pub const CHUNK: usize = 8;
+/// Images per pass through the network: LeNet-5's activations and gradients for 16 images
+/// (≈ 1 MB of what a pass touches, ReLUs fused into the pools) stay about within a core's L2,
+/// and its dense layers multiply 16 rows at a time (8 cost ~8% more time on one thread, 32 the
+/// same as 16, measured on Zen 5).
+pub const CHUNK: usize = 16;
 /// Groups a batch is cut into, at most: enough tasks to balance 16 threads, few enough partial
 /// gradients that adding them stays cheap.
 const GROUPS: usize = 16;
