@@ -25,8 +25,34 @@ pub fn maxpool_forward(s: &PoolShape, input: &[f32], output: &mut [f32], argmax:
 
 /// One plane of `maxpool_forward`.
 fn max_plane_any(s: &PoolShape, plane: &[f32], out: &mut [f32], arg: &mut [u32]) {
-    // LeNet's 2x2 windows get a copy of the loop compiled for that window size.
-    if s.window == 2 { max_plane(s, 2, plane, out, arg) } else { max_plane(s, s.window, plane, out, arg) }
+    // LeNet's windows (2x2, stride 2) get a loop of their own; other 2x2 windows a copy of the
+    // general loop compiled for that size.
+    match (s.window, s.stride) {
+        (2, 2) => max_plane_2x2(s, plane, out, arg),
+        (2, _) => max_plane(s, 2, plane, out, arg),
+        _ => max_plane(s, s.window, plane, out, arg),
+    }
+}
+
+/// `max_plane` for 2x2 windows at stride 2: the same comparisons in the same order (so the same
+/// winner on ties), without its index arithmetic and bounds checks.
+fn max_plane_2x2(s: &PoolShape, plane: &[f32], out: &mut [f32], arg: &mut [u32]) {
+    let (ow, w) = (s.out_w(), s.in_w);
+    for (oy, (out_row, arg_row)) in out.chunks_exact_mut(ow).zip(arg.chunks_exact_mut(ow)).enumerate() {
+        let top = 2 * oy * w;
+        let (r0, r1) = (&plane[top..top + 2 * ow], &plane[top + w..top + w + 2 * ow]);
+        let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+        for (ox, ((o, a), (p0, p1))) in out_row.iter_mut().zip(arg_row.iter_mut()).zip(windows).enumerate() {
+            let x = 2 * ox;
+            let mut best = (f32::NEG_INFINITY, x);
+            for (v, i) in [(p0[0], x), (p0[1], x + 1), (p1[0], w + x), (p1[1], w + x + 1)] {
+                if v > best.0 {
+                    best = (v, i);
+                }
+            }
+            (*o, *a) = (best.0, (top + best.1) as u32);
+        }
+    }
 }
 
 /// One plane of `maxpool_forward`, `window` passed in so a constant one unrolls.

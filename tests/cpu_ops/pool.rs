@@ -176,3 +176,29 @@ fn serial_pools_equal_the_parallel_ones() {
 fn shape(batch: usize, channels: usize, in_h: usize, in_w: usize, window: usize, stride: usize) -> PoolShape {
     PoolShape { batch, channels, in_h, in_w, window, stride }
 }
+
+#[test]
+fn max_pooling_2x2_stride_2_equals_a_brute_force_search_with_ties_and_odd_sizes() {
+    // LeNet's windows have a loop of their own: against the definition (the first maximum in
+    // row-major order wins), on planes with a leftover row and column, ties and all-negative
+    // windows.
+    let mut rng = Rng::new(8);
+    for s in [shape(2, 3, 7, 5, 2, 2), shape(1, 2, 28, 28, 2, 2), shape(3, 1, 2, 9, 2, 2)] {
+        let x: Vec<f32> =
+            random(s.batch * s.input_len(), &mut rng).iter().map(|v| (v * 2.0).round() - 0.5).collect();
+        let (mut y, mut arg) = (vec![0.0; s.batch * s.output_len()], vec![0; s.batch * s.output_len()]);
+        maxpool_forward(&s, &x, &mut y, &mut arg);
+        let (ow, oh, plane) = (s.out_w(), s.out_h(), s.in_h * s.in_w);
+        for (p, (ys, args)) in y.chunks(oh * ow).zip(arg.chunks(oh * ow)).enumerate() {
+            let input = &x[p * plane..(p + 1) * plane];
+            for (o, (&v, &a)) in ys.iter().zip(args).enumerate() {
+                let (oy, ox) = (o / ow, o % ow);
+                let window =
+                    [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(dy, dx)| (2 * oy + dy) * s.in_w + 2 * ox + dx);
+                let best =
+                    window.iter().copied().fold(window[0], |b, i| if input[i] > input[b] { i } else { b });
+                assert_eq!((v, a), (input[best], best as u32), "{s:?}: plane {p}, output {o}");
+            }
+        }
+    }
+}
