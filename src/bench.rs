@@ -47,6 +47,29 @@ pub fn measure(
     Ok(Throughput { train_images_per_s: train, infer_images_per_s: infer })
 }
 
+/// FLOP one image costs in `plan`'s forward pass, and in a training step (forward, the weight
+/// gradients, and the input gradients of every layer but the first): two per multiply-add of
+/// the convolutions and dense layers, the rest (activations, pooling, loss, update) not counted.
+pub fn flops_per_image(plan: &Plan) -> (f64, f64) {
+    let (mut forward, mut train) = (0.0, 0.0);
+    for (i, l) in plan.layers.iter().enumerate() {
+        let f = match l.layer {
+            Layer::Conv2d { .. } => {
+                let s = conv_shape(l, 1);
+                2.0 * (s.output_len() * s.patch_len()) as f64
+            }
+            Layer::Dense { .. } => {
+                let s = dense_shape(l, 1);
+                2.0 * (s.in_features * s.out_features) as f64
+            }
+            _ => 0.0,
+        };
+        forward += f;
+        train += if i == 0 { 2.0 * f } else { 3.0 * f };
+    }
+    (forward, train)
+}
+
 /// One kernel's timing.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct KernelTiming {

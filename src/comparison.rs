@@ -65,6 +65,10 @@ pub struct Row {
     pub epoch_seconds: f64,
     /// Training speed over the CPU path's at the same batch size (when it was measured).
     pub speedup_over_cpu: Option<f64>,
+    /// Training's useful arithmetic rate: images/s times `bench::flops_per_image`.
+    pub train_gflops: f64,
+    /// For the CPU path, `train_gflops` over the measured peak on all threads.
+    pub fraction_of_peak: Option<f64>,
 }
 
 /// Each kernel of one engine's training step.
@@ -91,6 +95,11 @@ pub struct Skipped {
 /// Everything measured.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Comparison {
+    /// The CPU's measured peak (when the CPU path was measured).
+    pub peak: Option<crate::peak::Peak>,
+    /// FLOP per trained image and per inferred image (`bench::flops_per_image`).
+    pub train_flops_per_image: f64,
+    pub infer_flops_per_image: f64,
     pub throughput: Vec<Row>,
     pub kernels: Vec<KernelReport>,
     pub skipped: Vec<Skipped>,
@@ -109,7 +118,16 @@ pub fn compare(workload: &Workload, status: &mut dyn FnMut(String)) -> Result<Co
         let gpu = Gpu::open(DeviceChoice::Index(i))?.ok_or_else(|| Error::gpu("adapter vanished"))?;
         GpuEngine::new(gpu, plan.clone(), &params, optimizer)
     };
-    let mut out = Comparison::default();
+    let (infer_flops, train_flops) = bench::flops_per_image(&plan);
+    let mut out = Comparison {
+        train_flops_per_image: train_flops,
+        infer_flops_per_image: infer_flops,
+        ..Default::default()
+    };
+    if engines.contains(&None) {
+        status("measuring the CPU's peak FLOP/s".into());
+        out.peak = Some(crate::peak::measure(crate::peak::DEFAULT_ROUNDS));
+    }
     for &batch in &workload.batch_sizes {
         let mut cpu_rate = None;
         for &which in &engines {
@@ -159,6 +177,11 @@ pub fn compare(workload: &Workload, status: &mut dyn FnMut(String)) -> Result<Co
                 throughput: t,
                 epoch_seconds: 60_000.0 / t.train_images_per_s,
                 speedup_over_cpu: speedup,
+                train_gflops: t.train_images_per_s * train_flops / 1e9,
+                fraction_of_peak: match (which, out.peak) {
+                    (None, Some(p)) => Some(t.train_images_per_s * train_flops / 1e9 / p.all_threads_gflops),
+                    _ => None,
+                },
             });
             if workload.kernels && batch == workload.batch_sizes[0] {
                 status(format!("{name} ({backend}): timing each kernel"));

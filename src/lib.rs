@@ -20,6 +20,8 @@ pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod pacing;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod peak;
 pub mod rng;
 pub mod session;
 pub mod train;

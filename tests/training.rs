@@ -144,3 +144,48 @@ fn after_divergence_the_rate_to_try_is_one_that_works() {
     assert_eq!(rate_to_try(&Optimizer::Sgd { lr: 0.01, momentum: 0.9 }), 0.001);
     assert_eq!(rate_to_try(&Optimizer::adam(0.0005)), 0.00005);
 }
+
+/// Parameters after two epochs of `engine` on 1,000 MNIST images (synthetic digits when MNIST
+/// is not here) at `batch`, SGD with momentum as `lenet train` runs it.
+fn two_epochs(engine: CpuEngine, batch: usize) -> Vec<f32> {
+    let split = match common::shared_mnist_dir() {
+        Some(dir) => {
+            let full = mnist::load(&dir).unwrap();
+            Split { train: full.train.take(1000), test: full.test.take(100) }
+        }
+        None => synthetic::generate(1000, 100, 2),
+    };
+    let config = TrainConfig { epochs: 2, batch_size: batch, optimizer: SGD, seed: 1, ..Default::default() };
+    let mut engine = engine;
+    train::fit(&mut engine, &split, &config, &mut Quiet).unwrap();
+    engine.parameters().unwrap().values
+}
+
+#[test]
+fn chunked_steps_stay_within_1e_4_of_the_layer_by_layer_steps() {
+    // The chunked path (issue 14) sums weight gradients over images in another order; over two
+    // epochs the parameters may drift from the layer-by-layer path's by rounding only.
+    for batch in [64, 256] {
+        let chunked = two_epochs(lenet_engine(1, SGD), batch);
+        let layers = two_epochs(lenet_engine(1, SGD).layer_by_layer(), batch);
+        let diff: f64 =
+            chunked.iter().zip(&layers).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+        let norm: f64 = layers.iter().map(|&b| (b as f64).powi(2)).sum::<f64>().sqrt();
+        eprintln!("batch {batch}: relative L2 difference {:.2e}", diff / norm);
+        assert!(diff / norm < 1e-4, "batch {batch}: relative L2 difference {:.2e}", diff / norm);
+        let initial = Parameters::init(&Network::lenet5().plan().unwrap(), 1).values;
+        assert_ne!(chunked, initial, "batch {batch}: training changed the parameters");
+    }
+}
+
+#[test]
+fn two_mnist_epochs_are_bit_identical_on_one_and_two_threads() {
+    for batch in [64, 256] {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| two_epochs(lenet_engine(1, SGD), batch))
+        };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&run(1)), bits(&run(2)), "batch {batch}");
+    }
+}

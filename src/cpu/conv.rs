@@ -198,3 +198,104 @@ pub fn conv2d_backward(
         );
     }
 }
+
+/// Buffers one worker reuses across calls of the serial functions below (grown, never shrunk).
+#[derive(Default)]
+pub struct ConvScratch {
+    direct: direct::Scratch,
+    cols: Vec<f32>,
+}
+
+/// Whether `conv2d_backward_serial` adds this shape's weight gradient tap-major ([K, OC], the
+/// direct kernels' layout; `tap_major_gradient_to_weight_order` turns it back) rather than in
+/// the weight's own order.
+pub fn gradient_is_tap_major(s: &ConvShape) -> bool {
+    direct::weight_gradient(s).is_some()
+}
+
+/// weight [OC, K] rearranged tap-major [K, OC] into `taps`: what the direct kernels read.
+pub fn tap_major_into(s: &ConvShape, weight: &[f32], taps: &mut [f32]) {
+    let k = s.patch_len();
+    for (o, row) in weight.chunks_exact(k).enumerate() {
+        for (tap, &w) in row.iter().enumerate() {
+            taps[tap * s.out_channels + o] = w;
+        }
+    }
+}
+
+/// A tap-major weight gradient [K, OC] back into the weight's order [OC, K].
+pub fn tap_major_gradient_to_weight_order(s: &ConvShape, taps: &[f32], weight: &mut [f32]) {
+    direct::channel_major(s, taps, weight);
+}
+
+/// `conv2d_forward` on this thread alone, for the `s.batch` images of a chunk; `taps` is
+/// `weight` tap-major (`tap_major_into`).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_serial(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    taps: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    scratch: &mut ConvScratch,
+) {
+    let (k, p) = (s.patch_len(), s.positions());
+    let images = output.chunks_exact_mut(s.output_len()).zip(input.chunks_exact(s.input_len()));
+    if let Some(forward) = direct::forward(s) {
+        images.for_each(|(out, image)| forward(s, image, taps, bias, out, &mut scratch.direct));
+        return;
+    }
+    scratch.cols.resize(k * p, 0.0);
+    for (out, image) in images {
+        im2col(s, image, &mut scratch.cols);
+        for (row, &b) in out.chunks_exact_mut(p).zip(bias) {
+            row.fill(b);
+        }
+        gemm(s.out_channels, p, k, weight, false, &scratch.cols, false, 1.0, out);
+    }
+}
+
+/// `conv2d_backward` on this thread alone, for the `s.batch` images of a chunk, image by image
+/// in order: the weight and bias gradients are added to `d_weight` (tap-major when
+/// `gradient_is_tap_major`) and `d_bias`; `d_input`, when asked for, is overwritten.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_serial(
+    s: &ConvShape,
+    input: &[f32],
+    weight: &[f32],
+    taps: &[f32],
+    d_output: &[f32],
+    d_input: Option<&mut [f32]>,
+    d_weight: &mut [f32],
+    d_bias: &mut [f32],
+    scratch: &mut ConvScratch,
+) {
+    let (k, p) = (s.patch_len(), s.positions());
+    let pairs = input.chunks_exact(s.input_len()).zip(d_output.chunks_exact(s.output_len()));
+    if let Some(weight_gradient) = direct::weight_gradient(s) {
+        pairs.for_each(|(image, d_out)| {
+            weight_gradient(s, image, d_out, d_weight, d_bias, &mut scratch.direct)
+        });
+    } else {
+        scratch.cols.resize(k * p, 0.0);
+        for (image, d_out) in pairs {
+            im2col(s, image, &mut scratch.cols);
+            gemm(s.out_channels, k, p, d_out, false, &scratch.cols, true, 1.0, d_weight);
+            for (b, row) in d_bias.iter_mut().zip(d_out.chunks_exact(p)) {
+                *b += direct::sum(row);
+            }
+        }
+    }
+    let Some(d_input) = d_input else { return };
+    let images = d_input.chunks_exact_mut(s.input_len()).zip(d_output.chunks_exact(s.output_len()));
+    if let Some(input_gradient) = direct::input_gradient(s) {
+        images.for_each(|(d_image, d_out)| input_gradient(s, taps, d_out, d_image, &mut scratch.direct));
+        return;
+    }
+    scratch.cols.resize(k * p, 0.0);
+    for (d_image, d_out) in images {
+        gemm(k, p, s.out_channels, weight, true, d_out, false, 0.0, &mut scratch.cols);
+        col2im(s, &scratch.cols, d_image);
+    }
+}

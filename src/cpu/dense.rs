@@ -40,3 +40,27 @@ pub fn dense_backward(
         gemm(s.batch, s.in_features, s.out_features, d_output, false, weight, false, 0.0, d_input);
     }
 }
+
+/// `dense_backward` adding its weight and bias gradients to `d_weight` and `d_bias` instead of
+/// overwriting them (a chunk's share of a batch's gradient); `d_input` is overwritten.
+pub fn dense_backward_add(
+    s: &DenseShape,
+    input: &[f32],
+    weight: &[f32],
+    d_output: &[f32],
+    d_input: Option<&mut [f32]>,
+    d_weight: &mut [f32],
+    d_bias: &mut [f32],
+) {
+    assert_eq!(d_output.len(), s.batch * s.out_features, "dense d_output size");
+    assert_eq!(d_weight.len(), s.out_features * s.in_features, "dense d_weight size");
+    assert_eq!(d_bias.len(), s.out_features, "dense d_bias size");
+    gemm(s.out_features, s.in_features, s.batch, d_output, true, input, false, 1.0, d_weight);
+    for row in d_output.chunks_exact(s.out_features) {
+        d_bias.iter_mut().zip(row).for_each(|(b, g)| *b += g);
+    }
+    if let Some(d_input) = d_input {
+        assert_eq!(d_input.len(), s.batch * s.in_features, "dense d_input size");
+        gemm(s.batch, s.in_features, s.out_features, d_output, false, weight, false, 0.0, d_input);
+    }
+}

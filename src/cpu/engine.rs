@@ -1,6 +1,7 @@
 //! The CPU path as an `Engine`: parameters, gradients, optimizer state and activations held in
 //! memory allocated once, and the ops of this module run step by step.
 
+use super::chunked::ChunkedNetwork;
 use super::network::{Workspace, forward, forward_backward};
 use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
 use crate::data::Dataset;
@@ -23,7 +24,13 @@ pub struct CpuEngine {
     /// The current epoch's shifts (`Engine::set_augmentation`).
     augmentation: Option<EpochShift>,
     state: OptimizerState,
+    /// Training and inference a chunk of images at a time through the whole network.
+    chunked: ChunkedNetwork,
+    /// Layer-by-layer activations over a whole batch: `activations`, and the reference steps.
     workspace: Workspace,
+    /// Steps run layer by layer over the whole batch (`network::forward_backward`), the way
+    /// every step ran before the chunked path: kept as the reference it is tested against.
+    layer_by_layer: bool,
     batch_input: Vec<f32>,
     batch_labels: Vec<u32>,
     interrupt: Interrupt,
@@ -35,6 +42,8 @@ impl CpuEngine {
         CpuEngine {
             interrupt: Interrupt::default(),
             workspace: Workspace::new(&plan, 0),
+            chunked: ChunkedNetwork::new(plan.clone()),
+            layer_by_layer: false,
             grads: vec![0.0; n],
             state: OptimizerState::new(n),
             params,
@@ -47,12 +56,27 @@ impl CpuEngine {
         }
     }
 
+    /// The same engine with its training steps run layer by layer over the whole batch, as they
+    /// were before the chunked path (a reference for tests and benchmarks).
+    pub fn layer_by_layer(mut self) -> Self {
+        self.layer_by_layer = true;
+        self
+    }
+
     /// Makes sure the buffers hold batches of `batch` examples (allocates only when it grows).
     fn reserve(&mut self, batch: usize) {
-        if self.workspace.capacity() < batch {
-            self.workspace = Workspace::new(&self.plan, batch);
+        if self.batch_labels.len() < batch {
             self.batch_input = vec![0.0; batch * self.plan.input().len()];
             self.batch_labels = vec![0; batch];
+        }
+        self.chunked.reserve(batch);
+    }
+
+    /// `reserve`, and the layer-by-layer workspace too.
+    fn reserve_workspace(&mut self, batch: usize) {
+        self.reserve(batch);
+        if self.workspace.capacity() < batch {
+            self.workspace = Workspace::new(&self.plan, batch);
         }
     }
 
@@ -81,17 +105,25 @@ impl CpuEngine {
         indices: &[u32],
         shifted: Option<(EpochShift, usize)>,
     ) -> super::loss::LossStats {
+        if self.layer_by_layer {
+            self.reserve_workspace(indices.len());
+        }
         self.reserve(indices.len());
         let n = self.load_batch(data, indices, shifted);
         let pixels = self.plan.input().len();
-        let stats = forward_backward(
-            &self.plan,
-            &self.params.values,
-            &self.batch_input[..n * pixels],
-            &self.batch_labels[..n],
-            &mut self.workspace,
-            &mut self.grads,
-        );
+        let (input, labels) = (&self.batch_input[..n * pixels], &self.batch_labels[..n]);
+        let stats = if self.layer_by_layer {
+            forward_backward(
+                &self.plan,
+                &self.params.values,
+                input,
+                labels,
+                &mut self.workspace,
+                &mut self.grads,
+            )
+        } else {
+            self.chunked.forward_backward(&self.params.values, input, labels, &mut self.grads)
+        };
         let rates = self.rule.rates(&self.optimizer, self.state.step);
         optimizer_step(&self.optimizer, rates, &mut self.state, &mut self.params.values, &self.grads);
         stats
@@ -141,15 +173,11 @@ impl CpuEngine {
         let classes = self.plan.classes();
         let pixels = self.plan.input().len();
         let mut predictions = Vec::with_capacity(data.len());
+        let mut logits = vec![0.0; batch * classes];
         for indices in all.chunks(batch) {
             let n = self.load_batch(data, indices, None);
-            let logits = forward(
-                &self.plan,
-                &self.params.values,
-                &self.batch_input[..n * pixels],
-                n,
-                &mut self.workspace,
-            );
+            let logits = &mut logits[..n * classes];
+            self.chunked.forward(&self.params.values, &self.batch_input[..n * pixels], n, logits);
             predictions.extend(logits.chunks_exact(classes).map(|row| super::loss::argmax(row) as u8));
         }
         Ok(predictions)
@@ -160,23 +188,18 @@ impl CpuEngine {
         self.reserve(batch);
         let all: Vec<u32> = (0..data.len() as u32).collect();
         let pixels = self.plan.input().len();
-        let mut out = Vec::with_capacity(data.len() * self.plan.classes());
-        for indices in all.chunks(batch) {
+        let classes = self.plan.classes();
+        let mut out = vec![0.0; data.len() * classes];
+        for (indices, logits) in all.chunks(batch).zip(out.chunks_mut(batch * classes)) {
             let n = self.load_batch(data, indices, None);
-            out.extend_from_slice(forward(
-                &self.plan,
-                &self.params.values,
-                &self.batch_input[..n * pixels],
-                n,
-                &mut self.workspace,
-            ));
+            self.chunked.forward(&self.params.values, &self.batch_input[..n * pixels], n, logits);
         }
         Ok(out)
     }
 
     fn activations_now(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
         let batch = PREDICT_BATCH.min(data.len().max(1));
-        self.reserve(batch);
+        self.reserve_workspace(batch);
         let all: Vec<u32> = (0..data.len() as u32).collect();
         let pixels = self.plan.input().len();
         let mut out: Vec<LayerOutput> = feature_layers(&self.plan)

@@ -12,6 +12,18 @@ pub fn softmax_cross_entropy(
     classes: usize,
     d_logits: &mut [f32],
 ) -> LossStats {
+    softmax_cross_entropy_of_batch(logits, labels, classes, labels.len(), d_logits)
+}
+
+/// `softmax_cross_entropy` for some rows of a batch of `batch` examples: the gradient is that of
+/// the mean loss over the whole batch.
+pub fn softmax_cross_entropy_of_batch(
+    logits: &[f32],
+    labels: &[u32],
+    classes: usize,
+    batch: usize,
+    d_logits: &mut [f32],
+) -> LossStats {
     let n = labels.len();
     assert_eq!(logits.len(), n * classes, "loss logits size");
     assert_eq!(d_logits.len(), n * classes, "loss d_logits size");
@@ -29,7 +41,7 @@ pub fn softmax_cross_entropy(
         stats.correct += (predicted == label) as u32;
         for (j, (d, &z)) in d_row.iter_mut().zip(row).enumerate() {
             let p = (z - max).exp() / sum_exp;
-            *d = (p - (j == label) as u32 as f32) / n as f32;
+            *d = (p - (j == label) as u32 as f32) / batch as f32;
         }
     }
     stats

@@ -8,6 +8,7 @@
 //! order so results do not depend on the number of threads.
 
 pub mod activation;
+pub mod chunked;
 pub mod conv;
 mod conv_direct;
 pub mod dense;

@@ -9,6 +9,7 @@
 mod common;
 
 mod activation;
+mod chunked;
 mod conv;
 mod dense;
 mod loss;

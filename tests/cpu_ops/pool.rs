@@ -122,3 +122,83 @@ fn avgpool_backward_matches_finite_differences() {
         check_gradient("avgpool d_input", &x, &dx, |x| dot(&g, &pool(x)));
     }
 }
+
+#[test]
+fn fused_relu_maxpool_equals_relu_then_maxpool_bit_for_bit() {
+    use lenet_gpu::cpu::activation::{relu_backward, relu_forward};
+    use lenet_gpu::cpu::pool::serial;
+    let mut rng = Rng::new(5);
+    for s in [shape(3, 2, 6, 6, 2, 2), shape(2, 1, 7, 5, 3, 2), shape(1, 1, 4, 4, 2, 1)] {
+        // Negative windows, ties (values rounded to a coarse grid) and zeros.
+        let x: Vec<f32> =
+            random(s.batch * s.input_len(), &mut rng).iter().map(|v| (v * 3.0).round() - 0.5).collect();
+        let dy = random(s.batch * s.output_len(), &mut rng);
+        let mut relu = vec![0.0; x.len()];
+        relu_forward(&x, &mut relu);
+        let (mut y, mut arg) = (vec![0.0; dy.len()], vec![0; dy.len()]);
+        maxpool_forward(&s, &relu, &mut y, &mut arg);
+        let mut d_relu = vec![0.0; x.len()];
+        maxpool_backward(&s, &dy, &arg, &mut d_relu);
+        let mut dx = vec![0.0; x.len()];
+        relu_backward(&relu, &d_relu, &mut dx);
+
+        let (mut yf, mut argf) = (vec![0.0; dy.len()], vec![0; dy.len()]);
+        serial::relu_maxpool_forward(&s, &x, &mut yf, &mut argf);
+        let mut dxf = vec![f32::NAN; x.len()];
+        serial::relu_maxpool_backward(&s, &yf, &dy, &argf, &mut dxf);
+        let bits = |v: &[f32]| v.iter().map(|x| (x + 0.0).to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&yf), bits(&y), "{s:?}: output");
+        assert_eq!(bits(&dxf), bits(&dx), "{s:?}: input gradient");
+    }
+}
+
+#[test]
+fn serial_pools_equal_the_parallel_ones() {
+    use lenet_gpu::cpu::pool::serial;
+    let mut rng = Rng::new(6);
+    let s = shape(5, 3, 8, 6, 2, 2);
+    let x = random(s.batch * s.input_len(), &mut rng);
+    let dy = random(s.batch * s.output_len(), &mut rng);
+    let (mut y, mut arg, mut dx) = (vec![0.0; dy.len()], vec![0; dy.len()], vec![0.0; x.len()]);
+    let (mut ys, mut args, mut dxs) = (vec![1.0; dy.len()], vec![1; dy.len()], vec![1.0; x.len()]);
+    maxpool_forward(&s, &x, &mut y, &mut arg);
+    serial::maxpool_forward(&s, &x, &mut ys, &mut args);
+    maxpool_backward(&s, &dy, &arg, &mut dx);
+    serial::maxpool_backward(&s, &dy, &args, &mut dxs);
+    assert_eq!((&ys, &args, &dxs), (&y, &arg, &dx));
+    avgpool_forward(&s, &x, &mut y);
+    serial::avgpool_forward(&s, &x, &mut ys);
+    avgpool_backward(&s, &dy, &mut dx);
+    serial::avgpool_backward(&s, &dy, &mut dxs);
+    assert_eq!((&ys, &dxs), (&y, &dx));
+}
+
+fn shape(batch: usize, channels: usize, in_h: usize, in_w: usize, window: usize, stride: usize) -> PoolShape {
+    PoolShape { batch, channels, in_h, in_w, window, stride }
+}
+
+#[test]
+fn max_pooling_2x2_stride_2_equals_a_brute_force_search_with_ties_and_odd_sizes() {
+    // LeNet's windows have a loop of their own: against the definition (the first maximum in
+    // row-major order wins), on planes with a leftover row and column, ties and all-negative
+    // windows.
+    let mut rng = Rng::new(8);
+    for s in [shape(2, 3, 7, 5, 2, 2), shape(1, 2, 28, 28, 2, 2), shape(3, 1, 2, 9, 2, 2)] {
+        let x: Vec<f32> =
+            random(s.batch * s.input_len(), &mut rng).iter().map(|v| (v * 2.0).round() - 0.5).collect();
+        let (mut y, mut arg) = (vec![0.0; s.batch * s.output_len()], vec![0; s.batch * s.output_len()]);
+        maxpool_forward(&s, &x, &mut y, &mut arg);
+        let (ow, oh, plane) = (s.out_w(), s.out_h(), s.in_h * s.in_w);
+        for (p, (ys, args)) in y.chunks(oh * ow).zip(arg.chunks(oh * ow)).enumerate() {
+            let input = &x[p * plane..(p + 1) * plane];
+            for (o, (&v, &a)) in ys.iter().zip(args).enumerate() {
+                let (oy, ox) = (o / ow, o % ow);
+                let window =
+                    [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(dy, dx)| (2 * oy + dy) * s.in_w + 2 * ox + dx);
+                let best =
+                    window.iter().copied().fold(window[0], |b, i| if input[i] > input[b] { i } else { b });
+                assert_eq!((v, a), (input[best], best as u32), "{s:?}: plane {p}, output {o}");
+            }
+        }
+    }
+}

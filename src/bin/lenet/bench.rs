@@ -25,6 +25,9 @@ pub struct BenchArgs {
     /// Also time each kernel of a training step (at the first batch size).
     #[arg(long)]
     kernels: bool,
+    /// Only measure the CPU's peak FLOP/s (independent FMA chains, one thread and all threads).
+    #[arg(long, conflicts_with_all = ["kernels", "json"])]
+    peak: bool,
     /// Write the figures as JSON to this file (`-`: standard output, the table then going to
     /// standard error).
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -38,6 +41,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
     use indicatif::ProgressBar;
     super::args::set_threads(args.threads)?;
     outputs::check(&[(Kind::Json, args.json.as_deref())])?;
+    if args.peak {
+        let p = lenet_gpu::peak::measure(lenet_gpu::peak::DEFAULT_ROUNDS);
+        say!(
+            "peak f32 FLOP/s ({} loop): 1 thread {:.1} GFLOP/s, {} threads {:.1} GFLOP/s",
+            p.kernel,
+            p.one_thread_gflops,
+            p.threads,
+            p.all_threads_gflops
+        );
+        return Ok(());
+    }
     let workload = Workload {
         engines: args.device,
         batch_sizes: args.batch_size.iter().map(|&b| b as usize).collect(),
@@ -51,7 +65,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     spinner.finish_and_clear();
     let figures = result?;
     say!(
-        "{:<3} {:<40} {:<8} {:>6} {:>13} {:>13} {:>12} {:>8}",
+        "{:<3} {:<40} {:<8} {:>6} {:>13} {:>13} {:>12} {:>8} {:>9} {:>7}",
         "#",
         "device",
         "backend",
@@ -59,11 +73,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "train img/s",
         "infer img/s",
         "epoch (60k)",
-        "vs CPU"
+        "vs CPU",
+        "GFLOP/s",
+        "of peak"
     );
     for r in &figures.throughput {
         say!(
-            "{:<3} {:<40} {:<8} {:>6} {:>13.0} {:>13.0} {:>10.1} s {:>8}",
+            "{:<3} {:<40} {:<8} {:>6} {:>13.0} {:>13.0} {:>10.1} s {:>8} {:>9.1} {:>7}",
             r.adapter.map_or("cpu".to_string(), |i| i.to_string()),
             r.device,
             r.backend,
@@ -71,7 +87,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
             r.throughput.train_images_per_s,
             r.throughput.infer_images_per_s,
             r.epoch_seconds,
-            r.speedup_over_cpu.map_or("-".to_string(), |s| format!("{s:.2}x"))
+            r.speedup_over_cpu.map_or("-".to_string(), |s| format!("{s:.2}x")),
+            r.train_gflops,
+            r.fraction_of_peak.map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0))
+        );
+    }
+    if let Some(p) = figures.peak {
+        say!(
+            "CPU peak ({} FMA loop): {:.1} GFLOP/s on 1 thread, {:.1} on {}; training costs {:.2} MFLOP an image, inference {:.2}",
+            p.kernel,
+            p.one_thread_gflops,
+            p.all_threads_gflops,
+            p.threads,
+            figures.train_flops_per_image / 1e6,
+            figures.infer_flops_per_image / 1e6
         );
     }
     for skipped in &figures.skipped {

@@ -66,16 +66,33 @@ fn narrow_forward_avx2<const G: usize>(
             }
             let width = COLUMNS.min(ow - x0);
             for (o, a) in acc.iter().enumerate() {
-                let mut block = [0.0f32; COLUMNS];
-                // SAFETY: `block` holds 16 floats: two 8-float stores.
+                let dst = &mut out[(o * oh + oy) * ow + x0..][..width];
+                // A whole block is stored straight; a partial one through masked stores (a
+                // copy of a variable length would be a call to memcpy per block).
+                // SAFETY: `dst` holds `width` floats; a masked store writes only the lanes
+                // below `width`.
                 unsafe {
-                    _mm256_storeu_ps(block.as_mut_ptr(), a[0]);
-                    _mm256_storeu_ps(block.as_mut_ptr().add(LANES), a[1]);
+                    if width == COLUMNS {
+                        _mm256_storeu_ps(dst.as_mut_ptr(), a[0]);
+                        _mm256_storeu_ps(dst.as_mut_ptr().add(LANES), a[1]);
+                    } else {
+                        _mm256_maskstore_ps(dst.as_mut_ptr(), lanes_below(width), a[0]);
+                        let rest = width.saturating_sub(LANES);
+                        if rest > 0 {
+                            _mm256_maskstore_ps(dst.as_mut_ptr().add(LANES), lanes_below(rest), a[1]);
+                        }
+                    }
                 }
-                out[(o * oh + oy) * ow + x0..][..width].copy_from_slice(&block[..width]);
             }
         }
     }
+}
+
+/// A mask of the lanes below `n` (at most 8), for `_mm256_maskstore_ps`.
+#[target_feature(enable = "avx2")]
+fn lanes_below(n: usize) -> __m256i {
+    let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(LANES) as i32), index)
 }
 
 pub fn narrow_weight_gradient<const G: usize>(
