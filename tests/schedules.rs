@@ -248,6 +248,7 @@ fn target_accuracy_stops_after_the_first_epoch_reaching_it() {
     let line = out.stderr.lines().find(|l| l.starts_with("reached")).unwrap_or(&out.stderr);
     assert!(line.contains(&format!("reached {target}% test accuracy after epoch {reached}")), "{line}");
     assert!(line.contains("s after training started"), "{line}");
+    assert!(!out.stderr.contains("did not reach"), "reached and missed both said:\n{}", out.stderr);
 
     // A percentage, not a fraction.
     let out = lenet(dir.path(), &["--target-accuracy", "0.99"]);

@@ -13,11 +13,13 @@ pub struct Target {
     best: Option<(usize, f64)>,
     /// Which accuracy it watches: "test", or "validation" with a validation split.
     set: &'static str,
+    /// Whether an epoch has reached it.
+    hit: bool,
 }
 
 impl Target {
     pub fn new(percent: f64) -> Target {
-        Target { percent, start: Instant::now(), training: 0.0, best: None, set: "test" }
+        Target { percent, start: Instant::now(), training: 0.0, best: None, set: "test", hit: false }
     }
 
     /// Whether `report`'s epoch reaches the target (saying so, with the time it took).
@@ -45,11 +47,15 @@ impl Target {
             self.start.elapsed().as_secs_f64(),
             self.training
         );
+        self.hit = true;
         true
     }
 
-    /// What to say when the run ended without reaching it.
+    /// What to say when the run ended without reaching it (nothing when it did).
     pub fn missed(self) -> Option<String> {
+        if self.hit {
+            return None;
+        }
         let (epoch, best) = self.best?;
         Some(format!(
             "did not reach {}% {} accuracy: the best was {:.2}% after epoch {epoch}",
