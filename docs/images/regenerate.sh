@@ -24,4 +24,10 @@ lenet="${CARGO_TARGET_DIR:-target}/release/lenet"
 "$lenet" convolve assets/7-tall.png --kernel vertical-edge --device cpu --caption --out "$out/convolve-vertical-edge.png"
 "$lenet" eval --device cpu "${data_args[@]}" --model "$work/lenet.safetensors" \
     --confusion "$out/confusion.png" --misclassified "$out/misclassified.png" --shift 4 --shift-plot "$out/shift.png"
+# "Getting to 99%": the recipes' curves and what shifting buys (MNIST, seed 1).
+"$lenet" train --recipe fast --device cpu "${data_args[@]}" --save "$work/fast.safetensors" \
+    --metrics "$work/fast.csv" --metrics-every 20 --plot "$out/recipe-fast-curves.png"
+"$lenet" train --recipe best --device cpu "${data_args[@]}" --save "$work/best.safetensors"
+"$lenet" eval --device cpu "${data_args[@]}" --model "$work/fast.safetensors" --shift 4 --shift-plot "$out/shift-recipe-fast.png"
+"$lenet" eval --device cpu "${data_args[@]}" --model "$work/best.safetensors" --shift 4 --shift-plot "$out/shift-recipe-best.png"
 ls -l "$out"/*.png
