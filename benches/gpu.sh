@@ -11,6 +11,10 @@
 # `cargo build --release`), LENET_DATA_DIR (MNIST's four files, default data/mnist: `lenet
 # download` fills it), DEVICE (`--device`, default gpu: the best adapter; or an index from
 # `lenet devices`), LIMIT (train on the first LIMIT images only: a quick check of the script).
+#
+# On a bare NVIDIA Linux machine wgpu needs the Vulkan loader (libvulkan1) and, for the driver's
+# ICD (libGLX_nvidia), glvnd: libglvnd0 libgl1 libglx0 libegl1 (without them: "Could not get
+# 'vkCreateInstance'" and no adapter).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 lenet=${LENET:-target/release/lenet}
