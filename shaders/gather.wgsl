@@ -1,6 +1,6 @@
 // Batch assembly: copies the examples a step uses from the data set, resident on the GPU as
 // bytes (four pixels per u32), into the batch input as normalized f32, each channel with its own
-// mean and std. Rows past the step's count are zeroed. A data set over one binding's limit
+// mean and std (looked up in `levels`). Rows past the step's count are zeroed. A data set over one binding's limit
 // (CIFAR-10's 146 MiB against WebGPU's 128) is split in two at an example: examples from SPLIT
 // on are in images_high. With the step's max_shift > 0 each image is moved by its shift (zero
 // fill, on the bytes, each channel plane alike): see shift_of. CPU twin:
@@ -13,12 +13,6 @@ override ROWS: u32 = 28u;
 override COLS: u32 = 28u;
 override BATCH: u32 = 64u;
 override SPLIT: u32 = 4294967295u;
-override MEAN0: f32 = 0.1307;
-override STD0: f32 = 0.3081;
-override MEAN1: f32 = 0.1307;
-override STD1: f32 = 0.3081;
-override MEAN2: f32 = 0.1307;
-override STD2: f32 = 0.3081;
 
 @group(0) @binding(0) var<storage, read> images: array<u32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
@@ -26,6 +20,10 @@ override STD2: f32 = 0.3081;
 @group(0) @binding(3) var<storage, read_write> batch_input: array<f32>;
 @group(0) @binding(4) var<storage, read_write> batch_labels: array<u32>;
 @group(0) @binding(5) var<storage, read> images_high: array<u32>;
+// Each byte's normalized value per channel (channel c's at c * 256 + byte), computed by the CPU
+// (`Normalization::levels`): a lookup, not a division, so the batch equals the CPU's bit for bit
+// on any device (a driver may compile x / c as x * (1 / c)).
+@group(0) @binding(6) var<storage, read> levels: array<f32>;
 @group(1) @binding(0) var<uniform> step: Step;
 
 fn byte_at(example: u32, pixel: u32) -> u32 {
@@ -39,19 +37,6 @@ fn byte_at(example: u32, pixel: u32) -> u32 {
 
 fn label_at(i: u32) -> u32 {
     return (labels[i / 4u] >> (8u * (i % 4u))) & 0xffu;
-}
-
-fn normalized(byte: u32, channel: u32) -> f32 {
-    var mean = MEAN0;
-    var deviation = STD0;
-    if channel == 1u {
-        mean = MEAN1;
-        deviation = STD1;
-    } else if channel == 2u {
-        mean = MEAN2;
-        deviation = STD2;
-    }
-    return (f32(byte) / 255.0 - mean) / deviation;
 }
 
 // --- Augmentation: the same u32 operations as src/data/augment.rs (lowbias32, offset). ---
@@ -111,7 +96,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
             byte = byte_at(example, u32(source));
         }
     }
-    batch_input[id] = normalized(byte, pixel / PLANE);
+    batch_input[id] = levels[(pixel / PLANE) * 256u + byte];
     if pixel == 0u {
         batch_labels[row] = label_at(example);
     }

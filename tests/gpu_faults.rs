@@ -232,7 +232,7 @@ fn a_kernel_beyond_the_devices_limits_fails_naming_the_kernel_and_the_limit() {
             let why = why.to_string();
             assert!(why.contains("building kernel gather"), "names the kernel: {why}");
             assert!(why.contains("max_storage_buffers_per_shader_stage"), "names the limit: {why}");
-            assert!(why.contains("limit is 4, count was 6"), "{why}");
+            assert!(why.contains("limit is 4, count was 7"), "{why}");
         }
         other => panic!("expected a GPU error naming the kernel, got {other:?}"),
     }

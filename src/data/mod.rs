@@ -54,6 +54,14 @@ impl Normalization {
         (byte as f32 / 255.0 - mean) / std
     }
 
+    /// Every byte's normalized value for each of `channels` channels (channel c's at
+    /// `c * 256 + byte`): the GPU gather looks pixels up here rather than dividing, since a
+    /// driver may turn a division by a constant into a multiplication by its reciprocal
+    /// (SwiftShader does), one ulp from the CPU's value.
+    pub fn levels(&self, channels: usize) -> Vec<f32> {
+        (0..channels.max(1)).flat_map(|c| (0..=255u8).map(move |b| self.pixel(c, b))).collect()
+    }
+
     /// As recorded in a model file: "mean=0.1307,std=0.3081", or lists for colour.
     pub fn describe(&self) -> String {
         let list = |v: &[f32]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("/");

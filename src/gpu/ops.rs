@@ -4,7 +4,7 @@
 //! single picture. Async, as every readback is: natively, `pollster::block_on` waits for one.
 
 use super::context::Gpu;
-use super::kernels::gather::pack_images;
+use super::kernels::gather::{gather_levels, pack_images};
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
 use crate::data::Dataset;
 use crate::data::augment::EpochShift;
@@ -329,6 +329,7 @@ pub async fn gather_within(
         .ok_or_else(|| Error::InvalidArgument("the data set is over two bindings' size".into()))?;
     let (low, high) = (upload(gpu, &packed.low), upload(gpu, &packed.high));
     let labels = upload(gpu, &pack_bytes(&data.labels));
+    let levels = upload(gpu, &gather_levels(data));
     // The kernel hashes an image's position in the order: put the batch at its place in it.
     let first = shifted.map_or(0, |(_, first)| first);
     let order: Vec<u32> = std::iter::repeat_n(0, first).chain(indices.iter().copied()).collect();
@@ -336,6 +337,6 @@ pub async fn gather_within(
     let step = StepUniform { batch_start: first as u32, count: indices.len() as u32, ..Default::default() }
         .shifted(shifted.map(|(shift, _)| shift));
     let kernel = k.gather(data, packed.split, batch)?;
-    run(gpu, &k, &kernel.bind(gpu, &[&low, &labels, &order, &x, &y, &high]), step)?;
+    run(gpu, &k, &kernel.bind(gpu, &[&low, &labels, &order, &x, &y, &high, &levels]), step)?;
     Ok((gpu.read_f32_async(&x, 0, batch * pixels).await?, gpu.read_u32_async(&y, 0, batch).await?))
 }

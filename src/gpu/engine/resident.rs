@@ -7,7 +7,7 @@ use super::epoch::IN_FLIGHT;
 use crate::data::Dataset;
 use crate::data::augment::EpochShift;
 use crate::error::GpuError;
-use crate::gpu::kernels::gather::pack_images;
+use crate::gpu::kernels::gather::{gather_levels, pack_images};
 use crate::gpu::kernels::{Dispatch, STEP_SIZE, StepUniform, pack_bytes, step_group};
 use crate::{Error, Result};
 
@@ -112,12 +112,13 @@ impl GpuEngine {
             gpu.create_buffer_init("images past the split", bytemuck::cast_slice(&packed.high), storage());
         let labels =
             gpu.create_buffer_init("labels", bytemuck::cast_slice(&pack_bytes(&data.labels)), storage());
+        let levels = gpu.create_buffer_init("levels", bytemuck::cast_slice(&gather_levels(data)), storage());
         let order_capacity = order_len.max(data.len());
         let order = gpu.create_buffer("order", (order_capacity * 4) as u64, storage());
         let gather = self
             .kernels()
             .gather(data, packed.split, net.batch)?
-            .bind(gpu, &[&low, &labels, &order, &net.input, &net.labels, &high]);
+            .bind(gpu, &[&low, &labels, &order, &net.input, &net.labels, &high, &levels]);
         let resident = ResidentData { key, order_capacity, order, gather };
         if for_training {
             self.train_data = Some(resident);

@@ -33,11 +33,11 @@ pub fn pack_images(data: &Dataset, limit: u64) -> Option<PackedImages> {
 
 impl Kernels<'_> {
     /// Buffers: images below the split (bytes packed in u32), labels (likewise), order, batch
-    /// input, batch labels, images from example `split` on. A shift moves each image's channel
+    /// input, batch labels, images from example `split` on, and the normalized value of every
+    /// byte per channel (`gather_levels`). A shift moves each image's channel
     /// planes (`data.rows` x `data.cols`) alike.
     pub fn gather(&self, data: &Dataset, split: usize, batch: usize) -> Result<Kernel> {
-        let norm = data.normalization();
-        let mut constants = vec![
+        let constants = vec![
             ("PIXELS", data.pixels_per_image() as f64),
             ("PLANE", (data.rows * data.cols) as f64),
             ("ROWS", data.rows as f64),
@@ -45,20 +45,27 @@ impl Kernels<'_> {
             ("BATCH", batch as f64),
             ("SPLIT", split.min(u32::MAX as usize) as f64),
         ];
-        for (c, (mean, std)) in
-            [("MEAN0", "STD0"), ("MEAN1", "STD1"), ("MEAN2", "STD2")].into_iter().enumerate()
-        {
-            let (m, s) = norm.of(c);
-            constants.extend([(mean, m as f64), (std, s as f64)]);
-        }
         self.build(KernelSpec {
             source: GATHER,
             entry: "gather",
             constants,
-            bindings: &[(0, Read), (1, Read), (2, Read), (3, ReadWrite), (4, ReadWrite), (5, Read)],
+            bindings: &[
+                (0, Read),
+                (1, Read),
+                (2, Read),
+                (3, ReadWrite),
+                (4, ReadWrite),
+                (5, Read),
+                (6, Read),
+            ],
             uses_step: true,
             size: batch * data.pixels_per_image(),
             per_workgroup: false,
         })
     }
+}
+
+/// The gather's `levels` binding for `data`: each byte's normalized value per channel.
+pub fn gather_levels(data: &Dataset) -> Vec<f32> {
+    data.normalization().levels(data.channels)
 }
