@@ -97,6 +97,16 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     }
 }
 
+// The output position whose window puts tap k on input position i, along an axis of out_len
+// output positions; -1 if none does.
+fn output_under(i: u32, k: u32, out_len: u32) -> i32 {
+    let t = i32(i + PAD) - i32(k);
+    if t < 0 || t % i32(STRIDE) != 0 || t / i32(STRIDE) >= i32(out_len) {
+        return -1;
+    }
+    return t / i32(STRIDE);
+}
+
 // ---- backward, input: d_output, params (and input, for its activation) → d_input ----
 // One invocation per block of CB input channels x COLS neighbouring input columns: each output
 // gradient it loads serves CB channels, each weight COLS columns.
@@ -116,19 +126,19 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
     for (var ky = 0u; ky < KH; ky++) {
         // The output row whose window puts tap ky on input row iy, if any.
-        let ty = i32(iy + PAD) - i32(ky);
-        if ty < 0 || ty % i32(STRIDE) != 0 || ty / i32(STRIDE) >= i32(OH) {
+        let row = output_under(iy, ky, OH);
+        if row < 0 {
             continue;
         }
-        let oy = u32(ty) / STRIDE;
+        let oy = u32(row);
         for (var kx = 0u; kx < KW; kx++) {
             // For each column, the output column whose window puts tap kx on it, if any.
             var ox: array<u32, COLS>;
             var valid: array<bool, COLS>;
             for (var t = 0u; t < COLS; t++) {
-                let tx = i32(ix0 + t + PAD) - i32(kx);
-                valid[t] = tx >= 0 && tx % i32(STRIDE) == 0 && tx / i32(STRIDE) < i32(OW) && ix0 + t < W;
-                ox[t] = u32(max(tx, 0)) / STRIDE;
+                let column = output_under(ix0 + t, kx, OW);
+                valid[t] = column >= 0 && ix0 + t < W;
+                ox[t] = u32(max(column, 0));
             }
             for (var o = 0u; o < OC; o++) {
                 let row = ((n * OC + o) * OH + oy) * OW;
@@ -317,17 +327,17 @@ fn conv_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>, @buil
     var acc: array<f32, LANES>;
     for (var ky = 0u; ky < KH; ky++) {
         // The output row whose window puts tap ky on input row iy, if any; likewise columns.
-        let ty = i32(iy + PAD) - i32(ky);
-        if ty < 0 || ty % i32(STRIDE) != 0 || ty / i32(STRIDE) >= i32(OH) {
+        let row = output_under(iy, ky, OH);
+        if row < 0 {
             continue;
         }
-        let oy = u32(ty) / STRIDE;
+        let oy = u32(row);
         for (var kx = 0u; kx < KW; kx++) {
-            let tx = i32(ix + PAD) - i32(kx);
-            if tx < 0 || tx % i32(STRIDE) != 0 || tx / i32(STRIDE) >= i32(OW) {
+            let column = output_under(ix, kx, OW);
+            if column < 0 {
                 continue;
             }
-            let ox = u32(tx) / STRIDE;
+            let ox = u32(column);
             for (var o0 = 0u; o0 < OC; o0 += LANES) {
                 for (var l = 0u; l < LANES; l++) {
                     let o = min(o0 + l, OC - 1u);

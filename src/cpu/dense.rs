@@ -27,18 +27,8 @@ pub fn dense_backward(
     d_weight: &mut [f32],
     d_bias: &mut [f32],
 ) {
-    assert_eq!(d_output.len(), s.batch * s.out_features, "dense d_output size");
-    assert_eq!(d_weight.len(), s.out_features * s.in_features, "dense d_weight size");
-    assert_eq!(d_bias.len(), s.out_features, "dense d_bias size");
-    gemm(s.out_features, s.in_features, s.batch, d_output, true, input, false, 0.0, d_weight);
     d_bias.fill(0.0);
-    for row in d_output.chunks_exact(s.out_features) {
-        d_bias.iter_mut().zip(row).for_each(|(b, g)| *b += g);
-    }
-    if let Some(d_input) = d_input {
-        assert_eq!(d_input.len(), s.batch * s.in_features, "dense d_input size");
-        gemm(s.batch, s.in_features, s.out_features, d_output, false, weight, false, 0.0, d_input);
-    }
+    backward(s, input, weight, d_output, d_input, d_weight, d_bias, 0.0);
 }
 
 /// `dense_backward` adding its weight and bias gradients to `d_weight` and `d_bias` instead of
@@ -52,10 +42,26 @@ pub fn dense_backward_add(
     d_weight: &mut [f32],
     d_bias: &mut [f32],
 ) {
+    backward(s, input, weight, d_output, d_input, d_weight, d_bias, 1.0);
+}
+
+/// Both: the weight gradient is `beta` times what `d_weight` held plus this batch's, the bias
+/// gradient this batch's added to `d_bias`.
+#[allow(clippy::too_many_arguments)]
+fn backward(
+    s: &DenseShape,
+    input: &[f32],
+    weight: &[f32],
+    d_output: &[f32],
+    d_input: Option<&mut [f32]>,
+    d_weight: &mut [f32],
+    d_bias: &mut [f32],
+    beta: f32,
+) {
     assert_eq!(d_output.len(), s.batch * s.out_features, "dense d_output size");
     assert_eq!(d_weight.len(), s.out_features * s.in_features, "dense d_weight size");
     assert_eq!(d_bias.len(), s.out_features, "dense d_bias size");
-    gemm(s.out_features, s.in_features, s.batch, d_output, true, input, false, 1.0, d_weight);
+    gemm(s.out_features, s.in_features, s.batch, d_output, true, input, false, beta, d_weight);
     for row in d_output.chunks_exact(s.out_features) {
         d_bias.iter_mut().zip(row).for_each(|(b, g)| *b += g);
     }

@@ -10,6 +10,24 @@ use super::pool::{avgpool_backward, avgpool_forward, maxpool_backward, maxpool_f
 pub(crate) use crate::model::shapes::{conv_shape, dense_shape, pool_shape};
 use crate::model::{Layer, Plan, PlannedLayer};
 
+/// Zeroed buffers for `examples` examples: each layer's output, its gradient, and for max-pool
+/// layers the winning pixels (empty for the others).
+pub(crate) type LayerBuffers = (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<Vec<u32>>);
+
+pub(crate) fn layer_buffers(plan: &Plan, examples: usize) -> LayerBuffers {
+    let sizes: Vec<usize> = plan.layers.iter().map(|l| examples * l.output.len()).collect();
+    let is_max = |l: &PlannedLayer| matches!(l.layer, Layer::MaxPool { .. });
+    (
+        sizes.iter().map(|&n| vec![0.0; n]).collect(),
+        sizes.iter().map(|&n| vec![0.0; n]).collect(),
+        plan.layers
+            .iter()
+            .zip(&sizes)
+            .map(|(l, &n)| if is_max(l) { vec![0; n] } else { Vec::new() })
+            .collect(),
+    )
+}
+
 /// Every buffer a forward and backward pass needs, for batches of up to `capacity` examples.
 pub struct Workspace {
     capacity: usize,
@@ -23,18 +41,8 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(plan: &Plan, capacity: usize) -> Self {
-        let sizes: Vec<usize> = plan.layers.iter().map(|l| capacity * l.output.len()).collect();
-        Workspace {
-            capacity,
-            outputs: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            d_outputs: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            argmax: plan
-                .layers
-                .iter()
-                .zip(&sizes)
-                .map(|(l, &n)| if matches!(l.layer, Layer::MaxPool { .. }) { vec![0; n] } else { Vec::new() })
-                .collect(),
-        }
+        let (outputs, d_outputs, argmax) = layer_buffers(plan, capacity);
+        Workspace { capacity, outputs, d_outputs, argmax }
     }
 
     pub fn capacity(&self) -> usize {

@@ -15,6 +15,7 @@ mod outputs;
 mod predict;
 mod predict_inputs;
 mod progress;
+mod settings;
 mod show;
 mod summary;
 mod target;

@@ -10,6 +10,7 @@ use super::hints;
 use super::outputs::{self, Kind};
 use super::progress::ConsoleObserver;
 use super::target::Target;
+use crate::settings::{parse_augment, schedule_words};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use lenet_gpu::checkpoint;
@@ -17,7 +18,7 @@ use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::data::mnist::DatasetChoice;
 use lenet_gpu::metrics::Observers;
-use lenet_gpu::model::schedule::{Schedule, ScheduleKind};
+use lenet_gpu::model::schedule::ScheduleKind;
 use lenet_gpu::model::{Network, arch};
 use lenet_gpu::session::{
     self, DataIdentity, GivenSettings, OptimizerKind, Recipe, SavedModel, Session, TrainSpec,
@@ -320,37 +321,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!("{line}");
     }
     Ok(())
-}
-
-/// `--augment`'s text as an `Augmentation` (the library's words for bad text).
-fn parse_augment(text: &str) -> std::result::Result<Augmentation, String> {
-    text.parse().map_err(|e: lenet_gpu::Error| match e {
-        lenet_gpu::Error::InvalidArgument(why) => why,
-        other => other.to_string(),
-    })
-}
-
-/// The schedule, weight decay, augmentation and validation split, as the "training ..." line
-/// words them (nothing for the defaults).
-fn schedule_words(config: &TrainConfig) -> String {
-    let Schedule { kind, warmup } = config.schedule;
-    let mut words = String::new();
-    if kind != ScheduleKind::Constant {
-        words += &format!(", {kind} schedule");
-    }
-    if warmup > 0 {
-        words += &format!(", warmup {warmup} steps");
-    }
-    if config.weight_decay > 0.0 {
-        words += &format!(", weight decay {}", config.weight_decay);
-    }
-    if !config.augmentation.is_none() {
-        words += &format!(", augment {}", config.augmentation);
-    }
-    if config.validation > 0 {
-        words += &format!(", {} images held out for validation", config.validation);
-    }
-    words
 }
 
 /// What an interrupted run leaves, and how to continue it.

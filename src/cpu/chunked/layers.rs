@@ -6,7 +6,7 @@
 use super::super::activation::tanh;
 use super::super::conv::{ConvScratch, conv2d_backward_serial, conv2d_forward_serial};
 use super::super::dense::{dense_backward_add, dense_forward};
-use super::super::network::{conv_shape, dense_shape, pool_shape};
+use super::super::network::{conv_shape, dense_shape, layer_buffers, pool_shape};
 use super::super::pool::serial as pool;
 use crate::model::{Layer, Plan, PlannedLayer};
 
@@ -21,20 +21,8 @@ pub struct ChunkBuffers {
 
 impl ChunkBuffers {
     pub fn new(plan: &Plan, images: usize) -> Self {
-        let sizes: Vec<usize> = plan.layers.iter().map(|l| images * l.output.len()).collect();
-        let is_max = |l: &PlannedLayer| matches!(l.layer, Layer::MaxPool { .. });
-        ChunkBuffers {
-            images,
-            outputs: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            d_outputs: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            argmax: plan
-                .layers
-                .iter()
-                .zip(&sizes)
-                .map(|(l, &n)| vec![0; if is_max(l) { n } else { 0 }])
-                .collect(),
-            conv: ConvScratch::default(),
-        }
+        let (outputs, d_outputs, argmax) = layer_buffers(plan, images);
+        ChunkBuffers { images, outputs, d_outputs, argmax, conv: ConvScratch::default() }
     }
 
     /// The last layer's output for the chunk's `n` images, and its gradient to fill.
