@@ -99,18 +99,27 @@ fn conv_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // One invocation per block of CB input channels x COLS neighbouring input columns: each output
 // gradient it loads serves CB channels, each weight COLS columns.
 
-@compute @workgroup_size(WORKGROUP)
-fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
+fn input_invocations() -> u32 {
+    return BATCH * (C / CB) * H * ((W + COLS - 1u) / COLS);
+}
+
+// Invocation id's first input element (n, c0, iy, ix0).
+fn input_block(id: u32) -> vec4<u32> {
     let blocks = C / CB;
     let col_tiles = (W + COLS - 1u) / COLS;
-    if id >= BATCH * blocks * H * col_tiles {
-        return;
-    }
     let ix0 = (id % col_tiles) * COLS;
     let iy = (id / col_tiles) % H;
     let c0 = ((id / (col_tiles * H)) % blocks) * CB;
     let n = id / (col_tiles * H * blocks);
+    return vec4<u32>(n, c0, iy, ix0);
+}
+
+// The input gradient of the block at `at`, before the input's activation: [channel][column].
+fn input_sums(at: vec4<u32>) -> array<array<f32, COLS>, MAX_BLOCK> {
+    let n = at.x;
+    let c0 = at.y;
+    let iy = at.z;
+    let ix0 = at.w;
     var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
     for (var ky = 0u; ky < KH; ky++) {
         // The output row whose window puts tap ky on input row iy, if any.
@@ -144,10 +153,21 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
             }
         }
     }
+    return acc;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= input_invocations() {
+        return;
+    }
+    let b = input_block(id);
+    let acc = input_sums(b);
     for (var j = 0u; j < CB; j++) {
         for (var t = 0u; t < COLS; t++) {
-            if ix0 + t < W {
-                let at = ((n * C + c0 + j) * H + iy) * W + ix0 + t;
+            if b.w + t < W {
+                let at = ((b.x * C + b.y + j) * H + b.z) * W + b.w + t;
                 d_input[at] = through_activation(acc[j][t], input[at], INPUT_ACTIVATION);
             }
         }
@@ -166,19 +186,34 @@ const MAX_OB: u32 = 4u;
 const SLOTS: u32 = 36u; // MAX_OB * MAX_BLOCK weight sums + MAX_OB bias sums
 var<workgroup> partial: array<f32, 2304>; // SLOTS * THREADS
 
-@compute @workgroup_size(THREADS)
-fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                        @builtin(local_invocation_index) t: u32) {
+fn params_groups() -> u32 {
+    return (OC / OB) * C * KH * (KW / KWB);
+}
+
+// Workgroup `group`'s block: (first output channel, input channel, kernel row, first column).
+fn params_block(group: u32) -> vec4<u32> {
     let col_blocks = KW / KWB;
-    let group = wid.y * groups.x + wid.x;
-    if group >= (OC / OB) * C * KH * col_blocks {
-        return;
-    }
     let kx0 = (group % col_blocks) * KWB;
     let ky = (group / col_blocks) % KH;
     let ch = (group / (col_blocks * KH)) % C;
     let o0 = (group / (col_blocks * KH * C)) * OB;
-    let with_bias = ch == 0u && ky == 0u && kx0 == 0u;
+    return vec4<u32>(o0, ch, ky, kx0);
+}
+
+// Whether the block also sums its channels' bias gradients.
+fn with_bias(b: vec4<u32>) -> bool {
+    return b.y == 0u && b.z == 0u && b.w == 0u;
+}
+
+// The block's sums, reduced in a fixed tree: weight (a, b) at partial[(a * MAX_BLOCK + b) *
+// THREADS], bias a at partial[(MAX_OB * MAX_BLOCK + a) * THREADS]. Every thread of the
+// workgroup must call it (it has barriers).
+fn params_sums(blk: vec4<u32>, t: u32) {
+    let o0 = blk.x;
+    let ch = blk.y;
+    let ky = blk.z;
+    let kx0 = blk.w;
+    let bias_too = with_bias(blk);
     var acc: array<array<f32, MAX_BLOCK>, MAX_OB>; // [channel][column]
     var bias: array<f32, MAX_OB>;
     for (var q = t; q < BATCH * OH * OW; q += THREADS) {
@@ -217,7 +252,7 @@ fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
                     let at = (a * MAX_BLOCK + b) * THREADS + t;
                     partial[at] += partial[at + half];
                 }
-                if with_bias {
+                if bias_too {
                     let at = (MAX_OB * MAX_BLOCK + a) * THREADS + t;
                     partial[at] += partial[at + half];
                 }
@@ -225,13 +260,91 @@ fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         }
         workgroupBarrier();
     }
+}
+
+fn weight_index(blk: vec4<u32>, a: u32, b: u32) -> u32 {
+    return W_OFF + (((blk.x + a) * C + blk.y) * KH + blk.z) * KW + blk.w + b;
+}
+
+// Thread 0 stores the block's reduced sums.
+fn store_params(blk: vec4<u32>) {
+    for (var a = 0u; a < OB; a++) {
+        for (var b = 0u; b < KWB; b++) {
+            grads[weight_index(blk, a, b)] = partial[(a * MAX_BLOCK + b) * THREADS];
+        }
+        if with_bias(blk) {
+            grads[B_OFF + blk.x + a] = partial[(MAX_OB * MAX_BLOCK + a) * THREADS];
+        }
+    }
+}
+
+@compute @workgroup_size(THREADS)
+fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                        @builtin(local_invocation_index) t: u32) {
+    let group = wid.y * groups.x + wid.x;
+    if group >= params_groups() {
+        return;
+    }
+    let blk = params_block(group);
+    params_sums(blk, t);
     if t == 0u {
+        store_params(blk);
+    }
+}
+
+// ---- backward, both in one dispatch: the first workgroups the weight gradient, the rest the
+// input gradient (with a pool folded in, fused.wgsl) ----
+
+@compute @workgroup_size(THREADS)
+fn conv_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                 @builtin(local_invocation_index) t: u32) {
+    let group = wid.y * groups.x + wid.x;
+    if group < params_groups() {
+        let blk = params_block(group);
+        params_sums(blk, t);
+        if t == 0u {
+            store_params(blk);
+        }
+        return;
+    }
+    let id = (group - params_groups()) * THREADS + t;
+    if id >= input_invocations() {
+        return;
+    }
+    let b = input_block(id);
+    let acc = input_sums(b);
+    for (var j = 0u; j < CB; j++) {
+        for (var c = 0u; c < COLS; c++) {
+            if b.w + c < W {
+                let at = ((b.x * C + b.y + j) * H + b.z) * W + b.w + c;
+                store_input_grad(at, acc[j][c], input[at]);
+            }
+        }
+    }
+}
+
+// ---- backward of the first layer with parameters, and the optimizer's update (fused.wgsl) ----
+// The first workgroups: the weight gradient, each block's parameters updated as they are
+// stored; the rest: one parameter of the buffer a thread, every other layer's.
+
+@compute @workgroup_size(THREADS)
+fn conv_backward_params_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                               @builtin(local_invocation_index) t: u32) {
+    let group = wid.y * groups.x + wid.x;
+    if group >= params_groups() {
+        update_other((group - params_groups()) * THREADS + t, OC * C * KH * KW, OC);
+        return;
+    }
+    let blk = params_block(group);
+    params_sums(blk, t);
+    if t == 0u {
+        store_params(blk);
         for (var a = 0u; a < OB; a++) {
             for (var b = 0u; b < KWB; b++) {
-                grads[W_OFF + (((o0 + a) * C + ch) * KH + ky) * KW + kx0 + b] = partial[(a * MAX_BLOCK + b) * THREADS];
+                update_param(weight_index(blk, a, b), partial[(a * MAX_BLOCK + b) * THREADS]);
             }
-            if with_bias {
-                grads[B_OFF + o0 + a] = partial[(MAX_OB * MAX_BLOCK + a) * THREADS];
+            if with_bias(blk) {
+                update_param(B_OFF + blk.x + a, partial[(MAX_OB * MAX_BLOCK + a) * THREADS]);
             }
         }
     }

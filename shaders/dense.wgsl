@@ -68,15 +68,11 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // ---- backward, input: d_output, params (and input, for its activation) → d_input = d_output · weight ----
 // A tile of TILE examples x TILE input features.
 
-@compute @workgroup_size(WORKGROUP)
-fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id >= tiles(BATCH) * tiles(IN) {
-        return;
-    }
-    let i0 = (id % tiles(IN)) * TILE;
-    let n0 = (id / tiles(IN)) * TILE;
-    var acc: array<array<f32, TILE>, TILE>; // [example][feature]
+alias Tile = array<array<f32, TILE>, TILE>;
+
+// The input-gradient tile of examples n0.. x features i0.., before the input's activation.
+fn input_tile(n0: u32, i0: u32) -> Tile {
+    var acc: Tile; // [example][feature]
     for (var o = 0u; o < OUT; o++) {
         var g: array<f32, TILE>;
         var w: array<f32, TILE>;
@@ -90,6 +86,22 @@ fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
             }
         }
     }
+    return acc;
+}
+
+fn input_invocations() -> u32 {
+    return tiles(BATCH) * tiles(IN);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= input_invocations() {
+        return;
+    }
+    let i0 = (id % tiles(IN)) * TILE;
+    let n0 = (id / tiles(IN)) * TILE;
+    let acc = input_tile(n0, i0);
     for (var a = 0u; a < TILE; a++) {
         for (var b = 0u; b < TILE; b++) {
             if n0 + a < BATCH && i0 + b < IN {
@@ -104,16 +116,13 @@ fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
 // d_weight = d_outputᵀ · input, a tile of TILE outputs x TILE input features per invocation;
 // the invocations of the first feature tile also sum d_bias = Σ_n d_output.
 
-@compute @workgroup_size(WORKGROUP)
-fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id >= tiles(OUT) * tiles(IN) {
-        return;
-    }
-    let i0 = (id % tiles(IN)) * TILE;
-    let o0 = (id / tiles(IN)) * TILE;
-    var acc: array<array<f32, TILE>, TILE>; // [output][feature]
-    var bias: array<f32, TILE>;
+struct ParamsTile {
+    w: Tile,                  // [output][feature]
+    b: array<f32, TILE>,
+}
+
+fn params_tile(o0: u32, i0: u32) -> ParamsTile {
+    var p: ParamsTile;
     for (var n = 0u; n < BATCH; n++) {
         var g: array<f32, TILE>;
         var x: array<f32, TILE>;
@@ -122,23 +131,102 @@ fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
             x[t] = input[n * IN + min(i0 + t, IN - 1u)];
         }
         for (var a = 0u; a < TILE; a++) {
-            bias[a] += g[a];
+            p.b[a] += g[a];
             for (var b = 0u; b < TILE; b++) {
-                acc[a][b] += g[a] * x[b];
+                p.w[a][b] += g[a] * x[b];
             }
         }
     }
+    return p;
+}
+
+fn params_invocations() -> u32 {
+    return tiles(OUT) * tiles(IN);
+}
+
+// The tile's gradients stored (each weight of the tile, and with the first feature tile each bias).
+fn store_params(p: ParamsTile, o0: u32, i0: u32) {
     for (var a = 0u; a < TILE; a++) {
         if o0 + a >= OUT {
             continue;
         }
         for (var b = 0u; b < TILE; b++) {
             if i0 + b < IN {
-                grads[W_OFF + (o0 + a) * IN + i0 + b] = acc[a][b];
+                grads[W_OFF + (o0 + a) * IN + i0 + b] = p.w[a][b];
             }
         }
         if i0 == 0u {
-            grads[B_OFF + o0 + a] = bias[a];
+            grads[B_OFF + o0 + a] = p.b[a];
+        }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= params_invocations() {
+        return;
+    }
+    let i0 = (id % tiles(IN)) * TILE;
+    let o0 = (id / tiles(IN)) * TILE;
+    store_params(params_tile(o0, i0), o0, i0);
+}
+
+// ---- backward, both in one dispatch: the first invocations the weight gradient, the rest the
+// input gradient (with a pool folded in, fused.wgsl) ----
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id < params_invocations() {
+        let i0 = (id % tiles(IN)) * TILE;
+        let o0 = (id / tiles(IN)) * TILE;
+        store_params(params_tile(o0, i0), o0, i0);
+        return;
+    }
+    let k = id - params_invocations();
+    if k >= input_invocations() {
+        return;
+    }
+    let i0 = (k % tiles(IN)) * TILE;
+    let n0 = (k / tiles(IN)) * TILE;
+    let acc = input_tile(n0, i0);
+    for (var a = 0u; a < TILE; a++) {
+        for (var b = 0u; b < TILE; b++) {
+            if n0 + a < BATCH && i0 + b < IN {
+                let at = (n0 + a) * IN + i0 + b;
+                store_input_grad(at, acc[a][b], input[at]);
+            }
+        }
+    }
+}
+
+// ---- backward of the first layer with parameters, and the optimizer's update (fused.wgsl) ----
+// The first invocations: the weight gradient, each tile's parameters updated as they are stored;
+// the rest: one parameter of the buffer each, every other layer's.
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_params_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= params_invocations() {
+        update_other(id - params_invocations(), OUT * IN, OUT);
+        return;
+    }
+    let i0 = (id % tiles(IN)) * TILE;
+    let o0 = (id / tiles(IN)) * TILE;
+    let p = params_tile(o0, i0);
+    store_params(p, o0, i0);
+    for (var a = 0u; a < TILE; a++) {
+        if o0 + a >= OUT {
+            continue;
+        }
+        for (var b = 0u; b < TILE; b++) {
+            if i0 + b < IN {
+                update_param(W_OFF + (o0 + a) * IN + i0 + b, p.w[a][b]);
+            }
+        }
+        if i0 == 0u {
+            update_param(B_OFF + o0 + a, p.b[a]);
         }
     }
 }

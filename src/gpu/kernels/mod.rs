@@ -10,6 +10,7 @@
 mod activation;
 mod conv;
 mod dense;
+mod fused;
 mod gather;
 mod loss;
 mod optimizer;
@@ -18,6 +19,7 @@ mod pool;
 pub use activation::ACTIVATION;
 pub use conv::CONV;
 pub use dense::DENSE;
+pub use fused::{FusedPool, PoolFold, TARGET_GROUPS};
 pub use gather::GATHER;
 pub use loss::LOSS;
 pub use optimizer::OPTIMIZER;
@@ -306,6 +308,11 @@ impl Dispatch {
         self.label = label.into();
         self.flops = flops;
         self
+    }
+
+    /// Workgroups it launches (all dimensions together).
+    pub fn workgroups(&self) -> u32 {
+        self.workgroups.iter().product()
     }
 
     /// Records this dispatch; `step_offset` selects the step's uniform for kernels that read it.
