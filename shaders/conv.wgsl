@@ -332,7 +332,7 @@ fn conv_backward_params_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
                                @builtin(local_invocation_index) t: u32) {
     let group = wid.y * groups.x + wid.x;
     if group >= params_groups() {
-        update_other((group - params_groups()) * THREADS + t, OC * C * KH * KW, OC);
+        update_others((group - params_groups()) * THREADS + t, OC * C * KH * KW, OC);
         return;
     }
     let blk = params_block(group);

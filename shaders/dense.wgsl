@@ -209,7 +209,7 @@ fn dense_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 fn dense_backward_params_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
     if id >= params_invocations() {
-        update_other(id - params_invocations(), OUT * IN, OUT);
+        update_others(id - params_invocations(), OUT * IN, OUT);
         return;
     }
     let i0 = (id % tiles(IN)) * TILE;

@@ -74,11 +74,17 @@ fn update_param(i: u32, g: f32) {
     }
 }
 
-// Parameter i updated, unless it is the layer's own (weight at W_OFF, `weights` long; bias at
-// B_OFF, `biases` long), which its gradient's invocations update.
-fn update_other(i: u32, weights: u32, biases: u32) {
-    let own = (i >= W_OFF && i < W_OFF + weights) || (i >= B_OFF && i < B_OFF + biases);
-    if i < PARAMS_LEN && !own {
-        update_param(i, grads[i]);
+// Invocations of the update's own range: each takes every UPDATE_THREADS-th parameter (a few
+// workgroups, not one per 64 parameters: each workgroup costs a software rasterizer a setup).
+override UPDATE_THREADS: u32 = 64u;
+
+// From parameter `first` on, every UPDATE_THREADS-th updated, except the layer's own (weight at
+// W_OFF, `weights` long; bias at B_OFF, `biases` long), which its gradient's invocations update.
+fn update_others(first: u32, weights: u32, biases: u32) {
+    for (var i = first; i < PARAMS_LEN; i += UPDATE_THREADS) {
+        let own = (i >= W_OFF && i < W_OFF + weights) || (i >= B_OFF && i < B_OFF + biases);
+        if !own {
+            update_param(i, grads[i]);
+        }
     }
 }

@@ -2,8 +2,8 @@
 //! Shader: `shaders/dense.wgsl`; CPU twin: `cpu/dense.rs`.
 
 use super::Access::{Read, ReadWrite};
-use super::fused::{PoolFold, fold_constants, update_constants};
-use super::{Activation, Kernel, KernelSpec, Kernels, code};
+use super::fused::{PoolFold, fold_constants, update_constants, update_groups};
+use super::{Activation, Kernel, KernelSpec, Kernels, WORKGROUP, code};
 use crate::Result;
 use crate::model::optimizer::Optimizer;
 use crate::model::shapes::DenseShape;
@@ -144,7 +144,8 @@ impl Kernels<'_> {
                 (11, ReadWrite),
             ],
             uses_step: true,
-            size: s.out_features.div_ceil(DENSE_TILE) * s.in_features.div_ceil(DENSE_TILE) + len,
+            size: s.out_features.div_ceil(DENSE_TILE) * s.in_features.div_ceil(DENSE_TILE)
+                + update_groups(len) * WORKGROUP as usize,
             per_workgroup: false,
         })
     }

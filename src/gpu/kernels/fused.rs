@@ -78,10 +78,12 @@ pub(super) fn update_constants(optimizer: &Optimizer, len: usize) -> Vec<(&'stat
         }
     };
     c.push(("PARAMS_LEN", len as f64));
+    c.push(("UPDATE_THREADS", (update_groups(len) * WORKGROUP as usize) as f64));
     c
 }
 
-/// Workgroups of the update's own range: one thread per parameter.
+/// Workgroups of the update's own range: one thread per parameter up to `TARGET_GROUPS`
+/// workgroups, then several parameters a thread.
 pub(super) fn update_groups(len: usize) -> usize {
-    len.div_ceil(WORKGROUP as usize)
+    len.div_ceil(WORKGROUP as usize).min(TARGET_GROUPS)
 }
