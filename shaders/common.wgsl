@@ -62,3 +62,34 @@ fn through_activation(g: f32, y: f32, activation: u32) -> f32 {
         default: { return g; }
     }
 }
+
+// The optimizer's update of one parameter p with gradient g, PyTorch's semantics at the step's
+// rate and weight decay: optimizer.wgsl's kernels, and the backward kernels that fuse the update
+// (fused.wgsl), apply the same formula. CPU twin: src/cpu/optimizer.rs.
+override MOMENTUM: f32 = 0.9;
+override BETA1: f32 = 0.9;
+override BETA2: f32 = 0.999;
+override EPS: f32 = 1e-8;
+
+// g += wd·p (L2, as PyTorch's SGD); v = μ·v + g; p −= lr·v. Returns (p, v).
+fn sgd_update(p: f32, g_in: f32, v_in: f32, s: Step) -> vec2<f32> {
+    var g = g_in;
+    if s.weight_decay != 0.0 {
+        g += s.weight_decay * p;
+    }
+    let v = MOMENTUM * v_in + g;
+    return vec2<f32>(p - s.learning_rate * v, v);
+}
+
+// p ·= 1 − lr·wd (decoupled, as PyTorch's AdamW); m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
+// p −= lr·(m/c1) / (√(v/c2) + ε). Returns (p, m, v).
+fn adam_update(p_in: f32, g: f32, m_in: f32, v_in: f32, s: Step) -> vec3<f32> {
+    let lr = s.learning_rate;
+    var p = p_in;
+    if s.weight_decay != 0.0 {
+        p *= 1.0 - lr * s.weight_decay;
+    }
+    let m = BETA1 * m_in + (1.0 - BETA1) * g;
+    let v = BETA2 * v_in + (1.0 - BETA2) * g * g;
+    return vec3<f32>(p - lr * (m / s.bias_correction1) / (sqrt(v / s.bias_correction2) + EPS), m, v);
+}

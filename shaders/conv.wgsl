@@ -111,18 +111,27 @@ fn output_under(i: u32, k: u32, out_len: u32) -> i32 {
 // One invocation per block of CB input channels x COLS neighbouring input columns: each output
 // gradient it loads serves CB channels, each weight COLS columns.
 
-@compute @workgroup_size(WORKGROUP)
-fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
+fn input_invocations() -> u32 {
+    return BATCH * (C / CB) * H * ((W + COLS - 1u) / COLS);
+}
+
+// Invocation id's first input element (n, c0, iy, ix0).
+fn input_block(id: u32) -> vec4<u32> {
     let blocks = C / CB;
     let col_tiles = (W + COLS - 1u) / COLS;
-    if id >= BATCH * blocks * H * col_tiles {
-        return;
-    }
     let ix0 = (id % col_tiles) * COLS;
     let iy = (id / col_tiles) % H;
     let c0 = ((id / (col_tiles * H)) % blocks) * CB;
     let n = id / (col_tiles * H * blocks);
+    return vec4<u32>(n, c0, iy, ix0);
+}
+
+// The input gradient of the block at `at`, before the input's activation: [channel][column].
+fn input_sums(at: vec4<u32>) -> array<array<f32, COLS>, MAX_BLOCK> {
+    let n = at.x;
+    let c0 = at.y;
+    let iy = at.z;
+    let ix0 = at.w;
     var acc: array<array<f32, COLS>, MAX_BLOCK>; // [channel][column]
     for (var ky = 0u; ky < KH; ky++) {
         // The output row whose window puts tap ky on input row iy, if any.
@@ -156,10 +165,21 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
             }
         }
     }
+    return acc;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= input_invocations() {
+        return;
+    }
+    let b = input_block(id);
+    let acc = input_sums(b);
     for (var j = 0u; j < CB; j++) {
         for (var t = 0u; t < COLS; t++) {
-            if ix0 + t < W {
-                let at = ((n * C + c0 + j) * H + iy) * W + ix0 + t;
+            if b.w + t < W {
+                let at = ((b.x * C + b.y + j) * H + b.z) * W + b.w + t;
                 d_input[at] = through_activation(acc[j][t], input[at], INPUT_ACTIVATION);
             }
         }
@@ -168,30 +188,48 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 
 // ---- backward, weights and bias: input, d_output → grads ----
 // One workgroup per (block of OB output channels, input channel, kernel row, block of KWB
-// kernel columns): its threads split the batch's output positions between them (neighbouring
-// threads read neighbouring values), each accumulating OB x KWB weight gradients, then the
-// partial sums are added in a fixed tree. The workgroups of input channel 0, kernel row 0 and
-// the first column block also sum the bias gradients of their OB channels. Slot s of thread t is
-// partial[s * THREADS + t]: OB x KWB weight sums, then OB bias sums. (THREADS is 64 here, on a
-// CPU-like adapter; 256 in conv_backward_params_fine, on a GPU.)
+// kernel columns): its THREADS threads split the batch's output positions between them
+// (neighbouring threads read neighbouring values), then their partial sums are added in a fixed
+// tree. The workgroups of input channel 0, kernel row 0 and the first column block also sum the
+// bias gradients of their OB channels. Slot s of thread t is partial[s * THREADS + t]: OB x KWB
+// weight sums, then OB bias sums.
+// Blocked (a CPU-like adapter): 64 threads, each summing OB x KWB weights. Fine (FINE, on a GPU):
+// one weight a workgroup (OB = KWB = 1) of 256 threads, each keeping LANES independent sums
+// (positions t, t + THREADS, …, taken LANES at a time) so that LANES loads are in flight at
+// once: conv1's sums are 64 x 28 x 28 terms long, and one dependent chain of loads each left
+// them latency-bound.
 
 override THREADS: u32 = 64u;
+override FINE: bool = false;
 const MAX_OB: u32 = 4u;
+const LANES: u32 = 4u;
 var<workgroup> partial: array<f32, 2304>; // (OB * KWB + OB) * THREADS at most (the host checks)
 
-@compute @workgroup_size(THREADS)
-fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                        @builtin(local_invocation_index) t: u32) {
+fn params_groups() -> u32 {
+    return (OC / OB) * C * KH * (KW / KWB);
+}
+
+// Workgroup `group`'s block: (first output channel, input channel, kernel row, first column).
+fn params_block(group: u32) -> vec4<u32> {
     let col_blocks = KW / KWB;
-    let group = wid.y * groups.x + wid.x;
-    if group >= (OC / OB) * C * KH * col_blocks {
-        return;
-    }
     let kx0 = (group % col_blocks) * KWB;
     let ky = (group / col_blocks) % KH;
     let ch = (group / (col_blocks * KH)) % C;
     let o0 = (group / (col_blocks * KH * C)) * OB;
-    let with_bias = ch == 0u && ky == 0u && kx0 == 0u;
+    return vec4<u32>(o0, ch, ky, kx0);
+}
+
+// Whether the block also sums its channels' bias gradients.
+fn with_bias(b: vec4<u32>) -> bool {
+    return b.y == 0u && b.z == 0u && b.w == 0u;
+}
+
+// Thread t's OB x KWB weight sums and OB bias sums of the block, into its partial slots.
+fn blocked_partials(blk: vec4<u32>, t: u32) {
+    let o0 = blk.x;
+    let ch = blk.y;
+    let ky = blk.z;
+    let kx0 = blk.w;
     var acc: array<array<f32, MAX_BLOCK>, MAX_OB>; // [channel][column]
     var bias: array<f32, MAX_OB>;
     for (var q = t; q < BATCH * OH * OW; q += THREADS) {
@@ -222,55 +260,14 @@ fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         }
         partial[(OB * KWB + a) * THREADS + t] = bias[a];
     }
-    workgroupBarrier();
-    for (var half = THREADS / 2u; half > 0u; half /= 2u) {
-        if t < half {
-            for (var a = 0u; a < OB; a++) {
-                for (var b = 0u; b < KWB; b++) {
-                    let at = (a * KWB + b) * THREADS + t;
-                    partial[at] += partial[at + half];
-                }
-                if with_bias {
-                    let at = (OB * KWB + a) * THREADS + t;
-                    partial[at] += partial[at + half];
-                }
-            }
-        }
-        workgroupBarrier();
-    }
-    if t == 0u {
-        for (var a = 0u; a < OB; a++) {
-            for (var b = 0u; b < KWB; b++) {
-                grads[W_OFF + (((o0 + a) * C + ch) * KH + ky) * KW + kx0 + b] = partial[(a * KWB + b) * THREADS];
-            }
-            if with_bias {
-                grads[B_OFF + o0 + a] = partial[(OB * KWB + a) * THREADS];
-            }
-        }
-    }
 }
 
-// ---- backward, weights and bias, on a GPU (Blocking::Fine): input, d_output → grads ----
-// One workgroup per weight (OB = KWB = 1), THREADS threads splitting the batch's output
-// positions, each keeping LANES independent sums (positions t, t + THREADS, …, taken LANES at a
-// time) so that LANES loads are in flight at once: the sums are long (conv1's: 64 x 28 x 28
-// terms) and a dependent chain of loads left them latency-bound. Then the partial sums are added
-// in a fixed tree, as in conv_backward_params.
-
-const LANES: u32 = 4u;
-
-@compute @workgroup_size(THREADS)
-fn conv_backward_params_fine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                             @builtin(local_invocation_index) t: u32) {
-    let group = wid.y * groups.x + wid.x;
-    if group >= OC * C * KH * KW {
-        return;
-    }
-    let kx = group % KW;
-    let ky = (group / KW) % KH;
-    let ch = (group / (KW * KH)) % C;
-    let o = group / (KW * KH * C);
-    let with_bias = ch == 0u && ky == 0u && kx == 0u;
+// Thread t's sums of the block's one weight and its bias (OB = KWB = 1), LANES at a time.
+fn fine_partials(blk: vec4<u32>, t: u32) {
+    let o = blk.x;
+    let ch = blk.y;
+    let ky = blk.z;
+    let kx = blk.w;
     let positions = BATCH * OH * OW;
     var acc: array<f32, LANES>;
     var bias: array<f32, LANES>;
@@ -294,32 +291,72 @@ fn conv_backward_params_fine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     }
     partial[t] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     partial[THREADS + t] = (bias[0] + bias[1]) + (bias[2] + bias[3]);
+}
+
+// The block's sums, reduced in a fixed tree: weight (a, b) at partial[(a * KWB + b) * THREADS],
+// bias a at partial[(OB * KWB + a) * THREADS]. Every thread of the workgroup must call it (it
+// has barriers).
+fn params_sums(blk: vec4<u32>, t: u32) {
+    if FINE {
+        fine_partials(blk, t);
+    } else {
+        blocked_partials(blk, t);
+    }
     workgroupBarrier();
+    let bias_too = with_bias(blk);
     for (var half = THREADS / 2u; half > 0u; half /= 2u) {
         if t < half {
-            partial[t] += partial[t + half];
-            partial[THREADS + t] += partial[THREADS + t + half];
+            for (var a = 0u; a < OB; a++) {
+                for (var b = 0u; b < KWB; b++) {
+                    let at = (a * KWB + b) * THREADS + t;
+                    partial[at] += partial[at + half];
+                }
+                if bias_too {
+                    let at = (OB * KWB + a) * THREADS + t;
+                    partial[at] += partial[at + half];
+                }
+            }
         }
         workgroupBarrier();
     }
-    if t == 0u {
-        grads[W_OFF + ((o * C + ch) * KH + ky) * KW + kx] = partial[0];
-        if with_bias {
-            grads[B_OFF + o] = partial[THREADS];
+}
+
+fn weight_index(blk: vec4<u32>, a: u32, b: u32) -> u32 {
+    return W_OFF + (((blk.x + a) * C + blk.y) * KH + blk.z) * KW + blk.w + b;
+}
+
+// Thread 0 stores the block's reduced sums.
+fn store_params(blk: vec4<u32>) {
+    for (var a = 0u; a < OB; a++) {
+        for (var b = 0u; b < KWB; b++) {
+            grads[weight_index(blk, a, b)] = partial[(a * KWB + b) * THREADS];
+        }
+        if with_bias(blk) {
+            grads[B_OFF + blk.x + a] = partial[(OB * KWB + a) * THREADS];
         }
     }
 }
 
-// ---- backward, input, on a GPU (Blocking::Fine): d_output, params (and input) → d_input ----
+@compute @workgroup_size(THREADS)
+fn conv_backward_params(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                        @builtin(local_invocation_index) t: u32) {
+    let group = wid.y * groups.x + wid.x;
+    if group >= params_groups() {
+        return;
+    }
+    let blk = params_block(group);
+    params_sums(blk, t);
+    if t == 0u {
+        store_params(blk);
+    }
+}
+
+// ---- backward, input, on a GPU (FINE): d_output, params (and input) → d_input ----
 // One invocation per input value; over the output channels it keeps LANES independent sums
 // (channel o in sum o % LANES), so that LANES loads are in flight at once.
 
-@compute @workgroup_size(WORKGROUP)
-fn conv_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id >= BATCH * C * H * W {
-        return;
-    }
+// Input value id's gradient, before the input's activation.
+fn fine_input_sum(id: u32) -> f32 {
     let ix = id % W;
     let iy = (id / W) % H;
     let c = (id / (W * H)) % C;
@@ -347,24 +384,88 @@ fn conv_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>, @buil
             }
         }
     }
-    let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    d_input[id] = through_activation(sum, input[id], INPUT_ACTIVATION);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn conv_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= BATCH * C * H * W {
+        return;
+    }
+    d_input[id] = through_activation(fine_input_sum(id), input[id], INPUT_ACTIVATION);
+}
+
+// ---- backward, both in one dispatch: the first workgroups the weight gradient, the rest the
+// input gradient (THREADS values or blocks a workgroup; with a pool folded in, fused.wgsl) ----
+
+@compute @workgroup_size(THREADS)
+fn conv_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                 @builtin(local_invocation_index) t: u32) {
+    let group = wid.y * groups.x + wid.x;
+    if group < params_groups() {
+        let blk = params_block(group);
+        params_sums(blk, t);
+        if t == 0u {
+            store_params(blk);
+        }
+        return;
+    }
+    let id = (group - params_groups()) * THREADS + t;
+    if FINE {
+        if id < BATCH * C * H * W {
+            store_input_grad(id, fine_input_sum(id), input[id]);
+        }
+        return;
+    }
+    if id >= input_invocations() {
+        return;
+    }
+    let b = input_block(id);
+    let acc = input_sums(b);
+    for (var j = 0u; j < CB; j++) {
+        for (var c = 0u; c < COLS; c++) {
+            if b.w + c < W {
+                let at = ((b.x * C + b.y + j) * H + b.z) * W + b.w + c;
+                store_input_grad(at, acc[j][c], input[at]);
+            }
+        }
+    }
+}
+
+// ---- backward of the first layer with parameters, and the optimizer's update (fused.wgsl) ----
+// The first workgroups: the weight gradient, each block's parameters updated as they are
+// stored; the rest: every other layer's parameters, each thread every UPDATE_THREADS-th.
+
+@compute @workgroup_size(THREADS)
+fn conv_backward_params_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                               @builtin(local_invocation_index) t: u32) {
+    let group = wid.y * groups.x + wid.x;
+    if group >= params_groups() {
+        update_others((group - params_groups()) * THREADS + t, OC * C * KH * KW, OC);
+        return;
+    }
+    let blk = params_block(group);
+    params_sums(blk, t);
+    if t == 0u {
+        store_params(blk);
+        for (var a = 0u; a < OB; a++) {
+            for (var b = 0u; b < KWB; b++) {
+                update_param(weight_index(blk, a, b), partial[(a * KWB + b) * THREADS]);
+            }
+            if with_bias(blk) {
+                update_param(B_OFF + blk.x + a, partial[(OB * KWB + a) * THREADS]);
+            }
+        }
+    }
 }
 
 // ---- forward on a GPU (Blocking::Fine): input, params → output ----
 // One invocation per output value; over each channel's KH x KW taps it keeps LANES independent
 // sums (tap k in sum k % LANES), so that LANES loads are in flight at once.
 
-@compute @workgroup_size(WORKGROUP)
-fn conv_forward_fine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id >= BATCH * OC * OH * OW {
-        return;
-    }
-    let ox = id % OW;
-    let oy = (id / OW) % OH;
-    let o = (id / (OW * OH)) % OC;
-    let n = id / (OW * OH * OC);
+// Output value (n, o, oy, ox) before the activation.
+fn fine_output_sum(n: u32, o: u32, oy: u32, ox: u32) -> f32 {
     let taps = KH * KW;
     var acc: array<f32, LANES>;
     for (var ch = 0u; ch < C; ch++) {
@@ -381,6 +482,18 @@ fn conv_forward_fine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
             }
         }
     }
-    let sum = params[B_OFF + o] + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
-    output[id] = activate(sum, ACTIVATION);
+    return params[B_OFF + o] + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn conv_forward_fine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= BATCH * OC * OH * OW {
+        return;
+    }
+    let ox = id % OW;
+    let oy = (id / OW) % OH;
+    let o = (id / (OW * OH)) % OC;
+    let n = id / (OW * OH * OC);
+    output[id] = activate(fine_output_sum(n, o, oy, ox), ACTIVATION);
 }

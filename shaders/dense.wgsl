@@ -16,6 +16,8 @@ override W_OFF: u32 = 0u;
 override B_OFF: u32 = 0u;
 
 const TILE: u32 = 4u;
+// The fused backward kernels' split (Blocking): a tile an invocation, or one value (on a GPU).
+override FINE: bool = false;
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;
 @group(0) @binding(1) var<storage, read> params: array<f32>;
@@ -70,15 +72,11 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // ---- backward, input: d_output, params (and input, for its activation) → d_input = d_output · weight ----
 // A tile of TILE examples x TILE input features.
 
-@compute @workgroup_size(WORKGROUP)
-fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id >= tiles(BATCH) * tiles(IN) {
-        return;
-    }
-    let i0 = (id % tiles(IN)) * TILE;
-    let n0 = (id / tiles(IN)) * TILE;
-    var acc: array<array<f32, TILE>, TILE>; // [example][feature]
+alias Tile = array<array<f32, TILE>, TILE>;
+
+// The input-gradient tile of examples n0.. x features i0.., before the input's activation.
+fn input_tile(n0: u32, i0: u32) -> Tile {
+    var acc: Tile; // [example][feature]
     for (var o = 0u; o < OUT; o++) {
         var g: array<f32, TILE>;
         var w: array<f32, TILE>;
@@ -92,6 +90,22 @@ fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
             }
         }
     }
+    return acc;
+}
+
+fn input_invocations() -> u32 {
+    return select(tiles(BATCH) * tiles(IN), BATCH * IN, FINE);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= input_invocations() {
+        return;
+    }
+    let i0 = (id % tiles(IN)) * TILE;
+    let n0 = (id / tiles(IN)) * TILE;
+    let acc = input_tile(n0, i0);
     for (var a = 0u; a < TILE; a++) {
         for (var b = 0u; b < TILE; b++) {
             if n0 + a < BATCH && i0 + b < IN {
@@ -106,16 +120,13 @@ fn dense_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
 // d_weight = d_outputᵀ · input, a tile of TILE outputs x TILE input features per invocation;
 // the invocations of the first feature tile also sum d_bias = Σ_n d_output.
 
-@compute @workgroup_size(WORKGROUP)
-fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id >= tiles(OUT) * tiles(IN) {
-        return;
-    }
-    let i0 = (id % tiles(IN)) * TILE;
-    let o0 = (id / tiles(IN)) * TILE;
-    var acc: array<array<f32, TILE>, TILE>; // [output][feature]
-    var bias: array<f32, TILE>;
+struct ParamsTile {
+    w: Tile,                  // [output][feature]
+    b: array<f32, TILE>,
+}
+
+fn params_tile(o0: u32, i0: u32) -> ParamsTile {
+    var p: ParamsTile;
     for (var n = 0u; n < BATCH; n++) {
         var g: array<f32, TILE>;
         var x: array<f32, TILE>;
@@ -124,23 +135,119 @@ fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
             x[t] = input[n * IN + min(i0 + t, IN - 1u)];
         }
         for (var a = 0u; a < TILE; a++) {
-            bias[a] += g[a];
+            p.b[a] += g[a];
             for (var b = 0u; b < TILE; b++) {
-                acc[a][b] += g[a] * x[b];
+                p.w[a][b] += g[a] * x[b];
             }
         }
     }
+    return p;
+}
+
+fn params_invocations() -> u32 {
+    return select(tiles(OUT) * tiles(IN), OUT * IN, FINE);
+}
+
+// The tile's gradients stored (each weight of the tile, and with the first feature tile each bias).
+fn store_params(p: ParamsTile, o0: u32, i0: u32) {
     for (var a = 0u; a < TILE; a++) {
         if o0 + a >= OUT {
             continue;
         }
         for (var b = 0u; b < TILE; b++) {
             if i0 + b < IN {
-                grads[W_OFF + (o0 + a) * IN + i0 + b] = acc[a][b];
+                grads[W_OFF + (o0 + a) * IN + i0 + b] = p.w[a][b];
             }
         }
         if i0 == 0u {
-            grads[B_OFF + o0 + a] = bias[a];
+            grads[B_OFF + o0 + a] = p.b[a];
+        }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= params_invocations() {
+        return;
+    }
+    let i0 = (id % tiles(IN)) * TILE;
+    let o0 = (id / tiles(IN)) * TILE;
+    store_params(params_tile(o0, i0), o0, i0);
+}
+
+// ---- backward, both in one dispatch: the first invocations the weight gradient, the rest the
+// input gradient (with a pool folded in, fused.wgsl) ----
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id < params_invocations() {
+        if FINE {
+            store_fine_params(id, fine_params(id));
+            return;
+        }
+        let i0 = (id % tiles(IN)) * TILE;
+        let o0 = (id / tiles(IN)) * TILE;
+        store_params(params_tile(o0, i0), o0, i0);
+        return;
+    }
+    let k = id - params_invocations();
+    if k >= input_invocations() {
+        return;
+    }
+    if FINE {
+        store_input_grad(k, fine_input_sum(k), input[k]);
+        return;
+    }
+    let i0 = (k % tiles(IN)) * TILE;
+    let n0 = (k / tiles(IN)) * TILE;
+    let acc = input_tile(n0, i0);
+    for (var a = 0u; a < TILE; a++) {
+        for (var b = 0u; b < TILE; b++) {
+            if n0 + a < BATCH && i0 + b < IN {
+                let at = (n0 + a) * IN + i0 + b;
+                store_input_grad(at, acc[a][b], input[at]);
+            }
+        }
+    }
+}
+
+// ---- backward of the first layer with parameters, and the optimizer's update (fused.wgsl) ----
+// The first invocations: the weight gradient, each tile's parameters updated as they are stored;
+// the rest: one parameter of the buffer each, every other layer's.
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_params_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= params_invocations() {
+        update_others(id - params_invocations(), OUT * IN, OUT);
+        return;
+    }
+    if FINE {
+        let p = fine_params(id);
+        store_fine_params(id, p);
+        update_param(W_OFF + id, p.x);
+        if id % IN == 0u {
+            update_param(B_OFF + id / IN, p.y);
+        }
+        return;
+    }
+    let i0 = (id % tiles(IN)) * TILE;
+    let o0 = (id / tiles(IN)) * TILE;
+    let p = params_tile(o0, i0);
+    store_params(p, o0, i0);
+    for (var a = 0u; a < TILE; a++) {
+        if o0 + a >= OUT {
+            continue;
+        }
+        for (var b = 0u; b < TILE; b++) {
+            if i0 + b < IN {
+                update_param(W_OFF + (o0 + a) * IN + i0 + b, p.w[a][b]);
+            }
+        }
+        if i0 == 0u {
+            update_param(B_OFF + o0 + a, p.b[a]);
         }
     }
 }
@@ -196,15 +303,9 @@ fn dense_forward_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
 
 const LANES: u32 = 4u;
 
-// d_weight[o, i] = Σ_n d_output[n, o] · input[n, i]; the invocations of feature 0 also sum
+// d_weight[o, i] = Σ_n d_output[n, o] · input[n, i] for value id = o * IN + i, and
 // d_bias[o] = Σ_n d_output[n, o].
-@compute @workgroup_size(WORKGROUP)
-fn dense_backward_params_fine(@builtin(global_invocation_id) gid: vec3<u32>,
-                              @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id >= OUT * IN {
-        return;
-    }
+fn fine_params(id: u32) -> vec2<f32> {
     let i = id % IN;
     let o = id / IN;
     var acc: array<f32, LANES>;
@@ -217,20 +318,30 @@ fn dense_backward_params_fine(@builtin(global_invocation_id) gid: vec3<u32>,
             bias[l] += g;
         }
     }
-    grads[W_OFF + o * IN + i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    if i == 0u {
-        grads[B_OFF + o] = (bias[0] + bias[1]) + (bias[2] + bias[3]);
+    return vec2<f32>((acc[0] + acc[1]) + (acc[2] + acc[3]), (bias[0] + bias[1]) + (bias[2] + bias[3]));
+}
+
+// The weight gradient, and with feature 0 the bias gradient.
+fn store_fine_params(id: u32, p: vec2<f32>) {
+    grads[W_OFF + id] = p.x;
+    if id % IN == 0u {
+        grads[B_OFF + id / IN] = p.y;
     }
 }
 
-// d_input[n, i] = Σ_o d_output[n, o] · weight[o, i], taken back through the input's activation.
 @compute @workgroup_size(WORKGROUP)
-fn dense_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>,
-                             @builtin(num_workgroups) groups: vec3<u32>) {
+fn dense_backward_params_fine(@builtin(global_invocation_id) gid: vec3<u32>,
+                              @builtin(num_workgroups) groups: vec3<u32>) {
     let id = linear_id(gid, groups);
-    if id >= BATCH * IN {
+    if id >= OUT * IN {
         return;
     }
+    store_fine_params(id, fine_params(id));
+}
+
+// d_input[n, i] = Σ_o d_output[n, o] · weight[o, i] for value id = n * IN + i, before the
+// input's activation.
+fn fine_input_sum(id: u32) -> f32 {
     let i = id % IN;
     let n = id / IN;
     var acc: array<f32, LANES>;
@@ -241,6 +352,15 @@ fn dense_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>,
             acc[l] += g * params[W_OFF + o * IN + i];
         }
     }
-    let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    d_input[id] = through_activation(sum, input[id], INPUT_ACTIVATION);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn dense_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>,
+                             @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    if id >= BATCH * IN {
+        return;
+    }
+    d_input[id] = through_activation(fine_input_sum(id), input[id], INPUT_ACTIVATION);
 }

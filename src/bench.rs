@@ -76,6 +76,8 @@ pub struct KernelTiming {
     pub kernel: String,
     pub seconds: f64,
     pub flops: f64,
+    /// Workgroups one dispatch launches (GPU kernels; None for the CPU path's).
+    pub workgroups: Option<u32>,
 }
 
 impl KernelTiming {
@@ -106,8 +108,9 @@ fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
 pub fn cpu_kernel_timings(plan: &Plan, batch: usize, repeats: usize) -> Vec<KernelTiming> {
     let mut rng = Rng::new(1);
     let mut out = Vec::new();
-    let mut row =
-        |kernel: String, flops: f64, seconds: f64| out.push(KernelTiming { kernel, seconds, flops });
+    let mut row = |kernel: String, flops: f64, seconds: f64| {
+        out.push(KernelTiming { kernel, seconds, flops, workgroups: None })
+    };
     let mut pools = 0;
     for (i, l) in plan.layers.iter().enumerate() {
         let x = random(batch * l.input.len(), &mut rng);

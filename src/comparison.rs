@@ -71,7 +71,7 @@ pub struct Row {
     pub fraction_of_peak: Option<f64>,
 }
 
-/// Each kernel of one engine's training step.
+/// Each kernel of one engine's training step (a GPU kernel's with its workgroups per dispatch).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct KernelReport {
     pub device: String,

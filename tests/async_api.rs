@@ -124,7 +124,7 @@ fn an_engine_opened_for_inference_runs_the_model_and_refuses_to_train() {
     // No backward half was built, and fewer buffers (no gradients, no optimizer state).
     assert!(!inference.trains());
     assert_eq!(inference.dispatches_per_step(), None);
-    assert_eq!(trainer.dispatches_per_step(), Some(21));
+    assert_eq!(trainer.dispatches_per_step(), Some(12));
     let (made, _, _) = inference.gpu().counters.snapshot();
     let (made_for_training, _, _) = trainer.gpu().counters.snapshot();
     assert!(made < made_for_training, "{made} buffers for inference, {made_for_training} for training");

@@ -213,8 +213,9 @@ fn wgpu_validation_errors_are_returned_not_panicked() {
 #[test]
 fn a_kernel_beyond_the_devices_limits_fails_naming_the_kernel_and_the_limit() {
     // A GLES 3.1 device (wgpu's GL backend on many boards and phones) has 4 storage buffers a
-    // shader stage where WebGPU promises 8, and the gather kernel binds 5. Such a device opens
-    // (the kernels within its limits would run); the one beyond them is refused by name.
+    // shader stage where WebGPU promises 8, and the gather kernel binds 5 (the fused conv+pool
+    // forward 5, the fused backward kernels 6 to 8). Such a device opens (the kernels within its
+    // limits would run); the first one beyond them is refused by name.
     if common::gpu().is_none() {
         return;
     }
@@ -230,9 +231,12 @@ fn a_kernel_beyond_the_devices_limits_fails_naming_the_kernel_and_the_limit() {
     match trained {
         Err(Error::Gpu(why)) => {
             let why = why.to_string();
-            assert!(why.contains("building kernel gather"), "names the kernel: {why}");
+            let named = ["gather", "conv_forward_pool", "conv_backward", "dense_backward"]
+                .iter()
+                .any(|k| why.contains(&format!("building kernel {k}")));
+            assert!(named, "names the kernel: {why}");
             assert!(why.contains("max_storage_buffers_per_shader_stage"), "names the limit: {why}");
-            assert!(why.contains("limit is 4, count was 7"), "{why}");
+            assert!(why.contains("limit is 4, count was"), "{why}");
         }
         other => panic!("expected a GPU error naming the kernel, got {other:?}"),
     }

@@ -18,7 +18,7 @@ fn fresh_seed(test: &str) -> u64 {
 }
 
 /// The kernels the suite must cover: every WGSL entry point a training step or a prediction runs.
-const KERNELS: [&str; 17] = [
+const KERNELS: [&str; 22] = [
     "conv_forward",
     "conv_backward_params",
     "conv_backward_input",
@@ -36,6 +36,11 @@ const KERNELS: [&str; 17] = [
     "sgd",
     "adam",
     "gather",
+    "conv_forward_pool",
+    "conv_backward",
+    "dense_backward",
+    "conv_backward_params_update",
+    "dense_backward_params_update",
 ];
 
 /// Both ways the conv and dense kernels can split their work (`Blocking`), whichever this

@@ -58,10 +58,11 @@ fn assert_tensors_close(gpu: &[f32], cpu: &[f32], layout: &Parameters, tolerance
 }
 
 fn run_steps(optimizer: Optimizer, steps: usize, tolerance: f32) {
-    run_steps_for(&Network::lenet5(), optimizer, steps, tolerance)
+    run_steps_for(&Network::lenet5(), optimizer, steps, tolerance);
 }
 
-fn run_steps_for(network: &Network, optimizer: Optimizer, steps: usize, tolerance: f32) {
+/// Trains both paths `steps` steps and compares them; returns the GPU step's dispatch count.
+fn run_steps_for(network: &Network, optimizer: Optimizer, steps: usize, tolerance: f32) -> Option<usize> {
     run_steps_with(network, optimizer, steps, tolerance, None)
 }
 
@@ -71,8 +72,8 @@ fn run_steps_with(
     steps: usize,
     tolerance: f32,
     blocking: Option<Blocking>,
-) {
-    let Some((mut cpu, mut gpu)) = engines_with(network, optimizer, 11, blocking) else { return };
+) -> Option<usize> {
+    let (mut cpu, mut gpu) = engines_with(network, optimizer, 11, blocking)?;
     // One extra short batch at the end: the last step of an epoch may be smaller.
     let data = synthetic::generate(64 * steps + 32, 0, 5).train;
     let order = train::epoch_order(data.len(), 5, 1);
@@ -90,6 +91,7 @@ fn run_steps_with(
         c.loss_sum
     );
     assert_parameters_close(&gpu.parameters().unwrap(), &cpu.parameters().unwrap(), tolerance, &when);
+    gpu.dispatches_per_step()
 }
 
 #[test]
@@ -110,7 +112,9 @@ fn training_steps_of_the_1998_lenet_match_the_cpu_path() {
     // tanh and average pooling, fused as ReLU and max pooling are.
     let network = Network::lenet5_1998();
     run_steps_for(&network, Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 1, 1e-5);
-    run_steps_for(&network, Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 20, 1e-4);
+    // Fused as LeNet-5 is: 12 dispatches.
+    let dispatches = run_steps_for(&network, Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 20, 1e-4);
+    assert!(matches!(dispatches, None | Some(12)), "{dispatches:?}");
     // The GPU's tanh (the driver's) differs from Rust's by up to ~2 ulp (1.4e-7 on lavapipe),
     // and Adam amplifies such differences in small gradients (see the one-step test above).
     run_steps_for(&network, Optimizer::adam(0.001), 20, 2e-4);
@@ -199,7 +203,11 @@ fn steps_match_the_cpu_path_with_either_blocking() {
         let network = kink_free_network();
         compare_gradients_with(&network, 64 + 37, 64, 1e-4, Some(blocking));
         let sgd = Optimizer::Sgd { lr: 0.01, momentum: 0.9 };
-        run_steps_with(&Network::lenet5(), sgd, 20, 1e-4, Some(blocking));
+        // Fused the same way either way: 12 dispatches.
+        let dispatches = run_steps_with(&Network::lenet5(), sgd, 20, 1e-4, Some(blocking));
+        assert!(matches!(dispatches, None | Some(12)), "{blocking:?}: {dispatches:?}");
+        let adam = Optimizer::adam(0.001);
+        run_steps_with(&Network::lenet5(), adam, 5, 1e-4, Some(blocking));
         run_steps_with(&Network::lenet5_1998(), sgd, 5, 1e-4, Some(blocking));
     }
 }
@@ -270,6 +278,30 @@ fn tanh_and_average_pooling_fuse_in_every_placement() {
 }
 
 #[test]
+fn pools_that_tile_are_fused_and_others_run_unfused_with_the_same_steps() {
+    // A pool whose windows tile its input (2/2 on 28x28) runs in the convolution's forward
+    // dispatch and in the dense layer's backward: gather, conv+pool, dense, loss, dense
+    // backward (+pool), conv weight gradient + optimizer. One that overlaps (3/2) or leaves a
+    // remainder (3/3 on 28) runs its own two dispatches.
+    let pools = [
+        (Layer::MaxPool { window: 2, stride: 2 }, Layer::Relu, 6),
+        (Layer::AvgPool { window: 2, stride: 2 }, Layer::Tanh, 6),
+        (Layer::MaxPool { window: 3, stride: 2 }, Layer::Relu, 8),
+        (Layer::AvgPool { window: 3, stride: 3 }, Layer::Tanh, 8),
+    ];
+    for (pool, activation, dispatches) in pools {
+        let network = Network {
+            input: Shape::new(1, 28, 28),
+            layers: vec![Layer::conv(4, 5, 1, 2), activation, pool, Layer::Dense { out_features: 10 }],
+        };
+        for optimizer in [Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, Optimizer::adam(0.001)] {
+            let got = run_steps_for(&network, optimizer, 3, 2e-4);
+            assert!(got.is_none_or(|d| d == dispatches), "{network}: {got:?} dispatches");
+        }
+    }
+}
+
+#[test]
 fn predictions_match_the_cpu_path_and_follow_the_data_set() {
     let Some((mut cpu, mut gpu)) = engines(Optimizer::Sgd { lr: 0.01, momentum: 0.9 }, 2) else { return };
     let a = synthetic::generate(0, 300, 1).test;
@@ -309,8 +341,30 @@ fn an_epoch_creates_no_buffers_and_reads_back_once_per_submission() {
     assert_eq!(sizes.iter().sum::<usize>(), 40, "steps in the submissions: {sizes:?}");
     assert!(sizes.iter().all(|&s| s >= 1), "no empty submission: {sizes:?}");
     assert!(reports >= 1, "progress was reported");
-    // gather, 7 forward, loss, 11 backward (conv1 needs no input gradient), optimizer.
-    assert_eq!(gpu.dispatches_per_step(), Some(21));
+    // gather, 5 forward (conv1+pool1, conv2+pool2, fc1, fc2, fc3), loss, 5 backward (fc3, fc2,
+    // fc1 with pool2's folded in, conv2 with pool1's, conv1's weight gradient with the
+    // optimizer's update).
+    assert_eq!(gpu.dispatches_per_step(), Some(12));
+}
+
+#[test]
+fn kernel_timings_report_each_dispatch_and_its_workgroups() {
+    let Some((_, mut gpu)) = engines(Optimizer::adam(0.001), 4) else { return };
+    let data = synthetic::generate(64, 0, 4).train;
+    let (timings, _) = gpu.profile_step(&data, 64, 1).unwrap();
+    let labels: Vec<&str> = timings.iter().map(|t| t.kernel.as_str()).collect();
+    assert_eq!(labels.len(), 12, "{labels:?}");
+    assert!(
+        labels.contains(&"conv1+pool1 forward") && labels.contains(&"fc1 backward (+pool2)"),
+        "{labels:?}"
+    );
+    let groups = |label: &str| timings.iter().find(|t| t.kernel == label).and_then(|t| t.workgroups);
+    assert!(timings.iter().all(|t| t.workgroups.is_some_and(|g| g >= 1)), "{timings:?}");
+    // The big kernels fill an H200's 132 compute units at batch 64 (ARCHITECTURE.md says why the
+    // others need not).
+    for label in ["conv1+pool1 forward", "conv2 backward (+pool1)", "conv1 backward params + optimizer"] {
+        assert!(groups(label).is_some_and(|g| g >= 132), "{label}: {:?}", groups(label));
+    }
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //! its CPU twin (`parity`, natively and in a browser), and for one-off uses such as convolving a
 //! single picture. Async, as every readback is: natively, `pollster::block_on` waits for one.
 
+mod fused;
+
+pub use fused::{FoldInputs, Layer, backward, backward_params_update, conv2d_forward_pool};
+
 use super::context::Gpu;
 use super::kernels::gather::{gather_levels, pack_images};
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};

@@ -22,7 +22,8 @@ pub struct BenchArgs {
     /// Untimed steps first, to build pipelines and warm caches.
     #[arg(long, default_value_t = 5)]
     warmup: u32,
-    /// Also time each kernel of a training step (at the first batch size).
+    /// Also time each kernel of a training step (at the first batch size), with the workgroups
+    /// each GPU dispatch launches.
     #[arg(long)]
     kernels: bool,
     /// Only measure the CPU's peak FLOP/s (independent FMA chains, one thread and all threads).
@@ -117,11 +118,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             report.timed_by
         );
         for k in &report.kernels {
+            // Workgroups per dispatch: fewer than a GPU has compute units leave some idle.
+            let groups = k.workgroups.map_or(String::new(), |g| format!("{g:>7} wg"));
             let rate = if k.flops > 0.0 { format!("{:>7.2} GFLOP/s", k.gflops()) } else { String::new() };
-            say!("  {:<32} {:>10.1} µs {rate}", k.kernel, k.seconds * 1e6);
+            say!("  {:<36} {:>10.1} µs {groups} {rate}", k.kernel, k.seconds * 1e6);
         }
         let total: f64 = report.kernels.iter().map(|k| k.seconds).sum();
-        say!("  {:<32} {:>10.1} µs", "sum", total * 1e6);
+        say!("  {:<36} {:>10.1} µs", "sum", total * 1e6);
         if let Some(us) = report.recording_microseconds_per_step {
             say!("  CPU time to record one step: {us:.1} µs");
         }

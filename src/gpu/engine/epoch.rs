@@ -109,7 +109,6 @@ impl GpuEngine {
                         for d in &net.backward {
                             d.record(&mut pass, offset);
                         }
-                        net.optimizer.record(&mut pass, offset);
                     }
                 }
                 // The staging buffer of the submission two back, whose figures are in.

@@ -13,6 +13,7 @@
 //! (what stays on the GPU and when it is rebuilt), `epoch` (the epoch loop and its readbacks),
 //! `profile` (per-dispatch timings for benchmarks).
 
+mod backward;
 mod epoch;
 #[cfg(not(target_arch = "wasm32"))]
 mod profile;
@@ -154,7 +155,7 @@ impl GpuEngine {
     /// opened for inference).
     pub fn dispatches_per_step(&self) -> Option<usize> {
         let net = self.network.as_ref()?;
-        net.training.as_ref().map(|t| 1 + net.forward.len() + 1 + t.backward.len() + 1)
+        net.training.as_ref().map(|t| 1 + net.forward.len() + 1 + t.backward.len())
     }
 
     /// Whether this engine can train (it was not opened only for inference).

@@ -19,7 +19,6 @@ impl GpuEngine {
         all.extend(&net.forward);
         all.push(&stats.loss);
         all.extend(&training.backward);
-        all.push(&training.optimizer);
         all
     }
 
@@ -88,7 +87,12 @@ impl GpuEngine {
                 };
                 best = best.min(seconds / repeats as f64);
             }
-            timings.push(KernelTiming { kernel: d.label.clone(), seconds: best, flops: d.flops });
+            timings.push(KernelTiming {
+                kernel: d.label.clone(),
+                seconds: best,
+                flops: d.flops,
+                workgroups: Some(d.workgroups()),
+            });
         }
         Ok((timings, timestamps.is_some()))
     }

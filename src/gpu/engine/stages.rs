@@ -2,7 +2,7 @@
 //! rule is `model::fusion`'s), with the shapes and parameter offsets its kernels are built from.
 
 use crate::Result;
-use crate::gpu::kernels::Activation;
+use crate::gpu::kernels::{Activation, FusedPool};
 use crate::model::fusion;
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape, conv_shape, dense_shape, pool_shape};
 use crate::model::{Layer, Plan, PlannedLayer};
@@ -56,6 +56,15 @@ impl FusedStage {
             Stage::Conv { shape, .. } => 2.0 * (shape.batch * shape.output_len() * shape.patch_len()) as f64,
             Stage::Dense { shape, .. } => 2.0 * (shape.batch * shape.in_features * shape.out_features) as f64,
             _ => 0.0,
+        }
+    }
+
+    /// The stage as a pool fused kernels can take (windows tiling its input), if it is one.
+    pub(super) fn fused_pool(&self) -> Option<FusedPool> {
+        match &self.stage {
+            Stage::MaxPool { shape } => FusedPool::of(shape, true),
+            Stage::AvgPool { shape } => FusedPool::of(shape, false),
+            _ => None,
         }
     }
 }

@@ -1,14 +1,15 @@
-//! A training step's dispatch list: every stage's forward dispatch, then the backward dispatches
-//! in reverse (each op's forward and backward built side by side), bound once to the
-//! batch-sized activation and gradient buffers. An engine opened for inference builds only the
-//! forward half (and predict): no gradient buffer, no backward pipeline.
+//! A training step's dispatch list: every stage's forward dispatch (a convolution and the pool
+//! after it in one where the pool's windows tile its input), then the backward dispatches in
+//! reverse (`backward.rs`), bound once to the batch-sized activation and gradient buffers. An
+//! engine opened for inference builds only the forward half (and predict): no gradient buffer, no
+//! backward pipeline.
 
 use super::GpuEngine;
+use super::backward::StepBuffers;
 use super::resident::{ResidentData, storage};
 use super::stages::{FusedStage, Stage, fuse};
 use crate::error::GpuError;
-use crate::gpu::kernels::{Activation, Dispatch, Kernel, Kernels};
-use crate::model::optimizer::Optimizer;
+use crate::gpu::kernels::{Dispatch, Kernel, Kernels};
 use crate::{Error, Result};
 
 /// Everything sized by the batch: activations, gradients, and the dispatches of a step.
@@ -25,24 +26,12 @@ pub(super) struct StepResources {
     pub(super) training: Option<TrainingResources>,
 }
 
-/// The gradients a stage's backward dispatches bind.
-struct Grads<'b> {
-    /// Its output's gradient (before its activation).
-    dy: &'b wgpu::Buffer,
-    /// Its input's gradient, if an earlier stage has parameters.
-    dx: Option<&'b wgpu::Buffer>,
-    /// The activation its input came out of, which `dx` is taken back through.
-    input_activation: Activation,
-    argmax: Option<&'b wgpu::Buffer>,
-}
-
-/// The backward half of a step: the logits' gradient, the loss kernel that writes it, the
-/// backward dispatches in order, and the optimizer's.
+/// The backward half of a step: the logits' gradient, the loss kernel that writes it, and the
+/// backward dispatches in order (the last one also runs the optimizer's update).
 pub(super) struct TrainingResources {
     pub(super) d_logits: wgpu::Buffer,
     pub(super) loss_kernel: Kernel,
     pub(super) backward: Vec<Dispatch>,
-    pub(super) optimizer: Dispatch,
 }
 
 impl GpuEngine {
@@ -72,59 +61,60 @@ impl GpuEngine {
             false => Vec::new(),
         };
 
+        // Every pool keeps an argmax buffer: a max-pool's winners, bound but unused for an
+        // average pool whose forward is fused into a convolution's.
+        let argmax: Vec<Option<wgpu::Buffer>> = stages
+            .iter()
+            .map(|s| {
+                matches!(s.stage, Stage::MaxPool { .. } | Stage::AvgPool { .. })
+                    .then(|| buffer("argmax", batch * s.output_len))
+            })
+            .collect();
+        let names = stage_names(&stages);
         let mut forward = Vec::new();
-        let mut backward = Vec::new();
-        let mut pools = 0;
-        for (j, s) in stages.iter().enumerate() {
+        let mut j = 0;
+        while j < stages.len() {
             let x = if j == 0 { &input } else { &outputs[j - 1] };
-            let y = &outputs[j];
-            let name = match s.stage {
-                Stage::MaxPool { .. } | Stage::AvgPool { .. } => {
-                    pools += 1;
-                    format!("pool{pools}")
-                }
-                Stage::Activation { .. } => {
-                    format!("{} after stage {j}", format!("{:?}", s.activation).to_lowercase())
-                }
-                _ => s.name.clone(),
-            };
-            // Max-pooling keeps its argmax for the backward pass.
-            let argmax =
-                matches!(s.stage, Stage::MaxPool { .. }).then(|| buffer("argmax", batch * s.output_len));
-            forward.push(
-                self.forward_dispatch(&k, s, x, y, argmax.as_ref())?
-                    .labelled(format!("{name} forward"), s.flops()),
-            );
-            // The output's gradient, when training (an inference engine builds no backward).
-            if let Some(dy) = d_outputs.get(j) {
-                // The input gradient is needed only if some earlier stage has parameters; it is
-                // taken back through the activation the input came out of.
-                let dx = stages[..j].iter().any(|e| e.has_params).then(|| &d_outputs[j - 1]);
-                let input_activation = if j > 0 { stages[j - 1].activation } else { Activation::Identity };
-                let grads = Grads { dy, dx, input_activation, argmax: argmax.as_ref() };
-                backward.push(self.backward_dispatches(&k, s, x, grads, &name)?);
+            let s = &stages[j];
+            // A convolution and the pool after it, in one dispatch where the pool tiles its input.
+            if let (Stage::Conv { shape, w_off, b_off }, Some(pool)) = (&s.stage, stages.get(j + 1))
+                && let Some(fused) = pool.fused_pool()
+            {
+                let kernel =
+                    k.conv_forward_pool(shape, s.activation, &fused, pool.activation, (*w_off, *b_off))?;
+                let argmax = argmax[j + 1].as_ref().expect("a pool's argmax");
+                forward.push(
+                    kernel
+                        .bind(gpu, &[x, &self.params, &outputs[j], &outputs[j + 1], argmax])
+                        .labelled(format!("{}+{} forward", names[j], names[j + 1]), s.flops()),
+                );
+                j += 2;
+                continue;
             }
+            forward.push(
+                self.forward_dispatch(&k, s, x, &outputs[j], argmax[j].as_ref())?
+                    .labelled(format!("{} forward", names[j]), s.flops()),
+            );
+            j += 1;
         }
         let classes = self.plan.classes();
         let last = stages.len() - 1;
         let training = match d_outputs.get(last) {
             None => None,
             Some(d_logits) => {
-                let n = self.plan.parameter_count;
-                let step = k.optimizer_step(&self.optimizer, n)?;
-                let optimizer = match self.optimizer {
-                    Optimizer::Sgd { .. } => step.bind(gpu, &[&self.params, &self.grads, &self.first]),
-                    Optimizer::Adam { .. } => {
-                        step.bind(gpu, &[&self.params, &self.grads, &self.first, &self.second])
-                    }
+                let buffers = StepBuffers {
+                    input: &input,
+                    outputs: &outputs,
+                    d_outputs: &d_outputs,
+                    argmax: &argmax,
+                    spare: &buffer("spare", 1),
                 };
                 Some(TrainingResources {
                     d_logits: d_logits.clone(),
                     // A network may end in an activation: the loss takes the logits' gradient
                     // back through it.
                     loss_kernel: k.softmax_cross_entropy(batch, classes, stages[last].activation)?,
-                    backward: backward.into_iter().rev().flatten().collect(),
-                    optimizer,
+                    backward: self.backward_dispatches(&k, &stages, &names, &buffers)?,
                 })
             }
         };
@@ -170,79 +160,6 @@ impl GpuEngine {
         })
     }
 
-    /// A stage's backward dispatches: its parameters' gradients, then its input's.
-    fn backward_dispatches(
-        &self,
-        k: &Kernels,
-        s: &FusedStage,
-        x: &wgpu::Buffer,
-        g: Grads,
-        name: &str,
-    ) -> Result<Vec<Dispatch>> {
-        let gpu = &self.gpu;
-        let (dy, act, flops) = (g.dy, g.input_activation, s.flops());
-        let mut back = Vec::new();
-        match &s.stage {
-            Stage::Conv { shape, w_off, b_off } => {
-                back.push(
-                    k.conv_backward_params(shape, *w_off, *b_off)?
-                        .bind(gpu, &[x, dy, &self.grads])
-                        .labelled(format!("{name} backward params"), flops),
-                );
-                if let Some(dx) = g.dx {
-                    back.push(
-                        k.conv_backward_input(shape, act, *w_off)?
-                            .bind(gpu, &[x, &self.params, dy, dx])
-                            .labelled(format!("{name} backward input"), flops),
-                    );
-                }
-            }
-            Stage::Dense { shape, w_off, b_off } => {
-                back.push(
-                    k.dense_backward_params(shape, *w_off, *b_off)?
-                        .bind(gpu, &[x, dy, &self.grads])
-                        .labelled(format!("{name} backward params"), flops),
-                );
-                if let Some(dx) = g.dx {
-                    back.push(
-                        k.dense_backward_input(shape, act, *w_off)?
-                            .bind(gpu, &[x, &self.params, dy, dx])
-                            .labelled(format!("{name} backward input"), flops),
-                    );
-                }
-            }
-            Stage::MaxPool { shape } => {
-                if let Some(dx) = g.dx {
-                    let argmax = g.argmax.expect("a max-pool's argmax");
-                    back.push(
-                        k.maxpool_backward(shape, act)?
-                            .bind(gpu, &[x, dy, argmax, dx])
-                            .labelled(format!("{name} backward"), 0.0),
-                    );
-                }
-            }
-            Stage::AvgPool { shape } => {
-                if let Some(dx) = g.dx {
-                    back.push(
-                        k.avgpool_backward(shape, act)?
-                            .bind(gpu, &[x, dy, dx])
-                            .labelled(format!("{name} backward"), 0.0),
-                    );
-                }
-            }
-            Stage::Activation { len } => {
-                if let Some(dx) = g.dx {
-                    back.push(
-                        k.activation_backward(act, *len)?
-                            .bind(gpu, &[x, dy, dx])
-                            .labelled(format!("{name} backward"), 0.0),
-                    );
-                }
-            }
-        }
-        Ok(back)
-    }
-
     /// Records the gather and forward dispatches of the step whose uniform sits at `offset`.
     pub(super) fn record_forward(
         &self,
@@ -255,4 +172,24 @@ impl GpuEngine {
             d.record(pass, offset);
         }
     }
+}
+
+/// Each stage's name in benchmarks: the plan's layer name ("conv1"), pools numbered ("pool1"),
+/// an activation stage by what it follows.
+fn stage_names(stages: &[FusedStage]) -> Vec<String> {
+    let mut pools = 0;
+    stages
+        .iter()
+        .enumerate()
+        .map(|(j, s)| match s.stage {
+            Stage::MaxPool { .. } | Stage::AvgPool { .. } => {
+                pools += 1;
+                format!("pool{pools}")
+            }
+            Stage::Activation { .. } => {
+                format!("{} after stage {j}", format!("{:?}", s.activation).to_lowercase())
+            }
+            _ => s.name.clone(),
+        })
+        .collect()
 }

@@ -2,14 +2,26 @@
 //! Shader: `shaders/conv.wgsl`; CPU twin: `cpu/conv.rs`.
 
 use super::Access::{Read, ReadWrite};
-use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, block, block_at_most, code};
+use super::fused::{FusedPool, PoolFold, fold_constants, update_constants, update_groups};
+use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, WORKGROUP, block, block_at_most, code};
 use crate::Result;
+use crate::model::optimizer::Optimizer;
 use crate::model::shapes::ConvShape;
 
-pub const CONV: &str = include_str!("../../../shaders/conv.wgsl");
+/// conv.wgsl, after what the step fuses into it (fused.wgsl) and before its forward pass fused
+/// with a pool (conv_pool.wgsl).
+pub const CONV: &str = concat!(
+    include_str!("../../../shaders/fused.wgsl"),
+    include_str!("../../../shaders/conv.wgsl"),
+    include_str!("../../../shaders/conv_pool.wgsl")
+);
 
 /// Columns each blocked conv forward or input-gradient invocation computes (COLS in conv.wgsl).
 const CONV_COLS: usize = 4;
+
+/// Threads of a fine weight-gradient workgroup, which sums one weight (THREADS in conv.wgsl; a
+/// blocked one has 64).
+const FINE_THREADS: usize = 256;
 
 /// The shape as the override constants conv.wgsl declares.
 fn conv_constants(s: &ConvShape) -> Vec<(&'static str, f64)> {
@@ -97,7 +109,7 @@ impl Kernels<'_> {
             Blocking::Blocked => {
                 ("conv_backward_params", block(s.kernel_w), block_at_most(s.out_channels, 4), 64)
             }
-            Blocking::Fine => ("conv_backward_params_fine", 1, 1, 256),
+            Blocking::Fine => ("conv_backward_params", 1, 1, FINE_THREADS),
         };
         let mut constants = conv_constants(s);
         constants.extend([
@@ -106,6 +118,7 @@ impl Kernels<'_> {
             ("KWB", kwb as f64),
             ("OB", ob as f64),
             ("THREADS", threads as f64),
+            ("FINE", self.fine()),
         ]);
         self.build(KernelSpec {
             source: CONV,
@@ -115,6 +128,146 @@ impl Kernels<'_> {
             uses_step: false,
             // One workgroup per (output channel block, input channel, kernel row, column block).
             size: s.weight_len() / kwb / ob,
+            per_workgroup: true,
+        })
+    }
+
+    /// The forward pass with `pool` after it, fused: buffers input, params, output (the
+    /// convolution's, after `activation`), pooled (after `pool_activation`), pool argmax (max
+    /// pools; bound for average ones too).
+    pub fn conv_forward_pool(
+        &self,
+        s: &ConvShape,
+        activation: Activation,
+        pool: &FusedPool,
+        pool_activation: Activation,
+        (w_off, b_off): (usize, usize),
+    ) -> Result<Kernel> {
+        // Blocked: conv_forward's blocks of channels and columns of a row; fine: one pooled
+        // value an invocation.
+        let (entry, ocb, size) = match self.blocking() {
+            Blocking::Blocked => {
+                let ocb = block(s.out_channels);
+                let tiles = s.batch * s.out_h() * s.out_w().div_ceil(CONV_COLS);
+                ("conv_forward_pool", ocb, tiles * (s.out_channels / ocb))
+            }
+            Blocking::Fine => {
+                let pooled = s.batch * s.out_channels * (s.out_h() / pool.window) * (s.out_w() / pool.window);
+                ("conv_forward_pool_fine", 1, pooled)
+            }
+        };
+        let mut constants = conv_constants(s);
+        constants.extend(pool.constants());
+        constants.extend([
+            ("ACTIVATION", code(activation)),
+            ("POOL_ACTIVATION", code(pool_activation)),
+            ("W_OFF", w_off as f64),
+            ("B_OFF", b_off as f64),
+            ("OCB", ocb as f64),
+        ]);
+        self.build(KernelSpec {
+            source: CONV,
+            entry,
+            constants,
+            bindings: &[(0, Read), (1, Read), (2, ReadWrite), (12, ReadWrite), (13, ReadWrite)],
+            uses_step: false,
+            size,
+            per_workgroup: false,
+        })
+    }
+
+    /// Both backward passes in one dispatch (the weight gradient's workgroups, then the input
+    /// gradient's), the input gradient taken on through `fold`'s pool if there is one. Buffers:
+    /// input, params, d_output, d_input, grads, then the fold's pool argmax, pool input and its
+    /// gradient (without a fold: two read-only buffers and a spare writable one, unused).
+    pub fn conv_backward(
+        &self,
+        s: &ConvShape,
+        input_activation: Activation,
+        fold: Option<&PoolFold>,
+        (w_off, b_off): (usize, usize),
+    ) -> Result<Kernel> {
+        // Blocked: conv_backward_params' and conv_backward_input's blocks, 64 threads a
+        // workgroup; fine: a workgroup of FINE_THREADS per weight, then one input value a thread.
+        let (kwb, ob, cb, cols, threads) = match self.blocking() {
+            Blocking::Blocked => {
+                let (kwb, ob) = (block(s.kernel_w), block_at_most(s.out_channels, 4));
+                (kwb, ob, block(s.in_channels), CONV_COLS, WORKGROUP as usize)
+            }
+            Blocking::Fine => (1, 1, 1, 1, FINE_THREADS),
+        };
+        let mut constants = conv_constants(s);
+        constants.extend(fold_constants(fold));
+        constants.extend([
+            ("INPUT_ACTIVATION", code(input_activation)),
+            ("W_OFF", w_off as f64),
+            ("B_OFF", b_off as f64),
+            ("KWB", kwb as f64),
+            ("OB", ob as f64),
+            ("CB", cb as f64),
+            ("THREADS", threads as f64),
+            ("FINE", self.fine()),
+        ]);
+        let input_threads = s.batch * (s.in_channels / cb) * s.in_h * s.in_w.div_ceil(cols);
+        self.build(KernelSpec {
+            source: CONV,
+            entry: "conv_backward",
+            constants,
+            bindings: &[
+                (0, Read),
+                (1, Read),
+                (3, Read),
+                (4, ReadWrite),
+                (5, ReadWrite),
+                (6, Read),
+                (7, Read),
+                (8, ReadWrite),
+            ],
+            uses_step: false,
+            size: s.weight_len() / kwb / ob + input_threads.div_ceil(threads),
+            per_workgroup: true,
+        })
+    }
+
+    /// The weight gradient of the network's first layer with parameters, and the optimizer's
+    /// update of the whole flat buffer of `len` (its own parameters as their gradients are
+    /// stored, every other one in workgroups of their own). Buffers: input, d_output, grads,
+    /// params, first moment, second moment (bound for SGD too).
+    pub fn conv_backward_params_update(
+        &self,
+        s: &ConvShape,
+        optimizer: &Optimizer,
+        len: usize,
+        (w_off, b_off): (usize, usize),
+    ) -> Result<Kernel> {
+        let (kwb, ob, threads) = match self.blocking() {
+            Blocking::Blocked => (block(s.kernel_w), block_at_most(s.out_channels, 4), WORKGROUP as usize),
+            Blocking::Fine => (1, 1, FINE_THREADS),
+        };
+        let mut constants = conv_constants(s);
+        constants.extend(update_constants(optimizer, len, threads));
+        constants.extend([
+            ("W_OFF", w_off as f64),
+            ("B_OFF", b_off as f64),
+            ("KWB", kwb as f64),
+            ("OB", ob as f64),
+            ("THREADS", threads as f64),
+            ("FINE", self.fine()),
+        ]);
+        self.build(KernelSpec {
+            source: CONV,
+            entry: "conv_backward_params_update",
+            constants,
+            bindings: &[
+                (0, Read),
+                (3, Read),
+                (5, ReadWrite),
+                (9, ReadWrite),
+                (10, ReadWrite),
+                (11, ReadWrite),
+            ],
+            uses_step: true,
+            size: s.weight_len() / kwb / ob + update_groups(len, threads),
             per_workgroup: true,
         })
     }

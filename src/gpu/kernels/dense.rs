@@ -2,11 +2,15 @@
 //! Shader: `shaders/dense.wgsl`; CPU twin: `cpu/dense.rs`.
 
 use super::Access::{Read, ReadWrite};
-use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, code};
+use super::fused::{PoolFold, fold_constants, update_constants, update_groups};
+use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, WORKGROUP, code};
 use crate::Result;
+use crate::model::optimizer::Optimizer;
 use crate::model::shapes::DenseShape;
 
-pub const DENSE: &str = include_str!("../../../shaders/dense.wgsl");
+/// dense.wgsl, after what the step fuses into it (fused.wgsl).
+pub const DENSE: &str =
+    concat!(include_str!("../../../shaders/fused.wgsl"), include_str!("../../../shaders/dense.wgsl"));
 
 /// The side of the block each blocked dense-kernel invocation computes (TILE in dense.wgsl); the
 /// fine kernels compute one value each.
@@ -101,6 +105,78 @@ impl Kernels<'_> {
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,
             size: s.out_features.div_ceil(tile) * s.in_features.div_ceil(tile),
+            per_workgroup: false,
+        })
+    }
+
+    /// Both backward passes in one dispatch (the weight gradient's invocations, then the input
+    /// gradient's), the input gradient taken on through `fold`'s pool if there is one. Buffers
+    /// as `conv_backward`'s.
+    pub fn dense_backward(
+        &self,
+        s: &DenseShape,
+        input_activation: Activation,
+        fold: Option<&PoolFold>,
+        (w_off, b_off): (usize, usize),
+    ) -> Result<Kernel> {
+        let mut constants = dense_constants(s);
+        constants.extend(fold_constants(fold));
+        constants.extend([
+            ("INPUT_ACTIVATION", code(input_activation)),
+            ("W_OFF", w_off as f64),
+            ("B_OFF", b_off as f64),
+            ("FINE", self.fine()),
+        ]);
+        let tile = self.dense_tile();
+        let tiles = |n: usize| n.div_ceil(tile);
+        self.build(KernelSpec {
+            source: DENSE,
+            entry: "dense_backward",
+            constants,
+            bindings: &[
+                (0, Read),
+                (1, Read),
+                (3, Read),
+                (4, ReadWrite),
+                (5, ReadWrite),
+                (6, Read),
+                (7, Read),
+                (8, ReadWrite),
+            ],
+            uses_step: false,
+            size: tiles(s.out_features) * tiles(s.in_features) + tiles(s.batch) * tiles(s.in_features),
+            per_workgroup: false,
+        })
+    }
+
+    /// The weight gradient of the network's first layer with parameters and the optimizer's
+    /// update of the whole flat buffer of `len`. Buffers as `conv_backward_params_update`'s.
+    pub fn dense_backward_params_update(
+        &self,
+        s: &DenseShape,
+        optimizer: &Optimizer,
+        len: usize,
+        (w_off, b_off): (usize, usize),
+    ) -> Result<Kernel> {
+        let mut constants = dense_constants(s);
+        constants.extend(update_constants(optimizer, len, WORKGROUP as usize));
+        constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64), ("FINE", self.fine())]);
+        let tile = self.dense_tile();
+        self.build(KernelSpec {
+            source: DENSE,
+            entry: "dense_backward_params_update",
+            constants,
+            bindings: &[
+                (0, Read),
+                (3, Read),
+                (5, ReadWrite),
+                (9, ReadWrite),
+                (10, ReadWrite),
+                (11, ReadWrite),
+            ],
+            uses_step: true,
+            size: s.out_features.div_ceil(tile) * s.in_features.div_ceil(tile)
+                + update_groups(len, WORKGROUP as usize) * WORKGROUP as usize,
             per_workgroup: false,
         })
     }

@@ -11,6 +11,7 @@ mod activation;
 mod blocking;
 mod conv;
 mod dense;
+mod fused;
 pub mod gather;
 mod loss;
 mod optimizer;
@@ -20,6 +21,7 @@ pub use activation::ACTIVATION;
 pub use blocking::Blocking;
 pub use conv::CONV;
 pub use dense::DENSE;
+pub use fused::{FusedPool, PoolFold, TARGET_GROUPS};
 pub use gather::GATHER;
 pub use loss::LOSS;
 pub use optimizer::OPTIMIZER;
@@ -320,6 +322,11 @@ impl Dispatch {
         self
     }
 
+    /// Workgroups it launches (all dimensions together).
+    pub fn workgroups(&self) -> u32 {
+        self.workgroups.iter().product()
+    }
+
     /// Records this dispatch; `step_offset` selects the step's uniform for kernels that read it.
     pub fn record(&self, pass: &mut wgpu::ComputePass, step: Option<(&wgpu::BindGroup, u32)>) {
         pass.set_pipeline(&self.pipeline);
@@ -350,5 +357,10 @@ impl<'g> Kernels<'g> {
 
     fn blocking(&self) -> Blocking {
         self.gpu.blocking()
+    }
+
+    /// The FINE override constant of the kernels that take either split in one entry point.
+    fn fine(&self) -> f64 {
+        if self.blocking() == Blocking::Fine { 1.0 } else { 0.0 }
     }
 }

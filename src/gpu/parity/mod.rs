@@ -25,6 +25,7 @@ use crate::rng::Rng;
 use tally::Tally;
 pub use tally::{KernelParity, relative_error};
 
+mod fused;
 mod tally;
 
 /// The largest error a kernel may have.
@@ -101,6 +102,9 @@ pub async fn run_async(gpu: &Gpu, seed: u64) -> Result<Vec<KernelParity>> {
     loss_and_predict(gpu, &mut rng, &mut tally).await?;
     optimizers(gpu, &mut rng, &mut tally).await?;
     gather(gpu, &mut rng, &mut tally).await?;
+    fused::conv_pool(gpu, &mut rng, &mut tally).await?;
+    fused::backward(gpu, &mut rng, &mut tally).await?;
+    fused::params_update(gpu, &mut rng, &mut tally).await?;
     Ok(tally.0)
 }
 
