@@ -108,6 +108,8 @@ fn output_under(i: u32, k: u32, out_len: u32) -> i32 {
 }
 
 // ---- backward, input: d_output, params (and input, for its activation) → d_input ----
+// (With a pool folded in, fused.wgsl, on through it: then d_input is the pool's output gradient,
+// unused, and d_pre_pool is written.)
 // One invocation per block of CB input channels x COLS neighbouring input columns: each output
 // gradient it loads serves CB channels, each weight COLS columns.
 
@@ -180,7 +182,7 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         for (var t = 0u; t < COLS; t++) {
             if b.w + t < W {
                 let at = ((b.x * C + b.y + j) * H + b.z) * W + b.w + t;
-                d_input[at] = through_activation(acc[j][t], input[at], INPUT_ACTIVATION);
+                store_input_grad(at, acc[j][t], input[at]);
             }
         }
     }
@@ -201,6 +203,7 @@ fn conv_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 
 override THREADS: u32 = 64u;
 override FINE: bool = false;
+override TOTAL_GROUPS: u32 = 1u; // the two-job kernels' workgroups (job_of in common.wgsl)
 const MAX_OB: u32 = 4u;
 const LANES: u32 = 4u;
 var<workgroup> partial: array<f32, 2304>; // (OB * KWB + OB) * THREADS at most (the host checks)
@@ -393,7 +396,7 @@ fn conv_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>, @buil
     if id >= BATCH * C * H * W {
         return;
     }
-    d_input[id] = through_activation(fine_input_sum(id), input[id], INPUT_ACTIVATION);
+    store_input_grad(id, fine_input_sum(id), input[id]);
 }
 
 // ---- backward, both in one dispatch: the first workgroups the weight gradient, the rest the
@@ -402,16 +405,19 @@ fn conv_backward_input_fine(@builtin(global_invocation_id) gid: vec3<u32>, @buil
 @compute @workgroup_size(THREADS)
 fn conv_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                  @builtin(local_invocation_index) t: u32) {
-    let group = wid.y * groups.x + wid.x;
-    if group < params_groups() {
-        let blk = params_block(group);
+    let job = job_of(wid.y * groups.x + wid.x, params_groups(), TOTAL_GROUPS);
+    if job.x == 0u {
+        let blk = params_block(job.y);
         params_sums(blk, t);
         if t == 0u {
             store_params(blk);
         }
         return;
     }
-    let id = (group - params_groups()) * THREADS + t;
+    let id = job.y * THREADS + t;
+    if job.x != 1u {
+        return;
+    }
     if FINE {
         if id < BATCH * C * H * W {
             store_input_grad(id, fine_input_sum(id), input[id]);
@@ -440,12 +446,14 @@ fn conv_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(THREADS)
 fn conv_backward_params_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                                @builtin(local_invocation_index) t: u32) {
-    let group = wid.y * groups.x + wid.x;
-    if group >= params_groups() {
-        update_others((group - params_groups()) * THREADS + t, OC * C * KH * KW, OC);
+    let job = job_of(wid.y * groups.x + wid.x, params_groups(), TOTAL_GROUPS);
+    if job.x == 1u {
+        update_others(job.y * THREADS + t, OC * C * KH * KW, OC);
+    }
+    if job.x != 0u {
         return;
     }
-    let blk = params_block(group);
+    let blk = params_block(job.y);
     params_sums(blk, t);
     if t == 0u {
         store_params(blk);

@@ -179,10 +179,21 @@ fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 // ---- backward, both in one dispatch: the first invocations the weight gradient, the rest the
 // input gradient (with a pool folded in, fused.wgsl) ----
 
+// The two-job kernels' workgroups: the first job's, then all (job_of in common.wgsl).
+fn first_groups() -> u32 {
+    return (params_invocations() + WORKGROUP - 1u) / WORKGROUP;
+}
+override TOTAL_GROUPS: u32 = 1u;
+
 @compute @workgroup_size(WORKGROUP)
-fn dense_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id < params_invocations() {
+fn dense_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                  @builtin(local_invocation_index) t: u32) {
+    let job = job_of(wid.y * groups.x + wid.x, first_groups(), TOTAL_GROUPS);
+    if job.x == 0u {
+        let id = job.y * WORKGROUP + t;
+        if id >= params_invocations() {
+            return;
+        }
         if FINE {
             store_fine_params(id, fine_params(id));
             return;
@@ -192,8 +203,8 @@ fn dense_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         store_params(params_tile(o0, i0), o0, i0);
         return;
     }
-    let k = id - params_invocations();
-    if k >= input_invocations() {
+    let k = job.y * WORKGROUP + t;
+    if job.x != 1u || k >= input_invocations() {
         return;
     }
     if FINE {
@@ -218,10 +229,14 @@ fn dense_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // the rest: one parameter of the buffer each, every other layer's.
 
 @compute @workgroup_size(WORKGROUP)
-fn dense_backward_params_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    if id >= params_invocations() {
-        update_others(id - params_invocations(), OUT * IN, OUT);
+fn dense_backward_params_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                                @builtin(local_invocation_index) t: u32) {
+    let job = job_of(wid.y * groups.x + wid.x, first_groups(), TOTAL_GROUPS);
+    let id = job.y * WORKGROUP + t;
+    if job.x == 1u {
+        update_others(id, OUT * IN, OUT);
+    }
+    if job.x != 0u || id >= params_invocations() {
         return;
     }
     if FINE {

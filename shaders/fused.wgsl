@@ -32,17 +32,26 @@ fn store_input_grad(at: u32, g: f32, y: f32) {
     let px = at % pw;
     let py = (at / pw) % ph;
     let base = (at / (pw * ph)) * PRE_H * PRE_W;
+    var winner = 0u;
+    if POOL == MAX_POOL {
+        winner = pool_argmax[at];
+    }
     for (var wy = 0u; wy < POOL_WINDOW; wy++) {
         for (var wx = 0u; wx < POOL_WINDOW; wx++) {
             let i = (py * POOL_WINDOW + wy) * PRE_W + px * POOL_WINDOW + wx;
-            // As maxpool_backward / avgpool_backward sum it: 0 + the one window's share.
-            var share = 0.0;
+            // As maxpool_backward / avgpool_backward sum it: 0 + the one window's share. A max
+            // pool's losers get 0 through any activation (y = tanh's output keeps 1 - y² ≥ 0),
+            // so their input is not read.
             if POOL == MAX_POOL {
-                share += select(0.0, d, pool_argmax[at] == i);
+                var share = 0.0;
+                if i == winner {
+                    share = through_activation(0.0 + d, pre_pool[base + i], PRE_ACTIVATION);
+                }
+                d_pre_pool[base + i] = share;
             } else {
-                share += d * (1.0 / f32(POOL_WINDOW * POOL_WINDOW));
+                let share = 0.0 + d * (1.0 / f32(POOL_WINDOW * POOL_WINDOW));
+                d_pre_pool[base + i] = through_activation(share, pre_pool[base + i], PRE_ACTIVATION);
             }
-            d_pre_pool[base + i] = through_activation(share, pre_pool[base + i], PRE_ACTIVATION);
         }
     }
 }
@@ -81,6 +90,9 @@ override UPDATE_THREADS: u32 = 64u;
 // From parameter `first` on, every UPDATE_THREADS-th updated, except the layer's own (weight at
 // W_OFF, `weights` long; bias at B_OFF, `biases` long), which its gradient's invocations update.
 fn update_others(first: u32, weights: u32, biases: u32) {
+    if first >= UPDATE_THREADS {
+        return; // a 2-D grid's spare invocation: its parameters are another's
+    }
     for (var i = first; i < PARAMS_LEN; i += UPDATE_THREADS) {
         let own = (i >= W_OFF && i < W_OFF + weights) || (i >= B_OFF && i < B_OFF + biases);
         if !own {

@@ -8,6 +8,7 @@ use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::synthetic;
 use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::gpu::engine::GpuEngine;
+use lenet_gpu::gpu::kernels::Blocking;
 use lenet_gpu::model::{Network, Parameters};
 use lenet_gpu::session::{DataIdentity, OptimizerKind, SavedModel, Session, TrainSpec};
 use lenet_gpu::train::{Engine, EpochReport, Observer, Progress, Quiet, TrainConfig};
@@ -124,7 +125,13 @@ fn an_engine_opened_for_inference_runs_the_model_and_refuses_to_train() {
     // No backward half was built, and fewer buffers (no gradients, no optimizer state).
     assert!(!inference.trains());
     assert_eq!(inference.dispatches_per_step(), None);
-    assert_eq!(trainer.dispatches_per_step(), Some(12));
+    // 12 on a GPU (`Blocking::Fine`); 15 on a software adapter, where a pool does not fuse into
+    // the convolution's forward, nor conv2's weight gradient with its input gradient.
+    let lenet5 = match trainer.gpu().blocking() {
+        Blocking::Fine => 12,
+        Blocking::Blocked => 15,
+    };
+    assert_eq!(trainer.dispatches_per_step(), Some(lenet5));
     let (made, _, _) = inference.gpu().counters.snapshot();
     let (made_for_training, _, _) = trainer.gpu().counters.snapshot();
     assert!(made < made_for_training, "{made} buffers for inference, {made_for_training} for training");

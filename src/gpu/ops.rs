@@ -5,7 +5,9 @@
 
 mod fused;
 
-pub use fused::{FoldInputs, Layer, backward, backward_params_update, conv2d_forward_pool};
+pub use fused::{
+    FoldInputs, Layer, backward, backward_params_update, conv_backward_input_fold, conv2d_forward_pool,
+};
 
 use super::context::Gpu;
 use super::kernels::gather::{gather_levels, pack_images};
@@ -86,7 +88,9 @@ pub async fn conv2d_backward_input(
     let k = Kernels::new(gpu);
     let (x, p, dy, dx) =
         (upload(gpu, input), upload(gpu, weight), upload(gpu, d_output), empty(gpu, s.batch * s.input_len()));
-    run_kernel(gpu, &k, k.conv_backward_input(s, input_activation, 0), &[&x, &p, &dy, &dx])?;
+    let spare = empty(gpu, 1);
+    let kernel = k.conv_backward_input(s, input_activation, 0, None);
+    run_kernel(gpu, &k, kernel, &[&x, &p, &dy, &dx, &x, &x, &spare])?;
     gpu.read_f32_async(&dx, 0, s.batch * s.input_len()).await
 }
 

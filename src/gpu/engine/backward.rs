@@ -11,7 +11,7 @@
 use super::GpuEngine;
 use super::stages::{FusedStage, Stage};
 use crate::Result;
-use crate::gpu::kernels::{Activation, Dispatch, Kernels, PoolFold};
+use crate::gpu::kernels::{Activation, Blocking, Dispatch, Kernels, PoolFold};
 
 /// The step's batch-sized buffers the backward dispatches bind.
 pub(super) struct StepBuffers<'b> {
@@ -71,18 +71,19 @@ impl GpuEngine {
                 _ => None,
             };
             if let Some(offsets) = params {
-                all.push(match has_dx(stages, j) {
-                    true => self.both_gradients(k, s, j, act, fold.as_ref(), offsets, b)?.labelled(
-                        match fold {
-                            Some(_) => format!("{name} backward (+{})", names[j - 1]),
-                            None => format!("{name} backward"),
-                        },
-                        2.0 * s.flops(),
+                match has_dx(stages, j) {
+                    true => {
+                        let folded = match fold {
+                            Some(_) => format!(" (+{})", names[j - 1]),
+                            None => String::new(),
+                        };
+                        all.extend(self.both_gradients(k, s, j, act, fold.as_ref(), offsets, b, &folded)?)
+                    }
+                    false => all.push(
+                        self.gradient_and_update(k, s, j, offsets, b)?
+                            .labelled(format!("{name} backward params + optimizer"), s.flops()),
                     ),
-                    false => self
-                        .gradient_and_update(k, s, j, offsets, b)?
-                        .labelled(format!("{name} backward params + optimizer"), s.flops()),
-                });
+                }
                 continue;
             }
             // Pools and activations: only an input gradient, unless the layer after folds it in.
@@ -104,8 +105,12 @@ impl GpuEngine {
         Ok(all)
     }
 
-    /// Stage j's weight and input gradients in one dispatch, the input gradient taken on
-    /// through the pool before it if `fold`.
+    /// Stage j's weight and input gradients, the input gradient taken on through the pool
+    /// before it if `fold` (`folded` says so in the labels): one dispatch, except for a
+    /// convolution on a software adapter (`Blocking::Blocked`). There the weight gradient's
+    /// workgroup barrier would slow the input gradient's invocations sharing its kernel
+    /// (lavapipe compiles a kernel with a barrier as coroutines: conv2's input gradient ran 20%
+    /// slower so), so the two run as two dispatches.
     #[allow(clippy::too_many_arguments)]
     fn both_gradients(
         &self,
@@ -116,19 +121,33 @@ impl GpuEngine {
         fold: Option<&PoolFold>,
         offsets: (usize, usize),
         b: &StepBuffers,
-    ) -> Result<Dispatch> {
-        let kernel = match &s.stage {
-            Stage::Conv { shape, .. } => k.conv_backward(shape, act, fold, offsets)?,
-            Stage::Dense { shape, .. } => k.dense_backward(shape, act, fold, offsets)?,
-            _ => unreachable!("only layers with parameters"),
-        };
+        folded: &str,
+    ) -> Result<Vec<Dispatch>> {
         let (x, dy, dx) = (b.x(j), &b.d_outputs[j], &b.d_outputs[j - 1]);
         // With a fold, the pool's own gradient buffer (dx) takes the unused d_input binding.
         let (argmax, pre, d_pre) = match fold {
             Some(_) => (b.argmax[j - 1].as_ref().expect("a pool's argmax"), b.x(j - 1), &b.d_outputs[j - 2]),
             None => (x, x, b.spare),
         };
-        Ok(kernel.bind(&self.gpu, &[x, &self.params, dy, dx, &self.grads, argmax, pre, d_pre]))
+        let (name, flops) = (&s.name, s.flops());
+        let kernel = match &s.stage {
+            Stage::Conv { shape, w_off, .. } if self.gpu.blocking() == Blocking::Blocked => {
+                let params = k
+                    .conv_backward_params(shape, offsets.0, offsets.1)?
+                    .bind(&self.gpu, &[x, dy, &self.grads]);
+                let input = k.conv_backward_input(shape, act, *w_off, fold)?;
+                let input = input.bind(&self.gpu, &[x, &self.params, dy, dx, argmax, pre, d_pre]);
+                return Ok(vec![
+                    params.labelled(format!("{name} backward params"), flops),
+                    input.labelled(format!("{name} backward input{folded}"), flops),
+                ]);
+            }
+            Stage::Conv { shape, .. } => k.conv_backward(shape, act, fold, offsets)?,
+            Stage::Dense { shape, .. } => k.dense_backward(shape, act, fold, offsets)?,
+            _ => unreachable!("only layers with parameters"),
+        };
+        let both = kernel.bind(&self.gpu, &[x, &self.params, dy, dx, &self.grads, argmax, pre, d_pre]);
+        Ok(vec![both.labelled(format!("{name} backward{folded}"), 2.0 * flops)])
     }
 
     /// The first layer with parameters: its weight gradient and the optimizer's update.

@@ -2,7 +2,7 @@
 //! Shader: `shaders/conv.wgsl`; CPU twin: `cpu/conv.rs`.
 
 use super::Access::{Read, ReadWrite};
-use super::fused::{FusedPool, PoolFold, fold_constants, update_constants, update_groups};
+use super::fused::{FusedPool, PoolFold, fold_constants, two_jobs, update_constants, update_groups};
 use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, WORKGROUP, block, block_at_most, code};
 use crate::Result;
 use crate::model::optimizer::Optimizer;
@@ -51,7 +51,7 @@ impl Kernels<'_> {
     ) -> Result<Kernel> {
         // Blocked: OCB channels x CONV_COLS columns per invocation; fine: one value each.
         let (entry, ocb, cols) = match self.blocking() {
-            Blocking::Blocked => ("conv_forward", block(s.out_channels), CONV_COLS),
+            Blocking::Blocked => ("conv_forward", block_at_most(s.out_channels, 6), CONV_COLS),
             Blocking::Fine => ("conv_forward_fine", 1, 1),
         };
         let mut constants = conv_constants(s);
@@ -72,12 +72,16 @@ impl Kernels<'_> {
         })
     }
 
-    /// Buffers: input (for its activation), params, d_output, d_input.
+    /// Buffers: input (for its activation), params, d_output, d_input, then as `conv_backward`'s
+    /// last three: with `fold` (the input gradient going on through its pool, fused.wgsl) the
+    /// pool's argmax, its input and that input's gradient; without, two read-only buffers and a
+    /// spare writable one, unused.
     pub fn conv_backward_input(
         &self,
         s: &ConvShape,
         input_activation: Activation,
         w_off: usize,
+        fold: Option<&PoolFold>,
     ) -> Result<Kernel> {
         // Blocked: CB channels x CONV_COLS columns per invocation; fine: one value each.
         let (entry, cb, cols) = match self.blocking() {
@@ -85,6 +89,7 @@ impl Kernels<'_> {
             Blocking::Fine => ("conv_backward_input_fine", 1, 1),
         };
         let mut constants = conv_constants(s);
+        constants.extend(fold_constants(fold));
         constants.extend([
             ("INPUT_ACTIVATION", code(input_activation)),
             ("W_OFF", w_off as f64),
@@ -94,7 +99,15 @@ impl Kernels<'_> {
             source: CONV,
             entry,
             constants,
-            bindings: &[(0, Read), (1, Read), (3, Read), (4, ReadWrite)],
+            bindings: &[
+                (0, Read),
+                (1, Read),
+                (3, Read),
+                (4, ReadWrite),
+                (6, Read),
+                (7, Read),
+                (8, ReadWrite),
+            ],
             uses_step: false,
             size: s.batch * (s.in_channels / cb) * s.in_h * s.in_w.div_ceil(cols),
             per_workgroup: false,
@@ -143,19 +156,8 @@ impl Kernels<'_> {
         pool_activation: Activation,
         (w_off, b_off): (usize, usize),
     ) -> Result<Kernel> {
-        // Blocked: conv_forward's blocks of channels and columns of a row; fine: one pooled
-        // value an invocation.
-        let (entry, ocb, size) = match self.blocking() {
-            Blocking::Blocked => {
-                let ocb = block(s.out_channels);
-                let tiles = s.batch * s.out_h() * s.out_w().div_ceil(CONV_COLS);
-                ("conv_forward_pool", ocb, tiles * (s.out_channels / ocb))
-            }
-            Blocking::Fine => {
-                let pooled = s.batch * s.out_channels * (s.out_h() / pool.window) * (s.out_w() / pool.window);
-                ("conv_forward_pool_fine", 1, pooled)
-            }
-        };
+        // One pooled value an invocation, whatever the blocking (the step fuses on a GPU only).
+        let pooled = s.batch * s.out_channels * (s.out_h() / pool.window) * (s.out_w() / pool.window);
         let mut constants = conv_constants(s);
         constants.extend(pool.constants());
         constants.extend([
@@ -163,15 +165,14 @@ impl Kernels<'_> {
             ("POOL_ACTIVATION", code(pool_activation)),
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
-            ("OCB", ocb as f64),
         ]);
         self.build(KernelSpec {
             source: CONV,
-            entry,
+            entry: "conv_forward_pool",
             constants,
             bindings: &[(0, Read), (1, Read), (2, ReadWrite), (12, ReadWrite), (13, ReadWrite)],
             uses_step: false,
-            size,
+            size: pooled,
             per_workgroup: false,
         })
     }
@@ -209,6 +210,8 @@ impl Kernels<'_> {
             ("FINE", self.fine()),
         ]);
         let input_threads = s.batch * (s.in_channels / cb) * s.in_h * s.in_w.div_ceil(cols);
+        let (weight_groups, input_groups) = (s.weight_len() / kwb / ob, input_threads.div_ceil(threads));
+        constants.extend(two_jobs(weight_groups, input_groups));
         self.build(KernelSpec {
             source: CONV,
             entry: "conv_backward",
@@ -224,7 +227,7 @@ impl Kernels<'_> {
                 (8, ReadWrite),
             ],
             uses_step: false,
-            size: s.weight_len() / kwb / ob + input_threads.div_ceil(threads),
+            size: weight_groups + input_groups,
             per_workgroup: true,
         })
     }
@@ -245,7 +248,7 @@ impl Kernels<'_> {
             Blocking::Fine => (1, 1, FINE_THREADS),
         };
         let mut constants = conv_constants(s);
-        constants.extend(update_constants(optimizer, len, threads));
+        constants.extend(update_constants(optimizer, len, threads, self.blocking()));
         constants.extend([
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
@@ -254,6 +257,8 @@ impl Kernels<'_> {
             ("THREADS", threads as f64),
             ("FINE", self.fine()),
         ]);
+        let weight_groups = s.weight_len() / kwb / ob;
+        constants.extend(two_jobs(weight_groups, update_groups(len, threads, self.blocking())));
         self.build(KernelSpec {
             source: CONV,
             entry: "conv_backward_params_update",
@@ -267,7 +272,7 @@ impl Kernels<'_> {
                 (11, ReadWrite),
             ],
             uses_step: true,
-            size: s.weight_len() / kwb / ob + update_groups(len, threads),
+            size: weight_groups + update_groups(len, threads, self.blocking()),
             per_workgroup: true,
         })
     }

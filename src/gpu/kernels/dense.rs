@@ -2,7 +2,7 @@
 //! Shader: `shaders/dense.wgsl`; CPU twin: `cpu/dense.rs`.
 
 use super::Access::{Read, ReadWrite};
-use super::fused::{PoolFold, fold_constants, update_constants, update_groups};
+use super::fused::{PoolFold, fold_constants, two_jobs, update_constants, update_groups};
 use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, WORKGROUP, code};
 use crate::Result;
 use crate::model::optimizer::Optimizer;
@@ -129,6 +129,10 @@ impl Kernels<'_> {
         ]);
         let tile = self.dense_tile();
         let tiles = |n: usize| n.div_ceil(tile);
+        let groups = |invocations: usize| invocations.div_ceil(WORKGROUP as usize);
+        let weight_groups = groups(tiles(s.out_features) * tiles(s.in_features));
+        let input_groups = groups(tiles(s.batch) * tiles(s.in_features));
+        constants.extend(two_jobs(weight_groups, input_groups));
         self.build(KernelSpec {
             source: DENSE,
             entry: "dense_backward",
@@ -144,8 +148,8 @@ impl Kernels<'_> {
                 (8, ReadWrite),
             ],
             uses_step: false,
-            size: tiles(s.out_features) * tiles(s.in_features) + tiles(s.batch) * tiles(s.in_features),
-            per_workgroup: false,
+            size: weight_groups + input_groups,
+            per_workgroup: true,
         })
     }
 
@@ -159,9 +163,13 @@ impl Kernels<'_> {
         (w_off, b_off): (usize, usize),
     ) -> Result<Kernel> {
         let mut constants = dense_constants(s);
-        constants.extend(update_constants(optimizer, len, WORKGROUP as usize));
+        constants.extend(update_constants(optimizer, len, WORKGROUP as usize, self.blocking()));
         constants.extend([("W_OFF", w_off as f64), ("B_OFF", b_off as f64), ("FINE", self.fine())]);
         let tile = self.dense_tile();
+        let weight_groups =
+            (s.out_features.div_ceil(tile) * s.in_features.div_ceil(tile)).div_ceil(WORKGROUP as usize);
+        let update_groups = update_groups(len, WORKGROUP as usize, self.blocking());
+        constants.extend(two_jobs(weight_groups, update_groups));
         self.build(KernelSpec {
             source: DENSE,
             entry: "dense_backward_params_update",
@@ -175,9 +183,8 @@ impl Kernels<'_> {
                 (11, ReadWrite),
             ],
             uses_step: true,
-            size: s.out_features.div_ceil(tile) * s.in_features.div_ceil(tile)
-                + update_groups(len, WORKGROUP as usize) * WORKGROUP as usize,
-            per_workgroup: false,
+            size: weight_groups + update_groups,
+            per_workgroup: true,
         })
     }
 }

@@ -2,21 +2,17 @@
 //! both): a pool's backward folded into the input gradient they write, the optimizer's update
 //! into the first layer's weight gradient, and the geometry that decides whether a pool can be.
 
-use super::{Activation, code};
+use super::{Activation, Blocking, code};
 use crate::model::optimizer::Optimizer;
 use crate::model::shapes::PoolShape;
-
-/// Columns a conv forward invocation computes (COLS in conv.wgsl): a fused pool's window divides it.
-const COLS: usize = 4;
 
 /// Workgroups a training kernel aims for at its batch: an H100's or H200's 132 compute units,
 /// each given at least one.
 pub const TARGET_GROUPS: usize = 132;
 
 /// A pool, max or average, whose windows tile its input exactly (stride = window, no remainder;
-/// a window of 2 or 4, dividing the columns conv.wgsl's invocations compute in at most two
-/// windows; a window of 1 is no pooling worth fusing), so that it can be fused: its forward into the convolution before it, its backward into the
-/// input gradient of the layer after it.
+/// a window of 1 is no pooling worth fusing), so that it can be fused: its forward into the
+/// convolution before it (on a GPU), its backward into the input gradient of the layer after it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FusedPool {
     pub max: bool,
@@ -31,12 +27,8 @@ impl FusedPool {
     /// remainder (the unfused kernels run it).
     pub fn of(s: &PoolShape, max: bool) -> Option<Self> {
         let w = s.window;
-        (s.stride == w
-            && w > 1
-            && COLS.is_multiple_of(w)
-            && s.in_h.is_multiple_of(w)
-            && s.in_w.is_multiple_of(w))
-        .then_some(FusedPool { max, window: w, in_h: s.in_h, in_w: s.in_w })
+        (s.stride == w && w > 1 && s.in_h.is_multiple_of(w) && s.in_w.is_multiple_of(w))
+            .then_some(FusedPool { max, window: w, in_h: s.in_h, in_w: s.in_w })
     }
 
     /// The override constants fused.wgsl declares for it (POOL: 1 max, 2 average).
@@ -75,6 +67,7 @@ pub(super) fn update_constants(
     optimizer: &Optimizer,
     len: usize,
     threads: usize,
+    blocking: Blocking,
 ) -> Vec<(&'static str, f64)> {
     let mut c = match *optimizer {
         Optimizer::Sgd { momentum, .. } => vec![("OPTIMIZER", 1.0), ("MOMENTUM", momentum as f64)],
@@ -83,12 +76,27 @@ pub(super) fn update_constants(
         }
     };
     c.push(("PARAMS_LEN", len as f64));
-    c.push(("UPDATE_THREADS", (update_groups(len, threads) * threads) as f64));
+    c.push(("UPDATE_THREADS", (update_groups(len, threads, blocking) * threads) as f64));
     c
 }
 
-/// Workgroups of `threads` in the update's own range: one thread per parameter up to
-/// `TARGET_GROUPS` workgroups, then several parameters a thread.
-pub(super) fn update_groups(len: usize, threads: usize) -> usize {
-    len.div_ceil(threads).min(TARGET_GROUPS)
+/// Workgroups of `threads` in the update's own range: one thread per parameter, up to
+/// `TARGET_GROUPS` workgroups on a GPU, 16 on a software adapter (a few CPU cores, and in a
+/// kernel with a barrier each workgroup costs lavapipe a setup: 132 made conv1's weight gradient
+/// with the update 20% slower there), then several parameters a thread.
+pub(super) fn update_groups(len: usize, threads: usize, blocking: Blocking) -> usize {
+    let most = match blocking {
+        Blocking::Fine => TARGET_GROUPS,
+        Blocking::Blocked => 16,
+    };
+    len.div_ceil(threads).min(most)
+}
+
+/// The override constants of a dispatch doing two jobs, `first` workgroups of one and `second`
+/// of the other (`job_of` in common.wgsl): its workgroups, and whether the first job's can be
+/// spread among the others without overflowing u32 arithmetic.
+pub(super) fn two_jobs(first: usize, second: usize) -> [(&'static str, f64); 2] {
+    let total = first + second;
+    let spread = (total as u64).saturating_mul(first as u64) < u64::from(u32::MAX);
+    [("TOTAL_GROUPS", total as f64), ("SPREAD", if spread { 1.0 } else { 0.0 })]
 }

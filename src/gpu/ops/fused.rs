@@ -104,6 +104,29 @@ pub async fn backward(
     Ok((all[..wl].to_vec(), all[wl..].to_vec(), d_in))
 }
 
+/// A convolution's input gradient alone, taken on through `f`'s pool: what a software adapter's
+/// step runs beside `conv_backward_params` (weight at offset 0 of `weight`).
+pub async fn conv_backward_input_fold(
+    gpu: &Gpu,
+    s: &ConvShape,
+    input_activation: Activation,
+    f: &FoldInputs<'_>,
+    input: &[f32],
+    weight: &[f32],
+    d_output: &[f32],
+) -> Result<Vec<f32>> {
+    let k = Kernels::new(gpu);
+    let kernel = k.conv_backward_input(s, input_activation, 0, Some(&f.fold));
+    let (x, p, dy) = (upload(gpu, input), upload(gpu, weight), upload(gpu, d_output));
+    let dx = empty(gpu, s.batch * s.input_len());
+    // An average pool has no argmax: a placeholder binds in its place.
+    let argmax = if f.argmax.is_empty() { &[0][..] } else { f.argmax };
+    let (argmax, pre, d_pre) =
+        (upload(gpu, argmax), upload(gpu, f.pool_input), empty(gpu, f.pool_input.len()));
+    run_kernel(gpu, &k, kernel, &[&x, &p, &dy, &dx, &argmax, &pre, &d_pre])?;
+    gpu.read_f32_async(&d_pre, 0, f.pool_input.len()).await
+}
+
 /// The first layer's weight gradient fused with the optimizer's update of the whole flat buffer:
 /// the layer's weight at `w_off` and bias after it in `params`, `grads` holding every other
 /// layer's gradients. Updates `params`, `grads` (the layer's part) and `state` as one update.

@@ -163,7 +163,13 @@ pub(super) async fn backward(gpu: &Gpu, rng: &mut Rng, tally: &mut Tally) -> Res
             let case = || format!("{act:?} after pool {p:?} max {max} after {pre_act:?}");
             tally.close(kernel, &gdw, &dw, || format!("d_weight, {}", case()));
             tally.close(kernel, &gdb, &db, || format!("d_bias, {}", case()));
-            tally.close(kernel, &gd_pre, &fold_expected(&f, &p, act, &x, &dx), case);
+            let expected = fold_expected(&f, &p, act, &x, &dx);
+            tally.close(kernel, &gd_pre, &expected, case);
+            // A software adapter's step runs a convolution's input gradient alone, with the fold.
+            if let Layer::Conv(s) = layer() {
+                let got = ops::conv_backward_input_fold(gpu, s, act, &f, &x, &wt, &dy).await?;
+                tally.close("conv_backward_input", &got, &expected, case);
+            }
         }
     }
     Ok(())
