@@ -2,7 +2,10 @@
 //! Shader: `shaders/conv.wgsl`; CPU twin: `cpu/conv.rs`.
 
 use super::Access::{Read, ReadWrite};
-use super::fused::{FusedPool, PoolFold, fold_constants, two_jobs, update_constants, update_groups};
+use super::fused::{
+    BOTH_GRADIENTS, FusedPool, GRADIENT_AND_UPDATE, PoolFold, fold_constants, two_jobs, update_constants,
+    update_groups,
+};
 use super::{Activation, Blocking, Kernel, KernelSpec, Kernels, WORKGROUP, block, block_at_most, code};
 use crate::Result;
 use crate::model::optimizer::Optimizer;
@@ -216,16 +219,7 @@ impl Kernels<'_> {
             source: CONV,
             entry: "conv_backward",
             constants,
-            bindings: &[
-                (0, Read),
-                (1, Read),
-                (3, Read),
-                (4, ReadWrite),
-                (5, ReadWrite),
-                (6, Read),
-                (7, Read),
-                (8, ReadWrite),
-            ],
+            bindings: BOTH_GRADIENTS,
             uses_step: false,
             size: weight_groups + input_groups,
             per_workgroup: true,
@@ -263,14 +257,7 @@ impl Kernels<'_> {
             source: CONV,
             entry: "conv_backward_params_update",
             constants,
-            bindings: &[
-                (0, Read),
-                (3, Read),
-                (5, ReadWrite),
-                (9, ReadWrite),
-                (10, ReadWrite),
-                (11, ReadWrite),
-            ],
+            bindings: GRADIENT_AND_UPDATE,
             uses_step: true,
             size: weight_groups + update_groups(len, threads, self.blocking()),
             per_workgroup: true,

@@ -2,9 +2,21 @@
 //! both): a pool's backward folded into the input gradient they write, the optimizer's update
 //! into the first layer's weight gradient, and the geometry that decides whether a pool can be.
 
+use super::Access::{self, Read, ReadWrite};
 use super::{Activation, Blocking, code};
 use crate::model::optimizer::Optimizer;
 use crate::model::shapes::PoolShape;
+
+/// The bindings of a kernel computing a layer's weight and input gradients (`conv_backward`,
+/// `dense_backward`): input, params, d_output, d_input, grads, then a folded pool's argmax, its
+/// input and that input's gradient.
+pub(super) const BOTH_GRADIENTS: &[(u32, Access)] =
+    &[(0, Read), (1, Read), (3, Read), (4, ReadWrite), (5, ReadWrite), (6, Read), (7, Read), (8, ReadWrite)];
+
+/// The bindings of a first layer's weight gradient with the optimizer's update
+/// (`*_backward_params_update`): input, d_output, grads, params, first and second moments.
+pub(super) const GRADIENT_AND_UPDATE: &[(u32, Access)] =
+    &[(0, Read), (3, Read), (5, ReadWrite), (9, ReadWrite), (10, ReadWrite), (11, ReadWrite)];
 
 /// Workgroups a training kernel aims for at its batch: an H100's or H200's 132 compute units,
 /// each given at least one.
