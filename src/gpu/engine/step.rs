@@ -73,7 +73,7 @@ impl GpuEngine {
         let names = stage_names(&stages);
         // A convolution and the pool after it run as one dispatch on a GPU. On a software
         // adapter conv_forward's register blocks, then the pool, ran faster than any fused kernel
-        // tried there (ARCHITECTURE.md, "Workgroups").
+        // tried there (ARCHITECTURE.md, "On a software adapter").
         let fuse_pools = gpu.blocking() == Blocking::Fine;
         let mut forward = Vec::new();
         let mut j = 0;
