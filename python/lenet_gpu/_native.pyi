@@ -33,6 +33,7 @@ class Session:
         optimizer: str,
         lr: Optional[float],
         momentum: float,
+        augment: int,
         progress: Optional[Callable[[int, float, int], object]],
     ) -> tuple[dict[str, float], Optional[BaseException]]: ...
     def probabilities(self, data: Data) -> npt.NDArray[np.float32]: ...

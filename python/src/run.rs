@@ -132,6 +132,7 @@ impl Session {
             && current.batch_size == config.batch_size
             && current.optimizer == config.optimizer
             && current.seed == config.seed
+            && current.augmentation == config.augmentation
             && record.data == data
         {
             return Ok(());

@@ -9,6 +9,7 @@ use crate::run::{Session, parse_device, parse_network, untrained_metadata};
 use crate::support::{PyObserver, loss_and_predictions};
 use lenet_gpu::checkpoint;
 use lenet_gpu::data::Dataset;
+use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::model::fusion::layer_label;
 use lenet_gpu::model::{Parameters, arch};
 use lenet_gpu::session::{OptimizerKind, RunState, SavedModel};
@@ -116,7 +117,7 @@ impl Session {
         std::mem::take(&mut *self.notices.borrow_mut())
     }
 
-    /// Trains one epoch on `data`; returns the epoch's figures and the exception to raise after
+    /// Trains one epoch on `data`, each image shifted by up to `augment` pixels (0: none); returns the epoch's figures and the exception to raise after
     /// it, if any (an error of `progress` during the epoch: the epoch still completes). A Ctrl-C
     /// stops the epoch soon after, raising KeyboardInterrupt; the model keeps every step done. `progress(images, loss_sum,
     /// correct)` is called about ten times a second.
@@ -129,6 +130,7 @@ impl Session {
         optimizer: &str,
         lr: Option<f32>,
         momentum: f32,
+        augment: u32,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(Bound<'py, PyDict>, Option<Py<PyAny>>)> {
         let kind = match optimizer {
@@ -143,6 +145,7 @@ impl Session {
             batch_size,
             optimizer: kind.with(lr, momentum),
             seed: self.seed,
+            augmentation: Augmentation::shift(augment),
             ..Default::default()
         };
         config.validate().map_err(to_py)?;

@@ -42,6 +42,9 @@ def check(exc, match, call):
         (dict(validation=(X,)), r"^validation must be a pair"),
         (dict(validation=(X, Y[:3])), r"^validation\[1\] holds 3 labels"),
         (dict(callback=3), r"^callback must be callable"),
+        (dict(augment=-1), r"^augment must be at least 0, got -1"),
+        (dict(augment=28), r"^augment must be smaller than the images \(28 pixels\), got 28"),
+        (dict(augment=1.5), r"^augment must be an integer"),
     ],
 )
 def test_bad_fit_arguments_are_value_errors_naming_them(model, kwargs, match):

@@ -91,6 +91,21 @@ def test_a_second_fit_continues_the_run(digits):
     assert reopened.fit(x, y, epochs=1, batch_size=16, lr=0.005, progress=False)["epoch"] == [3]
 
 
+def test_augment_shifts_the_training_images_by_the_seed(digits):
+    x, y, _, _ = digits
+    shifted, again, plain = (lenet_gpu.Model(device="cpu", seed=2) for _ in range(3))
+    shifted.fit(x, y, epochs=1, augment=2, progress=False)
+    again.fit(x, y, epochs=1, augment=2, progress=False)
+    plain.fit(x, y, epochs=1, progress=False)
+    assert same_state(shifted.state_dict(), again.state_dict())
+    assert not same_state(shifted.state_dict(), plain.state_dict())
+    # Continued with the same shifts, one epoch then another equal two straight.
+    straight = lenet_gpu.Model(device="cpu", seed=2)
+    straight.fit(x, y, epochs=2, augment=2, progress=False)
+    shifted.fit(x, y, epochs=1, augment=2, progress=False)
+    assert same_state(straight.state_dict(), shifted.state_dict())
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_pickle_save_and_load_keep_the_optimizer_state(tmp_path, digits, optimizer):
     # One epoch, a pickle (or a save and a load), one more: bit for bit two straight epochs, as
