@@ -179,16 +179,15 @@ fn dense_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 // ---- backward, both in one dispatch: the first invocations the weight gradient, the rest the
 // input gradient (with a pool folded in, fused.wgsl) ----
 
-// The two-job kernels' workgroups: the first job's, then all (job_of in common.wgsl).
+// The two-job kernels' workgroups for the weight gradient (job_of in fused.wgsl).
 fn first_groups() -> u32 {
     return (params_invocations() + WORKGROUP - 1u) / WORKGROUP;
 }
-override TOTAL_GROUPS: u32 = 1u;
 
 @compute @workgroup_size(WORKGROUP)
 fn dense_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                   @builtin(local_invocation_index) t: u32) {
-    let job = job_of(wid.y * groups.x + wid.x, first_groups(), TOTAL_GROUPS);
+    let job = job_of(wid.y * groups.x + wid.x, first_groups());
     if job.x == 0u {
         let id = job.y * WORKGROUP + t;
         if id >= params_invocations() {
@@ -231,7 +230,7 @@ fn dense_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(WORKGROUP)
 fn dense_backward_params_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                                 @builtin(local_invocation_index) t: u32) {
-    let job = job_of(wid.y * groups.x + wid.x, first_groups(), TOTAL_GROUPS);
+    let job = job_of(wid.y * groups.x + wid.x, first_groups());
     let id = job.y * WORKGROUP + t;
     if job.x == 1u {
         update_others(id, OUT * IN, OUT);

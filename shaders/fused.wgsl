@@ -100,3 +100,30 @@ fn update_others(first: u32, weights: u32, biases: u32) {
         }
     }
 }
+
+// A dispatch doing two jobs (a weight gradient and an input gradient, say): which job workgroup
+// g of the dispatch's TOTAL_GROUPS does, and its index within that job, when `first` workgroups
+// do the first job.
+// The first job's workgroups are spread evenly among the others, not put first: a software
+// adapter (lavapipe) hands each of its threads one contiguous range of a dispatch's
+// workgroups, so with the heavier job first one thread would do nearly all of it. SPREAD is
+// false only where g * first could overflow (the host checks): then the first job goes first.
+// Returns (0, index) for the first job, (1, index) for the second, (2, 0) for none (a 2-D grid's
+// spare workgroups past TOTAL_GROUPS). `two_jobs` in src/gpu/kernels/fused.rs sets both overrides.
+override SPREAD: bool = true;
+override TOTAL_GROUPS: u32 = 1u;
+
+fn job_of(g: u32, first: u32) -> vec2<u32> {
+    let total = TOTAL_GROUPS;
+    if g >= total {
+        return vec2<u32>(2u, 0u);
+    }
+    if !SPREAD {
+        return select(vec2<u32>(1u, g - first), vec2<u32>(0u, g), g < first);
+    }
+    let before = (g * first) / total; // first-job workgroups before g
+    if ((g + 1u) * first) / total > before {
+        return vec2<u32>(0u, before);
+    }
+    return vec2<u32>(1u, g - before);
+}

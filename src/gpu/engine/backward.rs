@@ -11,7 +11,7 @@
 use super::GpuEngine;
 use super::stages::{FusedStage, Stage};
 use crate::Result;
-use crate::gpu::kernels::{Activation, Blocking, Dispatch, Kernels, PoolFold};
+use crate::gpu::kernels::{Activation, Dispatch, Kernels, PoolFold};
 
 /// The step's batch-sized buffers the backward dispatches bind.
 pub(super) struct StepBuffers<'b> {
@@ -107,10 +107,8 @@ impl GpuEngine {
 
     /// Stage j's weight and input gradients, the input gradient taken on through the pool
     /// before it if `fold` (`folded` says so in the labels): one dispatch, except for a
-    /// convolution on a software adapter (`Blocking::Blocked`). There the weight gradient's
-    /// workgroup barrier would slow the input gradient's invocations sharing its kernel
-    /// (lavapipe compiles a kernel with a barrier as coroutines: conv2's input gradient ran 20%
-    /// slower so), so the two run as two dispatches.
+    /// convolution where the split does not fuse them (`Blocking::fuses_convolutions`: on a
+    /// software adapter the weight gradient's barrier slowed the input gradient beside it).
     #[allow(clippy::too_many_arguments)]
     fn both_gradients(
         &self,
@@ -131,7 +129,7 @@ impl GpuEngine {
         };
         let (name, flops) = (&s.name, s.flops());
         let kernel = match &s.stage {
-            Stage::Conv { shape, w_off, .. } if self.gpu.blocking() == Blocking::Blocked => {
+            Stage::Conv { shape, w_off, .. } if !self.gpu.blocking().fuses_convolutions() => {
                 let params = k
                     .conv_backward_params(shape, offsets.0, offsets.1)?
                     .bind(&self.gpu, &[x, dy, &self.grads]);

@@ -9,7 +9,7 @@ use super::backward::StepBuffers;
 use super::resident::{ResidentData, storage};
 use super::stages::{FusedStage, Stage, fuse};
 use crate::error::GpuError;
-use crate::gpu::kernels::{Blocking, Dispatch, Kernel, Kernels};
+use crate::gpu::kernels::{Dispatch, Kernel, Kernels};
 use crate::{Error, Result};
 
 /// Everything sized by the batch: activations, gradients, and the dispatches of a step.
@@ -71,16 +71,14 @@ impl GpuEngine {
             })
             .collect();
         let names = stage_names(&stages);
-        // A convolution and the pool after it run as one dispatch on a GPU. On a software
-        // adapter conv_forward's register blocks, then the pool, ran faster than any fused kernel
-        // tried there (ARCHITECTURE.md, "On a software adapter").
-        let fuse_pools = gpu.blocking() == Blocking::Fine;
+        let fuse_pools = gpu.blocking().fuses_convolutions();
         let mut forward = Vec::new();
         let mut j = 0;
         while j < stages.len() {
             let x = if j == 0 { &input } else { &outputs[j - 1] };
             let s = &stages[j];
-            // A convolution and the pool after it, in one dispatch where the pool tiles its input.
+            // A convolution and the pool after it, in one dispatch where the pool tiles its input
+            // and the split fuses convolutions.
             if let (Stage::Conv { shape, w_off, b_off }, Some(pool)) = (&s.stage, stages.get(j + 1))
                 && fuse_pools
                 && let Some(fused) = pool.fused_pool()

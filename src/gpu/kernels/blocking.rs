@@ -35,6 +35,13 @@ impl Blocking {
         PREFERRED.store(code, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether a training step runs a convolution and the pool after it as one kernel, and a
+    /// convolution's weight and input gradients as one: on a GPU. On a software adapter both ran
+    /// slower fused than as two dispatches each (ARCHITECTURE.md, "On a software adapter").
+    pub(crate) fn fuses_convolutions(self) -> bool {
+        self == Blocking::Fine
+    }
+
     /// `LENET_GPU_BLOCKING` if set, else what `prefer` said, else `Blocked` on a software
     /// adapter and `Fine` on a GPU.
     pub(crate) fn for_adapter(software: bool) -> Result<Blocking> {

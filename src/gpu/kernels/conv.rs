@@ -11,12 +11,14 @@ use crate::Result;
 use crate::model::optimizer::Optimizer;
 use crate::model::shapes::ConvShape;
 
-/// conv.wgsl, after what the step fuses into it (fused.wgsl) and before its forward pass fused
-/// with a pool (conv_pool.wgsl).
+/// conv.wgsl (the forward pass and the input gradient) and conv_params.wgsl (the weight
+/// gradient), after what a step fuses into them (fused.wgsl) and before the kernels it fuses
+/// them into (conv_fused.wgsl).
 pub const CONV: &str = concat!(
     include_str!("../../../shaders/fused.wgsl"),
     include_str!("../../../shaders/conv.wgsl"),
-    include_str!("../../../shaders/conv_pool.wgsl")
+    include_str!("../../../shaders/conv_params.wgsl"),
+    include_str!("../../../shaders/conv_fused.wgsl")
 );
 
 /// Columns each blocked conv forward or input-gradient invocation computes (COLS in conv.wgsl).
@@ -117,33 +119,43 @@ impl Kernels<'_> {
         })
     }
 
-    /// Buffers: input, d_output, grads. Weight gradient at `w_off`, bias gradient at `b_off`.
-    pub fn conv_backward_params(&self, s: &ConvShape, w_off: usize, b_off: usize) -> Result<Kernel> {
-        // Blocked: a workgroup of 64 per block of OB channels x KWB columns; fine: a workgroup
-        // of 256 per weight.
-        let (entry, kwb, ob, threads) = match self.blocking() {
-            Blocking::Blocked => {
-                ("conv_backward_params", block(s.kernel_w), block_at_most(s.out_channels, 4), 64)
-            }
-            Blocking::Fine => ("conv_backward_params", 1, 1, FINE_THREADS),
+    /// The weight gradient's split of its work (conv_params.wgsl): its override constants (with
+    /// the weight at `w_off`, the bias at `b_off`), its workgroups and their threads. Blocked: a
+    /// workgroup of 64 per block of OB channels x KWB columns; fine: a workgroup of FINE_THREADS
+    /// per weight.
+    fn weight_split(
+        &self,
+        s: &ConvShape,
+        (w_off, b_off): (usize, usize),
+    ) -> (Vec<(&'static str, f64)>, usize, usize) {
+        let (kwb, ob, threads) = match self.blocking() {
+            Blocking::Blocked => (block(s.kernel_w), block_at_most(s.out_channels, 4), WORKGROUP as usize),
+            Blocking::Fine => (1, 1, FINE_THREADS),
         };
-        let mut constants = conv_constants(s);
-        constants.extend([
+        let constants = vec![
             ("W_OFF", w_off as f64),
             ("B_OFF", b_off as f64),
             ("KWB", kwb as f64),
             ("OB", ob as f64),
             ("THREADS", threads as f64),
             ("FINE", self.fine()),
-        ]);
+        ];
+        // One workgroup per (output channel block, input channel, kernel row, column block).
+        (constants, s.weight_len() / kwb / ob, threads)
+    }
+
+    /// Buffers: input, d_output, grads. Weight gradient at `w_off`, bias gradient at `b_off`.
+    pub fn conv_backward_params(&self, s: &ConvShape, w_off: usize, b_off: usize) -> Result<Kernel> {
+        let (split, groups, _) = self.weight_split(s, (w_off, b_off));
+        let mut constants = conv_constants(s);
+        constants.extend(split);
         self.build(KernelSpec {
             source: CONV,
-            entry,
+            entry: "conv_backward_params",
             constants,
             bindings: &[(0, Read), (3, Read), (5, ReadWrite)],
             uses_step: false,
-            // One workgroup per (output channel block, input channel, kernel row, column block).
-            size: s.weight_len() / kwb / ob,
+            size: groups,
             per_workgroup: true,
         })
     }
@@ -189,31 +201,21 @@ impl Kernels<'_> {
         s: &ConvShape,
         input_activation: Activation,
         fold: Option<&PoolFold>,
-        (w_off, b_off): (usize, usize),
+        offsets: (usize, usize),
     ) -> Result<Kernel> {
-        // Blocked: conv_backward_params' and conv_backward_input's blocks, 64 threads a
-        // workgroup; fine: a workgroup of FINE_THREADS per weight, then one input value a thread.
-        let (kwb, ob, cb, cols, threads) = match self.blocking() {
-            Blocking::Blocked => {
-                let (kwb, ob) = (block(s.kernel_w), block_at_most(s.out_channels, 4));
-                (kwb, ob, block(s.in_channels), CONV_COLS, WORKGROUP as usize)
-            }
-            Blocking::Fine => (1, 1, 1, 1, FINE_THREADS),
+        // The weight gradient's workgroups, then the input gradient's: THREADS a workgroup,
+        // conv_backward_input's blocks (blocked) or one value each (fine).
+        let (split, weight_groups, threads) = self.weight_split(s, offsets);
+        let (cb, cols) = match self.blocking() {
+            Blocking::Blocked => (block(s.in_channels), CONV_COLS),
+            Blocking::Fine => (1, 1),
         };
         let mut constants = conv_constants(s);
+        constants.extend(split);
         constants.extend(fold_constants(fold));
-        constants.extend([
-            ("INPUT_ACTIVATION", code(input_activation)),
-            ("W_OFF", w_off as f64),
-            ("B_OFF", b_off as f64),
-            ("KWB", kwb as f64),
-            ("OB", ob as f64),
-            ("CB", cb as f64),
-            ("THREADS", threads as f64),
-            ("FINE", self.fine()),
-        ]);
+        constants.extend([("INPUT_ACTIVATION", code(input_activation)), ("CB", cb as f64)]);
         let input_threads = s.batch * (s.in_channels / cb) * s.in_h * s.in_w.div_ceil(cols);
-        let (weight_groups, input_groups) = (s.weight_len() / kwb / ob, input_threads.div_ceil(threads));
+        let input_groups = input_threads.div_ceil(threads);
         constants.extend(two_jobs(weight_groups, input_groups));
         self.build(KernelSpec {
             source: CONV,
@@ -235,31 +237,21 @@ impl Kernels<'_> {
         s: &ConvShape,
         optimizer: &Optimizer,
         len: usize,
-        (w_off, b_off): (usize, usize),
+        offsets: (usize, usize),
     ) -> Result<Kernel> {
-        let (kwb, ob, threads) = match self.blocking() {
-            Blocking::Blocked => (block(s.kernel_w), block_at_most(s.out_channels, 4), WORKGROUP as usize),
-            Blocking::Fine => (1, 1, FINE_THREADS),
-        };
+        let (split, weight_groups, threads) = self.weight_split(s, offsets);
+        let update_groups = update_groups(len, threads, self.blocking());
         let mut constants = conv_constants(s);
+        constants.extend(split);
         constants.extend(update_constants(optimizer, len, threads, self.blocking()));
-        constants.extend([
-            ("W_OFF", w_off as f64),
-            ("B_OFF", b_off as f64),
-            ("KWB", kwb as f64),
-            ("OB", ob as f64),
-            ("THREADS", threads as f64),
-            ("FINE", self.fine()),
-        ]);
-        let weight_groups = s.weight_len() / kwb / ob;
-        constants.extend(two_jobs(weight_groups, update_groups(len, threads, self.blocking())));
+        constants.extend(two_jobs(weight_groups, update_groups));
         self.build(KernelSpec {
             source: CONV,
             entry: "conv_backward_params_update",
             constants,
             bindings: GRADIENT_AND_UPDATE,
             uses_step: true,
-            size: weight_groups + update_groups(len, threads, self.blocking()),
+            size: weight_groups + update_groups,
             per_workgroup: true,
         })
     }

@@ -20,7 +20,7 @@ pub(super) const GRADIENT_AND_UPDATE: &[(u32, Access)] =
 
 /// Workgroups a training kernel aims for at its batch: an H100's or H200's 132 compute units,
 /// each given at least one.
-pub const TARGET_GROUPS: usize = 132;
+const TARGET_GROUPS: usize = 132;
 
 /// A pool, max or average, whose windows tile its input exactly (stride = window, no remainder;
 /// a window of 1 is no pooling worth fusing), so that it can be fused: its forward into the
@@ -105,7 +105,7 @@ pub(super) fn update_groups(len: usize, threads: usize, blocking: Blocking) -> u
 }
 
 /// The override constants of a dispatch doing two jobs, `first` workgroups of one and `second`
-/// of the other (`job_of` in common.wgsl): its workgroups, and whether the first job's can be
+/// of the other (`job_of` in fused.wgsl): its workgroups, and whether the first job's can be
 /// spread among the others without overflowing u32 arithmetic.
 pub(super) fn two_jobs(first: usize, second: usize) -> [(&'static str, f64); 2] {
     let total = first + second;

@@ -21,7 +21,7 @@ pub use activation::ACTIVATION;
 pub use blocking::Blocking;
 pub use conv::CONV;
 pub use dense::DENSE;
-pub use fused::{FusedPool, PoolFold, TARGET_GROUPS};
+pub use fused::{FusedPool, PoolFold};
 pub use gather::GATHER;
 pub use loss::LOSS;
 pub use optimizer::OPTIMIZER;
