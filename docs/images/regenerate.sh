@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the pictures of the README (docs/images/*.png) from a fresh one-epoch LeNet-5:
+# Regenerates the pictures of the README and docs/ (docs/images/*.png) from a fresh one-epoch LeNet-5:
 #   bash docs/images/regenerate.sh [MNIST_DIR]
 # MNIST_DIR defaults to ../shared/data/mnist when it exists, else lenet's usual search (and
 # download). Everything runs on the CPU path, so the pictures are the same on every machine
@@ -24,7 +24,7 @@ lenet="${CARGO_TARGET_DIR:-target}/release/lenet"
 "$lenet" convolve assets/7-tall.png --kernel vertical-edge --device cpu --caption --out "$out/convolve-vertical-edge.png"
 "$lenet" eval --device cpu "${data_args[@]}" --model "$work/lenet.safetensors" \
     --confusion "$out/confusion.png" --misclassified "$out/misclassified.png" --shift 4 --shift-plot "$out/shift.png"
-# "Getting to 99%": the recipes' curves and what shifting buys (MNIST, seed 1).
+# docs/recipes.md ("Getting to 99%"): the recipes' curves and what shifting buys (MNIST, seed 1).
 "$lenet" train --recipe fast --device cpu "${data_args[@]}" --save "$work/fast.safetensors" \
     --metrics "$work/fast.csv" --metrics-every 20 --plot "$out/recipe-fast-curves.png"
 "$lenet" train --recipe best --device cpu "${data_args[@]}" --save "$work/best.safetensors"

@@ -1,6 +1,6 @@
 //! Named training recipes (`train --recipe NAME`): settings tuned on a validation split held out
 //! of MNIST's training set (never on the test set) for LeNet-5, filling in whatever the command
-//! does not give itself. The figures each reaches, and how it was tuned, are in the README
+//! does not give itself. The figures each reaches, and how it was tuned, are in docs/recipes.md
 //! ("Getting to 99%").
 
 use super::optimizer_kind::OptimizerKind;
