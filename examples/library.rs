@@ -44,6 +44,7 @@ fn main() -> lenet_gpu::Result<()> {
         data: DataIdentity::of(None, split.train.len()),
         save_to: None,
         resume_from: None,
+        overwrite: false,
     };
     let mut session = Session::train(spec, Box::new(|notice| println!("note: {notice}")))?;
     println!("training on {}", session.device_name());

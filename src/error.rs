@@ -11,9 +11,10 @@ pub enum Error {
     #[error("{}: {problem}{}", path.display(), remedy.map_or(String::new(), |r| r.to_string()))]
     BadData { path: PathBuf, problem: String, remedy: Option<Remedy> },
 
-    /// A data set is not in its directory and could not be downloaded (`reason`).
-    #[error("{}", missing_data(dir, *collection, reason, &|r| r.to_string()))]
-    DataMissing { dir: PathBuf, collection: Collection, reason: String },
+    /// A data set is not (or not wholly) in its directory and could not be downloaded
+    /// (`reason`); `missing` names the files not there.
+    #[error("{}", missing_data(dir, *collection, missing, reason, &|r| r.to_string()))]
+    DataMissing { dir: PathBuf, collection: Collection, missing: Vec<String>, reason: String },
 
     /// Reading or writing a file failed. The I/O error is part of the message (and so not
     /// also returned as `source()`, which would make error chains print it twice).
@@ -57,6 +58,14 @@ pub enum Error {
     #[error("saving the model after epoch {epoch}: {cause}")]
     SaveFailed { epoch: usize, cause: Box<Error> },
 
+    /// A new run would save over a file it did not write (another run's model, or a file that
+    /// is no model): `held` says what the file holds.
+    #[error(
+        "{}: holds {held}; this run would replace it: save elsewhere, or allow replacing it",
+        path.display()
+    )]
+    WouldOverwrite { path: PathBuf, held: String },
+
     /// A checkpoint records another network than the one asked for.
     #[error("the network {given} does not match the architecture recorded in {}: {recorded}", path.display())]
     ArchitectureMismatch { path: PathBuf, given: crate::model::Network, recorded: crate::model::Network },
@@ -78,11 +87,17 @@ pub enum Error {
 pub fn missing_data(
     dir: &std::path::Path,
     collection: Collection,
+    missing: &[String],
     reason: &str,
     words: &dyn Fn(Remedy) -> String,
 ) -> String {
+    let which = match missing.len() {
+        0 => String::new(),
+        n if n == collection.file_total() => format!(" (none of its {} is there)", collection.files_words()),
+        _ => format!(" ({} missing)", missing.join(", ")),
+    };
     format!(
-        "{}: {} not found here and it could not be downloaded ({reason}). {}",
+        "{}: {} not found here{which} and it could not be downloaded ({reason}). {}",
         dir.display(),
         collection.name(),
         words(Remedy::GetCollection(collection))

@@ -28,6 +28,7 @@ fn spec(device: DeviceChoice, train_examples: usize) -> TrainSpec {
         data: DataIdentity::of(None, train_examples),
         save_to: None,
         resume_from: None,
+        overwrite: false,
     }
 }
 

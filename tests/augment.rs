@@ -149,6 +149,7 @@ fn session(
         data: DataIdentity::of(None, train_examples),
         save_to: Some(save.to_path_buf()),
         resume_from: resume.then(|| save.to_path_buf()),
+        overwrite: false,
     };
     Session::train(spec, Box::new(|_| {})).unwrap()
 }

@@ -194,7 +194,13 @@ fn help_lists_every_command_and_every_train_flag_with_its_default() {
 #[test]
 fn without_data_or_network_train_says_so_once_and_trains_on_synthetic_digits() {
     let sandbox = Sandbox::new();
-    let run = sandbox.run(&["train", "--epochs", "1", "--limit-train", "500", "--limit-test", "200"]);
+    // No directory named (no --data-dir, no LENET_DATA_DIR): ./data/mnist is looked in.
+    let args = ["train", "--epochs", "1", "--limit-train", "500", "--limit-test", "200"];
+    let mut cmd = lenet_command(&args);
+    cmd.current_dir(sandbox.work.path())
+        .env_remove("LENET_DATA_DIR")
+        .env("LENET_MNIST_MIRROR", &sandbox.mirror);
+    let run = run_bounded(cmd, &args);
     run.assert_success();
     let notices: Vec<&str> = run.stderr.lines().filter(|l| l.contains("MNIST")).collect();
     assert_eq!(notices.len(), 1, "one notice about MNIST:\n{}", run.stderr);
@@ -210,8 +216,50 @@ fn without_data_or_network_train_says_so_once_and_trains_on_synthetic_digits() {
     assert!(run.stderr.lines().any(|l| l.starts_with("data: synthetic digits")), "{}", run.stderr);
     let epochs = run.epoch_lines();
     assert_eq!(epochs.len(), 1, "{}", run.stdout);
-    assert!(epochs[0].starts_with("epoch 1/1:") && epochs[0].contains("test acc"), "{}", epochs[0]);
-    assert_eq!(sandbox.data.entries(), Vec::<String>::new(), "nothing is left in the data directory");
+    // Every epoch line says its figures are not MNIST's.
+    assert!(
+        epochs[0].starts_with("epoch 1/1 (synthetic digits):") && epochs[0].contains("test acc"),
+        "{}",
+        epochs[0]
+    );
+    let default_dir = sandbox.work.join("data/mnist");
+    let left = std::fs::read_dir(&default_dir).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "nothing is left in {}", default_dir.display());
+}
+
+#[test]
+fn a_named_data_directory_without_the_files_is_an_error_not_a_stand_in() {
+    let sandbox = Sandbox::new();
+    let typo = sandbox.work.join("mnst-typo");
+    let typo = typo.to_str().unwrap();
+    let save = ["--save", "m.safetensors"];
+    // By flag (a misspelled directory) and by LENET_DATA_DIR (the sandbox's, empty).
+    for (case, extra) in [("--data-dir", vec!["--data-dir", typo]), ("LENET_DATA_DIR", vec![])] {
+        let run = sandbox
+            .run(&[&["train", "--epochs", "1", "--limit-train", "500"], &extra[..], &save[..]].concat());
+        let error = run.assert_clean_failure();
+        assert!(
+            error.contains("none of its four MNIST files is there"),
+            "{case}: names what is missing: {error}"
+        );
+        assert!(error.contains("lenet download"), "{case}: says how to fetch them: {error}");
+        assert!(run.epoch_lines().is_empty(), "{case}: {}", run.stdout);
+        assert!(!sandbox.work.join("m.safetensors").exists(), "{case}: nothing saved");
+    }
+    // One file missing is named.
+    let dir = sandbox.data.path();
+    for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"] {
+        std::fs::write(dir.join(format!("{name}.gz")), b"").unwrap();
+    }
+    let error = sandbox.run(&["train", "--epochs", "1"]).assert_clean_failure().to_string();
+    assert!(error.contains("(t10k-labels-idx1-ubyte.gz missing)"), "{error}");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    // Synthetic digits when asked for.
+    let run = sandbox.run(&["train", "--dataset", "synthetic", "--epochs", "1", "--limit-train", "500"]);
+    run.assert_success();
+    assert!(run.epoch_lines()[0].starts_with("epoch 1/1 (synthetic digits):"), "{}", run.stdout);
 }
 
 #[test]

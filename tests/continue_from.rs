@@ -25,6 +25,7 @@ fn spec(epochs: usize, batch_size: usize, optimizer: Optimizer) -> TrainSpec {
         data: DataIdentity::of(None, split().train.len()),
         save_to: None,
         resume_from: None,
+        overwrite: false,
     }
 }
 

@@ -213,6 +213,7 @@ fn a_missing_file_is_named() {
 fn options(dir: &Path, choice: DatasetChoice) -> DataOptions {
     DataOptions {
         data_dir: dir.to_path_buf(),
+        dir_named: false, // the default directory: `Auto` may stand synthetic digits in
         choice,
         seed: 7,
         download: false,
@@ -244,6 +245,28 @@ fn obtain_auto_falls_back_to_synthetic_with_advice() {
         assert!(notice.contains(word), "notice lacks {word:?}: {notice}");
     }
     assert!(!notice.contains('\n'), "notice is not one line: {notice}");
+}
+
+#[test]
+fn a_named_directory_is_used_as_given_and_its_missing_files_named() {
+    let dir = TempDir::new("obtain-named");
+    let named = |choice| DataOptions { dir_named: true, ..options(dir.path(), choice) };
+    // Nothing there: an error naming the directory and how to fetch the data, no stand-in.
+    let err = mnist::obtain(&named(DatasetChoice::Auto)).unwrap_err();
+    assert!(matches!(err, lenet_gpu::Error::DataMissing { .. }), "{err:?}");
+    let text = err.to_string();
+    let dir_text = dir.path().display().to_string();
+    for word in [dir_text.as_str(), "none of its four MNIST files", "downloading is disabled"] {
+        assert!(text.contains(word), "error lacks {word:?}: {text}");
+    }
+    // One file missing: that file is named.
+    tiny_mnist(&dir, (12, 12), (5, 5), 4);
+    std::fs::remove_file(dir.join(mnist::TEST_LABELS)).unwrap();
+    let text = mnist::obtain(&named(DatasetChoice::Auto)).unwrap_err().to_string();
+    assert!(text.contains("(t10k-labels-idx1-ubyte.gz missing)"), "{text}");
+    // Synthetic digits only when asked for.
+    let loaded = mnist::obtain(&named(DatasetChoice::Synthetic)).unwrap();
+    assert!(loaded.collection.is_none() && loaded.notice.is_none());
 }
 
 #[test]

@@ -39,7 +39,8 @@ fn the_epoch_line_gives_the_test_loss_the_same_on_both_paths_and_as_eval() {
     let fields: Vec<&str> = lines[1].split(", ").collect();
     assert_eq!(fields.len(), 6, "{}", lines[1]);
     assert!(
-        fields[0].starts_with("epoch 2/2: train loss ") && fields[1].starts_with("train acc "),
+        fields[0].starts_with("epoch 2/2 (synthetic digits): train loss ")
+            && fields[1].starts_with("train acc "),
         "{}",
         lines[1]
     );

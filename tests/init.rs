@@ -70,6 +70,7 @@ fn init_fine_tunes_a_saved_model_with_new_settings() {
         data: DataIdentity::of(None, split.train.len()),
         save_to: None,
         resume_from: None,
+        overwrite: false,
     };
     let start = SavedModel::read(&first, None).unwrap();
     let mut session = Session::train_from(spec, start.params.clone(), Box::new(|_| {})).unwrap();

@@ -61,6 +61,7 @@ fn an_interrupted_epoch_stops_soon_and_keeps_exactly_its_completed_steps() {
             data: DataIdentity::of(None, split.train.len()),
             save_to: None,
             resume_from: None,
+            overwrite: false,
         };
         let mut session = Session::train(spec, Box::new(|_| {})).unwrap();
         let mut stop = StopAfter { after: 5, interrupt: session.interrupt(), reported: 0 };

@@ -140,6 +140,26 @@ fn a_side_output_failing_later_is_a_warning_and_the_model_is_saved() {
     );
     assert!(run.stderr.contains("model saved to m.safetensors"), "{}", run.stderr);
     assert!(!run.stderr.contains("training curves drawn"), "{}", run.stderr);
+    // The metrics file failing at its first write (its header) is a warning too, not the end.
+    let run = train(
+        &sandbox,
+        &["--epochs", "1", "--save", "m2.safetensors", "--metrics", "/dev/full", "--plot", "c.png"],
+    );
+    assert!(run.success(), "{}", run.stderr);
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].starts_with("warning: the metrics file was not written (training goes on)"),
+        "{}",
+        warnings[0]
+    );
+    assert!(run.stderr.contains("model saved to m2.safetensors"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("training curves drawn in c.png"),
+        "the curves are still drawn: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("metrics written"), "{}", run.stderr);
     let eval = sandbox.run(&[
         "eval",
         "--model",

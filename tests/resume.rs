@@ -364,3 +364,24 @@ fn cli_resume_takes_the_settings_the_checkpoint_records_and_saves_back_to_it() {
     );
     assert!(err.contains("it was trained with optimizer adam lr=0.002"), "{err}");
 }
+
+#[test]
+fn a_resumed_run_keeps_every_data_setting_and_says_which() {
+    let dir = TempDir::new("cli-resume-data");
+    let d = dir.path();
+    // DATA limits the run to 640 training and 64 test images; the resume gives neither limit.
+    lenet_ok(d, &["--device", "cpu", "--epochs", "1", "--save", "m.safetensors"]);
+    let out = run_lenet(&["train", "--device", "cpu", "--epochs", "2", "--resume", "m.safetensors"], |cmd| {
+        cmd.current_dir(d)
+            .env("LENET_DATA_DIR", d.join("no-mnist"))
+            .env("LENET_MNIST_MIRROR", "http://127.0.0.1:9/");
+    });
+    assert!(out.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("after epoch 1, on its data: synthetic digits, 640 training and 64 test images"),
+        "{}",
+        out.stderr
+    );
+    let metadata = checkpoint::read_metadata(&d.join("m.safetensors")).unwrap();
+    assert_eq!(metadata["test_examples"], "64", "the resumed epoch was evaluated on 64 images");
+}

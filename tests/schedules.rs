@@ -110,6 +110,7 @@ fn session(device: DeviceChoice, config: &TrainConfig, split: &Split, save: &Pat
         data: DataIdentity::of(None, split.train.len()),
         save_to: Some(save.to_path_buf()),
         resume_from: resume.then(|| save.to_path_buf()),
+        overwrite: false,
     };
     Session::train(spec, Box::new(|_| {})).unwrap()
 }

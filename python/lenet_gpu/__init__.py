@@ -18,13 +18,32 @@ import math
 import operator
 import os
 import sys
+import tempfile
 
 import numpy as np
 
-from . import _arrays
-from ._native import DivergedError, GpuError
-from . import _native
-from ._progress import EpochProgress as _EpochProgress
+
+def _private_runtime_dir() -> None:
+    # Mesa's drivers want a private runtime directory and print "error: XDG_RUNTIME_DIR is invalid
+    # or not set" at every device they open without one (a notebook cell each time); CI gives
+    # them one the same way.
+    if not os.environ.get("XDG_RUNTIME_DIR") and sys.platform.startswith("linux"):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="lenet-gpu-runtime-")
+
+
+_private_runtime_dir()
+
+from . import _arrays  # noqa: E402  (after the runtime directory: the extension may open Mesa)
+from ._native import DivergedError, GpuError  # noqa: E402
+from . import _native  # noqa: E402
+from ._progress import EpochProgress as _EpochProgress  # noqa: E402
+
+# What a first ``fit`` trains with when it is not told (the library's defaults, as ``lenet train``'s);
+# a later ``fit`` keeps what the last one used. ``lr`` None is the optimizer's own default.
+_FIT_DEFAULTS = {"batch_size": 64, "optimizer": "sgd", "lr": None, "momentum": 0.9, "augment": 0}
+#: The history's keys, every ``fit`` filling each (None where a fit had no validation: pandas reads
+#: it as NaN, and unlike NaN it equals itself, so a history survives a pickle equal).
+_HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
 
 __version__ = "0.1.0"
 __all__ = [
@@ -135,8 +154,12 @@ class Model:
         self._session = _native.Session.create(os.fspath(arch), self._device, _int(seed, "seed", 0))
         self._init_common({})
 
-    def _init_common(self, history: dict) -> None:
-        self.history = {k: list(v) for k, v in history.items()}
+    def _init_common(self, history: dict, settings: dict | None = None) -> None:
+        self.history = {key: list(history.get(key, [])) for key in _HISTORY_KEYS}
+        n = len(self.history["epoch"])
+        for values in self.history.values():  # a history pickled before every key was kept
+            values.extend([None] * (n - len(values)))
+        self._fit_settings = dict(settings) if settings is not None else self._recorded_settings()
         #: The training curve, finer than the history: the loss and accuracy of the steps
         #: trained between two progress updates (about ten a second), against "images" seen.
         self.curve = {"epoch": [], "images": [], "loss": [], "accuracy": []}
@@ -144,11 +167,31 @@ class Model:
         self._show_notices()
 
     @classmethod
-    def _wrap(cls, session, device: str, history: dict) -> "Model":
+    def _wrap(cls, session, device: str, history: dict, settings: dict | None = None) -> "Model":
         model = cls.__new__(cls)
         model._device, model._session = device, session
-        model._init_common(history)
+        model._init_common(history, settings)
         return model
+
+    def _recorded_settings(self) -> dict:
+        """The settings a checkpoint records of its run (a model that has not trained records
+        none): what the first ``fit`` of a loaded model keeps."""
+        settings = dict(_FIT_DEFAULTS)
+        recorded = self._session.recorded
+        if "batch_size" in recorded:
+            settings["batch_size"] = int(recorded["batch_size"])
+        words = recorded.get("optimizer", "").split()
+        if words and words[0] in ("sgd", "adam"):
+            settings["optimizer"] = words[0]
+            values = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            if "lr" in values:
+                settings["lr"] = float(values["lr"])
+            if "momentum" in values:
+                settings["momentum"] = float(values["momentum"])
+        shift = recorded.get("augment", "none")
+        if shift.startswith("shift:"):
+            settings["augment"] = int(shift[len("shift:"):])
+        return settings
 
     def _show_notices(self) -> None:
         for notice in self._session.take_notices():
@@ -197,23 +240,24 @@ class Model:
         x,
         y,
         epochs: int = 1,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         lr: float | None = None,
-        optimizer: str = "sgd",
+        optimizer: str | None = None,
         validation=None,
         callback=None,
         progress: bool = True,
-        momentum: float = 0.9,
-        augment: int = 0,
+        momentum: float | None = None,
+        augment: int | None = None,
     ) -> dict:
         """Trains ``epochs`` epochs on images ``x`` with labels ``y``; returns this call's history.
 
         A second ``fit`` continues from the current state (parameters and optimizer state: SGD's
         momentum, Adam's moments and update count), its epochs numbered on; with the same
         settings, ``fit(epochs=1)`` twice gives exactly what ``fit(epochs=2)`` gives, and so does
-        ``fit(epochs=1)``, a pickle (or ``save`` and ``Model.load``) and ``fit(epochs=1)``. Other
-        settings in a later ``fit`` go on from the current state (another optimizer from a fresh
-        optimizer state).
+        ``fit(epochs=1)``, a pickle (or ``save`` and ``Model.load``) and ``fit(epochs=1)``. A
+        setting left out (None) is the one the last ``fit`` used (a loaded model's: the one its
+        checkpoint records), else the default shown below; other settings in a later ``fit`` go
+        on from the current state (another optimizer from a fresh optimizer state).
 
         Parameters
         ----------
@@ -221,8 +265,9 @@ class Model:
         y : their labels, [N], integers 0..9.
         epochs : how many epochs this call trains (1 or more).
         batch_size : images per step (1 or more; default 64).
-        lr : the learning rate; default 0.01 for "sgd", 0.001 for "adam".
-        optimizer : "sgd" (with ``momentum``) or "adam".
+        lr : the learning rate; default 0.01 for "sgd", 0.001 for "adam" (a new optimizer without
+            ``lr`` takes its own default).
+        optimizer : "sgd" (with ``momentum``; the default) or "adam".
         validation : ``(x_val, y_val)``, evaluated after each epoch ("val_loss", "val_accuracy").
         callback : ``callback(epoch, logs)`` after each epoch, ``logs`` a dict of that epoch's
             figures; returning False stops training.
@@ -238,7 +283,8 @@ class Model:
         Returns
         -------
         A dict of lists: "epoch", "loss", "accuracy" (training, as the epoch went), "val_loss",
-        "val_accuracy" (with ``validation``), "seconds", "images_per_second". ``model.history``
+        "val_accuracy" (None without ``validation``), "seconds", "images_per_second": the same keys
+        every ``fit``, so ``pandas.DataFrame(model.history)`` always works. ``model.history``
         holds every epoch of every ``fit``, and ``model.curve`` the loss and accuracy during
         training, about ten points a second.
 
@@ -250,19 +296,25 @@ class Model:
         ys = _arrays.labels(y, len(xs), "y")
         if len(xs) == 0:
             raise ValueError("x is empty: fit needs at least one image")
-        epochs, batch_size = _int(epochs, "epochs", 1), _int(batch_size, "batch_size", 1)
-        if optimizer not in ("sgd", "adam"):
+        last = self._fit_settings
+        epochs = _int(epochs, "epochs", 1)
+        batch_size = last["batch_size"] if batch_size is None else _int(batch_size, "batch_size", 1)
+        if optimizer is None:
+            optimizer = last["optimizer"]
+        elif optimizer not in ("sgd", "adam"):
             raise ValueError(f'optimizer must be "sgd" or "adam", got {optimizer!r}')
         if lr is not None:
             lr = _float(lr, "lr")
             if not lr > 0:
                 raise ValueError(f"lr must be a positive number, got {lr}")
-        momentum = _float(momentum, "momentum")
+        elif optimizer == last["optimizer"]:
+            lr = last["lr"]
+        momentum = last["momentum"] if momentum is None else _float(momentum, "momentum")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         if callback is not None and not callable(callback):
             raise ValueError("callback must be callable as callback(epoch, logs)")
-        augment = _int(augment, "augment", 0)
+        augment = last["augment"] if augment is None else _int(augment, "augment", 0)
         if augment >= xs.shape[-1]:
             raise ValueError(f"augment must be smaller than the images ({xs.shape[-1]} pixels), got {augment}")
         val = None
@@ -274,7 +326,10 @@ class Model:
             if len(xv) == 0:
                 raise ValueError("validation[0] is empty")
         train = _native.Data(xs, ys)
-        history: dict = {}
+        self._fit_settings = {
+            "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "momentum": momentum, "augment": augment
+        }
+        history: dict = {key: [] for key in _HISTORY_KEYS}
         last = self.epochs_done + epochs
         for _ in range(epochs):
             display = _EpochProgress(self.epochs_done + 1, last, len(xs), bool(progress), self.curve)
@@ -284,13 +339,10 @@ class Model:
                     train, batch_size, optimizer, lr, momentum, augment, display.update
                 )
                 epoch = logs.pop("epoch")
-                _append(history, self.history, epoch, logs)
                 if pending is None and val is not None:
                     result = self._evaluate_data(val)
                     logs["val_loss"], logs["val_accuracy"] = result["loss"], result["accuracy"]
-                    for key in ("val_loss", "val_accuracy"):
-                        for h in (history, self.history):
-                            h.setdefault(key, []).append(logs[key])
+                _append(history, self.history, epoch, logs)
                 if isinstance(pending, KeyboardInterrupt):
                     note = f"interrupted: stopped after epoch {epoch}; the model keeps its state"
             finally:
@@ -324,28 +376,33 @@ class Model:
         return {"accuracy": accuracy, "loss": loss, "confusion": confusion.astype(np.int64)}
 
     def predict(self, x):
-        """Class probabilities (softmax), float32: [N, 10] for images [N, 28, 28], or [10] for one
-        image [28, 28]. ``predict(x).argmax(-1)`` is the class.
+        """Class probabilities (softmax), float32: [N, 10] for images [N, 28, 28] (a batch of one,
+        ``x[300:301]``, gives [1, 10]), or [10] for one image [28, 28] or [784].
+        ``predict(x).argmax(-1)`` is the class.
 
         Parameters
         ----------
-        x : images [N, 28, 28] (or [N, 1, 28, 28], [N, 784]) or one image [28, 28], uint8 0..255
-            or floats in [0, 1].
+        x : images [N, 28, 28] (or [N, 1, 28, 28], [N, 784]) or one image [28, 28] ([784]), uint8
+            0..255, floats in [0, 1] or bools (True is ink).
         """
         xs, single = _arrays.images(x, "x", single_ok=True)
         probabilities = self._session.probabilities(_native.Data(xs, np.zeros(len(xs), np.uint8)))
         return probabilities[0] if single else probabilities
 
-    def predict_image(self, path):
-        """The probabilities [10] for the digit in an image file (PNG, JPEG, BMP, GIF), prepared
-        as ``lenet predict`` prepares it: grayscale, polarity, cropped, scaled to 20x20 and
-        centred by its centre of mass in 28x28.
+    def predict_image(self, image):
+        """The probabilities [10] for the digit in a picture of any size, prepared as
+        ``lenet predict`` prepares it: grayscale, polarity, cropped, scaled to 20x20 and centred
+        by its centre of mass in 28x28.
 
         Parameters
         ----------
-        path : the image file (a ``str`` or ``os.PathLike``).
+        image : an image file (PNG, JPEG, BMP, GIF; a ``str`` or ``os.PathLike``), a PIL image, or
+            an array: gray [H, W], RGB [H, W, 3] or RGBA [H, W, 4], uint8 0..255 or floats in
+            [0, 1], dark ink on light paper or light on dark.
         """
-        return self.predict(_native.read_digit(os.fspath(path)))
+        if isinstance(image, (str, os.PathLike)):
+            return self.predict(_native.read_digit(os.fspath(image)))
+        return self.predict(_native.prepare_rgba(_arrays.rgba(image, "image")))
 
     def activations(self, image):
         """What the network computes for one image: ``[(name, array)]`` in layer order, e.g.
@@ -441,10 +498,12 @@ class Model:
         Parameters
         ----------
         path : the checkpoint (a ``str`` or ``os.PathLike``).
-        device : where the model runs, as for ``Model(device=...)``.
+        device : where the model runs, as for ``Model(device=...)``; a GPU device absent here
+            falls back to the CPU path, saying so.
         """
-        device = _device(device)
-        return cls._wrap(_native.Session.load(os.fspath(path), device), device, {})
+        path = os.fspath(path)
+        session, device = _on_device(_device(device), lambda d: _native.Session.load(path, d))
+        return cls._wrap(session, device, {})
 
     def to_bytes(self) -> bytes:
         """The model checkpoint ``save`` writes to ``path``, as bytes (without the optimizer
@@ -458,28 +517,45 @@ class Model:
         Parameters
         ----------
         data : the bytes of a checkpoint (``to_bytes``, or a file's).
-        device : where the model runs, as for ``Model(device=...)``.
+        device : where the model runs, as for ``Model(device=...)``; a GPU device absent here
+            falls back to the CPU path, saying so.
         """
-        device = _device(device)
-        return cls._wrap(_native.Session.from_bytes(bytes(data), device, "<bytes>"), device, {})
+        data = bytes(data)
+        session, device = _on_device(_device(device), lambda d: _native.Session.from_bytes(data, d, "<bytes>"))
+        return cls._wrap(session, device, {})
 
     def __reduce__(self):
         # Pickled as its two checkpoint files' bytes: the model, and once it has trained the
         # optimizer state, so an unpickled model continues the run exactly.
         model, optimizer = self._session.training_bytes()
-        return (_restore, (model, self._device, self.history, optimizer))
+        return (_restore, (model, self._device, self.history, optimizer, self._fit_settings))
 
 
-def _restore(data: bytes, device: str, history: dict, optimizer: bytes | None = None) -> Model:
-    session = _native.Session.from_bytes(data, device, "<pickle>", optimizer)
-    return Model._wrap(session, device, history)
+def _restore(
+    data: bytes, device: str, history: dict, optimizer: bytes | None = None, settings: dict | None = None
+) -> Model:
+    session, device = _on_device(device, lambda d: _native.Session.from_bytes(data, d, "<pickle>", optimizer))
+    return Model._wrap(session, device, history, settings)
+
+
+def _on_device(device: str, open_on):
+    """``open_on(device)``, or where that device is absent here (a model pickled or saved on a
+    machine with a GPU, opened on one without), ``open_on("cpu")`` with a notice: the numbers are
+    the same within float32 rounding."""
+    try:
+        return open_on(device), device
+    except GpuError as e:
+        if device in ("cpu", "auto"):
+            raise
+        print(f"lenet_gpu: device={device!r} is not available here ({e}): running on the CPU path",
+              file=sys.stderr, flush=True)
+        return open_on("cpu"), "cpu"
 
 
 def _append(history: dict, total: dict, epoch: int, logs: dict) -> None:
     for h in (history, total):
-        h.setdefault("epoch", []).append(epoch)
-        for key, value in logs.items():
-            h.setdefault(key, []).append(value)
+        for key in _HISTORY_KEYS:
+            h[key].append(epoch if key == "epoch" else logs.get(key))
 
 
 def _int(value, name: str, minimum: int) -> int:

@@ -12,17 +12,18 @@ CLASSES = 10
 def images(x, name: str = "x", single_ok: bool = False):
     """`x` as a C-contiguous uint8 array [N, 28, 28], and whether it was one image.
 
-    Accepts [N, 28, 28], [N, 1, 28, 28] or [N, 784] (and [28, 28], [1, 28, 28] or [784] for one
-    image when `single_ok`); uint8 0..255, other integers in 0..255, or floats in [0, 1] (scaled
-    by 255 and rounded: the engine keeps images as bytes, as MNIST's files hold them)."""
+    Accepts [N, 28, 28], [N, 1, 28, 28] or [N, 784] (and [28, 28] or [784] for one image when
+    `single_ok`: an input with a batch dimension, [1, 28, 28] included, is a batch); uint8
+    0..255, other integers in 0..255, floats in [0, 1] (scaled by 255 and rounded: the engine
+    keeps images as bytes, as MNIST's files hold them), or bools (True is full ink, 255)."""
     a = np.asarray(x)
     single = False
     shape = a.shape
     if a.ndim == 4 and shape[1:] == (1, SIDE, SIDE):
         a = a.reshape(shape[0], SIDE, SIDE)
-    elif a.ndim == 2 and shape[1] == SIDE * SIDE:
+    elif a.ndim == 2 and shape[1] == SIDE * SIDE and shape != (SIDE, SIDE):
         a = a.reshape(shape[0], SIDE, SIDE)
-    elif single_ok and a.shape in ((SIDE, SIDE), (1, SIDE, SIDE), (SIDE * SIDE,)):
+    elif single_ok and a.shape in ((SIDE, SIDE), (SIDE * SIDE,)):
         a, single = a.reshape(1, SIDE, SIDE), True
     if a.ndim != 3 or a.shape[1:] != (SIDE, SIDE):
         one = " (or one image: [28, 28])" if single_ok else ""
@@ -32,6 +33,8 @@ def images(x, name: str = "x", single_ok: bool = False):
         )
     if a.dtype == np.uint8:
         pass
+    elif a.dtype == np.bool_:
+        a = a.astype(np.uint8) * np.uint8(255)  # ink or no ink, not 1 out of 255
     elif a.dtype.kind == "f":
         if a.size and not np.isfinite(a).all():
             raise ValueError(f"{name} holds NaN or infinite values")
@@ -48,6 +51,37 @@ def images(x, name: str = "x", single_ok: bool = False):
     else:
         raise ValueError(f"{name} must be a numeric array (uint8 0..255 or float in [0, 1]), got dtype {a.dtype}")
     return np.ascontiguousarray(a), single
+
+
+def rgba(image, name: str = "image"):
+    """A picture (a PIL image, or an array: gray [H, W], RGB [H, W, 3], RGBA [H, W, 4]; uint8
+    0..255, floats in [0, 1] or bools) as C-contiguous uint8 RGBA [H, W, 4], for the preprocessing
+    a file gets."""
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image, without importing PIL
+        image = image.convert("RGBA")
+    a = np.asarray(image)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or 0 in a.shape:
+        raise ValueError(
+            f"{name} must be an image file, a PIL image or an array [H, W], [H, W, 3] or [H, W, 4]; "
+            f"got shape {list(a.shape)}"
+        )
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * np.uint8(255)
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all() or a.min() < 0.0 or a.max() > 1.0:
+            raise ValueError(f"{name} is a float array: its values must be finite and in [0, 1]")
+        a = np.rint(a * 255.0).astype(np.uint8)
+    elif a.dtype.kind in "iu":
+        if a.min() < 0 or a.max() > 255:
+            raise ValueError(f"{name} holds values outside 0..255 ({a.min()}..{a.max()})")
+        a = a.astype(np.uint8)
+    else:
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+    if a.ndim == 2:
+        a = np.stack([a, a, a], axis=-1)
+    if a.shape[2] == 3:
+        a = np.concatenate([a, np.full(a.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    return np.ascontiguousarray(a)
 
 
 def labels(y, n: int, name: str = "y"):

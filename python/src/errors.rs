@@ -11,13 +11,13 @@ use std::io::ErrorKind;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 create_exception!(
-    _native,
+    lenet_gpu,
     GpuError,
     PyRuntimeError,
     "The GPU could not be used, or failed: no adapter, a device error, a lost device."
 );
 create_exception!(
-    _native,
+    lenet_gpu,
     DivergedError,
     pyo3::exceptions::PyArithmeticError,
     "Training produced a non-finite loss: try a lower learning rate."
@@ -38,6 +38,7 @@ fn exception_for(error: &Error) -> fn(String) -> PyErr {
             _ => |m| PyOSError::new_err(m),
         },
         Error::DataMissing { .. } => |m| PyFileNotFoundError::new_err(m),
+        Error::WouldOverwrite { .. } => |m| pyo3::exceptions::PyFileExistsError::new_err(m),
         Error::Download(_) => |m| PyConnectionError::new_err(m),
         Error::Gpu(_) => |m| GpuError::new_err(m),
         Error::Diverged(_) => |m| DivergedError::new_err(m),

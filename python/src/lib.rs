@@ -17,7 +17,7 @@ use lenet_gpu::data::{Dataset, preprocess, synthetic};
 use lenet_gpu::gpu::{DeviceChoice, Gpu, list_adapters};
 use lenet_gpu::model::arch;
 use lenet_gpu::session::{DataRequest, load_data};
-use numpy::PyArrayDyn;
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
@@ -68,6 +68,23 @@ fn synthetic_digits(py: Python<'_>, n: usize, seed: u64) -> PyResult<Arrays<'_>>
 #[pyfunction]
 fn read_digit(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyArrayDyn<u8>>> {
     let image = detached(py, || preprocess::load(&path).map_err(to_py))?;
+    array(py, &[preprocess::SIDE, preprocess::SIDE], image.to_vec())
+}
+
+/// The 28x28 MNIST-style bytes of the digit in `rgba` ([height, width, 4] uint8 pixels, row by
+/// row: a PIL image or an array the Python side turned into RGBA), as `read_digit` makes a file's.
+#[pyfunction]
+fn prepare_rgba<'py>(py: Python<'py>, rgba: Bytes<'py>) -> PyResult<Bytes<'py>> {
+    let shape = rgba.shape().to_vec();
+    if shape.len() != 3 || shape[2] != 4 {
+        return Err(value_error(format!("expected [height, width, 4] RGBA pixels, got shape {shape:?}")));
+    }
+    let (height, width) = (shape[0], shape[1]);
+    let bytes = rgba.to_vec().map_err(|e| value_error(e.to_string()))?;
+    let image = detached(py, || {
+        let gray = preprocess::rgba_to_gray(bytes, width, height).map_err(to_py)?;
+        preprocess::mnist_style(&gray.pixels, gray.width, gray.height).map_err(to_py)
+    })?;
     array(py, &[preprocess::SIDE, preprocess::SIDE], image.to_vec())
 }
 
@@ -141,6 +158,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_mnist, m)?)?;
     m.add_function(wrap_pyfunction!(synthetic_digits, m)?)?;
     m.add_function(wrap_pyfunction!(read_digit, m)?)?;
+    m.add_function(wrap_pyfunction!(prepare_rgba, m)?)?;
     m.add_function(wrap_pyfunction!(convolve, m)?)?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;

@@ -101,6 +101,14 @@ impl Session {
         carried: Option<RunState>,
         notices: Vec<String>,
     ) -> PyResult<Session> {
+        // The Python side takes gray 28x28 images only: a colour network is refused here, when it
+        // is built or loaded, rather than failing at its first call.
+        let input = model.network.input;
+        if input != lenet_gpu::model::Shape::new(1, 28, 28) {
+            return Err(value_error(format!(
+                "this network takes {input} inputs, but the Python module takes gray 28x28 images only: train colour networks with `lenet train --dataset cifar10`"
+            )));
+        }
         let notices = Rc::new(RefCell::new(notices));
         let notices_for = sink(&notices);
         let inner = detached(py, || Inner::inference(device, model, notices_for).map_err(to_py))?;
@@ -143,7 +151,15 @@ impl Session {
             None => RunState::fresh(&network, config, &data, self.epochs_done, self.inner.parameters()?),
         };
         let config = TrainConfig { epochs: self.epochs_done + 1, ..config.clone() };
-        let spec = TrainSpec { device: self.device, network, config, data, save_to: None, resume_from: None };
+        let spec = TrainSpec {
+            device: self.device,
+            network,
+            config,
+            data,
+            save_to: None,
+            resume_from: None,
+            overwrite: false,
+        };
         self.inner = Inner::train_from_state(spec, state, sink(&self.notices))?;
         self.carried = None;
         Ok(())

@@ -97,6 +97,12 @@ impl Session {
         arch::name_of(self.inner.network())
     }
 
+    /// The metadata a model file of the current state records (the run's settings among it).
+    #[getter]
+    fn recorded(&self) -> std::collections::HashMap<String, String> {
+        self.metadata()
+    }
+
     #[getter]
     fn epochs_done(&self) -> usize {
         self.epochs_done

@@ -217,3 +217,71 @@ def test_predict_image_prepares_a_file_as_lenet_predict_does(tmp_path, digits):
         pytest.skip("no sample digits in assets/")
     p = lenet_gpu.Model(device="cpu").predict_image(samples[0])
     assert p.shape == (10,) and abs(p.sum() - 1) < 1e-5
+
+
+def test_predict_keeps_the_batch_dimension_and_reads_bools_as_ink(digits):
+    x = digits[0][:4]
+    model = lenet_gpu.Model(device="cpu")
+    assert model.predict(x[1:2]).shape == (1, 10), "a batch of one stays a batch"
+    assert model.predict(x[1:2].reshape(1, 1, 28, 28)).shape == (1, 10)
+    assert model.predict(x[1]).shape == (10,) and model.predict(x[1].reshape(784)).shape == (10,)
+    ink = x > 127
+    assert np.array_equal(model.predict(ink), model.predict(ink.astype(np.uint8) * 255)), "True is full ink"
+
+
+def test_settings_given_to_one_fit_carry_to_the_next(digits):
+    x, y, _, _ = digits
+    # adam at 0.002, batch 32 for one epoch, then a plain fit(): the same as two epochs straight.
+    straight = lenet_gpu.Model(device="cpu", seed=3)
+    straight.fit(x, y, epochs=2, optimizer="adam", lr=0.002, batch_size=32, progress=False)
+    carried = lenet_gpu.Model(device="cpu", seed=3)
+    carried.fit(x, y, epochs=1, optimizer="adam", lr=0.002, batch_size=32, progress=False)
+    carried.fit(x, y, epochs=1, progress=False)
+    assert same_state(straight.state_dict(), carried.state_dict())
+    # And through a pickle, and a save and load (the settings the checkpoint records).
+    twice = lenet_gpu.Model(device="cpu", seed=3)
+    twice.fit(x, y, epochs=1, optimizer="adam", lr=0.002, batch_size=32, progress=False)
+    clone = pickle.loads(pickle.dumps(twice))
+    clone.fit(x, y, epochs=1, progress=False)
+    assert same_state(straight.state_dict(), clone.state_dict())
+
+
+def test_every_fit_fills_the_same_history_keys(digits):
+    x, y, xt, yt = digits
+    model = lenet_gpu.Model(device="cpu")
+    model.fit(x[:128], y[:128], epochs=1, progress=False)
+    model.fit(x[:128], y[:128], epochs=1, validation=(xt, yt), progress=False)
+    lengths = {key: len(values) for key, values in model.history.items()}
+    assert set(lengths.values()) == {2}, lengths
+    assert model.history["val_loss"][0] is None and model.history["val_loss"][1] > 0
+    pd = pytest.importorskip("pandas")
+    assert pd.DataFrame(model.history)["val_loss"].isna().tolist() == [True, False]
+
+
+def test_predict_image_takes_pil_images_and_arrays(tmp_path):
+    from conftest import REPO
+
+    PIL = pytest.importorskip("PIL.Image")
+    sample = REPO / "assets" / "2-rgba.png"
+    if not sample.exists():
+        pytest.skip("no sample digits in assets/")
+    model = lenet_gpu.Model(device="cpu")
+    from_file = model.predict_image(sample)
+    image = PIL.open(sample)
+    assert np.array_equal(model.predict_image(image), from_file)
+    assert np.array_equal(model.predict_image(np.asarray(image.convert("RGBA"))), from_file)
+    gray = np.asarray(PIL.open(REPO / "assets" / "0-gray.png").convert("L"))
+    assert np.array_equal(model.predict_image(gray), model.predict_image(gray / 255.0))
+    with pytest.raises(ValueError, match="image"):
+        model.predict_image(np.zeros((4, 4, 2)))
+
+
+def test_colour_networks_are_refused_when_built():
+    with pytest.raises(ValueError, match="gray 28x28 images only"):
+        lenet_gpu.Model("lenet5-cifar", device="cpu")
+
+
+def test_exceptions_survive_a_pickle():
+    for error in (lenet_gpu.GpuError("no adapter"), lenet_gpu.DivergedError("nan")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)

@@ -40,6 +40,11 @@ pub fn files_present(dir: &Path) -> bool {
     files().all(|name| locate(dir, name).is_some())
 }
 
+/// The files not in `dir` (nor in its `cifar-10-batches-bin`).
+pub fn missing_files(dir: &Path) -> Vec<String> {
+    files().filter(|name| locate(dir, name).is_none()).map(str::to_string).collect()
+}
+
 /// The path the training images are read from, for messages.
 pub fn first_file(dir: &Path, test_only: bool) -> PathBuf {
     let name = if test_only { TEST_FILE } else { TRAIN_FILES[0] };

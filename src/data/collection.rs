@@ -85,6 +85,11 @@ impl Collection {
         if self == Collection::Cifar10 { "six" } else { "four" }
     }
 
+    /// How many files its data set is on disk (CIFAR-10's six come out of one archive).
+    pub fn file_total(self) -> usize {
+        if self == Collection::Cifar10 { 6 } else { 4 }
+    }
+
     /// Its files in messages: "four MNIST files", "six CIFAR-10 files".
     pub fn files_words(self) -> String {
         format!("{} {} files", self.file_count(), self.name())
@@ -110,17 +115,22 @@ impl Collection {
     /// Its directory: `flag` (--data-dir) if given, else the environment variable's if set and
     /// non-empty, else ./data/mnist or ./data/fashion-mnist.
     pub fn data_dir(self, flag: Option<&Path>) -> PathBuf {
-        if let Some(dir) = flag {
-            return dir.to_path_buf();
-        }
-        match std::env::var_os(self.dir_env()) {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => PathBuf::from(match self {
+        self.named_data_dir(flag).unwrap_or_else(|| {
+            PathBuf::from(match self {
                 Collection::Mnist => DEFAULT_DATA_DIR,
                 Collection::FashionMnist => FASHION_DEFAULT_DATA_DIR,
                 Collection::Cifar10 => CIFAR10_DEFAULT_DATA_DIR,
-            }),
+            })
+        })
+    }
+
+    /// The directory the user named: `flag` (--data-dir), else the environment variable's if set
+    /// and non-empty; None when neither names one (the default directory is then looked in).
+    pub fn named_data_dir(self, flag: Option<&Path>) -> Option<PathBuf> {
+        if let Some(dir) = flag {
+            return Some(dir.to_path_buf());
         }
+        std::env::var_os(self.dir_env()).filter(|dir| !dir.is_empty()).map(PathBuf::from)
     }
 
     /// The environment variable that replaces its mirrors.

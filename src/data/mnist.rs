@@ -22,7 +22,8 @@ pub const FILES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABE
 /// What to train on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DatasetChoice {
-    /// MNIST if it is there or can be downloaded, else synthetic digits (with a notice).
+    /// MNIST if it is there or can be downloaded; else, when no directory was named (by flag or
+    /// environment), synthetic digits with a notice; a named directory is used as given.
     Auto,
     /// MNIST or an error.
     Mnist,
@@ -55,6 +56,9 @@ impl DatasetChoice {
 #[derive(Clone, Debug)]
 pub struct DataOptions {
     pub data_dir: PathBuf,
+    /// Whether the user named `data_dir` (a flag or an environment variable): then it is used as
+    /// given, and missing files are an error even with `Auto`, never a synthetic stand-in.
+    pub dir_named: bool,
     pub choice: DatasetChoice,
     /// Seed of the synthetic digits.
     pub seed: u64,
@@ -69,8 +73,8 @@ pub struct DataOptions {
 /// Why the data obtained is not what was asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataNotice {
-    /// `collection` was not in `dir` and could not be downloaded (`reason`): synthetic digits
-    /// stand in.
+    /// `collection` was not in its default directory `dir` (none was named) and could not be
+    /// downloaded (`reason`): synthetic digits stand in.
     Synthetic { dir: PathBuf, collection: Collection, reason: String },
 }
 
@@ -142,6 +146,16 @@ impl Loaded {
 /// than taken for a missing file.
 fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
     [dir.join(format!("{name}.gz")), dir.join(name)].into_iter().find(|p| p.exists())
+}
+
+/// The files of `collection` not in `dir`, by the names it is distributed under.
+pub fn missing_files(collection: Collection, dir: &Path) -> Vec<String> {
+    match collection {
+        Collection::Cifar10 => super::cifar::missing_files(dir),
+        _ => {
+            FILES.iter().filter(|name| locate(dir, name).is_none()).map(|name| format!("{name}.gz")).collect()
+        }
+    }
 }
 
 /// Whether all four files are in `dir`, gzipped or raw.
@@ -229,10 +243,12 @@ fn require(dir: &Path, name: &str) -> Result<PathBuf> {
     })
 }
 
-/// Gets the data `opts` asks for. With `Auto`, missing MNIST that cannot be downloaded falls
-/// back to synthetic digits with a notice; `Mnist` and `FashionMnist` make that an error (and
-/// there is no stand-in for Fashion-MNIST: synthetic digits are not clothes). A malformed file is
-/// always an error, since silently training on something else would hide it.
+/// Gets the data `opts` asks for. With `Auto` and no directory named, missing MNIST that cannot
+/// be downloaded falls back to synthetic digits with a notice (the first command, offline); a
+/// directory the user named is used as given, so there missing files are an error, as they are
+/// for `Mnist`, `FashionMnist` and `Cifar10` (synthetic digits are no stand-in for clothes or
+/// photos). A malformed file is always an error, since silently training on something else
+/// would hide it.
 pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
     let Some(collection) = opts.choice.collection() else {
         return Ok(synthetic_loaded(opts.seed, None, opts.test_only));
@@ -246,11 +262,14 @@ pub fn obtain(opts: &DataOptions) -> Result<Loaded> {
     }
     match ensure_files(collection, opts) {
         Ok(()) => load_parts(collection, &opts.data_dir, opts.test_only),
-        Err(reason) if opts.choice == DatasetChoice::Auto => {
+        Err(reason) if opts.choice == DatasetChoice::Auto && !opts.dir_named => {
             let notice = DataNotice::Synthetic { dir: opts.data_dir.clone(), collection, reason };
             Ok(synthetic_loaded(opts.seed, Some(notice), opts.test_only))
         }
-        Err(reason) => Err(Error::DataMissing { dir: opts.data_dir.clone(), collection, reason }),
+        Err(reason) => {
+            let missing = missing_files(collection, &opts.data_dir);
+            Err(Error::DataMissing { dir: opts.data_dir.clone(), collection, missing, reason })
+        }
     }
 }
 

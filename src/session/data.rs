@@ -33,8 +33,11 @@ pub struct DataRequest {
 /// refused, naming the file). `Loaded::description` says what it is; `notice`, why it is not
 /// what was asked for, if so.
 pub fn load_data(request: &DataRequest, input: Shape) -> Result<Loaded> {
+    let collection = request.choice.collection().unwrap_or(mnist::Collection::Mnist);
+    let named = collection.named_data_dir(request.data_dir.as_deref());
     let opts = DataOptions {
-        data_dir: request.choice.data_dir(request.data_dir.as_deref()),
+        dir_named: named.is_some(),
+        data_dir: named.unwrap_or_else(|| collection.data_dir(None)),
         choice: request.choice,
         seed: request.seed,
         download: request.download,

@@ -54,6 +54,9 @@ pub struct TrainSpec {
     pub save_to: Option<PathBuf>,
     /// Continue the run saved in this checkpoint, which must have the same settings.
     pub resume_from: Option<PathBuf>,
+    /// Let `save_to` replace a file this run did not write (another run's model). Without it
+    /// that is refused before training (`Error::WouldOverwrite`).
+    pub overwrite: bool,
 }
 
 /// A run in progress.
@@ -65,6 +68,9 @@ struct Run {
     last_saved: Option<usize>,
     /// Recorded in both files of every save (see `RunRecord::run_id`).
     run_id: Option<String>,
+    /// The last epoch's test accuracy and test-set size, recorded with the model (so that a
+    /// run about to replace it can say what it holds, and a resumed run evaluates on as many).
+    last_test: Option<(f64, usize)>,
 }
 
 /// An engine with its network, and for training, the run it is part of.
@@ -99,7 +105,7 @@ impl Session {
 
     async fn open_training(spec: TrainSpec, start: Option<Parameters>, notices: Notices) -> Result<Session> {
         let notices = Rc::new(RefCell::new(notices));
-        let TrainSpec { device, network, config, data, save_to, resume_from } = spec;
+        let TrainSpec { device, network, config, data, save_to, resume_from, overwrite } = spec;
         config.validate()?;
         let plan = arch::plan_for_mnist(&network)?;
         // Where the CPU path may run, before any parameter or activation is allocated (no step
@@ -126,13 +132,20 @@ impl Session {
                 None => (Parameters::init(&plan, config.seed), None, Some(record::new_run_id())),
             },
         };
+        // Saving back to the file resumed from continues the run it holds (one saved before runs
+        // had ids included); any other file must be empty or this run's.
+        if let (Some(path), false) = (&save_to, overwrite)
+            && resume_from.as_ref() != Some(path)
+        {
+            record::refuse_overwrite(path, run_id.as_deref())?;
+        }
         let mut engine = device::open_engine(device, plan, params, config.optimizer, &notices).await?;
         let mut epochs_done = 0;
         if let Some((state, epoch)) = resumed {
             engine.set_optimizer_state(&state)?;
             epochs_done = epoch;
         }
-        let run = Run { config, data, epochs_done, save_to, last_saved: None, run_id };
+        let run = Run { config, data, epochs_done, save_to, last_saved: None, run_id, last_test: None };
         Ok(Session::new(engine, network, Some(run), Default::default()))
     }
 
@@ -242,6 +255,7 @@ impl Session {
             other => other?,
         };
         run.epochs_done = epoch;
+        run.last_test = Some((report.test_accuracy, split.test.len()));
         if let Some(path) = run.save_to.clone() {
             self.save_training_async(&path)
                 .await
@@ -297,7 +311,12 @@ impl Session {
     /// The metadata a model file of this session holds: the run record, or the metadata the
     /// model came with.
     fn model_metadata(&self) -> std::collections::HashMap<String, String> {
-        self.record().map_or_else(|| self.metadata.clone(), |r| r.to_metadata())
+        let mut metadata = self.record().map_or_else(|| self.metadata.clone(), |r| r.to_metadata());
+        if let Some((accuracy, examples)) = self.run.as_ref().and_then(|r| r.last_test) {
+            metadata.insert(record::TEST_ACCURACY.into(), accuracy.to_string());
+            metadata.insert(record::TEST_EXAMPLES.into(), examples.to_string());
+        }
+        metadata
     }
 
     /// Saves the model (safetensors, PyTorch's state_dict names) to `path`, atomically.

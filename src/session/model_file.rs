@@ -2,7 +2,7 @@
 //! asked for, else LeNet-5), its parameters, and the metadata of the run that wrote it.
 
 use crate::checkpoint;
-use crate::data::mnist::Collection;
+use crate::data::mnist::{Collection, DatasetChoice};
 use crate::model::{Network, Parameters, arch};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -41,6 +41,21 @@ impl SavedModel {
     /// The data set the model was trained on, when its metadata says.
     pub fn trained_on(&self) -> Option<Collection> {
         self.metadata.get("dataset").and_then(|key| Collection::from_key(key))
+    }
+
+    /// The data set to evaluate it on when none is named: the one it records (synthetic digits
+    /// included), else CIFAR-10 for a colour model; None when the file does not say (one written
+    /// by PyTorch, or by the Python module from arrays).
+    pub fn recorded_data(&self) -> Option<DatasetChoice> {
+        match self.metadata.get("dataset").map(String::as_str) {
+            Some("synthetic") => Some(DatasetChoice::Synthetic),
+            _ => match self.trained_on() {
+                Some(Collection::Mnist) => Some(DatasetChoice::Mnist),
+                Some(Collection::FashionMnist) => Some(DatasetChoice::FashionMnist),
+                Some(Collection::Cifar10) => Some(DatasetChoice::Cifar10),
+                None => (self.network.input == arch::CIFAR10_INPUT).then_some(DatasetChoice::Cifar10),
+            },
+        }
     }
 
     /// How to name its classes: Fashion-MNIST's and CIFAR-10's by name, else digits; a colour

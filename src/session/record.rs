@@ -299,6 +299,33 @@ fn cannot_resume(path: &Path, problem: ResumeProblem) -> Error {
     Error::CannotResume { path: path.to_path_buf(), problem }
 }
 
+/// The metadata keys of the last epoch's test accuracy (a fraction) and test-set size.
+pub const TEST_ACCURACY: &str = "test_accuracy";
+pub const TEST_EXAMPLES: &str = "test_examples";
+
+/// Refuses to let the run `run_id` save to `path` when `path` is a file it did not write: another
+/// run's model (named by its epoch and test accuracy) or a file that is no model. An empty file,
+/// a device (`/dev/null`), a missing file and this run's own model are fine.
+pub fn refuse_overwrite(path: &Path, run_id: Option<&str>) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(());
+    }
+    let held = match checkpoint::read_metadata(path) {
+        Ok(m) if run_id.is_some() && m.get(RUN_ID).map(String::as_str) == run_id => return Ok(()),
+        Ok(m) => {
+            let epoch = recorded_epoch(&m).map_or(String::new(), |e| format!(", saved after epoch {e}"));
+            let accuracy = m
+                .get(TEST_ACCURACY)
+                .and_then(|a| a.parse::<f64>().ok())
+                .map_or(String::new(), |a| format!(" with {:.2}% test accuracy", a * 100.0));
+            format!("the model of another run{epoch}{accuracy}")
+        }
+        Err(_) => "a file that is not a model of this run".to_string(),
+    };
+    Err(Error::WouldOverwrite { path: path.to_path_buf(), held })
+}
+
 /// The epoch a checkpoint's metadata records, if readable.
 pub fn recorded_epoch(metadata: &HashMap<String, String>) -> Option<usize> {
     metadata.get("epoch").and_then(|e| e.parse().ok())

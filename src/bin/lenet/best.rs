@@ -5,11 +5,12 @@
 use anyhow::{Context, Result, bail};
 use lenet_gpu::checkpoint::{self, RUN_ID};
 use lenet_gpu::session::Session;
+use lenet_gpu::session::record::TEST_ACCURACY;
 use lenet_gpu::train::EpochReport;
 use std::path::{Path, PathBuf};
 
-/// The metadata keys of the accuracy a best model was kept for: test, or validation.
-const TEST_ACCURACY: &str = "test_accuracy";
+/// The metadata key of the accuracy a best model was kept for, with validation (else test,
+/// `TEST_ACCURACY`).
 const VALIDATION_ACCURACY: &str = "validation_accuracy";
 
 /// The accuracy an epoch is judged by, and the key it is recorded under.

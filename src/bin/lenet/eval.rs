@@ -53,21 +53,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
     ])?;
     let model = SavedModel::read(&args.model, args.arch)?;
     let plan = arch::plan_for_mnist(&model.network)?;
-    // A model trained on Fashion-MNIST or CIFAR-10 is evaluated on it, unless --dataset names
-    // another.
+    // A model is evaluated on the data set it records (never on a stand-in for it), unless
+    // --dataset names another.
     let trained_on = model.trained_on();
-    let choice = match (args.dataset.dataset, model.classes()) {
-        (DatasetKind::Auto, Collection::FashionMnist) => DatasetChoice::FashionMnist,
-        (DatasetKind::Auto, Collection::Cifar10) => DatasetChoice::Cifar10,
-        (kind, _) => kind.choice(),
+    let choice = match args.dataset.dataset {
+        DatasetKind::Auto => model.recorded_data().unwrap_or(DatasetChoice::Auto),
+        kind => kind.choice(),
     };
     // Evaluation reads the test set alone.
     let loaded = args.dataset.load(choice, args.seed, plan.input(), true)?;
     let (test, collection) = (&loaded.split.test, loaded.collection);
-    if let (Some(trained), Some(data)) = (trained_on, collection)
-        && trained != data
-    {
-        eprintln!("note: this model was trained on {}, not {}", trained.name(), data.name());
+    // Synthetic digits are a data set of their own here: a model of one scored on the other is
+    // said to be.
+    let name = |c: Option<Collection>| c.map_or("synthetic digits", Collection::name);
+    let trained_synthetic = model.recorded_data() == Some(DatasetChoice::Synthetic);
+    if (trained_on.is_some() || trained_synthetic) && trained_on != collection {
+        eprintln!("note: this model was trained on {}, not {}", name(trained_on), name(collection));
     }
     if test.is_empty() {
         bail!("the test set is empty");

@@ -41,10 +41,21 @@ impl TrainFigures {
                 .with_context(|| format!("cannot continue the metrics in {}", path.display()))?,
             _ => Vec::new(),
         };
-        let log = MetricsLog::new(metrics, every, batch_size, learning_rate, previous)
-            .context("cannot write the metrics file")?;
+        // The file passed the check before any work, so a failure to start it now (a full disk,
+        // /dev/full) is a side output failing: a warning, and the run goes on without it.
+        let (log, metrics_failed) =
+            match MetricsLog::new(metrics, every, batch_size, learning_rate, previous.clone()) {
+                Ok(log) => (log, false),
+                Err(e @ lenet_gpu::Error::Io { .. }) => {
+                    outputs::warn(
+                        &anyhow::Error::new(e).context("the metrics file was not written (training goes on)"),
+                    );
+                    (MetricsLog::new(None, every, batch_size, learning_rate, previous)?, true)
+                }
+                Err(e) => return Err(e.into()),
+            };
         let plot = plot.map(Path::to_path_buf);
-        Ok(Some(TrainFigures { log, plot, metrics_failed: false, plot_failure: None }))
+        Ok(Some(TrainFigures { log, plot, metrics_failed, plot_failure: None }))
     }
 
     /// After each epoch: warns of a failed metrics write, and redraws the curves (warning when

@@ -61,12 +61,17 @@ pub fn error(e: &Error) -> String {
             };
             format!("cannot resume from {}: {why}", path.display())
         }
+        Error::WouldOverwrite { path, held } => format!(
+            "{}: holds {held}; --overwrite replaces it, --resume {} continues that run, or --save another file",
+            path.display(),
+            path.display()
+        ),
         Error::Gpu(e) => format!("GPU: {}", gpu(e)),
         Error::BadData { path, problem, remedy: Some(remedy) } => {
             format!("{}: {problem}{}", path.display(), remedy_words(*remedy))
         }
-        Error::DataMissing { dir, collection, reason } => {
-            lenet_gpu::error::missing_data(dir, *collection, reason, &remedy_words)
+        Error::DataMissing { dir, collection, missing, reason } => {
+            lenet_gpu::error::missing_data(dir, *collection, missing, reason, &remedy_words)
         }
         other => other.to_string(),
     }

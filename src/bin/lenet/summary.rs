@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Args)]
 pub struct SummaryArgs {
     /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
-    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one.
+    /// conv8k3p1,relu,maxpool2,dense10 (syntax in docs/cli.md), or a file holding one.
     #[arg(long, value_name = "SPEC", default_value = "lenet5", value_parser = parse_arch)]
     arch: Network,
     /// Show the network this checkpoint records (a file written by `lenet train --save`)

@@ -78,7 +78,7 @@ pub struct TrainArgs {
     /// A named recipe tuned for LeNet-5 on MNIST (on a validation split), filling in the settings
     /// not given: `fast` (99% test accuracy in 3 epochs: sgd, lr 0.1, momentum 0.9, onecycle,
     /// weight decay 5e-4, batch 128, 3 epochs) or `best` (the same for 15 epochs with --augment
-    /// shift:2). See the README's "Getting to 99%".
+    /// shift:2). See docs/recipes.md.
     #[arg(long, value_name = "NAME")]
     recipe: Option<Recipe>,
     /// How the learning rate moves, updated every step (PyTorch's schedulers stepped per
@@ -121,6 +121,11 @@ pub struct TrainArgs {
     /// [default with --resume: the file resumed from].
     #[arg(long, short = 'o', value_name = "FILE")]
     save: Option<PathBuf>,
+    /// Let --save (and --save-best) replace a file another run saved: without it a new run
+    /// refuses to save over a model it did not write, naming that model's epoch and accuracy.
+    /// Re-running a command is a new run; --resume continues the saved one instead.
+    #[arg(long)]
+    overwrite: bool,
     /// Also keep the model of the epoch with the best test accuracy (with --validation, validation
     /// accuracy), saved whenever an epoch beats it, in FILE [default: --save's file with .best before its extension, e.g.
     /// lenet.best.safetensors]. A model file only (for eval, predict, --init), recording its epoch
@@ -138,13 +143,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     init: Option<PathBuf>,
     /// The network: `lenet5`, `lenet5-1998` (tanh, average pooling), a layer list such as
-    /// conv8k3p1,relu,maxpool2,dense10 (syntax in the README), or a file holding one
+    /// conv8k3p1,relu,maxpool2,dense10 (syntax in docs/cli.md), or a file holding one
     /// [default: lenet5, or with --init or --resume the network the checkpoint records].
     #[arg(long, value_name = "SPEC", value_parser = parse_arch)]
     arch: Option<Network>,
     /// Write training figures to this CSV file as training goes (kind,epoch,step,loss,accuracy,
     /// images_per_s,learning_rate): a `train` row every --metrics-every steps and a `test` row
-    /// after each epoch (see the README). With --resume, its rows up to the resumed epoch are kept.
+    /// after each epoch (see docs/pictures.md). With --resume, its rows up to the resumed epoch are kept.
     /// `-` is standard output (the epoch lines then go to standard error).
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
@@ -168,9 +173,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         (Kind::Metrics, args.metrics.as_deref()),
         (Kind::Curves, args.plot.as_deref()),
     ])?;
-    // What the run being resumed records, for the settings not given (unreadable: the resume
-    // itself says why).
-    let recorded = args.resume.as_deref().and_then(|p| checkpoint::read_metadata(p).ok());
+    // What the run being resumed records, for the settings not given. A file that cannot be read
+    // is said at once, before any data is looked for, as the session would say it.
+    let recorded = match args.resume.as_deref() {
+        Some(path) => Some(checkpoint::read_metadata(path).map_err(|e| lenet_gpu::Error::CannotResume {
+            path: path.to_path_buf(),
+            problem: lenet_gpu::error::ResumeProblem::File(Box::new(e)),
+        })?),
+        None => None,
+    };
     // --init's model, with its network (an --arch that disagrees with the recorded one is refused).
     let init = match &args.init {
         Some(path) => Some(SavedModel::read(path, args.arch.clone())?),
@@ -228,17 +239,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
         data: DataIdentity::of(loaded.collection, loaded.split.train.len()),
         save_to: save.clone(),
         resume_from: args.resume.clone(),
+        overwrite: args.overwrite,
     };
     let mut session = match init {
         Some(model) => Session::train_from(spec, model.params, Box::new(hints::notice))?,
         None => Session::train(spec, Box::new(hints::notice))?,
     };
+    if let (Some(path), false) = (&best_path, args.overwrite) {
+        let run_id = session.record().and_then(|r| r.run_id);
+        session::record::refuse_overwrite(path, run_id.as_deref())?;
+    }
     if let Some(path) = &args.init {
         eprintln!("starting from the parameters in {}", path.display());
     }
     let resumed_after = args.resume.as_ref().map(|_| session.epochs_done());
     if let (Some(from), Some(epoch)) = (&args.resume, resumed_after) {
-        eprintln!("resuming from {} after epoch {epoch}", from.display());
+        eprintln!(
+            "resuming from {} after epoch {epoch}, on its data: {}",
+            from.display(),
+            data_words(&loaded)
+        );
         if args.save.is_none() {
             eprintln!("saving back to {} after every epoch (--save FILE to write elsewhere)", from.display());
         }
@@ -273,7 +293,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         false => interrupt.request(),
     });
     let mut best = best_path.map(|path| BestModel::new(path, &session));
-    let mut console = ConsoleObserver::new(config.epochs);
+    let mut console = ConsoleObserver::new(config.epochs, loaded.collection.is_none());
     let mut warned_chance = false; // once a run
     if let Some(f) = &mut figures {
         f.log.follow_schedule(optimizer, config.update_rule(loaded.split.train.len()));
@@ -341,10 +361,22 @@ fn interrupted(session: &Session, save: Option<&Path>) -> String {
     }
 }
 
-/// The data options of a run resuming the one `recorded` describes: `--dataset auto` and no
-/// `--limit-train` mean the saved run's data set and number of training images.
+/// "MNIST, 5000 training and 1000 test images": what a resumed run took.
+fn data_words(loaded: &lenet_gpu::data::mnist::Loaded) -> String {
+    let name = loaded.collection.map_or("synthetic digits", |c| c.name());
+    let split = &loaded.split;
+    format!("{name}, {} training and {} test images", split.train.len(), split.test.len())
+}
+
+/// The data options of a run resuming the one `recorded` describes: `--dataset auto`, no
+/// `--limit-train` and no `--limit-test` mean the saved run's data set and numbers of training
+/// and test images.
 fn data_to_resume(given: &DatasetArgs, recorded: Option<&HashMap<String, String>>) -> DatasetArgs {
     let mut data = given.clone();
+    if data.limit_test.is_none() {
+        let saved = recorded.and_then(|m| m.get(session::record::TEST_EXAMPLES)?.parse().ok());
+        data.limit_test = saved.filter(|&n| n > 0);
+    }
     let Some(saved) = recorded.and_then(DataIdentity::recorded) else { return data };
     if data.dataset == DatasetKind::Auto {
         data.dataset = match saved.dataset.as_str() {

@@ -354,6 +354,7 @@ async fn open_session(
         data: DataIdentity::of(None, SYNTHETIC_TRAIN),
         save_to: None,
         resume_from: None,
+        overwrite: false,
     };
     Session::train_from_async(spec, params, Box::new(|_| {})).await
 }
