@@ -220,6 +220,9 @@ pub enum Divergence {
         rate_to_try: f32,
         /// Where the last good model is, and after which epoch it was saved.
         last_saved: Option<(PathBuf, usize)>,
+        /// Whether the parameters and optimizer state were put back as they were before the
+        /// epoch (a session does), so the model is usable and training can go on at another rate.
+        restored: bool,
     },
     /// A parameter tensor holds NaN or infinity, so the model was not saved over `path`.
     Parameters { tensor: String, value: f32, path: PathBuf },
@@ -229,7 +232,8 @@ impl Divergence {
     /// What happened to the loss and what to try, with the rate to try worded by `rate` (its
     /// value here; a command line names the flag that sets it). Empty for `Parameters`.
     pub fn describe_loss(&self, rate: &dyn Fn(f32) -> String) -> String {
-        let Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved } = self else {
+        let Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved, restored } = self
+        else {
             return String::new();
         };
         let at = match step {
@@ -240,6 +244,9 @@ impl Divergence {
             "the loss became {loss} {at} (learning rate {learning_rate}), so training stopped: try a lower learning rate, e.g. {}",
             rate(*rate_to_try)
         );
+        if *restored {
+            text += &format!("; the model is back as it was before epoch {epoch}");
+        }
         if let Some((path, epoch)) = last_saved {
             text += &format!("; {} still holds the model after epoch {epoch}", path.display());
         }

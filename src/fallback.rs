@@ -171,6 +171,18 @@ impl Engine for Fallback {
         Ok(())
     }
 
+    fn set_parameters(&mut self, params: &Parameters) -> Result<()> {
+        match self.engine.set_parameters(params) {
+            Err(Error::Gpu(why)) if self.on_gpu => {
+                self.fall_back(why)?;
+                self.engine.set_parameters(params)?;
+            }
+            other => other?,
+        }
+        self.good.0 = params.clone();
+        Ok(())
+    }
+
     fn set_update_rule(&mut self, rule: UpdateRule) {
         self.engine.set_update_rule(rule);
         self.rule = rule;

@@ -326,7 +326,8 @@ class Model:
             if len(xv) == 0:
                 raise ValueError("validation[0] is empty")
         train = _native.Data(xs, ys)
-        self._fit_settings = {
+        # Kept for the next fit, unless this one diverges (its rate is then no setting to keep).
+        previous, self._fit_settings = self._fit_settings, {
             "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "momentum": momentum, "augment": augment
         }
         history: dict = {key: [] for key in _HISTORY_KEYS}
@@ -345,6 +346,9 @@ class Model:
                 _append(history, self.history, epoch, logs)
                 if isinstance(pending, KeyboardInterrupt):
                     note = f"interrupted: stopped after epoch {epoch}; the model keeps its state"
+            except DivergedError:
+                self._fit_settings = previous
+                raise
             finally:
                 display.close(logs, note)
                 self._show_notices()

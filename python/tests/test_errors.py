@@ -109,6 +109,15 @@ def test_files(model, tmp_path, mnist_dir):
 def test_a_diverging_run_is_an_exception_and_the_interpreter_lives(model):
     x, y = lenet_gpu.synthetic_digits(256, seed=1)
     m = lenet_gpu.Model(device="cpu")
-    with pytest.raises(lenet_gpu.DivergedError, match="try a lower learning rate"):
+    m.fit(x, y, epochs=1, progress=False)
+    before, probabilities = m.state_dict(), m.predict(x[:8])
+    with pytest.raises(lenet_gpu.DivergedError, match="try a lower learning rate") as diverged:
         m.fit(x, y, lr=1e30, epochs=3, progress=False)
     assert issubclass(lenet_gpu.DivergedError, ArithmeticError)
+    # The model is put back as it was before the diverging epoch, and says so.
+    assert "the model is back as it was before epoch 2" in str(diverged.value)
+    assert all(np.array_equal(before[k], v) for k, v in m.state_dict().items())
+    assert np.array_equal(m.predict(x[:8]), probabilities) and m.epochs_done == 1
+    # A plain fit goes on at the rate before (not the one that diverged), and learns.
+    m.fit(x, y, epochs=1, progress=False)
+    assert m.epochs_done == 2 and np.isfinite(m.predict(x[:8])).all()

@@ -263,6 +263,12 @@ impl Engine for CpuEngine {
         Ok(())
     }
 
+    fn set_parameters(&mut self, params: &Parameters) -> Result<()> {
+        crate::train::check_parameters(&self.plan, params)?;
+        self.params.values.copy_from_slice(&params.values);
+        Ok(())
+    }
+
     fn set_update_rule(&mut self, rule: UpdateRule) {
         self.rule = rule;
     }

@@ -236,10 +236,10 @@ impl Session {
         split: &Split,
         observer: &mut dyn Observer,
     ) -> Result<EpochReport> {
-        let run = self
-            .run
-            .as_mut()
-            .ok_or_else(|| Error::InvalidArgument("this session was opened only to run a model".into()))?;
+        self.run()?;
+        // What a diverging epoch rolls back to (a copy an epoch: one readback on a GPU).
+        let before = (self.engine.parameters_async().await?, self.engine.optimizer_state_async().await?);
+        let run = self.run.as_mut().expect("a training run");
         let epoch = run.epochs_done + 1;
         let trained =
             train::train_epoch_async(self.engine.as_mut(), split, &run.config, epoch, observer).await;
@@ -248,8 +248,17 @@ impl Session {
                 loss, epoch, step, learning_rate, rate_to_try, ..
             })) => {
                 let last_saved = run.save_to.clone().zip(run.last_saved);
-                let divergence =
-                    Divergence::Loss { loss, epoch, step, learning_rate, rate_to_try, last_saved };
+                self.engine.set_parameters(&before.0)?;
+                self.engine.set_optimizer_state(&before.1)?;
+                let divergence = Divergence::Loss {
+                    loss,
+                    epoch,
+                    step,
+                    learning_rate,
+                    rate_to_try,
+                    last_saved,
+                    restored: true,
+                };
                 return Err(Error::Diverged(divergence));
             }
             other => other?,

@@ -106,6 +106,10 @@ pub trait Engine {
     /// training continues exactly where it stopped. (Never waits: the GPU path queues a write.)
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
 
+    /// Replaces every parameter, e.g. with a copy taken before an epoch that diverged (the
+    /// session's rollback). (Never waits: the GPU path queues a write.)
+    fn set_parameters(&mut self, params: &Parameters) -> Result<()>;
+
     /// Sets how each training update's learning rate and weight decay are chosen (a schedule
     /// over the run: `model::schedule`), from the update's number in the optimizer state. Until
     /// it is set every update has the optimizer's own rate and no decay; the training loop
@@ -161,6 +165,18 @@ pub trait Engine {
     #[cfg(not(target_arch = "wasm32"))]
     fn optimizer_state(&self) -> Result<OptimizerState> {
         pollster::block_on(self.optimizer_state_async())
+    }
+}
+
+/// Rejects parameters of the wrong size for `plan`.
+pub fn check_parameters(plan: &Plan, params: &Parameters) -> Result<()> {
+    match params.values.len() == plan.parameter_count {
+        true => Ok(()),
+        false => Err(Error::InvalidArgument(format!(
+            "{} parameters given for a network of {}",
+            params.values.len(),
+            plan.parameter_count
+        ))),
     }
 }
 
@@ -305,6 +321,7 @@ pub async fn train_epoch_async(
             learning_rate: config.optimizer.lr(),
             rate_to_try: rate_to_try(&config.optimizer),
             last_saved: None,
+            restored: false,
         }));
     }
     let validation = match holdout.held_out.is_empty() {

@@ -23,6 +23,11 @@ pub fn explain(e: &anyhow::Error) -> String {
 pub fn error(e: &Error) -> String {
     match e {
         Error::Diverged(d @ Divergence::Loss { .. }) => {
+            // The process ends here: what the session put back in memory is no use to say.
+            let mut d = d.clone();
+            if let Divergence::Loss { restored, .. } = &mut d {
+                *restored = false;
+            }
             format!("training diverged: {}", d.describe_loss(&|rate| format!("--lr {rate}")))
         }
         Error::Diverged(Divergence::Parameters { tensor, value, path }) => format!(

@@ -367,6 +367,12 @@ impl Engine for GpuEngine {
         self.gpu.check_errors()
     }
 
+    fn set_parameters(&mut self, params: &Parameters) -> Result<()> {
+        crate::train::check_parameters(&self.plan, params)?;
+        self.gpu.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(&params.values));
+        self.gpu.check_errors()
+    }
+
     fn set_update_rule(&mut self, rule: UpdateRule) {
         self.rule = rule;
     }

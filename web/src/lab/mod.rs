@@ -253,6 +253,7 @@ impl Lab {
                     learning_rate,
                     rate_to_try: rate_to_try(&optimizer),
                     last_saved: None,
+                    restored: false,
                 };
                 return Err(Error::Diverged(divergence));
             }
