@@ -100,11 +100,18 @@ impl Row {
 
 /// Reads a metrics file written by `lenet train --metrics`.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // A picture given for the CSV (`show curves curves.png`) is named for what it is.
+    let problem = match bytes.starts_with(b"\x89PNG") {
+        true => "is a PNG picture, not a metrics file",
+        false => "not a metrics file",
+    };
+    let not_metrics = || Error::bad_data_remedy(path, problem, Remedy::MetricsFile);
+    let text = String::from_utf8(bytes).map_err(|_| not_metrics())?;
     let mut lines = text.lines();
     match lines.next() {
         Some(h) if h.trim_end() == HEADER => {}
-        _ => return Err(Error::bad_data_remedy(path, "not a metrics file", Remedy::MetricsFile)),
+        _ => return Err(not_metrics()),
     }
     parse(lines).map_err(|problem| Error::bad_data(path, problem))
 }

@@ -55,6 +55,7 @@ fn format_name(extension: &str) -> String {
         "png" => "a PNG picture".into(),
         "csv" => "CSV text".into(),
         "json" => "JSON".into(),
+        "safetensors" => "a safetensors checkpoint (not PyTorch's pickle format)".into(),
         other => format!("a .{other} file"),
     }
 }

@@ -96,6 +96,14 @@ fn rows_round_trip_and_other_files_are_refused() {
     assert!(e.contains("not a metrics file"), "{e}");
     assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "a,b,c\n1,2,3\n", "left as it was");
     assert!(MetricsLog::rows_to_keep(&dir.join("absent.csv"), 1).unwrap().is_empty());
+    // A picture given for the CSV, and bytes that are no text: named for what they are.
+    let png = dir.join("curves.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\xff\xfe").unwrap();
+    let e = metrics::read(&png).unwrap_err().to_string();
+    assert!(e.contains("curves.png: is a PNG picture, not a metrics file"), "{e}");
+    std::fs::write(&png, b"\xff\xfe\xfd").unwrap();
+    let e = metrics::read(&png).unwrap_err().to_string();
+    assert!(e.contains("curves.png: not a metrics file") && !e.contains("UTF-8"), "{e}");
     let bad = dir.join("bad.csv");
     std::fs::write(&bad, format!("{HEADER}\ntrain,1,x,,0.5,,0.01\n")).unwrap();
     let e = metrics::read(&bad).unwrap_err().to_string();

@@ -67,7 +67,7 @@ fn every_output_is_checked_before_the_command_works() {
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/0-gray.png");
     let image = image.to_str().unwrap();
     // Nothing these commands need exists (no model, no metrics file): the output is refused first.
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["train", "--metrics", "d"], "cannot write the metrics to d: it is a directory"),
         (
             &["train", "--metrics", "m.txt"],
@@ -92,6 +92,10 @@ fn every_output_is_checked_before_the_command_works() {
         (
             &["convolve", image, "--kernel", "blur", "--out", "x.jpg"],
             "cannot write the picture to x.jpg: the file written there is a PNG picture: give a name ending in .png, e.g. x.png",
+        ),
+        (
+            &["train", "--save", "model.pt"],
+            "cannot save to model.pt: the file written there is a safetensors checkpoint (not PyTorch's pickle format): give a name ending in .safetensors, e.g. model.safetensors",
         ),
         (
             &["bench", "--device", "cpu", "--json", "b.txt"],

@@ -82,7 +82,7 @@ fn panel<'a>(
         true => "rows: output; R, G, B weights as colours, gray 0".to_string(),
         false => "rows: output, columns: input channel".to_string(),
     };
-    if rows < out_channels || cols < in_channels {
+    if rows < out_channels || cols < shown_inputs {
         subtitle.push_str(&format!(" (first {MAX_CHANNELS} shown)"));
     }
     let (cell_w, cell_h) = (kw as i32 * px + CELL_GAP, kh as i32 * px + CELL_GAP);

@@ -95,9 +95,11 @@ pub struct DatasetArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Which data: `mnist` (looked for in the data directory, downloaded if absent),
-    /// `fashion-mnist` (likewise, in its own directory), `synthetic` (digits generated from the
-    /// seed, MNIST-shaped), or `auto` (MNIST, else synthetic with a notice; for `eval`, the data
-    /// set the model was trained on).
+    /// `fashion-mnist` (likewise, in its own directory), `cifar10` (CIFAR-10's colour photos, in
+    /// its own directory; for a colour network such as --arch lenet5-cifar), `synthetic` (digits
+    /// generated from the seed, MNIST-shaped), or `auto` (MNIST, or CIFAR-10 for a colour
+    /// network; synthetic digits with a notice only when no data directory was named and none is
+    /// found; for `eval`, the data set the model records).
     #[arg(long, value_enum, default_value_t = DatasetKind::Auto)]
     pub dataset: DatasetKind,
     /// Never try to download the data set.

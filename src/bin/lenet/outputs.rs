@@ -54,7 +54,8 @@ impl Kind {
     /// The extension of the format written (None: any name).
     fn extension(self) -> Option<&'static str> {
         match self {
-            Kind::Model | Kind::BestModel => None,
+            // A `--save model.pt` would pass for PyTorch's pickle format, which it is not.
+            Kind::Model | Kind::BestModel => Some("safetensors"),
             Kind::Metrics => Some("csv"),
             Kind::Json => Some("json"),
             Kind::Curves | Kind::Confusion | Kind::ShiftPlot | Kind::Gallery | Kind::Picture => Some("png"),

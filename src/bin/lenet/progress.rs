@@ -51,12 +51,13 @@ impl Observer for ConsoleObserver {
             let bar = ProgressBar::new(images as u64);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {human_pos}/{human_len} images, {per_sec}, loss {msg}, ETA {eta}",
+                    "{prefix} [{bar:30}] {human_pos}/{human_len} images, {msg}, ETA {eta}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
             );
             bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+            bar.set_message("starting"); // until the first step's loss is known
             self.bar = Some(bar);
         }
     }
@@ -64,7 +65,9 @@ impl Observer for ConsoleObserver {
     fn progress(&mut self, p: Progress) {
         if let Some(bar) = &self.bar {
             bar.set_position(p.images_done as u64);
-            bar.set_message(format!("{:.4}", running_loss(&p)));
+            // Our own rate, in whole images a second (indicatif's {per_sec} prints "8,001.1592/s").
+            let rate = p.images_done as f64 / p.seconds.max(1e-9);
+            bar.set_message(format!("{rate:.0} images/s, loss {:.4}", running_loss(&p)));
         } else if self.next_quarter < 4 && p.images_done * 4 >= self.next_quarter * self.images {
             eprintln!("  {}/{} images, loss {:.4}", p.images_done, self.images, running_loss(&p));
             self.next_quarter += 1;

@@ -231,7 +231,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
         DatasetKind::Auto if plan.input() == arch::CIFAR10_INPUT => DatasetChoice::Cifar10,
         kind => kind.choice(),
     };
+    if let Some(collection) = choice.collection()
+        && collection.input() != plan.input()
+        && init.is_none()
+    {
+        let arch = match collection {
+            lenet_gpu::data::mnist::Collection::Cifar10 => {
+                "lenet5-cifar (or an --arch starting input3x32x32)"
+            }
+            _ => "lenet5 (or an --arch of 1x28x28 inputs)",
+        };
+        anyhow::bail!(
+            "{} holds {} images, but {} takes {} inputs: give --arch {arch}",
+            collection.name(),
+            collection.input(),
+            arch::title(&network),
+            plan.input()
+        );
+    }
     let loaded = dataset.load(choice, config.seed, plan.input(), false)?;
+    // The recipes' epochs were tuned on the whole training set: on a part of it they are fewer steps.
+    let trained_on = loaded.split.train.len().saturating_sub(config.validation);
+    if let Some(recipe) = args.recipe
+        && trained_on < TUNED_ON
+    {
+        eprintln!(
+            "note: --recipe {recipe} was tuned on {TUNED_ON} MNIST images; on {trained_on} its {} epochs take {:.0}% of the steps it was tuned for, so expect less accuracy (more --epochs make up for it)",
+            config.epochs,
+            100.0 * trained_on as f64 / TUNED_ON as f64
+        );
+    }
     let spec = TrainSpec {
         device: args.dataset.device,
         network: network.clone(),
@@ -342,6 +371,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// The training images the recipes were tuned on: MNIST's 60,000 less 5,000 held out.
+const TUNED_ON: usize = 55_000;
 
 /// What an interrupted run leaves, and how to continue it.
 fn interrupted(session: &Session, save: Option<&Path>) -> String {

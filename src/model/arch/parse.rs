@@ -177,7 +177,7 @@ fn layer(text: &str) -> std::result::Result<Layer, String> {
         }
         Ok(Layer::Dense { out_features })
     } else if text.trim().eq_ignore_ascii_case("flatten") {
-        Err("flattening is implicit: a dense layer takes everything before it as one flat vector (16@5x5 as 400 values), so leave flatten out".into())
+        Err("flattening is implicit: a dense layer takes everything before it as one flat vector (C@HxW as C·H·W values: in LeNet-5, 16@5x5 as 400), so leave flatten out".into())
     } else if text.trim().eq_ignore_ascii_case("softmax") {
         Err("the softmax is implicit: training's loss (softmax cross-entropy) and the predicted probabilities apply it to the last layer's outputs, so leave softmax out and end with dense10".into())
     } else {
