@@ -14,8 +14,6 @@ CPU path otherwise, with the same numbers for the same seed. Images are uint8 0.
 
 from __future__ import annotations
 
-import math
-import operator
 import os
 import sys
 import tempfile
@@ -36,11 +34,10 @@ _private_runtime_dir()
 from . import _arrays  # noqa: E402  (after the runtime directory: the extension may open Mesa)
 from ._native import DivergedError, GpuError  # noqa: E402
 from . import _native  # noqa: E402
+from ._args import device_arg as _device, float_arg as _float, int_arg as _int  # noqa: E402
+from ._functions import convolve, devices, load_mnist, synthetic_digits  # noqa: E402
 from ._progress import EpochProgress as _EpochProgress  # noqa: E402
 
-# What a first ``fit`` trains with when it is not told (the library's defaults, as ``lenet train``'s);
-# a later ``fit`` keeps what the last one used. ``lr`` None is the optimizer's own default.
-_FIT_DEFAULTS = {"batch_size": 64, "optimizer": "sgd", "lr": None, "momentum": 0.9, "augment": 0}
 #: The history's keys, every ``fit`` filling each (None where a fit had no validation: pandas reads
 #: it as NaN, and unlike NaN it equals itself, so a history survives a pickle equal).
 _HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
@@ -55,71 +52,6 @@ __all__ = [
     "GpuError",
     "DivergedError",
 ]
-
-
-def load_mnist(dir: str | os.PathLike | None = None, download: bool = True):
-    """MNIST as NumPy arrays: ``(x_train, y_train, x_test, y_test)``, images uint8 [N, 28, 28]
-    (60000 and 10000 of them) and labels uint8 [N].
-
-    The four files (gzipped or raw IDX) are read from ``dir``, else from the directory in the
-    ``LENET_DATA_DIR`` environment variable, else from ``./data/mnist``; when they are missing
-    and ``download`` is true they are downloaded there first (MD5-checked). Files are checked
-    as the ``lenet`` command checks them: a truncated or foreign file is a ``ValueError`` naming
-    it, missing files a ``FileNotFoundError``.
-
-    Parameters
-    ----------
-    dir : the directory holding (or to hold) MNIST's four files; a ``str`` or ``os.PathLike``.
-    download : whether to download missing files (from MNIST's mirrors, MD5-checked).
-    """
-    path = None if dir is None else os.fspath(dir)
-    return _native.load_mnist(path, bool(download))
-
-
-def synthetic_digits(n: int, seed: int = 1):
-    """``n`` MNIST-shaped digits drawn from ``seed`` (no download needed): ``(x, y)``, images uint8
-    [n, 28, 28] and labels uint8 [n]. The same seed gives the same digits, the ones
-    ``lenet train --dataset synthetic --seed SEED`` trains on first.
-
-    Parameters
-    ----------
-    n : how many digits (0 or more).
-    seed : what draws them (0 or more).
-    """
-    return _native.synthetic_digits(_int(n, "n", 0), _int(seed, "seed", 0))
-
-
-def convolve(image, kernel, stride: int = 1, padding: int = 0, device: str = "cpu"):
-    """``image`` (2-D) convolved with ``kernel`` (2-D), as in the lesson and PyTorch
-    (cross-correlation, no bias), with the engine's own convolution: the CPU op, or the GPU's
-    when ``device`` is "gpu" or an adapter index. Returns a float32 2-D array.
-
-    Parameters
-    ----------
-    image : a 2-D array (or nested lists) of numbers.
-    kernel : a 2-D array of numbers, no larger than ``image`` with its padding.
-    stride : the step between two positions of the kernel (1 or more).
-    padding : zeros added around ``image`` on every side (0 or more).
-    device : "cpu" (the default), "gpu" or an adapter index (see ``devices()``).
-
-    >>> convolve([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])   # the lesson's example
-    array([[19., 25.],
-           [37., 43.]], dtype=float32)
-    """
-    image, kernel = _arrays.plane(image, "image"), _arrays.plane(kernel, "kernel")
-    stride, padding = _int(stride, "stride", 1), _int(padding, "padding", 0)
-    if kernel.shape[0] > image.shape[0] + 2 * padding or kernel.shape[1] > image.shape[1] + 2 * padding:
-        raise ValueError(
-            f"kernel ({kernel.shape[0]}x{kernel.shape[1]}) is larger than image "
-            f"({image.shape[0]}x{image.shape[1]}) with padding={padding}"
-        )
-    return _native.convolve(image, kernel, stride, padding, _device(device))
-
-
-def devices():
-    """The GPU adapters wgpu finds, as dicts (index, name, backend, type, driver). The index is
-    what ``Model(device=...)`` takes; "cpu" is always available."""
-    return _native.devices()
 
 
 class Model:
@@ -159,7 +91,9 @@ class Model:
         n = len(self.history["epoch"])
         for values in self.history.values():  # a history pickled before every key was kept
             values.extend([None] * (n - len(values)))
-        self._fit_settings = dict(settings) if settings is not None else self._recorded_settings()
+        # What a fit keeps when not told: the last fit's, else what the model's run records, else
+        # the library's defaults (decided by the library, as `lenet train --resume` does).
+        self._fit_settings = dict(settings) if settings is not None else dict(self._session.fit_settings)
         #: The training curve, finer than the history: the loss and accuracy of the steps
         #: trained between two progress updates (about ten a second), against "images" seen.
         self.curve = {"epoch": [], "images": [], "loss": [], "accuracy": []}
@@ -172,26 +106,6 @@ class Model:
         model._device, model._session = device, session
         model._init_common(history, settings)
         return model
-
-    def _recorded_settings(self) -> dict:
-        """The settings a checkpoint records of its run (a model that has not trained records
-        none): what the first ``fit`` of a loaded model keeps."""
-        settings = dict(_FIT_DEFAULTS)
-        recorded = self._session.recorded
-        if "batch_size" in recorded:
-            settings["batch_size"] = int(recorded["batch_size"])
-        words = recorded.get("optimizer", "").split()
-        if words and words[0] in ("sgd", "adam"):
-            settings["optimizer"] = words[0]
-            values = dict(w.split("=", 1) for w in words[1:] if "=" in w)
-            if "lr" in values:
-                settings["lr"] = float(values["lr"])
-            if "momentum" in values:
-                settings["momentum"] = float(values["momentum"])
-        shift = recorded.get("augment", "none")
-        if shift.startswith("shift:"):
-            settings["augment"] = int(shift[len("shift:"):])
-        return settings
 
     def _show_notices(self) -> None:
         for notice in self._session.take_notices():
@@ -560,39 +474,3 @@ def _append(history: dict, total: dict, epoch: int, logs: dict) -> None:
     for h in (history, total):
         for key in _HISTORY_KEYS:
             h[key].append(epoch if key == "epoch" else logs.get(key))
-
-
-def _int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if n < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {n}")
-    if n >= 2**63:
-        raise ValueError(f"{name} is too large: {n}")
-    return n
-
-
-def _float(value, name: str) -> float:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(f):
-        raise ValueError(f"{name} must be finite, got {f}")
-    return f
-
-
-def _device(device) -> str:
-    if isinstance(device, bool):
-        raise ValueError(f'device must be "auto", "cpu", "gpu" or an adapter index, got {device!r}')
-    if isinstance(device, int):
-        if device < 0:
-            raise ValueError(f"device must be a non-negative adapter index, got {device}")
-        return str(device)
-    if not isinstance(device, str):
-        raise ValueError(f'device must be "auto", "cpu", "gpu" or an adapter index, got {device!r}')
-    return device

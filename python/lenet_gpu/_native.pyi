@@ -22,7 +22,7 @@ class Session:
     device_name: str
     arch: str
     arch_name: Optional[str]
-    recorded: dict[str, str]
+    fit_settings: dict[str, object]
     epochs_done: int
     seed: int
     parameter_count: int

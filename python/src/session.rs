@@ -8,11 +8,12 @@ use crate::errors::{detached, to_py, value_error};
 use crate::run::{Session, parse_device, parse_network, untrained_metadata};
 use crate::support::{PyObserver, loss_and_predictions};
 use lenet_gpu::checkpoint;
+use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::Dataset;
 use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::model::fusion::layer_label;
 use lenet_gpu::model::{Parameters, arch};
-use lenet_gpu::session::{OptimizerKind, RunState, SavedModel};
+use lenet_gpu::session::{GivenSettings, OptimizerKind, RunState, SavedModel};
 use lenet_gpu::train::{Evaluation, TrainConfig};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -97,10 +98,24 @@ impl Session {
         arch::name_of(self.inner.network())
     }
 
-    /// The metadata a model file of the current state records (the run's settings among it).
+    /// The settings a `fit` keeps when not told (batch size, optimizer, rate, momentum,
+    /// augmentation): the ones the model's run records, else the library's defaults, decided as
+    /// `lenet train --resume` decides them (`GivenSettings::complete`).
     #[getter]
-    fn recorded(&self) -> std::collections::HashMap<String, String> {
-        self.metadata()
+    fn fit_settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let metadata = self.metadata();
+        let settings = GivenSettings::default().complete(Some((&metadata, Path::new("<model>"))));
+        let (optimizer, momentum) = match settings.optimizer {
+            Optimizer::Sgd { momentum, .. } => ("sgd", momentum),
+            Optimizer::Adam { .. } => ("adam", 0.9),
+        };
+        let out = PyDict::new(py);
+        out.set_item("batch_size", settings.batch_size)?;
+        out.set_item("optimizer", optimizer)?;
+        out.set_item("lr", settings.optimizer.lr())?;
+        out.set_item("momentum", momentum)?;
+        out.set_item("augment", settings.augmentation.max_shift)?;
+        Ok(out)
     }
 
     #[getter]

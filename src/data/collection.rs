@@ -82,7 +82,7 @@ impl Collection {
 
     /// How many files it is, in words: "four" (IDX), "six" (CIFAR-10's batches).
     pub fn file_count(self) -> &'static str {
-        if self == Collection::Cifar10 { "six" } else { "four" }
+        if self.file_total() == 6 { "six" } else { "four" }
     }
 
     /// How many files its data set is on disk (CIFAR-10's six come out of one archive).
@@ -115,12 +115,15 @@ impl Collection {
     /// Its directory: `flag` (--data-dir) if given, else the environment variable's if set and
     /// non-empty, else ./data/mnist or ./data/fashion-mnist.
     pub fn data_dir(self, flag: Option<&Path>) -> PathBuf {
-        self.named_data_dir(flag).unwrap_or_else(|| {
-            PathBuf::from(match self {
-                Collection::Mnist => DEFAULT_DATA_DIR,
-                Collection::FashionMnist => FASHION_DEFAULT_DATA_DIR,
-                Collection::Cifar10 => CIFAR10_DEFAULT_DATA_DIR,
-            })
+        self.named_data_dir(flag).unwrap_or_else(|| self.default_data_dir())
+    }
+
+    /// Where its files are looked for when no directory is named: ./data/mnist, ...
+    pub fn default_data_dir(self) -> PathBuf {
+        PathBuf::from(match self {
+            Collection::Mnist => DEFAULT_DATA_DIR,
+            Collection::FashionMnist => FASHION_DEFAULT_DATA_DIR,
+            Collection::Cifar10 => CIFAR10_DEFAULT_DATA_DIR,
         })
     }
 

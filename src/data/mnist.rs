@@ -45,11 +45,6 @@ impl DatasetChoice {
             DatasetChoice::Synthetic => None,
         }
     }
-
-    /// Where this choice looks for its files (see `Collection::data_dir`; MNIST's for synthetic).
-    pub fn data_dir(self, flag: Option<&Path>) -> PathBuf {
-        self.collection().unwrap_or(Collection::Mnist).data_dir(flag)
-    }
 }
 
 /// How `obtain` finds its data.

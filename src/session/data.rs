@@ -37,7 +37,7 @@ pub fn load_data(request: &DataRequest, input: Shape) -> Result<Loaded> {
     let named = collection.named_data_dir(request.data_dir.as_deref());
     let opts = DataOptions {
         dir_named: named.is_some(),
-        data_dir: named.unwrap_or_else(|| collection.data_dir(None)),
+        data_dir: named.unwrap_or_else(|| collection.default_data_dir()),
         choice: request.choice,
         seed: request.seed,
         download: request.download,

@@ -347,6 +347,23 @@ impl Session {
     }
 }
 
+/// What the checkpoint a run would resume from records (its settings), or why it cannot be read,
+/// as resuming it would say: a face reads the settings not given from it before it opens data.
+pub fn resume_metadata(from: &Path) -> Result<std::collections::HashMap<String, String>> {
+    checkpoint::read_metadata(from).map_err(|e| cannot_resume_from(from, e))
+}
+
+/// A failure to read `from` as the reason a run cannot resume from it.
+fn cannot_resume_from(from: &Path, e: Error) -> Error {
+    match e {
+        e @ Error::CannotResume { .. } => e,
+        e => Error::CannotResume {
+            path: from.to_path_buf(),
+            problem: crate::error::ResumeProblem::File(Box::new(e)),
+        },
+    }
+}
+
 /// For a resumed run: the parameters, optimizer state, last epoch and run id saved in `from`,
 /// after checking the saved run had the settings of `record` and has epochs left before `epochs`.
 fn load_resume(
@@ -356,15 +373,9 @@ fn load_resume(
     epochs: usize,
     notices: &Rc<RefCell<Notices>>,
 ) -> Result<(Parameters, OptimizerState, usize, Option<String>)> {
-    let unreadable = |e: Error| match e {
-        e @ Error::CannotResume { .. } => e,
-        e => Error::CannotResume {
-            path: from.to_path_buf(),
-            problem: crate::error::ResumeProblem::File(Box::new(e)),
-        },
-    };
+    let unreadable = |e: Error| cannot_resume_from(from, e);
     // The settings first (the model file records the same ones as its optimizer state).
-    let metadata = checkpoint::read_metadata(from).map_err(unreadable)?;
+    let metadata = resume_metadata(from)?;
     record.check_resume(&metadata, from)?;
     let saved = checkpoint::load_training(from, plan).map_err(unreadable)?;
     if saved.recovered {

@@ -55,20 +55,21 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let plan = arch::plan_for_mnist(&model.network)?;
     // A model is evaluated on the data set it records (never on a stand-in for it), unless
     // --dataset names another.
-    let trained_on = model.trained_on();
+    let recorded = model.recorded_data();
     let choice = match args.dataset.dataset {
-        DatasetKind::Auto => model.recorded_data().unwrap_or(DatasetChoice::Auto),
+        DatasetKind::Auto => recorded.unwrap_or(DatasetChoice::Auto),
         kind => kind.choice(),
     };
     // Evaluation reads the test set alone.
     let loaded = args.dataset.load(choice, args.seed, plan.input(), true)?;
     let (test, collection) = (&loaded.split.test, loaded.collection);
-    // Synthetic digits are a data set of their own here: a model of one scored on the other is
-    // said to be.
+    // Synthetic digits are a data set of their own here (no collection): a model of one scored
+    // on another is said to be.
     let name = |c: Option<Collection>| c.map_or("synthetic digits", Collection::name);
-    let trained_synthetic = model.recorded_data() == Some(DatasetChoice::Synthetic);
-    if (trained_on.is_some() || trained_synthetic) && trained_on != collection {
-        eprintln!("note: this model was trained on {}, not {}", name(trained_on), name(collection));
+    if let Some(trained) = recorded.map(DatasetChoice::collection)
+        && trained != collection
+    {
+        eprintln!("note: this model was trained on {}, not {}", name(trained), name(collection));
     }
     if test.is_empty() {
         bail!("the test set is empty");

@@ -13,7 +13,6 @@ use super::target::Target;
 use crate::settings::{parse_augment, schedule_words};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::data::mnist::DatasetChoice;
@@ -175,13 +174,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     ])?;
     // What the run being resumed records, for the settings not given. A file that cannot be read
     // is said at once, before any data is looked for, as the session would say it.
-    let recorded = match args.resume.as_deref() {
-        Some(path) => Some(checkpoint::read_metadata(path).map_err(|e| lenet_gpu::Error::CannotResume {
-            path: path.to_path_buf(),
-            problem: lenet_gpu::error::ResumeProblem::File(Box::new(e)),
-        })?),
-        None => None,
-    };
+    let recorded = args.resume.as_deref().map(session::resume_metadata).transpose()?;
     // --init's model, with its network (an --arch that disagrees with the recorded one is refused).
     let init = match &args.init {
         Some(path) => Some(SavedModel::read(path, args.arch.clone())?),
