@@ -167,6 +167,38 @@ fn gray_28x28(path: &Path) -> Vec<u8> {
 }
 
 #[test]
+fn ink_that_is_not_the_digit_is_left_out_with_a_note() {
+    let sandbox = Sandbox::new("predict-stray-ink");
+    let model = model(&sandbox, "m.safetensors", None);
+    // The sample 7 on a page twice its size, inside a frame that runs off the left edge.
+    let seven = image::open(asset("7-tall.png")).unwrap().to_luma8();
+    let (w, h) = (seven.width() * 2, seven.height() * 2);
+    let page = image::GrayImage::from_fn(w, h, |x, y| {
+        let (ix, iy) = (x.wrapping_sub(w / 4), y.wrapping_sub(h / 4));
+        let frame = x < w - 6 && y > 5 && y < h - 6 && (x < 3 || x >= w - 9 || y < 9 || y >= h - 9);
+        match seven.get_pixel_checked(ix, iy) {
+            _ if frame => image::Luma([0]),
+            Some(p) => *p,
+            None => image::Luma([255]),
+        }
+    });
+    page.save(sandbox.work.join("boxed.png")).unwrap();
+    let plain = asset("7-tall.png");
+    let run = predict(&sandbox, &model, &["boxed.png", plain.to_str().unwrap(), "--save-input", "seen"]);
+    assert!(run.success(), "{}", run.stderr);
+    let notes: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    assert_eq!(
+        notes,
+        ["note: boxed.png: left out ink touching the picture's edge (1 piece), not part of the digit"],
+        "{}",
+        run.stderr
+    );
+    // The network saw the 7 alone.
+    let seen = sandbox.work.join("seen");
+    assert_eq!(gray_28x28(&seen.join("boxed.png")), gray_28x28(&seen.join("7-tall.png")));
+}
+
+#[test]
 fn save_input_writes_the_28x28_image_the_network_saw_named_after_each_file() {
     let sandbox = Sandbox::new("predict-save-input");
     let model = model(&sandbox, "m.safetensors", None);

@@ -16,7 +16,8 @@ pub struct PredictArgs {
     /// The images: one digit each, any size, color or gray, dark ink on a light background or
     /// light on dark; a directory stands for the PNG, JPEG, BMP and GIF files in it, sorted by
     /// name. Each is made MNIST-style first: cropped to its ink, scaled to fit 20x20, centered by
-    /// its center of mass in 28x28.
+    /// its center of mass in 28x28. Lines or a frame running off the picture's edge around the
+    /// digit, and specks far from it, are left out (a note says so).
     #[arg(required = true, value_name = "IMAGE|DIR")]
     images: Vec<PathBuf>,
     /// The model (a safetensors checkpoint written by `lenet train --save`).
@@ -72,7 +73,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let colour = model.network.input == arch::CIFAR10_INPUT;
     let load = |path: &PathBuf| match colour {
         true => photo::load(path),
-        false => preprocess::load(path).map(|image| image.to_vec()),
+        false => preprocess::load_digit(path).map(|digit| {
+            if digit.dropped.any() {
+                eprintln!("note: {}: left out {}, not part of the digit", path.display(), digit.dropped);
+            }
+            digit.pixels.to_vec()
+        }),
     };
     let mut read = Vec::new();
     let mut failures = Vec::new();
