@@ -4,7 +4,8 @@
 //!
 //! - `train`: every `--metrics-every` steps, and once at the end of each epoch for the steps left
 //!   over, the mean training loss per image and the fraction of images classified right over the
-//!   steps since the previous `train` row, with the images per second they took;
+//!   steps since the previous `train` row, with the images per second they took (steps left over
+//!   holding under half a row's images join the row before them: no row of a handful of images);
 //! - `test`: after each epoch, the mean loss and the accuracy on the test set (the loss computed
 //!   from the logits, as `evaluation::mean_cross_entropy` does), with the epoch's training images
 //!   per second;
@@ -138,6 +139,8 @@ pub struct MetricsLog {
     rows: Vec<Row>,
     epoch: usize,
     steps_per_epoch: usize,
+    /// The images the epoch trains on.
+    epoch_images: usize,
     /// The totals when the last `train` row was written, and the latest ones.
     row_start: Progress,
     latest: Progress,
@@ -184,6 +187,7 @@ impl MetricsLog {
             rows: previous,
             epoch: 0,
             steps_per_epoch: 0,
+            epoch_images: 0,
             row_start: Progress::default(),
             latest: Progress::default(),
             rebase_at: None,
@@ -239,6 +243,14 @@ impl MetricsLog {
         self.rows.push(Row::parse(&line).unwrap_or(row));
     }
 
+    /// Whether the epoch's images left after `progress` are too few for a row of their own (under
+    /// half a row's): they join this row at the epoch's end, so that no point of the curves rests
+    /// on a handful of images (the epoch's short last step).
+    fn short_remainder(&self, progress: Progress) -> bool {
+        let left = self.epoch_images.saturating_sub(progress.images_done);
+        left > 0 && 2 * left < self.every * self.batch_size
+    }
+
     /// A `train` row for the steps since the last one, if there are any.
     fn train_row(&mut self) {
         let (a, b) = (self.row_start, self.latest);
@@ -264,6 +276,7 @@ impl MetricsLog {
 impl Observer for MetricsLog {
     fn epoch_started(&mut self, epoch: usize, images: usize) {
         self.epoch = epoch;
+        self.epoch_images = images;
         self.steps_per_epoch = images.div_ceil(self.batch_size);
         self.row_start = Progress::default();
         self.latest = Progress::default();
@@ -284,7 +297,7 @@ impl Observer for MetricsLog {
             self.row_start = if step == 0 { Progress::default() } else { progress };
             self.rebase_at = None;
         }
-        if progress.steps_done >= self.row_start.steps_done + self.every {
+        if progress.steps_done >= self.row_start.steps_done + self.every && !self.short_remainder(progress) {
             self.train_row();
         }
     }

@@ -190,6 +190,42 @@ fn each_row_is_in_the_file_as_soon_as_it_is_known() {
     log.check().unwrap();
 }
 
+#[test]
+fn an_epochs_short_last_step_joins_the_row_before_it() {
+    // 43 images in steps of 10, a row every step: the last step holds 3 images, too few for a
+    // point of its own (under half a row's 10), so the row of step 4 waits and covers both.
+    let mut log = MetricsLog::new(None, 1, 10, 0.5, Vec::new()).unwrap();
+    log.epoch_started(1, 43);
+    for step in 1..=4 {
+        log.progress(at(step, step as f64 * 3.0, 5 * step as u64, step as f64));
+    }
+    let last = Progress { images_done: 43, loss_sum: 12.0 + 4.5, correct: 21, ..at(5, 0.0, 0, 5.0) };
+    log.progress(last);
+    let no_test = EpochReport {
+        epoch: 1,
+        train_loss: 0.0,
+        train_accuracy: 0.0,
+        test_accuracy: f64::NAN,
+        test_loss: f64::NAN,
+        validation: None,
+        seconds: 5.0,
+        images_per_second: 10.0,
+    };
+    log.epoch_finished(&no_test);
+    let rows: Vec<(usize, Option<f64>, f64)> =
+        log.rows().iter().map(|r| (r.step, r.loss, r.accuracy)).collect();
+    assert_eq!(
+        rows,
+        [(1, Some(0.3), 0.5), (2, Some(0.3), 0.5), (3, Some(0.3), 0.5), (5, Some(0.576923), 0.461538)]
+    );
+    // A remainder of half a row or more keeps its own row.
+    let mut log = MetricsLog::new(None, 2, 10, 0.5, Vec::new()).unwrap();
+    log.epoch_started(1, 50);
+    (1..=5).for_each(|step| log.progress(at(step, step as f64, step as u64, step as f64)));
+    log.epoch_finished(&no_test);
+    assert!(log.rows().iter().map(|r| r.step).eq([2, 4, 5]), "{:?}", log.rows());
+}
+
 /// Trains 2 epochs with a metrics file and returns its rows.
 fn metrics_run(engine: &mut dyn Engine, split: &Split, path: &Path) -> Vec<Row> {
     let config = TrainConfig { epochs: 2, batch_size: 32, optimizer: SGD, seed: 6, ..Default::default() };
@@ -278,7 +314,7 @@ fn lenet_train_writes_metrics_and_curves_and_resume_continues_them() {
     let first = metrics::read(&dir.join("m.csv")).unwrap();
     assert_eq!(steps(&first), [(Train, 1, 3), (Train, 1, 6), (Train, 1, 8), (Test, 1, 8)]);
     let plot = image::open(dir.join("p.png")).unwrap();
-    assert_eq!((plot.width(), plot.height()), (800, 640));
+    assert_eq!((plot.width(), plot.height()), (800, 800));
 
     // A crash after epoch 1 left rows of epoch 2 behind: resuming from epoch 1 rewrites them.
     let mut text = std::fs::read_to_string(dir.join("m.csv")).unwrap();

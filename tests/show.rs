@@ -347,5 +347,5 @@ fn a_short_run_records_a_row_every_step_and_its_curves_draw() {
     assert_eq!((train, rows.len()), (16, 18), "{rows:?}");
     let out = lenet(&["show", "curves", "m.csv", "--out", "c.png"], dir.path());
     assert!(out.success() && out.stdout.contains("18 rows of m.csv"), "{}{}", out.stdout, out.stderr);
-    assert_eq!(png_size(&dir.join("c.png")), (800, 640));
+    assert_eq!(png_size(&dir.join("c.png")), (800, 800));
 }
