@@ -58,7 +58,7 @@ pub const NAMED_KERNELS: [NamedKernel; 8] = [
     NamedKernel {
         name: "blur",
         does: "a mean of the pixel and its eight neighbours, the nearer the more weight (a Gaussian \
-               blur): softer, same brightness",
+               blur): softer; its weights sum to 1, so flat regions keep their value",
         values: [[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]],
     },
     NamedKernel {
@@ -356,7 +356,11 @@ impl GrayScale {
                 format!("mid-gray is 0, black -{}, white +{}", n(magnitude), n(magnitude))
             }
             GrayScale::Stretched { min, max } => {
-                format!("no negative values: black {} (the least), white {} (the most)", n(min), n(max))
+                format!(
+                    "no negative values, contrast stretched: black {} (the least), white {} (the most)",
+                    n(min),
+                    n(max)
+                )
             }
             GrayScale::Constant { value } => format!("every value is {}: all black", n(value)),
         }

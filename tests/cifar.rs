@@ -168,6 +168,24 @@ fn cifar10_trains_from_its_own_directory_and_eval_predict_and_show_read_colour()
     let picture = image::open(&kernels).unwrap().to_rgb8();
     let coloured = picture.pixels().filter(|p| p.0[1] > p.0[0].max(p.0[2]) + 20).count();
     assert!(coloured > 0, "no green-dominant pixel: conv1 is not drawn in colour");
+
+    // show features names the class it reads.
+    let features = sandbox.work.join("f.png");
+    let show = sandbox.run(&[
+        "show",
+        "features",
+        file.to_str().unwrap(),
+        "--model",
+        m,
+        "--device",
+        "cpu",
+        "--out",
+        features.to_str().unwrap(),
+    ]);
+    assert_success(&show);
+    let said = show.stdout.split(": ").nth(1).unwrap_or_default();
+    let name = said.split(" (").next().unwrap();
+    assert!(CLASSES.contains(&name), "{name:?} in {}", show.stdout);
 }
 
 #[test]

@@ -455,3 +455,29 @@ fn no_driver_noise_about_a_runtime_directory() {
     assert!(out.success(), "{stderr}");
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
 }
+
+#[test]
+fn a_model_given_without_model_gets_the_command_with_it() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["eval", "m.safetensors"], "lenet eval --model m.safetensors"),
+        (&["predict", "m.safetensors", "a.png"], "lenet predict --model m.safetensors a.png"),
+        (
+            &["show", "kernels", "m.safetensors", "--out", "k.png"],
+            "lenet show kernels --model m.safetensors --out k.png",
+        ),
+    ];
+    for (args, fixed) in cases {
+        let run = run_lenet(args, |_| {});
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        let hint = format!("hint: a model is given with --model: {fixed}");
+        assert_eq!(run.stderr.lines().last(), Some(hint.as_str()), "{}", run.stderr);
+    }
+    // No hint where --model is there, or the file is another flag's value.
+    for args in
+        [&["eval", "--model", "a.safetensors", "b.safetensors"][..], &["eval", "--init", "m.safetensors"]]
+    {
+        let run = run_lenet(args, |_| {});
+        assert_eq!(run.code, Some(2), "{args:?}");
+        assert!(!run.stderr.contains("hint:"), "{args:?}: {}", run.stderr);
+    }
+}

@@ -224,7 +224,7 @@ fn signed_results_map_0_to_mid_gray_and_unsigned_ones_min_to_max() {
     assert_eq!(convolve::GrayScale::of(&signed).describe(), "mid-gray is 0, black -2, white +2");
     assert_eq!(
         convolve::GrayScale::of(&unsigned).describe(),
-        "no negative values: black 1 (the least), white 3 (the most)"
+        "no negative values, contrast stretched: black 1 (the least), white 3 (the most)"
     );
 }
 

@@ -91,13 +91,21 @@ fn the_confusion_heat_map_is_a_png_of_the_right_size() {
     let labels = [0u8, 1, 2, 2, 1, 0, 2];
     let predicted = [0u8, 1, 2, 1, 1, 2, 2];
     let evaluation = Evaluation::from_predictions(&labels, &predicted, 3);
-    let small = lenet_gpu::viz::confusion::draw(&evaluation).unwrap();
-    let ten =
-        lenet_gpu::viz::confusion::draw(&Evaluation::from_predictions(&labels, &predicted, 10)).unwrap();
+    let digit = |c: usize| c.to_string();
+    let small = lenet_gpu::viz::confusion::draw(&evaluation, &digit).unwrap();
+    let evaluation = Evaluation::from_predictions(&labels, &predicted, 10);
+    let ten = lenet_gpu::viz::confusion::draw(&evaluation, &digit).unwrap();
     let image = image::load_from_memory(&ten.png().unwrap()).unwrap();
     assert_eq!((image.width(), image.height()), (ten.width, ten.height));
     // Seven more rows of 48-pixel cells.
     assert_eq!(ten.height - small.height, 7 * 48);
+    // CIFAR-10's names: wider than a cell, so the columns' stand upright above the grid, and the
+    // rows' push the grid right; the grid itself is the same.
+    let cifar = |c: usize| lenet_gpu::data::cifar::CLASSES[c].to_string();
+    let named = lenet_gpu::viz::confusion::draw(&evaluation, &cifar).unwrap();
+    let widest = lenet_gpu::viz::text_size("automobile", 12).0;
+    assert_eq!(named.width - ten.width, widest - lenet_gpu::viz::text_size("9", 12).0);
+    assert_eq!(named.height - ten.height, widest + 4 - 12);
 }
 
 fn lenet(args: &[&str], dir: &Path) -> Run {

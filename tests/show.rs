@@ -205,21 +205,26 @@ fn conv1_kernels_are_drawn_about_100_pixels_and_scale_enlarges_them() {
     assert!(viz::kernels::draw_scaled(&plan, &params, 1000.0).is_err(), "too large a picture");
 }
 
+/// Classes labelled by their digit.
+fn digit(class: usize) -> String {
+    class.to_string()
+}
+
 #[test]
 fn the_feature_figure_draws_every_layer_for_one_image() {
     let plan = Network::lenet5().plan().unwrap();
     let mut cpu = CpuEngine::new(plan.clone(), Parameters::init(&plan, 5), SGD);
     let data = synthetic::generate(0, 1, 5).test;
     let acts = cpu.activations(&data).unwrap();
-    let picture = viz::features::draw(&plan, data.image(0), &acts).unwrap();
+    let picture = viz::features::draw(&plan, data.image(0), &acts, &digit).unwrap();
     let image = decode(&picture.png().unwrap());
     assert_eq!(image.dimensions(), (picture.width, picture.height));
     assert!(picture.width >= 16 * 28 && picture.height > 7 * 40, "{}x{}", picture.width, picture.height);
     // Wrong inputs are errors, not panics.
-    assert!(viz::features::draw(&plan, &[0; 10], &acts).is_err());
+    assert!(viz::features::draw(&plan, &[0; 10], &acts, &digit).is_err());
     let mut short = acts.clone();
     short[0].values.pop();
-    assert!(viz::features::draw(&plan, data.image(0), &short).is_err());
+    assert!(viz::features::draw(&plan, data.image(0), &short, &digit).is_err());
 }
 
 #[test]
@@ -231,7 +236,7 @@ fn feature_maps_share_one_scale_and_the_input_is_drawn_largest() {
         .into_iter()
         .map(|layer| LayerOutput { layer, values: vec![0.0; plan.layers[layer].output.len()] })
         .collect();
-    let picture = viz::features::draw(&plan, &[0; 28 * 28], &acts).unwrap();
+    let picture = viz::features::draw(&plan, &[0; 28 * 28], &acts, &digit).unwrap();
     let image = decode(&picture.png().unwrap());
     let tiles: Vec<_> =
         blobs(&image, [0, 0, 0], 20).into_iter().filter(|&(_, _, w, h)| w == h).collect::<Vec<_>>();

@@ -243,8 +243,14 @@ pub fn softmax(logits: &[f32]) -> Vec<f64> {
 }
 
 /// The figure for one input: `image` is its bytes as the network reads them (0 background, 255
-/// ink, e.g. from `data::preprocess::load`), `activations` the engine's for that one image.
-pub fn draw(plan: &Plan, image: &[u8], activations: &[LayerOutput]) -> Result<Picture> {
+/// ink, e.g. from `data::preprocess::load`), `activations` the engine's for that one image; the
+/// classes are labelled by `class_name` ("7", or "cat").
+pub fn draw(
+    plan: &Plan,
+    image: &[u8],
+    activations: &[LayerOutput],
+    class_name: &dyn Fn(usize) -> String,
+) -> Result<Picture> {
     let input = plan.input();
     if image.len() != input.len() {
         return Err(Error::InvalidArgument(format!(
@@ -279,7 +285,11 @@ pub fn draw(plan: &Plan, image: &[u8], activations: &[LayerOutput]) -> Result<Pi
     let logits = activations.last().map(|a| a.values.as_slice()).unwrap_or_default();
     let probabilities = softmax(logits);
     let classes = probabilities.len();
-    let bar_w = (ROW_WIDTH / classes.max(1) as i32).clamp(6, 48);
+    let names: Vec<String> = (0..classes).map(class_name).collect();
+    let longest = names.iter().map(|name| super::text_size(name, 12).0 as i32).max().unwrap_or(0);
+    // Wide enough for every name under its bar, where there are few classes.
+    let bar_w =
+        (ROW_WIDTH / classes.max(1) as i32).clamp(6, 48).max(if classes <= 12 { longest + 8 } else { 0 });
     let chart_h = LABEL as i32 + 10 + 14 + BAR_HEIGHT + 4 + 14;
     let width =
         2 * MARGIN + rows.iter().map(Row::width).max().unwrap_or(0).max(classes as i32 * bar_w).max(560);
@@ -292,7 +302,8 @@ pub fn draw(plan: &Plan, image: &[u8], activations: &[LayerOutput]) -> Result<Pi
             y += row.height() + ROW_GAP;
         }
         let title = format!(
-            "softmax probabilities: {best} ({:.1}%)",
+            "softmax probabilities: {} ({:.1}%)",
+            names.get(best).map_or("", String::as_str),
             100.0 * probabilities.get(best).unwrap_or(&0.0)
         );
         area.draw_text(&title, &text(LABEL), (MARGIN, y))?;
@@ -309,7 +320,7 @@ pub fn draw(plan: &Plan, image: &[u8], activations: &[LayerOutput]) -> Result<Pi
                 RGBColor(120, 120, 120),
             ))?;
             let center = x + bar_w / 2;
-            area.draw_text(&c.to_string(), &text_at(12, HPos::Center, VPos::Top), (center, base + 4))?;
+            area.draw_text(&names[c], &text_at(12, HPos::Center, VPos::Top), (center, base + 4))?;
             if bar_w >= 36 {
                 let pct = format!("{:.0}%", 100.0 * p);
                 area.draw_text(&pct, &text_at(11, HPos::Center, VPos::Bottom), (center, base - h - 2))?;

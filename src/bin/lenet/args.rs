@@ -18,6 +18,39 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command line parsed, or clap's error printed, with a hint when a model file was given
+    /// without `--model` (`lenet eval m.safetensors`), and the exit status to end with.
+    pub fn parse_or_explain() -> Result<Cli, std::process::ExitCode> {
+        Cli::try_parse().map_err(|e| {
+            let words: Vec<String> = std::env::args().skip(1).collect();
+            let hint = model_hint(e.kind(), &words);
+            let _ = e.print();
+            if let Some(hint) = hint {
+                eprintln!("hint: {hint}");
+            }
+            std::process::ExitCode::from(e.exit_code() as u8)
+        })
+    }
+}
+
+/// For a command line clap refused, where a word ending in `.safetensors` stands without
+/// `--model` in front of it: the line with `--model` added.
+fn model_hint(kind: clap::error::ErrorKind, words: &[String]) -> Option<String> {
+    use clap::error::ErrorKind::{MissingRequiredArgument, UnknownArgument};
+    if !matches!(kind, UnknownArgument | MissingRequiredArgument)
+        || words.iter().any(|w| w.starts_with("--model"))
+    {
+        return None;
+    }
+    let at = words.iter().enumerate().position(|(i, w)| {
+        w.ends_with(".safetensors") && !w.starts_with('-') && (i == 0 || !words[i - 1].starts_with("--"))
+    })?;
+    let mut fixed = words.to_vec();
+    fixed.insert(at, "--model".into());
+    Some(format!("a model is given with --model: lenet {}", fixed.join(" ")))
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Train LeNet-5 (or another --arch) and report loss and test accuracy after each epoch.

@@ -106,12 +106,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
         println!("  {:>7.2}%", evaluation.class_accuracy(actual) * 100.0);
     }
+    let class_name = |c: usize| collection.unwrap_or(Collection::Mnist).class_name(c);
     if let Some(path) = &args.confusion {
-        figures::confusion(&evaluation, path);
+        figures::confusion(&evaluation, &class_name, path);
     }
     if let Some(path) = &args.misclassified {
         let mistakes = lenet_gpu::evaluation::mistakes(&logits, &test.labels, evaluation.classes);
-        let class_name = |c: usize| collection.unwrap_or(Collection::Mnist).class_name(c);
         figures::misclassified(test, &mistakes, &class_name, path);
     }
     let shift = args.shift.or(args.shift_plot.as_ref().map(|_| 4));

@@ -94,8 +94,8 @@ impl TrainFigures {
 
 /// `eval --confusion FILE`.
 /// A failure to draw it is a warning: the evaluation printed is the command's result.
-pub fn confusion(evaluation: &Evaluation, path: &Path) {
-    let drawn = viz::confusion::draw(evaluation).and_then(|picture| picture.save(path));
+pub fn confusion(evaluation: &Evaluation, class_name: &dyn Fn(usize) -> String, path: &Path) {
+    let drawn = viz::confusion::draw(evaluation, class_name).and_then(|picture| picture.save(path));
     match drawn.context("the confusion matrix was not drawn") {
         Ok(()) => println!("\nconfusion matrix drawn in {}", path.display()),
         Err(e) => outputs::warn(&e),

@@ -22,7 +22,6 @@ mod target;
 mod train;
 
 use args::{Cli, Command};
-use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,7 +67,11 @@ fn end_quietly_when_the_reader_goes() {
 
 fn main() -> ExitCode {
     end_quietly_when_the_reader_goes();
-    let cli = Cli::parse(); // exits on --help or bad arguments, before anything is made
+    // --help, or bad arguments, end here, before anything is made.
+    let cli = match Cli::parse_or_explain() {
+        Ok(cli) => cli,
+        Err(status) => return status,
+    };
     let runtime_dir = give_mesa_a_runtime_dir();
     let result = match cli.command {
         Command::Train(args) => train::run(args),

@@ -154,17 +154,19 @@ fn features(args: FeaturesArgs) -> Result<()> {
             (image.to_vec(), preprocess::dataset(&[image]))
         }
     };
+    let classes = model.classes();
     let mut session = Session::inference(args.device, model, Box::new(super::hints::notice))?;
     let activations = session.activations(&data)?;
-    let picture = viz::features::draw(session.plan(), &image, &activations)?;
+    let picture = viz::features::draw(session.plan(), &image, &activations, &|c| classes.class_name(c))?;
     save(&picture, &args.out)?;
     let probabilities =
         viz::features::softmax(&activations.last().context("the network has no layers")?.values);
     let best =
         (0..probabilities.len()).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).unwrap_or(0);
     say!(
-        "{}: {best} ({:.1}%) on {}; {} layers drawn, wrote {} ({}x{})",
+        "{}: {} ({:.1}%) on {}; {} layers drawn, wrote {} ({}x{})",
         args.image.display(),
+        classes.class_name(best),
         100.0 * probabilities[best],
         session.device_name(),
         activations.len(),
