@@ -54,6 +54,11 @@ pub enum Error {
     #[error("training was interrupted after {steps_done} steps of the epoch")]
     Interrupted { steps_done: usize },
 
+    /// Inference (an evaluation, predictions) stopped early because an `Interrupt` was
+    /// requested, after `images_done` images.
+    #[error("stopped on request after {images_done} images")]
+    InferenceInterrupted { images_done: usize },
+
     /// An epoch was trained but saving it failed.
     #[error("saving the model after epoch {epoch}: {cause}")]
     SaveFailed { epoch: usize, cause: Box<Error> },

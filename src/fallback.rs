@@ -197,4 +197,8 @@ impl Engine for Fallback {
         self.engine.set_interrupt(interrupt.clone());
         self.interrupt = interrupt;
     }
+
+    fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
+    }
 }

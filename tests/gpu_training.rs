@@ -340,9 +340,9 @@ fn an_epoch_creates_no_buffers_and_reads_back_once_per_submission() {
     let data = synthetic::generate(64 * 40, 0, 3).train;
     // The first epoch builds everything; the second must only record, submit and read stats.
     gpu.train_epoch(&data, &train::epoch_order(data.len(), 3, 1), 64, &mut |_| {}).unwrap();
-    // A fresh engine starts small (4 steps) and grows at most fourfold a submission.
+    // A fresh engine starts small (1 step) and grows at most fourfold a submission.
     let first = gpu.last_epoch_submissions().to_vec();
-    assert_eq!(first[0], 4, "{first:?}");
+    assert_eq!(first[0], 1, "{first:?}");
     assert!(first.windows(2).all(|w| w[1] <= 4 * w[0]), "{first:?}");
     let (buffers, submissions, readbacks) = gpu.gpu().counters.snapshot();
     let mut reports = 0;

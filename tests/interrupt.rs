@@ -1,6 +1,7 @@
 //! Stopping training early (a notebook's interrupt, a page's stop button): the epoch ends with
 //! `Error::Interrupted` soon after the request, on both paths, with the parameters of exactly
-//! the steps it reports done, and the session counts no epoch for it.
+//! the steps it reports done, and the session counts no epoch for it; inference (evaluating,
+//! predicting) runs in pieces and stops between two, the pieces changing no number.
 
 mod common;
 
@@ -71,7 +72,7 @@ fn an_interrupted_epoch_stops_soon_and_keeps_exactly_its_completed_steps() {
         };
         assert_eq!(steps_done, stop.reported, "{device:?}: every step done was reported");
         // The CPU path stops at the next step; the GPU path after the submissions queued (each
-        // at most four times the one before, starting at 4, two in flight).
+        // at most four times the one before, starting at 1, two in flight).
         assert!((5..STEPS).contains(&steps_done), "{device:?}: stopped after {steps_done} steps");
         if device == DeviceChoice::Cpu {
             assert_eq!(steps_done, 5, "the CPU path stops at the step it was asked at");
@@ -95,5 +96,42 @@ fn an_interrupted_epoch_stops_soon_and_keeps_exactly_its_completed_steps() {
         session.interrupt().clear();
         let report = session.train_epoch(&split, &mut lenet_gpu::train::Quiet).unwrap();
         assert_eq!((report.epoch, session.epochs_done()), (1, 1), "{device:?}");
+    }
+}
+
+#[test]
+fn inference_runs_in_pieces_that_change_nothing_and_stops_between_two() {
+    let test = synthetic::generate(0, 3000, 6).test;
+    let plan = Network::lenet5().plan().unwrap();
+    let params = Parameters::init(&plan, 6);
+    let mut engines: Vec<(&str, Box<dyn Engine>)> =
+        vec![("CPU", Box::new(CpuEngine::new(plan.clone(), params.clone(), config().optimizer)))];
+    if let Some(gpu) = common::gpu() {
+        engines.push(("GPU", Box::new(GpuEngine::new(gpu, plan, &params, config().optimizer).unwrap())));
+    }
+    for (path, mut engine) in engines {
+        // The whole set in one call to the engine, and in pieces: the same bits.
+        let whole = engine.logits(&test).unwrap();
+        let pieces = pollster::block_on(lenet_gpu::evaluation::logits_async(engine.as_mut(), &test)).unwrap();
+        assert_eq!(
+            whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            pieces.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{path}"
+        );
+        let predictions =
+            pollster::block_on(lenet_gpu::evaluation::predictions_async(engine.as_mut(), &test));
+        assert_eq!(predictions.unwrap(), engine.predict(&test).unwrap(), "{path}");
+        // Requested, it stops before the first piece of a set larger than one; a set of one
+        // piece runs whole.
+        let interrupt = Interrupt::new();
+        engine.set_interrupt(interrupt.clone());
+        interrupt.request();
+        match lenet_gpu::evaluation::evaluate(engine.as_mut(), &test) {
+            Err(Error::InferenceInterrupted { images_done: 0 }) => {}
+            other => panic!("{path}: expected an interrupted evaluation, got {other:?}"),
+        }
+        assert!(lenet_gpu::evaluation::evaluate(engine.as_mut(), &test.take(100)).is_ok(), "{path}");
+        interrupt.clear();
+        assert_eq!(lenet_gpu::evaluation::evaluate(engine.as_mut(), &test).unwrap().total(), 3000, "{path}");
     }
 }

@@ -2,6 +2,7 @@
 //! panic there becomes a `RuntimeError`, never an abort that would kill a notebook's kernel.
 
 use lenet_gpu::Error;
+use lenet_gpu::train::Interrupt;
 use pyo3::exceptions::{
     PyConnectionError, PyFileNotFoundError, PyIsADirectoryError, PyMemoryError, PyOSError, PyPermissionError,
     PyRuntimeError, PyValueError,
@@ -46,7 +47,9 @@ fn exception_for(error: &Error) -> fn(String) -> PyErr {
         // The wrapped error decides the kind; the message keeps the context.
         Error::During { cause, .. } | Error::SaveFailed { cause, .. } => exception_for(cause),
         Error::Drawing(_) => |m| PyRuntimeError::new_err(m),
-        Error::Interrupted { .. } => |m| pyo3::exceptions::PyKeyboardInterrupt::new_err(m),
+        Error::Interrupted { .. } | Error::InferenceInterrupted { .. } => {
+            |m| pyo3::exceptions::PyKeyboardInterrupt::new_err(m)
+        }
         Error::BadData { .. }
         | Error::Network(_)
         | Error::ArchitectureMismatch { .. }
@@ -93,4 +96,44 @@ pub fn detached<T>(py: Python<'_>, f: impl FnOnce() -> Result<T, PyErr>) -> Resu
         AssertSend(guarded(f))
     });
     out.into_inner()
+}
+
+/// How often the main thread looks for a Ctrl-C while `interruptible` work runs.
+const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Runs `f` with the GIL released on a worker thread, while this thread (Python's main thread,
+/// the only one that sees signals) looks for a Ctrl-C every 20 ms: on one it requests
+/// `interrupt`, which the work checks between steps or pieces of inference, and returns the
+/// KeyboardInterrupt beside the work's result. So a Ctrl-C is noticed at once, not when the work
+/// next reports progress. Panics are caught as in `detached`.
+pub fn interruptible<T>(
+    py: Python<'_>,
+    interrupt: &Interrupt,
+    f: impl FnOnce() -> Result<T, PyErr>,
+) -> (Result<T, PyErr>, Option<PyErr>) {
+    interrupt.clear();
+    let f = AssertSend(f);
+    std::thread::scope(|scope| {
+        // SAFETY (of moving `f` across): what it borrows is the `Session` this thread holds
+        // `&mut` to and does not touch until the worker ends (see `Session`'s `Send` note).
+        let worker = scope.spawn(move || {
+            let f = f.into_inner();
+            AssertSend(guarded(f))
+        });
+        let mut signal = None;
+        while !worker.is_finished() {
+            py.detach(|| std::thread::sleep(SIGNAL_POLL));
+            if signal.is_none()
+                && let Err(e) = py.check_signals()
+            {
+                interrupt.request();
+                signal = Some(e);
+            }
+        }
+        let out = worker.join().map_or_else(
+            |_| Err(PyRuntimeError::new_err("internal error in lenet_gpu: the worker thread died")),
+            AssertSend::into_inner,
+        );
+        (out, signal)
+    })
 }

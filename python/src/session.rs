@@ -4,9 +4,9 @@
 //! (`errors::detached`).
 
 use crate::arrays::{Data, array};
-use crate::errors::{detached, to_py, value_error};
+use crate::errors::{detached, interruptible, to_py, value_error};
 use crate::run::{Session, parse_device, parse_network, untrained_metadata};
-use crate::support::{PyObserver, loss_and_predictions};
+use crate::support::PyObserver;
 use lenet_gpu::checkpoint;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::Dataset;
@@ -14,7 +14,7 @@ use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::model::fusion::layer_label;
 use lenet_gpu::model::{Parameters, arch};
 use lenet_gpu::session::{GivenSettings, OptimizerKind, RunState, SavedModel};
-use lenet_gpu::train::{Evaluation, TrainConfig};
+use lenet_gpu::train::TrainConfig;
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -171,21 +171,24 @@ impl Session {
         };
         config.validate().map_err(to_py)?;
         let split = &data.split;
-        let mut observer = PyObserver { callback: progress, last: None, pending: None, interrupt: None };
-        let report = detached(py, || {
-            self.ensure_training(&config, split.train.len()).map_err(to_py)?;
-            let interrupt = self.inner.interrupt();
-            interrupt.clear();
-            observer.interrupt = Some(interrupt);
-            Ok(self.inner.train_epoch(split, &mut observer))
+        let mut observer = PyObserver { callback: progress, last: None, pending: None };
+        // Opening the training session (its pipelines, on a GPU) is one piece of work, the epoch
+        // another: each session has its own interrupt.
+        let (opened, signal) = interruptible(py, &self.inner.interrupt(), || {
+            self.ensure_training(&config, split.train.len()).map_err(to_py)
         });
+        signal.map_or(opened, Err)?;
+        let (report, signal) =
+            interruptible(py, &self.inner.interrupt(), || Ok(self.inner.train_epoch(split, &mut observer)));
         self.epochs_done = self.inner.epochs_done().max(self.epochs_done);
-        let report = match report? {
+        let report = match (report?, signal) {
             // Stopped mid-epoch by a Ctrl-C: raise it now; the model keeps every completed step.
-            Err(lenet_gpu::Error::Interrupted { .. }) if observer.pending.is_some() => {
-                return Err(observer.pending.take().expect("a pending interrupt"));
+            (Err(lenet_gpu::Error::Interrupted { .. }), Some(signal)) => return Err(signal),
+            (report, signal) => {
+                // A Ctrl-C after the last step: raised after the epoch, which counts.
+                observer.pending = signal.or(observer.pending);
+                report.map_err(to_py)?
             }
-            other => other.map_err(to_py)?,
         };
         let out = PyDict::new(py);
         out.set_item("epoch", report.epoch)?;
@@ -207,7 +210,10 @@ impl Session {
         if images.is_empty() {
             return array(py, &[0, classes], Vec::new());
         }
-        let top = detached(py, || self.inner.predict_top(images, classes).map_err(to_py))?;
+        let (top, signal) = interruptible(py, &self.inner.interrupt(), || {
+            self.inner.predict_top(images, classes).map_err(to_py)
+        });
+        let top = signal.map_or(top, Err)?;
         let mut out = vec![0.0f32; images.len() * classes];
         for (row, ranked) in out.chunks_exact_mut(classes).zip(top) {
             for (class, p) in ranked {
@@ -226,9 +232,10 @@ impl Session {
     ) -> PyResult<(f64, f64, Bound<'py, PyArrayDyn<u64>>)> {
         let set = &data.split.train;
         let classes = self.inner.plan().classes();
-        let logits = detached(py, || self.inner.engine().logits(set).map_err(to_py))?;
-        let (loss, predictions) = loss_and_predictions(&logits, &set.labels, classes);
-        let evaluation = Evaluation::from_predictions(&set.labels, &predictions, classes);
+        let (result, signal) = interruptible(py, &self.inner.interrupt(), || {
+            self.inner.evaluate_with_logits(set).map_err(to_py)
+        });
+        let (evaluation, loss, _) = signal.map_or(result, Err)?;
         let confusion = array(py, &[classes, classes], evaluation.confusion.clone())?;
         Ok((evaluation.accuracy(), loss, confusion))
     }

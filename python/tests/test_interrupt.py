@@ -54,3 +54,44 @@ def test_ctrl_c_stops_fit_with_keyboard_interrupt(device, request):
     assert "interrupted after" in out
     # Sent during epoch 2, it stopped there: epoch 2 was never completed.
     assert "done 1\n" in out, out + err
+
+
+EVALUATE = r"""
+import os, signal, sys, threading, time
+import lenet_gpu
+x, y = lenet_gpu.synthetic_digits(int(sys.argv[2]), seed=2)
+model = lenet_gpu.Model(device=sys.argv[1])
+model.evaluate(x[:300], y[:300])  # the network built, its first dispatches made
+start = time.perf_counter()
+whole = model.evaluate(x, y)
+took = time.perf_counter() - start
+# A Ctrl-C a quarter of the way through: evaluation and prediction stop in pieces.
+for run in (lambda: model.evaluate(x, y), lambda: model.predict(x)):
+    threading.Timer(took / 4, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    start = time.perf_counter()
+    try:
+        run()
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print(f"stopped {time.perf_counter() - start:.2f} s into a {took:.2f} s run", flush=True)
+again = model.evaluate(x, y)
+assert (again["accuracy"], again["loss"]) == (whole["accuracy"], whole["loss"]), "unchanged, and whole again"
+print("same", flush=True)
+"""
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_ctrl_c_stops_evaluate_and_predict_between_pieces(device, request):
+    if device == "gpu":
+        request.getfixturevalue("gpu")
+    # Sets that take seconds whole (lavapipe, the GPU path here, is far slower than the CPU path).
+    size = "200000" if device == "cpu" else "4000"
+    run = subprocess.run([sys.executable, "-c", EVALUATE, device, size], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("stopped") for line in lines[:2]), run.stdout
+    for line in lines[:2]:
+        print(device, line)  # seen with pytest -s: how soon it stopped
+        into, whole = float(line.split()[1]), float(line.split()[5])
+        assert into < whole, line
+    assert lines[2] == "same"

@@ -280,4 +280,8 @@ impl Engine for CpuEngine {
     fn set_interrupt(&mut self, interrupt: Interrupt) {
         self.interrupt = interrupt;
     }
+
+    fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
+    }
 }

@@ -47,6 +47,16 @@ impl Session {
         pollster::block_on(self.evaluate_async(data))
     }
 
+    /// `evaluate_with_logits_async`, waiting for it.
+    pub fn evaluate_with_logits(&mut self, data: &Dataset) -> Result<(Evaluation, f64, Vec<f32>)> {
+        pollster::block_on(self.evaluate_with_logits_async(data))
+    }
+
+    /// `logits_async`, waiting for it.
+    pub fn logits(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+        pollster::block_on(self.logits_async(data))
+    }
+
     /// `predict_top_async`, waiting for it.
     pub fn predict_top(&mut self, data: &Dataset, k: usize) -> Result<Vec<Vec<(usize, f64)>>> {
         pollster::block_on(self.predict_top_async(data, k))

@@ -287,16 +287,32 @@ impl Session {
         Ok(reports)
     }
 
-    /// Accuracy and confusion matrix on a labelled set.
+    /// Accuracy and confusion matrix on a labelled set. Like every method here that runs a set
+    /// of images, it runs it in pieces (`evaluation`), and the session's interrupt stops it
+    /// between two (`Error::InferenceInterrupted`).
     pub async fn evaluate_async(&mut self, data: &Dataset) -> Result<Evaluation> {
         train::evaluate_async(self.engine.as_mut(), data).await
+    }
+
+    /// The evaluation of a labelled set with its mean cross-entropy and the logits it scored
+    /// ([images, classes]).
+    pub async fn evaluate_with_logits_async(
+        &mut self,
+        data: &Dataset,
+    ) -> Result<(Evaluation, f64, Vec<f32>)> {
+        crate::evaluation::evaluate_with_logits_async(self.engine.as_mut(), data).await
+    }
+
+    /// The network's raw outputs for every image in `data`: [images, classes], row-major.
+    pub async fn logits_async(&mut self, data: &Dataset) -> Result<Vec<f32>> {
+        crate::evaluation::logits_async(self.engine.as_mut(), data).await
     }
 
     /// The `k` most probable classes of every image in `data`, with their softmax probabilities,
     /// most probable first.
     pub async fn predict_top_async(&mut self, data: &Dataset, k: usize) -> Result<Vec<Vec<(usize, f64)>>> {
         let classes = self.plan().classes();
-        let logits = self.engine.logits_async(data).await?;
+        let logits = self.logits_async(data).await?;
         Ok(logits.chunks_exact(classes).map(|row| top_k(&softmax(row), k)).collect())
     }
 

@@ -125,6 +125,9 @@ pub trait Engine {
     /// Makes training check `interrupt` and stop early when it is requested (see `Interrupt`).
     fn set_interrupt(&mut self, interrupt: Interrupt);
 
+    /// The interrupt `set_interrupt` gave, which inference (`evaluation`) checks between pieces.
+    fn interrupt(&self) -> Interrupt;
+
     /// `train_epoch_async`, waiting for it (native only).
     #[cfg(not(target_arch = "wasm32"))]
     fn train_epoch(
@@ -324,18 +327,23 @@ pub async fn train_epoch_async(
             restored: false,
         }));
     }
+    // Stopped while evaluating: the epoch's steps are all done, but it is not.
+    let stopped = |e: Error| match e {
+        Error::InferenceInterrupted { .. } => Error::Interrupted { steps_done: totals.steps_done },
+        other => other,
+    };
     let validation = match holdout.held_out.is_empty() {
         true => None,
         false => {
             let held = validation::subset(&split.train, &holdout.held_out);
-            let (evaluation, loss) = evaluate_with_loss_async(engine, &held).await?;
+            let (evaluation, loss) = evaluate_with_loss_async(engine, &held).await.map_err(stopped)?;
             Some(Held { accuracy: evaluation.accuracy(), loss })
         }
     };
     let (test_accuracy, test_loss) = match split.test.is_empty() {
         true => (f64::NAN, f64::NAN),
         false => {
-            let (evaluation, loss) = evaluate_with_loss_async(engine, &split.test).await?;
+            let (evaluation, loss) = evaluate_with_loss_async(engine, &split.test).await.map_err(stopped)?;
             (evaluation.accuracy(), loss)
         }
     };

@@ -36,8 +36,10 @@ struct Submission {
 }
 
 /// Steps in a submission before anything has been measured (an engine's first, or the first
-/// after the batch size changed).
-pub(super) const FIRST_STEPS: usize = 4;
+/// after the batch size changed): one, since a step may take a large fraction of a second (0.3 s
+/// on a software adapter), and the first two submissions, queued before either is timed, are
+/// what an interrupt waits for at the start.
+pub(super) const FIRST_STEPS: usize = 1;
 /// The GPU time a submission aims at: short enough that a frame or an interrupt never waits long
 /// behind the queue, long enough that submitting and reading back cost little beside it.
 const TARGET_SECONDS: f64 = 0.1;

@@ -60,6 +60,10 @@ pub struct GpuEngine {
     network: Option<StepResources>,
     train_data: Option<ResidentData>,
     eval_data: Option<ResidentData>,
+    /// The gather kernels built, by their constants (`resident::GatherKey`): a new data set of a
+    /// shape seen before binds its buffers to one, where building costs a pipeline compile (most
+    /// of a second on a software adapter) and inference runs a set in pieces, each a data set.
+    gathers: Vec<(resident::GatherKey, crate::gpu::kernels::Kernel)>,
     steps: Option<StepUniforms>,
     epoch_stats: Option<EpochStats>,
     predictions: Option<Predictions>,
@@ -123,6 +127,7 @@ impl GpuEngine {
             network: None,
             train_data: None,
             eval_data: None,
+            gathers: Vec::new(),
             steps: None,
             epoch_stats: None,
             predictions: None,
@@ -383,5 +388,9 @@ impl Engine for GpuEngine {
 
     fn set_interrupt(&mut self, interrupt: Interrupt) {
         self.interrupt = interrupt;
+    }
+
+    fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
     }
 }

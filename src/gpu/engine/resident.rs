@@ -18,6 +18,10 @@ pub(super) fn storage() -> wgpu::BufferUsages {
 
 /// A data set resident on the GPU (bytes packed four to a u32), with its gather kernel bound to
 /// the batch buffers.
+/// What a gather kernel is built for: the images' channels, rows and columns, the batch, and
+/// where the images split between its two bindings.
+pub(super) type GatherKey = (usize, usize, usize, usize, usize);
+
 pub(super) struct ResidentData {
     /// A hash of the `Dataset` this was uploaded from: its contents, not its address, so a new
     /// data set that happens to reuse freed memory is never mistaken for the old one.
@@ -115,10 +119,14 @@ impl GpuEngine {
         let levels = gpu.create_buffer_init("levels", bytemuck::cast_slice(&gather_levels(data)), storage());
         let order_capacity = order_len.max(data.len());
         let order = gpu.create_buffer("order", (order_capacity * 4) as u64, storage());
-        let gather = self
-            .kernels()
-            .gather(data, packed.split, net.batch)?
-            .bind(gpu, &[&low, &labels, &order, &net.input, &net.labels, &high, &levels]);
+        let gather_key = (data.channels, data.rows, data.cols, net.batch, packed.split);
+        if !self.gathers.iter().any(|(k, _)| *k == gather_key) {
+            let kernel = self.kernels().gather(data, packed.split, net.batch)?;
+            self.gathers.push((gather_key, kernel));
+        }
+        let kernel = &self.gathers.iter().find(|(k, _)| *k == gather_key).expect("built above").1;
+        let (gpu, net) = (&self.gpu, self.network.as_ref().expect("network built before data"));
+        let gather = kernel.bind(gpu, &[&low, &labels, &order, &net.input, &net.labels, &high, &levels]);
         let resident = ResidentData { key, order_capacity, order, gather };
         if for_training {
             self.train_data = Some(resident);
