@@ -36,6 +36,9 @@ fn the_quoted_one_epoch_figures_are_what_lenet_train_prints() {
         ("docs/pictures.md", format!("one epoch on MNIST ({test_acc}% on the test")),
         ("docs/pictures.md", format!("({misses} of 10,000 for this model)")),
         ("docs/cli.md", format!("(LeNet-5: {test_acc}%)")),
+        // The results table's and docs/performance.md's timed epoch, beside PyTorch's.
+        ("README.md", format!("images/s), {test_acc}% | PyTorch")),
+        ("docs/performance.md", format!("test accuracy {test_acc}%, where PyTorch")),
     ] {
         assert!(text(file).contains(&quoted), "{file} does not say {quoted:?}: {fix}");
     }
