@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Run, TempDir, run_lenet};
+use common::{Run, TempDir, assert_success, run_lenet};
 use lenet_gpu::model::Network;
 use lenet_gpu::model::arch::{parse_network, plan_for_mnist};
 
@@ -50,10 +50,6 @@ fn stdout(out: &Run) -> String {
 
 fn stderr(out: &Run) -> String {
     out.stderr.clone()
-}
-
-fn assert_success(out: &Run) {
-    assert!(out.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.code, stdout(out), stderr(out));
 }
 
 /// The "error: ..." line of a run that failed with `code`, without a panic.

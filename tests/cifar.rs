@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Run, TempDir, lenet_command, run_bounded, write};
+use common::{Run, TempDir, assert_success, lenet_command, run_bounded, write};
 use lenet_gpu::data::cifar::{self, CLASSES, RECORD, TEST_FILE, TRAIN_FILES};
 use lenet_gpu::rng::Rng;
 use std::path::Path;
@@ -72,10 +72,6 @@ fn fill(dir: &Path) {
         write(&dir.join(name), &records(20, i as u64));
     }
     write(&dir.join(TEST_FILE), &records(50, 9));
-}
-
-fn assert_success(out: &Run) {
-    assert!(out.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.code, out.stdout, out.stderr);
 }
 
 /// The one "error:" line of a run that failed cleanly (exit 1, no panic).

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Run, TempDir, gzip, images_of, labels_of, lenet_command, run_bounded, write};
+use common::{Run, TempDir, assert_success, gzip, images_of, labels_of, lenet_command, run_bounded, write};
 use lenet_gpu::data::mnist::{FASHION_CLASSES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use std::path::Path;
 use std::process::Command;
@@ -62,10 +62,6 @@ fn stdout(out: &Run) -> String {
 
 fn stderr(out: &Run) -> String {
     out.stderr.clone()
-}
-
-fn assert_success(out: &Run) {
-    assert!(out.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.code, stdout(out), stderr(out));
 }
 
 /// The one "error:" line of a run that failed cleanly (exit 1, no panic).

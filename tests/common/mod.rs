@@ -181,6 +181,11 @@ impl Run {
     }
 }
 
+/// Fails the test unless `lenet` exited with status 0, showing both streams.
+pub fn assert_success(out: &Run) {
+    assert!(out.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.code, out.stdout, out.stderr);
+}
+
 /// The `lenet` binary with `args`, stdin closed and stdout and stderr piped, as `run_bounded`
 /// wants it; set its directory and environment, then run it with `run_bounded`.
 pub fn lenet_command(args: &[&str]) -> Command {
