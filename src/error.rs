@@ -125,8 +125,8 @@ pub enum Remedy {
     TrainingCheckpoint,
     /// A training checkpoint's optimizer file is missing.
     OptimizerFile,
-    /// Not a metrics file.
-    MetricsFile,
+    /// Not a metrics file: the header one starts with.
+    MetricsFile(&'static str),
 }
 
 impl std::fmt::Display for Remedy {
@@ -153,9 +153,7 @@ impl std::fmt::Display for Remedy {
             Remedy::OptimizerFile => {
                 write!(f, ": resuming needs the optimizer state a training run saves beside the model")
             }
-            Remedy::MetricsFile => {
-                write!(f, " written by a training run (its header is {})", crate::metrics::HEADER)
-            }
+            Remedy::MetricsFile(header) => write!(f, " written by a training run (its header is {header})"),
         }
     }
 }

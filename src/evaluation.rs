@@ -19,7 +19,7 @@ pub const PIECE_SECONDS: f64 = 0.25;
 /// inference batch is 256, and 11 images cost it as much as 256), so a smaller piece saves no
 /// time, only adds calls.
 const PIECE_GRAIN: usize = 256;
-/// The images of a set's first piece; the later ones are sized from its time (`pacing`).
+/// The images of a set's first piece; the later ones are sized from its time (`train::items_for`).
 const FIRST_PIECE: usize = PIECE_GRAIN;
 
 /// The images `from..from + n` of `data`.
@@ -51,7 +51,7 @@ async fn in_pieces<T>(
         let n = size.min(data.len() - done);
         let start = Instant::now();
         out.extend(run(engine, &piece(data, done, n)).await?);
-        let fit = crate::pacing::items_for(PIECE_SECONDS, n, start.elapsed().as_secs_f64(), n);
+        let fit = crate::train::items_for(PIECE_SECONDS, n, start.elapsed().as_secs_f64(), n);
         size = fit.div_ceil(PIECE_GRAIN).max(1) * PIECE_GRAIN;
         done += n;
     }
@@ -225,10 +225,25 @@ pub fn mistakes(logits: &[f32], labels: &[u8], classes: usize) -> Vec<Mistake> {
                 index,
                 label,
                 predicted: predicted as u8,
-                confidence: crate::session::softmax(row)[predicted],
+                confidence: softmax(row)[predicted],
             })
         })
         .collect();
     wrong.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.index.cmp(&b.index)));
     wrong
+}
+
+/// Softmax of one row of logits, in f64 (stable: the largest logit is subtracted first).
+pub fn softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f64> = logits.iter().map(|&z| f64::from(z - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
+/// The `k` largest probabilities with their classes, largest first (ties: the lower class).
+pub fn top_k(probabilities: &[f64], k: usize) -> Vec<(usize, f64)> {
+    let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
+    ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+    ranked.into_iter().take(k).map(|c| (c, probabilities[c])).collect()
 }

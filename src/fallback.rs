@@ -101,21 +101,23 @@ impl Engine for Fallback {
         self.engine.device_name()
     }
 
-    fn train_epoch_async<'a>(
+    fn train_steps_async<'a>(
         &'a mut self,
         data: &'a Dataset,
         order: &'a [u32],
+        examples: std::ops::Range<usize>,
         batch_size: usize,
         progress: &'a mut dyn FnMut(Progress),
     ) -> EngineFuture<'a, Progress> {
         Box::pin(async move {
-            let totals = with_retry!(self, |engine| engine.train_epoch_async(
+            let totals = with_retry!(self, |engine| engine.train_steps_async(
                 data,
                 order,
+                examples.clone(),
                 batch_size,
                 &mut *progress
             ))?;
-            // The new good state, read back while the engine is sure to work (a copy per epoch).
+            // The new good state, read back while the engine is sure to work (a copy per call).
             let params = with_retry!(self, |engine| engine.parameters_async())?;
             let state = with_retry!(self, |engine| engine.optimizer_state_async())?;
             self.good = (params, state);
@@ -140,7 +142,7 @@ impl Engine for Fallback {
     }
 
     /// Falls back to the last good copy if the GPU cannot be read (it equals the GPU's
-    /// parameters: they change only in `train_epoch_async`, which refreshes the copy).
+    /// parameters: they change only in `train_steps_async`, which refreshes the copy).
     fn parameters_async(&self) -> EngineFuture<'_, Parameters> {
         Box::pin(async move {
             match self.engine.parameters_async().await {
@@ -180,6 +182,18 @@ impl Engine for Fallback {
             other => other?,
         }
         self.good.0 = params.clone();
+        Ok(())
+    }
+
+    fn set_optimizer(&mut self, optimizer: Optimizer) -> Result<()> {
+        match self.engine.set_optimizer(optimizer) {
+            Err(Error::Gpu(why)) if self.on_gpu => {
+                self.fall_back(why)?;
+                self.engine.set_optimizer(optimizer)?;
+            }
+            other => other?,
+        }
+        self.optimizer = optimizer;
         Ok(())
     }
 

@@ -7,24 +7,7 @@ use crate::Result;
 use crate::data::Dataset;
 use crate::train::{Engine, evaluate_async};
 
-/// `image` (`rows` x `cols` bytes, row-major) moved `dx` pixels right and `dy` pixels down
-/// (negative: left and up), zero-filled.
-pub fn shift_image(image: &[u8], rows: usize, cols: usize, dx: i32, dy: i32) -> Vec<u8> {
-    let mut out = vec![0u8; rows * cols];
-    for y in 0..rows as i32 {
-        let from_y = y - dy;
-        if !(0..rows as i32).contains(&from_y) {
-            continue;
-        }
-        for x in 0..cols as i32 {
-            let from_x = x - dx;
-            if (0..cols as i32).contains(&from_x) {
-                out[(y * cols as i32 + x) as usize] = image[(from_y * cols as i32 + from_x) as usize];
-            }
-        }
-    }
-    out
-}
+pub use crate::data::augment::shift_image;
 
 /// Every image of `data` moved by (dx, dy) ([`shift_image`]), with the same labels.
 pub fn shift_dataset(data: &Dataset, dx: i32, dy: i32) -> Dataset {

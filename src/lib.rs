@@ -19,7 +19,6 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod output;
-pub mod pacing;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod peak;
 pub mod rng;

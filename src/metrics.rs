@@ -107,7 +107,7 @@ pub fn read(path: &Path) -> Result<Vec<Row>> {
         true => "is a PNG picture, not a metrics file",
         false => "not a metrics file",
     };
-    let not_metrics = || Error::bad_data_remedy(path, problem, Remedy::MetricsFile);
+    let not_metrics = || Error::bad_data_remedy(path, problem, Remedy::MetricsFile(HEADER));
     let text = String::from_utf8(bytes).map_err(|_| not_metrics())?;
     let mut lines = text.lines();
     match lines.next() {

@@ -136,7 +136,7 @@ fn divergence_is_reported_not_hidden() {
 #[test]
 fn after_divergence_the_rate_to_try_is_one_that_works() {
     use lenet_gpu::cpu::optimizer::Optimizer;
-    use lenet_gpu::train::rate_to_try;
+    use lenet_gpu::session::rate_to_try;
     // Above the default: the default (a tenth of 100 would diverge too).
     assert_eq!(rate_to_try(&Optimizer::Sgd { lr: 100.0, momentum: 0.9 }), 0.01);
     assert_eq!(rate_to_try(&Optimizer::adam(10.0)), 0.001);

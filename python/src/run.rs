@@ -1,20 +1,16 @@
-//! What `session.rs`'s Python methods share: opening a `Session`, its run's state (held by an
-//! inference session opened from a training checkpoint or a pickle, else the training session's
-//! own), and turning it into a training session for `fit`'s settings.
+//! What `session.rs`'s Python methods share: opening a `Session` (continuing the run of a
+//! training checkpoint or a pickle when there is one) and giving it `fit`'s settings.
 //!
-//! A `Model` starts as an inference session (a seeded initialization, or a checkpoint). `fit`
-//! needs a training session with its batch size, optimizer and data size: the current one when
-//! those match (so a second `fit` continues the same run, its epochs numbered on), else a new one
-//! that continues the run from where it stands (`Session::train_from_state`: the parameters, and
-//! the optimizer state for an optimizer of the same kind), bit for bit as `lenet train --resume`
-//! continues a run, with no file written.
+//! A `Model` starts as a session that runs a model (a seeded initialization, or a checkpoint).
+//! `fit` makes it train with its settings (`Session::train_with`): the first time it becomes a
+//! training session, continuing the run it was opened with, if any, bit for bit as `lenet train
+//! --resume` continues a run, with no file written; later `fit`s change the settings of the same
+//! run, its epochs numbered on.
 
 use crate::errors::{detached, to_py, value_error};
 use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::model::{Network, arch};
-use lenet_gpu::session::{
-    DataIdentity, Notices, OptimizerKind, RunRecord, RunState, SavedModel, Session as Inner, TrainSpec,
-};
+use lenet_gpu::session::{DataIdentity, Notices, RunRecord, RunState, SavedModel, Session as Inner};
 use lenet_gpu::train::TrainConfig;
 use pyo3::prelude::*;
 use std::cell::RefCell;
@@ -22,7 +18,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The training data's identity in checkpoints made from Python: arrays, not a named collection.
-const DATASET: &str = "numpy";
+pub const DATASET: &str = "numpy";
 
 #[pyclass(module = "lenet_gpu._native")]
 pub struct Session {
@@ -33,9 +29,6 @@ pub struct Session {
     /// The session's notices ("no hardware GPU found: running on the CPU path"), as text, until
     /// the Python layer takes them.
     pub notices: Rc<RefCell<Vec<String>>>,
-    /// For an inference session opened from a training checkpoint (or a pickle of a trained
-    /// model): the run it continues, so that the next `fit` goes on with its optimizer state.
-    pub carried: Option<RunState>,
 }
 
 // SAFETY: what keeps `Session` from being `Send` and `Sync` is its `Rc`s: the notice sink it
@@ -65,13 +58,7 @@ fn sink(notices: &Rc<RefCell<Vec<String>>>) -> Notices {
 
 /// What a model file records of a network that has not trained yet: enough to reopen it.
 pub fn untrained_metadata(network: &Network, seed: u64) -> HashMap<String, String> {
-    let config = TrainConfig {
-        epochs: 1,
-        batch_size: 64,
-        optimizer: OptimizerKind::Sgd.with(None, 0.9),
-        seed,
-        ..Default::default()
-    };
+    let config = TrainConfig { seed, ..Default::default() };
     let record = RunRecord::new(network, &config, &DataIdentity::of(None, 0), 0);
     let keep = ["format", "architecture", "input", "normalization", "epoch", "seed"];
     record.to_metadata().into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect()
@@ -111,8 +98,14 @@ impl Session {
         }
         let notices = Rc::new(RefCell::new(notices));
         let notices_for = sink(&notices);
-        let inner = detached(py, || Inner::inference(device, model, notices_for).map_err(to_py))?;
-        Ok(Session { inner, device, seed, epochs_done, notices, carried })
+        let inner = detached(py, || {
+            match carried {
+                Some(state) => Inner::continuing(device, state, notices_for),
+                None => Inner::inference(device, model, notices_for),
+            }
+            .map_err(to_py)
+        })?;
+        Ok(Session { inner, device, seed, epochs_done, notices })
     }
 
     /// The metadata a model file of the current state records.
@@ -126,42 +119,9 @@ impl Session {
     /// Where the run stands: the training session's, else the one carried; None for a model
     /// that has not trained (or whose parameters were replaced).
     pub fn run_state(&self) -> lenet_gpu::Result<Option<RunState>> {
-        match self.inner.config() {
-            Some(_) => self.inner.run_state().map(Some),
-            None => Ok(self.carried.clone()),
+        match self.inner.has_run() {
+            true => self.inner.run_state().map(Some),
+            false => Ok(None),
         }
-    }
-
-    /// Makes the session a training session for `config` on `train_examples` examples (see the
-    /// module's comment).
-    pub fn ensure_training(&mut self, config: &TrainConfig, train_examples: usize) -> lenet_gpu::Result<()> {
-        let data = DataIdentity { dataset: DATASET.into(), train_examples };
-        if let (Some(current), Some(record)) = (self.inner.config(), self.inner.record())
-            && current.batch_size == config.batch_size
-            && current.optimizer == config.optimizer
-            && current.seed == config.seed
-            && current.augmentation == config.augmentation
-            && record.data == data
-        {
-            return Ok(());
-        }
-        let network = self.inner.network().clone();
-        let state = match self.run_state()? {
-            Some(state) => state,
-            None => RunState::fresh(&network, config, &data, self.epochs_done, self.inner.parameters()?),
-        };
-        let config = TrainConfig { epochs: self.epochs_done + 1, ..config.clone() };
-        let spec = TrainSpec {
-            device: self.device,
-            network,
-            config,
-            data,
-            save_to: None,
-            resume_from: None,
-            overwrite: false,
-        };
-        self.inner = Inner::train_from_state(spec, state, sink(&self.notices))?;
-        self.carried = None;
-        Ok(())
     }
 }

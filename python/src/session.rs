@@ -5,15 +5,15 @@
 
 use crate::arrays::{Data, array};
 use crate::errors::{detached, interruptible, to_py, value_error};
-use crate::run::{Session, parse_device, parse_network, untrained_metadata};
+use crate::run::{DATASET, Session, parse_device, parse_network, untrained_metadata};
 use crate::support::PyObserver;
 use lenet_gpu::checkpoint;
-use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::Dataset;
 use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::model::fusion::layer_label;
+use lenet_gpu::model::optimizer::{DEFAULT_MOMENTUM, Optimizer};
 use lenet_gpu::model::{Parameters, arch};
-use lenet_gpu::session::{GivenSettings, OptimizerKind, RunState, SavedModel};
+use lenet_gpu::session::{DataIdentity, GivenSettings, OptimizerKind, RunState, SavedModel};
 use lenet_gpu::train::TrainConfig;
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -107,7 +107,7 @@ impl Session {
         let settings = GivenSettings::default().complete(Some((&metadata, Path::new("<model>"))));
         let (optimizer, momentum) = match settings.optimizer {
             Optimizer::Sgd { momentum, .. } => ("sgd", momentum),
-            Optimizer::Adam { .. } => ("adam", 0.9),
+            Optimizer::Adam { .. } => ("adam", DEFAULT_MOMENTUM),
         };
         let out = PyDict::new(py);
         out.set_item("batch_size", settings.batch_size)?;
@@ -154,13 +154,8 @@ impl Session {
         augment: u32,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(Bound<'py, PyDict>, Option<Py<PyAny>>)> {
-        let kind = match optimizer {
-            "sgd" => OptimizerKind::Sgd,
-            "adam" => OptimizerKind::Adam,
-            other => {
-                return Err(value_error(format!("optimizer must be \"sgd\" or \"adam\", got {other:?}")));
-            }
-        };
+        let kind: OptimizerKind =
+            optimizer.parse().map_err(|why| value_error(format!("optimizer: {why}")))?;
         let config = TrainConfig {
             epochs: self.epochs_done + 1,
             batch_size,
@@ -169,13 +164,13 @@ impl Session {
             augmentation: Augmentation::shift(augment),
             ..Default::default()
         };
-        config.validate().map_err(to_py)?;
         let split = &data.split;
         let mut observer = PyObserver { callback: progress, last: None, pending: None };
-        // Opening the training session (its pipelines, on a GPU) is one piece of work, the epoch
-        // another: each session has its own interrupt.
+        // Giving the session its settings (the first time, opening a training engine and its
+        // pipelines) is one piece of work, the epoch another.
+        let identity = DataIdentity { dataset: DATASET.into(), train_examples: split.train.len() };
         let (opened, signal) = interruptible(py, &self.inner.interrupt(), || {
-            self.ensure_training(&config, split.train.len()).map_err(to_py)
+            self.inner.train_with(config, identity).map_err(to_py)
         });
         signal.map_or(opened, Err)?;
         let (report, signal) =

@@ -10,6 +10,7 @@ use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
 use crate::train::{Engine, EngineFuture, Interrupt, LayerOutput, Progress, feature_layers};
 use crate::{Error, Result};
+use std::ops::Range;
 
 /// Examples per forward pass when predicting: large enough to keep both cores busy.
 const PREDICT_BATCH: usize = 500;
@@ -134,18 +135,20 @@ impl CpuEngine {
         &self.grads
     }
 
-    fn train_epoch_now(
+    fn train_steps_now(
         &mut self,
         data: &Dataset,
         order: &[u32],
+        examples: Range<usize>,
         batch_size: usize,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
-        crate::train::check_epoch(data, order, batch_size)?;
+        crate::train::check_epoch(data, order, &examples, batch_size)?;
         let start = web_time::Instant::now();
         let mut totals = Progress::default();
-        for (step, indices) in order.chunks(batch_size).enumerate() {
-            let shifted = self.augmentation.map(|shift| (shift, step * batch_size));
+        let (first, count) = (examples.start, examples.len());
+        for (step, indices) in order[examples].chunks(batch_size).enumerate() {
+            let shifted = self.augmentation.map(|shift| (shift, first + step * batch_size));
             let stats = self.train_step_at(data, indices, shifted);
             totals.images_done += indices.len();
             totals.loss_sum += stats.loss_sum as f64;
@@ -159,7 +162,7 @@ impl CpuEngine {
             if totals.diverged_at_step.is_some() {
                 break; // the caller reports it
             }
-            if self.interrupt.requested() && totals.images_done < order.len() {
+            if self.interrupt.requested() && totals.images_done < count {
                 return Err(Error::Interrupted { steps_done: totals.steps_done });
             }
         }
@@ -223,14 +226,15 @@ impl Engine for CpuEngine {
         format!("CPU ({} threads)", rayon::current_num_threads())
     }
 
-    fn train_epoch_async<'a>(
+    fn train_steps_async<'a>(
         &'a mut self,
         data: &'a Dataset,
         order: &'a [u32],
+        examples: Range<usize>,
         batch_size: usize,
         progress: &'a mut dyn FnMut(Progress),
     ) -> EngineFuture<'a, Progress> {
-        Box::pin(async move { self.train_epoch_now(data, order, batch_size, progress) })
+        Box::pin(async move { self.train_steps_now(data, order, examples, batch_size, progress) })
     }
 
     fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>> {
@@ -266,6 +270,11 @@ impl Engine for CpuEngine {
     fn set_parameters(&mut self, params: &Parameters) -> Result<()> {
         crate::train::check_parameters(&self.plan, params)?;
         self.params.values.copy_from_slice(&params.values);
+        Ok(())
+    }
+
+    fn set_optimizer(&mut self, optimizer: Optimizer) -> Result<()> {
+        self.optimizer = optimizer;
         Ok(())
     }
 

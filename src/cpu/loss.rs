@@ -1,7 +1,7 @@
 //! Softmax cross-entropy, fused with its gradient, as PyTorch's `F.cross_entropy` with mean
 //! reduction. GPU twin: `shaders/loss.wgsl`.
 
-pub use crate::model::loss::LossStats;
+pub use crate::model::LossStats;
 
 /// Given logits [N, C] and labels [N], returns the summed loss and the correct count, and writes
 /// d_logits [N, C] = (softmax(logits) − onehot(label)) / N, the gradient of the mean loss.

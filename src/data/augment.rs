@@ -1,6 +1,6 @@
 //! `train --augment shift:N`: every training image of every step moved by a whole number of
 //! pixels, (dx, dy) each uniform in [-N, N], zero-filled on the bytes before normalization (as
-//! `invariance::shift_image` does). It happens where a batch is assembled: in the CPU path's
+//! `shift_image` does). It happens where a batch is assembled: in the CPU path's
 //! gather (`Dataset::gather_shifted`) and in the GPU's gather kernel, from the resident bytes.
 //!
 //! The offsets are drawn from the seed without uploading anything per step: each epoch has a
@@ -11,7 +11,6 @@
 //! the same keys, so it moves the same images the same way.
 
 use super::Dataset;
-use crate::invariance::shift_image;
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -92,6 +91,25 @@ impl std::str::FromStr for Augmentation {
             _ => Err(bad(format!("the shift must be a whole number of pixels from 1 to {MAX_SHIFT}"))),
         }
     }
+}
+
+/// `image` (`rows` x `cols` bytes, row-major) moved `dx` pixels right and `dy` pixels down
+/// (negative: left and up), zero-filled.
+pub fn shift_image(image: &[u8], rows: usize, cols: usize, dx: i32, dy: i32) -> Vec<u8> {
+    let mut out = vec![0u8; rows * cols];
+    for y in 0..rows as i32 {
+        let from_y = y - dy;
+        if !(0..rows as i32).contains(&from_y) {
+            continue;
+        }
+        for x in 0..cols as i32 {
+            let from_x = x - dx;
+            if (0..cols as i32).contains(&from_x) {
+                out[(y * cols as i32 + x) as usize] = image[(from_y * cols as i32 + from_x) as usize];
+            }
+        }
+    }
+    out
 }
 
 /// A bijective 32-bit integer hash (Chris Wellons' lowbias32): every input bit moves about half

@@ -36,6 +36,28 @@ pub enum DatasetChoice {
 }
 
 impl DatasetChoice {
+    pub const ALL: [DatasetChoice; 5] = [
+        DatasetChoice::Auto,
+        DatasetChoice::Mnist,
+        DatasetChoice::FashionMnist,
+        DatasetChoice::Cifar10,
+        DatasetChoice::Synthetic,
+    ];
+
+    /// Its name, as `--dataset` takes it: a collection's key, or "auto".
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetChoice::Auto => "auto",
+            DatasetChoice::Synthetic => "synthetic",
+            other => other.collection().expect("a collection").key(),
+        }
+    }
+
+    /// The choice a run's recorded data set key names (None: an unknown one).
+    pub fn named(key: &str) -> Option<DatasetChoice> {
+        DatasetChoice::ALL.into_iter().find(|c| c.name() == key)
+    }
+
     /// The collection this choice looks for, if any.
     pub fn collection(self) -> Option<Collection> {
         match self {

@@ -14,7 +14,7 @@ use super::kernels::gather::{gather_levels, pack_images};
 use super::kernels::{Activation, Dispatch, Kernel, Kernels, StepUniform, pack_bytes, step_group};
 use crate::data::Dataset;
 use crate::data::augment::EpochShift;
-use crate::model::loss::LossStats;
+use crate::model::LossStats;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 use crate::model::schedule::UpdateRates;
 use crate::model::shapes::{ConvShape, DenseShape, PoolShape};

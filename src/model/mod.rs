@@ -5,7 +5,6 @@
 
 pub mod arch;
 pub mod fusion;
-pub mod loss;
 pub mod optimizer;
 mod params;
 pub mod schedule;
@@ -16,3 +15,12 @@ pub use arch::parse_network;
 pub(crate) use params::views;
 pub use params::{ParamView, Parameters};
 pub use spec::{Layer, Network, Plan, PlannedLayer, Shape};
+
+/// What one batch's loss computation reports, on either path (`cpu::loss`, `shaders/loss.wgsl`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LossStats {
+    /// Sum over the batch of each example's loss (divide by the batch size for the mean).
+    pub loss_sum: f32,
+    /// How many examples had their label as the highest logit.
+    pub correct: u32,
+}

@@ -27,6 +27,16 @@ impl Session {
         pollster::block_on(Session::train_from_state_async(spec, state, notices))
     }
 
+    /// `continuing_async`, waiting for it.
+    pub fn continuing(device: DeviceChoice, state: super::RunState, notices: Notices) -> Result<Session> {
+        pollster::block_on(Session::continuing_async(device, state, notices))
+    }
+
+    /// `train_with_async`, waiting for it.
+    pub fn train_with(&mut self, config: crate::train::TrainConfig, data: super::DataIdentity) -> Result<()> {
+        pollster::block_on(self.train_with_async(config, data))
+    }
+
     /// `inference_async`, waiting for it.
     pub fn inference(device: DeviceChoice, model: SavedModel, notices: Notices) -> Result<Session> {
         pollster::block_on(Session::inference_async(device, model, notices))
@@ -35,6 +45,16 @@ impl Session {
     /// `train_epoch_async`, waiting for it.
     pub fn train_epoch(&mut self, split: &Split, observer: &mut dyn Observer) -> Result<EpochReport> {
         pollster::block_on(self.train_epoch_async(split, observer))
+    }
+
+    /// `train_steps_async`, waiting for it.
+    pub fn train_steps(
+        &mut self,
+        split: &Split,
+        steps: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<crate::train::Progress> {
+        pollster::block_on(self.train_steps_async(split, steps, observer))
     }
 
     /// `train_all_async`, waiting for it.

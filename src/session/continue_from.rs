@@ -7,13 +7,16 @@
 
 use super::{Notice, Notices, SavedModel, Session, TrainSpec, record};
 use crate::checkpoint;
-use crate::cpu::optimizer::{Optimizer, OptimizerState};
+use crate::cpu::optimizer::OptimizerState;
 use crate::error::{ResumeProblem, RunSetting};
+use crate::gpu::DeviceChoice;
 use crate::model::{Network, Parameters, arch};
 use crate::session::{DataIdentity, GivenSettings, RunRecord};
+use crate::train::TrainConfig;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 
 /// Where a run stands: what a session continuing it needs.
 #[derive(Clone, Debug)]
@@ -31,7 +34,7 @@ impl RunState {
     /// file without an optimizer file): it continues from there with the next epoch's shuffle.
     pub fn fresh(
         network: &Network,
-        config: &crate::train::TrainConfig,
+        config: &TrainConfig,
         data: &DataIdentity,
         epochs_done: usize,
         params: Parameters,
@@ -107,37 +110,79 @@ fn recorded_run(network: Network, metadata: &HashMap<String, String>, path: &Pat
     })?;
     let settings =
         GivenSettings { network: Some(network), ..GivenSettings::default() }.complete(Some((metadata, path)));
-    Ok(RunRecord {
-        network: settings.network,
-        data: DataIdentity::recorded(metadata).unwrap_or_else(|| DataIdentity::of(None, 0)),
-        epoch,
-        seed: settings.seed,
-        batch_size: settings.batch_size,
-        optimizer: settings.optimizer,
-        epochs: settings.epochs,
-        schedule: settings.schedule,
-        weight_decay: settings.weight_decay,
-        augmentation: settings.augmentation,
-        validation: settings.validation,
-        run_id: metadata.get(record::RUN_ID).cloned(),
-    })
-}
-
-/// Whether an optimizer state made by `a` can go on under `b` (SGD's velocity under another rate
-/// or momentum, Adam's moments under another rate), not whether their settings are the same.
-fn same_kind(a: &Optimizer, b: &Optimizer) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
+    let data = DataIdentity::recorded(metadata).unwrap_or_else(|| DataIdentity::of(None, 0));
+    let record = RunRecord::new(&settings.network, &settings.config(), &data, epoch);
+    let position = record::recorded_position(metadata);
+    Ok(RunRecord { position, run_id: metadata.get(record::RUN_ID).cloned(), ..record })
 }
 
 impl Session {
-    /// Where the session's run stands now: its record, parameters and optimizer state. An error
-    /// for a session opened only to run a model.
+    /// Where the session's run stands now: its record, parameters and optimizer state (for a
+    /// session opened by `continuing_async`, the run it continues). An error for a session
+    /// opened only to run a model.
     pub async fn run_state_async(&self) -> Result<RunState> {
+        if let (None, Some(carried)) = (&self.run, &self.carried) {
+            return Ok(carried.clone());
+        }
         self.run()?;
         let record = self.record().expect("a training session records its run");
         let params = self.engine.parameters_async().await?;
         let optimizer = self.engine.optimizer_state_async().await?;
         Ok(RunState { record, params, optimizer })
+    }
+
+    /// Opens a session that runs the model of `state` (`inference_async`) and, asked to train
+    /// (`train_with_async`), continues the run: a model saved with its optimizer state, or a
+    /// pickled one, goes on exactly where it stopped.
+    pub async fn continuing_async(
+        device: DeviceChoice,
+        state: RunState,
+        notices: Notices,
+    ) -> Result<Session> {
+        let mut session = Session::inference_async(device, state.model(), notices).await?;
+        session.carried = Some(state);
+        Ok(session)
+    }
+
+    /// Whether the session trains, or continues a run when it does (`continuing_async`).
+    pub fn has_run(&self) -> bool {
+        self.run.is_some() || self.carried.is_some()
+    }
+
+    /// Makes the session train with `config` on `data` from where it stands. A training session
+    /// changes its settings (`set_settings`). A session opened to run a model becomes a
+    /// training one on the same device, with the same interrupt: it continues the run it was
+    /// opened with (`continuing_async`) as `train_from_state_async` does, else it starts a run
+    /// from the model's parameters with a fresh optimizer, counting on from the epochs its
+    /// file records.
+    pub async fn train_with_async(&mut self, config: TrainConfig, data: DataIdentity) -> Result<()> {
+        if self.run.is_some() {
+            return self.set_settings(config, data);
+        }
+        let state = match &self.carried {
+            Some(state) => state.clone(),
+            None => {
+                let epochs_done = record::recorded_epoch(&self.metadata).unwrap_or(0);
+                let params = self.parameters_async().await?;
+                RunState::fresh(&self.network, &config, &data, epochs_done, params)
+            }
+        };
+        let spec = TrainSpec {
+            device: self.device,
+            network: self.network.clone(),
+            config,
+            data,
+            save_to: None,
+            resume_from: None,
+            overwrite: false,
+        };
+        let notices = Rc::clone(&self.notices);
+        let forward: Notices = Box::new(move |notice| (notices.borrow_mut())(notice));
+        let mut trained = Session::train_from_state_async(spec, state, forward).await?;
+        trained.engine.set_interrupt(self.interrupt.clone());
+        trained.interrupt = self.interrupt.clone();
+        *self = trained;
+        Ok(())
     }
 
     /// Opens a session that continues the run `state` with `spec`'s settings. The parameters
@@ -160,14 +205,19 @@ impl Session {
                 spec.network.layers_string()
             )));
         }
-        let carry = same_kind(&state.record.optimizer, &spec.config.optimizer);
+        // SGD's velocity goes on under another rate or momentum, Adam's moments under another rate.
+        let carry = state.record.optimizer.kind() == spec.config.optimizer.kind();
         let RunState { record, params, optimizer } = state;
         let mut session = Session::train_from_async(spec, params, notices).await?;
         if carry {
             session.engine.set_optimizer_state(&optimizer)?;
         }
         let run = session.run.as_mut().expect("a training session");
-        run.epochs_done = record.epoch;
+        // Within an epoch, its order goes on only for the data and seed it was drawn for.
+        let same_order = record.data == run.data
+            && record.seed == run.config.seed
+            && record.validation == run.config.validation;
+        run.epochs.resume_at(record.epoch, if same_order { record.position } else { 0 });
         if record.run_id.is_some() {
             run.run_id = record.run_id;
         }

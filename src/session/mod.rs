@@ -13,29 +13,29 @@ mod data;
 mod device;
 mod model_file;
 mod notice;
-mod optimizer_kind;
-mod probabilities;
 mod recipe;
 pub mod record;
 
+pub use crate::evaluation::{softmax, top_k};
+pub use crate::model::optimizer::{OptimizerKind, rate_to_try};
 pub use advice::{CHANCE_STEPS, ChanceLevel, chance_level};
 pub use continue_from::RunState;
 pub use data::{DataRequest, load_data};
 pub use device::set_cpu_threads;
 pub use model_file::SavedModel;
 pub use notice::{Notice, Notices};
-pub use optimizer_kind::{OptimizerKind, rate_to_try};
-pub use probabilities::{softmax, top_k};
 pub use recipe::Recipe;
 pub use record::{DataIdentity, GivenSettings, RunRecord, RunSettings};
 
 use crate::checkpoint;
-use crate::cpu::optimizer::OptimizerState;
 use crate::data::{Dataset, Split};
 use crate::error::Divergence;
 use crate::gpu::DeviceChoice;
+use crate::model::optimizer::OptimizerState;
 use crate::model::{Network, Parameters, Plan, arch};
-use crate::train::{self, Engine, EpochReport, Evaluation, Interrupt, LayerOutput, Observer, TrainConfig};
+use crate::train::{
+    self, Engine, EpochReport, Epochs, Evaluation, Interrupt, LayerOutput, Observer, Progress, TrainConfig,
+};
 use crate::{Error, Result};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -63,7 +63,8 @@ pub struct TrainSpec {
 struct Run {
     config: TrainConfig,
     data: DataIdentity,
-    epochs_done: usize,
+    /// Where the run stands in its epochs.
+    epochs: Epochs,
     save_to: Option<PathBuf>,
     last_saved: Option<usize>,
     /// Recorded in both files of every save (see `RunRecord::run_id`).
@@ -82,6 +83,12 @@ pub struct Session {
     metadata: std::collections::HashMap<String, String>,
     /// Stops training early when requested (`interrupt`).
     interrupt: Interrupt,
+    /// Where it was asked to run, and who hears its notices: what a new engine for it needs.
+    device: DeviceChoice,
+    notices: Rc<RefCell<Notices>>,
+    /// For a session opened to run a model saved from a run (`continuing_async`): that run,
+    /// which training this session continues (`train_with_async`).
+    carried: Option<RunState>,
 }
 
 impl Session {
@@ -118,9 +125,8 @@ impl Session {
         // A resumed run keeps the id of the run it continues; any other run gets a new one.
         let (params, resumed, run_id) = match &resume_from {
             Some(from) => {
-                let (params, state, epoch, run_id) =
-                    load_resume(from, &record, &plan, config.epochs, &notices)?;
-                (params, Some((state, epoch)), run_id)
+                let saved = load_resume(from, &record, &plan, config.epochs, &notices)?;
+                (saved.params, Some((saved.optimizer, saved.epoch, saved.position)), saved.run_id)
             }
             None => match start {
                 Some(params) if params.values.len() == plan.parameter_count => {
@@ -140,13 +146,13 @@ impl Session {
             record::refuse_overwrite(path, run_id.as_deref())?;
         }
         let mut engine = device::open_engine(device, plan, params, config.optimizer, &notices).await?;
-        let mut epochs_done = 0;
-        if let Some((state, epoch)) = resumed {
+        let mut epochs = Epochs::after(0, true);
+        if let Some((state, epoch, position)) = resumed {
             engine.set_optimizer_state(&state)?;
-            epochs_done = epoch;
+            epochs.resume_at(epoch, position);
         }
-        let run = Run { config, data, epochs_done, save_to, last_saved: None, run_id, last_test: None };
-        Ok(Session::new(engine, network, Some(run), Default::default()))
+        let run = Run { config, data, epochs, save_to, last_saved: None, run_id, last_test: None };
+        Ok(Session::new(engine, network, Some(run), Default::default(), device, notices))
     }
 
     /// Opens a session that only runs `model` (evaluate, predict, activations).
@@ -158,7 +164,7 @@ impl Session {
         let notices = Rc::new(RefCell::new(notices));
         let plan = arch::plan_for_mnist(&model.network)?;
         let engine = device::open_inference_engine(device, plan, model.params, &notices).await?;
-        Ok(Session::new(engine, model.network, None, model.metadata))
+        Ok(Session::new(engine, model.network, None, model.metadata, device, notices))
     }
 
     pub fn network(&self) -> &Network {
@@ -179,10 +185,12 @@ impl Session {
         network: Network,
         run: Option<Run>,
         metadata: std::collections::HashMap<String, String>,
+        device: DeviceChoice,
+        notices: Rc<RefCell<Notices>>,
     ) -> Session {
         let interrupt = Interrupt::new();
         engine.set_interrupt(interrupt.clone());
-        Session { engine, network, run, metadata, interrupt }
+        Session { engine, network, run, metadata, interrupt, device, notices, carried: None }
     }
 
     /// A handle that stops training early from anywhere (a signal handler, another thread, a
@@ -203,14 +211,12 @@ impl Session {
     }
 
     fn run(&self) -> Result<&Run> {
-        self.run
-            .as_ref()
-            .ok_or_else(|| Error::InvalidArgument("this session was opened only to run a model".into()))
+        self.run.as_ref().ok_or_else(inference_only)
     }
 
     /// Epochs trained so far in the run (the saved ones of a resumed run included).
     pub fn epochs_done(&self) -> usize {
-        self.run.as_ref().map_or(0, |r| r.epochs_done)
+        self.run.as_ref().map_or(0, |r| r.epochs.done())
     }
 
     /// The last epoch saved to the run's save path in this session, if any.
@@ -220,7 +226,7 @@ impl Session {
 
     /// Whether the run has epochs left to train.
     pub fn epochs_left(&self) -> bool {
-        self.run.as_ref().is_some_and(|r| r.epochs_done < r.config.epochs)
+        self.run.as_ref().is_some_and(|r| r.epochs.done() < r.config.epochs)
     }
 
     /// The run's settings.
@@ -228,42 +234,20 @@ impl Session {
         self.run.as_ref().map(|r| &r.config)
     }
 
-    /// Trains the next epoch, evaluates it on `split.test`, and saves the run if asked to. A
-    /// diverging epoch is an error saying where the last good model is. On the GPU path a page
-    /// awaiting this yields to the browser at every submission's readback.
+    /// Trains the rest of the epoch under way (all of the next one between epochs), evaluates
+    /// it on the validation split and `split.test`, and saves the run if asked to. A diverging
+    /// epoch is rolled back to its start, and the error says where the last good model is. On
+    /// the GPU path a page awaiting this yields to the browser at every submission's readback.
     pub async fn train_epoch_async(
         &mut self,
         split: &Split,
         observer: &mut dyn Observer,
     ) -> Result<EpochReport> {
         self.run()?;
-        // What a diverging epoch rolls back to (a copy an epoch: one readback on a GPU).
-        let before = (self.engine.parameters_async().await?, self.engine.optimizer_state_async().await?);
         let run = self.run.as_mut().expect("a training run");
-        let epoch = run.epochs_done + 1;
-        let trained =
-            train::train_epoch_async(self.engine.as_mut(), split, &run.config, epoch, observer).await;
-        let report = match trained {
-            Err(Error::Diverged(Divergence::Loss {
-                loss, epoch, step, learning_rate, rate_to_try, ..
-            })) => {
-                let last_saved = run.save_to.clone().zip(run.last_saved);
-                self.engine.set_parameters(&before.0)?;
-                self.engine.set_optimizer_state(&before.1)?;
-                let divergence = Divergence::Loss {
-                    loss,
-                    epoch,
-                    step,
-                    learning_rate,
-                    rate_to_try,
-                    last_saved,
-                    restored: true,
-                };
-                return Err(Error::Diverged(divergence));
-            }
-            other => other?,
-        };
-        run.epochs_done = epoch;
+        let trained = run.epochs.train_epoch_async(self.engine.as_mut(), split, &run.config, observer).await;
+        let report = trained.map_err(|e| with_last_saved(e, run))?;
+        let epoch = report.epoch;
         run.last_test = Some((report.test_accuracy, split.test.len()));
         if let Some(path) = run.save_to.clone() {
             self.save_training_async(&path)
@@ -272,6 +256,75 @@ impl Session {
             self.run.as_mut().expect("a training run").last_saved = Some(epoch);
         }
         Ok(report)
+    }
+
+    /// Trains `steps` steps from where the run stands, continuing the seeded epochs exactly:
+    /// N steps and then M train as N + M at once, bit for bit, running on into the next epochs
+    /// (each epoch's last batch may be smaller). An epoch whose last step is among them counts
+    /// as done, neither evaluated nor saved (`train_epoch_async` does both). Interrupted, the
+    /// steps trained count and the next call goes on after them; diverging, the epoch under way
+    /// is rolled back to its start. Resolves to this call's totals.
+    pub async fn train_steps_async(
+        &mut self,
+        split: &Split,
+        steps: usize,
+        observer: &mut dyn Observer,
+    ) -> Result<Progress> {
+        self.run()?;
+        let run = self.run.as_mut().expect("a training run");
+        let trained =
+            run.epochs.train_steps_async(self.engine.as_mut(), split, &run.config, steps, observer).await;
+        trained.map_err(|e| with_last_saved(e, run))
+    }
+
+    /// Changes the run's settings from its next step on, the parameters and the place in the
+    /// epochs kept: a new learning rate, momentum or batch size takes effect at once (on a GPU
+    /// the rate without rebuilding anything); another optimizer kind starts with a fresh state
+    /// (SGD's velocity goes on under another rate or momentum, Adam's moments under another
+    /// rate); another data set, seed or validation split starts the next epoch afresh on it.
+    /// `config.epochs` is the run's total, which the schedules are drawn over.
+    pub fn set_settings(&mut self, config: TrainConfig, data: DataIdentity) -> Result<()> {
+        config.validate()?;
+        let run = self.run.as_mut().ok_or_else(inference_only)?;
+        if matches!(self.device, DeviceChoice::Cpu | DeviceChoice::Auto)
+            && config.batch_size > run.config.batch_size
+        {
+            let largest_step = config.batch_size.min(data.train_examples.max(1));
+            crate::memory::check_training(self.engine.plan(), largest_step, &config.optimizer)?;
+        }
+        if config.optimizer != run.config.optimizer {
+            self.engine.set_optimizer(config.optimizer)?;
+            if config.optimizer.kind() != run.config.optimizer.kind() {
+                let fresh = OptimizerState::new(self.engine.plan().parameter_count);
+                self.engine.set_optimizer_state(&fresh)?;
+            }
+        }
+        if data != run.data {
+            run.epochs.leave_epoch();
+        }
+        (run.config, run.data) = (config, data);
+        Ok(())
+    }
+
+    /// Leaves the epoch under way, if any: the next step starts the epoch after the last one
+    /// done afresh (for data replaced in place).
+    pub fn leave_epoch(&mut self) {
+        if let Some(run) = &mut self.run {
+            run.epochs.leave_epoch();
+        }
+    }
+
+    /// `set_settings` with another learning rate alone.
+    pub fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        let run = self.run()?;
+        let config = TrainConfig { optimizer: run.config.optimizer.at_rate(lr), ..run.config.clone() };
+        let data = run.data.clone();
+        self.set_settings(config, data)
+    }
+
+    /// Examples of the next epoch trained so far (0 between epochs).
+    pub fn epoch_position(&self) -> usize {
+        self.run.as_ref().map_or(0, |r| r.epochs.position())
     }
 
     /// Trains every epoch left (see `train_epoch_async`).
@@ -329,8 +382,11 @@ impl Session {
     /// What a checkpoint of the run records now (None for an inference session).
     pub fn record(&self) -> Option<RunRecord> {
         let run = self.run.as_ref()?;
-        let record = RunRecord::new(&self.network, &run.config, &run.data, run.epochs_done);
-        Some(RunRecord { run_id: run.run_id.clone(), ..record })
+        // A run trained step by step may go past the epochs it was opened for (a page's).
+        let epochs = run.config.epochs.max(run.epochs.done());
+        let config = TrainConfig { epochs, ..run.config.clone() };
+        let record = RunRecord::new(&self.network, &config, &run.data, run.epochs.done());
+        Some(RunRecord { run_id: run.run_id.clone(), position: run.epochs.position(), ..record })
     }
 
     /// The metadata a model file of this session holds: the run record, or the metadata the
@@ -344,14 +400,22 @@ impl Session {
         metadata
     }
 
+    /// The metadata of a model file without its optimizer file: no place within an epoch, which
+    /// only a run's pair of files continues from.
+    fn model_alone_metadata(&self) -> std::collections::HashMap<String, String> {
+        let mut metadata = self.model_metadata();
+        metadata.remove(record::POSITION);
+        metadata
+    }
+
     /// Saves the model (safetensors, PyTorch's state_dict names) to `path`, atomically.
     pub async fn save_async(&self, path: &Path) -> Result<()> {
-        checkpoint::save(path, &self.parameters_async().await?, self.model_metadata())
+        checkpoint::save(path, &self.parameters_async().await?, self.model_alone_metadata())
     }
 
     /// The model as the bytes `save_async` would write.
     pub async fn to_bytes_async(&self) -> Result<Vec<u8>> {
-        checkpoint::to_bytes(&self.parameters_async().await?, self.model_metadata())
+        checkpoint::to_bytes(&self.parameters_async().await?, self.model_alone_metadata())
     }
 
     /// Saves the model and, beside it, the optimizer state a resumed run needs.
@@ -360,6 +424,32 @@ impl Session {
         let params = self.engine.parameters_async().await?;
         let state = self.engine.optimizer_state_async().await?;
         checkpoint::save_training(path, &params, &state, self.model_metadata())
+    }
+}
+
+/// What a session opened to run a model answers when asked to train.
+fn inference_only() -> Error {
+    Error::InvalidArgument("this session was opened only to run a model".into())
+}
+
+/// A diverged run's error with where its last good model is saved.
+fn with_last_saved(e: Error, run: &Run) -> Error {
+    match e {
+        Error::Diverged(Divergence::Loss {
+            loss, epoch, step, learning_rate, rate_to_try, restored, ..
+        }) => {
+            let last_saved = run.save_to.clone().zip(run.last_saved);
+            Error::Diverged(Divergence::Loss {
+                loss,
+                epoch,
+                step,
+                learning_rate,
+                rate_to_try,
+                last_saved,
+                restored,
+            })
+        }
+        other => other,
     }
 }
 
@@ -380,7 +470,17 @@ fn cannot_resume_from(from: &Path, e: Error) -> Error {
     }
 }
 
-/// For a resumed run: the parameters, optimizer state, last epoch and run id saved in `from`,
+/// What a resumed run starts from.
+struct Resumed {
+    params: Parameters,
+    optimizer: OptimizerState,
+    /// The last epoch trained, and the examples of the next one trained.
+    epoch: usize,
+    position: usize,
+    run_id: Option<String>,
+}
+
+/// For a resumed run: what it starts from, saved in `from`,
 /// after checking the saved run had the settings of `record` and has epochs left before `epochs`.
 fn load_resume(
     from: &Path,
@@ -388,7 +488,7 @@ fn load_resume(
     plan: &Plan,
     epochs: usize,
     notices: &Rc<RefCell<Notices>>,
-) -> Result<(Parameters, OptimizerState, usize, Option<String>)> {
+) -> Result<Resumed> {
     let unreadable = |e: Error| cannot_resume_from(from, e);
     // The settings first (the model file records the same ones as its optimizer state).
     let metadata = resume_metadata(from)?;
@@ -401,5 +501,6 @@ fn load_resume(
     }
     let epoch = record::resumable_epoch(&saved.metadata, from, epochs)?;
     let run_id = saved.metadata.get(record::RUN_ID).cloned();
-    Ok((saved.params, saved.optimizer, epoch, run_id))
+    let position = record::recorded_position(&saved.metadata);
+    Ok(Resumed { params: saved.params, optimizer: saved.optimizer, epoch, position, run_id })
 }

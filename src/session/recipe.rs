@@ -3,9 +3,9 @@
 //! does not give itself. The figures each reaches, and how it was tuned, are in docs/recipes.md
 //! ("Getting to 99%").
 
-use super::optimizer_kind::OptimizerKind;
 use super::record::GivenSettings;
 use crate::data::augment::Augmentation;
+use crate::model::optimizer::OptimizerKind;
 use crate::model::schedule::ScheduleKind;
 
 /// A named set of training settings.

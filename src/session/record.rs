@@ -3,11 +3,11 @@
 //! resume the run exactly, which needs the same settings (`check_resume`).
 
 use crate::checkpoint;
-use crate::cpu::optimizer::Optimizer;
 use crate::data::Normalization;
 use crate::data::augment::Augmentation;
 use crate::error::{ResumeProblem, RunSetting};
 use crate::model::Network;
+use crate::model::optimizer::{DEFAULT_MOMENTUM, Optimizer};
 use crate::model::schedule::{Schedule, ScheduleKind};
 use crate::session::OptimizerKind;
 use crate::train::TrainConfig;
@@ -75,6 +75,22 @@ pub struct RunSettings {
     pub validation: usize,
 }
 
+impl RunSettings {
+    /// What the training loop needs of them (all but the network).
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            seed: self.seed,
+            schedule: self.schedule,
+            weight_decay: self.weight_decay,
+            augmentation: self.augmentation,
+            validation: self.validation,
+        }
+    }
+}
+
 impl GivenSettings {
     /// The settings of a run: those given; for the others, those the run being resumed records
     /// in `recorded` (its checkpoint's metadata; `path` names it), so that a resumed run continues
@@ -88,18 +104,17 @@ impl GivenSettings {
         let get = |setting: RunSetting| metadata.and_then(|m| m.get(setting.key()));
         let saved_optimizer =
             get(RunSetting::Optimizer).and_then(|text| checkpoint::parse_optimizer_description(text));
-        let kind_of = |o: &Optimizer| match o {
-            Optimizer::Sgd { .. } => OptimizerKind::Sgd,
-            Optimizer::Adam { .. } => OptimizerKind::Adam,
-        };
-        let kind = self.optimizer.or(saved_optimizer.as_ref().map(kind_of)).unwrap_or(OptimizerKind::Sgd);
+        let kind_of = Optimizer::kind;
+        let defaults = TrainConfig::default();
+        let kind =
+            self.optimizer.or(saved_optimizer.as_ref().map(kind_of)).unwrap_or(defaults.optimizer.kind());
         let same = saved_optimizer.filter(|o| kind_of(o) == kind);
         let lr = self.lr.or(same.map(|o| o.lr()));
         let saved_momentum = match same {
             Some(Optimizer::Sgd { momentum, .. }) => Some(momentum),
             _ => None,
         };
-        let momentum = self.momentum.or(saved_momentum).unwrap_or(0.9);
+        let momentum = self.momentum.or(saved_momentum).unwrap_or(DEFAULT_MOMENTUM);
         let saved_network = recorded.and_then(|(m, path)| checkpoint::network_in(m, path).ok().flatten());
         fn parsed<T: std::str::FromStr>(
             metadata: Option<&HashMap<String, String>>,
@@ -113,17 +128,23 @@ impl GivenSettings {
         };
         RunSettings {
             network: self.network.or(saved_network).unwrap_or_else(Network::lenet5),
-            seed: self.seed.or(get(RunSetting::Seed).and_then(|s| s.parse().ok())).unwrap_or(1),
+            seed: self.seed.or(get(RunSetting::Seed).and_then(|s| s.parse().ok())).unwrap_or(defaults.seed),
             batch_size: self
                 .batch_size
                 .or(get(RunSetting::BatchSize).and_then(|s| s.parse().ok()))
-                .unwrap_or(64),
+                .unwrap_or(defaults.batch_size),
             optimizer: kind.with(lr, momentum),
-            epochs: self.epochs.or(parsed(metadata, RunSetting::Epochs)).unwrap_or(1),
+            epochs: self.epochs.or(parsed(metadata, RunSetting::Epochs)).unwrap_or(defaults.epochs),
             schedule,
-            weight_decay: self.weight_decay.or(parsed(metadata, RunSetting::WeightDecay)).unwrap_or(0.0),
+            weight_decay: self
+                .weight_decay
+                .or(parsed(metadata, RunSetting::WeightDecay))
+                .unwrap_or(defaults.weight_decay),
             augmentation: self.augmentation.or(parsed(metadata, RunSetting::Augment)).unwrap_or_default(),
-            validation: self.validation.or(parsed(metadata, RunSetting::Validation)).unwrap_or(0),
+            validation: self
+                .validation
+                .or(parsed(metadata, RunSetting::Validation))
+                .unwrap_or(defaults.validation),
         }
     }
 }
@@ -135,6 +156,9 @@ pub struct RunRecord {
     pub data: DataIdentity,
     /// The last epoch trained (counted from 1).
     pub epoch: usize,
+    /// Examples of the epoch after it trained so far (0 between epochs): a run saved between two
+    /// steps (a page's, an interrupted notebook's) goes on after them.
+    pub position: usize,
     pub seed: u64,
     pub batch_size: usize,
     pub optimizer: Optimizer,
@@ -157,6 +181,7 @@ impl RunRecord {
             network: network.clone(),
             data: data.clone(),
             epoch,
+            position: 0,
             seed: config.seed,
             batch_size: config.batch_size,
             optimizer: config.optimizer,
@@ -193,6 +218,9 @@ impl RunRecord {
         }
         if let Some(id) = &self.run_id {
             metadata.insert(RUN_ID.to_string(), id.clone());
+        }
+        if self.position > 0 {
+            metadata.insert(POSITION.to_string(), self.position.to_string());
         }
         metadata
     }
@@ -324,6 +352,15 @@ pub fn refuse_overwrite(path: &Path, run_id: Option<&str>) -> Result<()> {
         Err(_) => "a file that is not a model of this run".to_string(),
     };
     Err(Error::WouldOverwrite { path: path.to_path_buf(), held })
+}
+
+/// The metadata key of `RunRecord::position`, written only when it is not 0.
+pub const POSITION: &str = "epoch_position";
+
+/// Examples of the epoch after the last one trained that a checkpoint's metadata records (0 when
+/// it records none: saved between epochs).
+pub fn recorded_position(metadata: &HashMap<String, String>) -> usize {
+    metadata.get(POSITION).and_then(|p| p.parse().ok()).unwrap_or(0)
 }
 
 /// The epoch a checkpoint's metadata records, if readable.

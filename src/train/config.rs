@@ -2,7 +2,7 @@
 //! learning-rate schedule and weight decay, the seed, augmentation and the validation split.
 
 use crate::data::augment::Augmentation;
-use crate::model::optimizer::Optimizer;
+use crate::model::optimizer::{DEFAULT_MOMENTUM, Optimizer, OptimizerKind};
 use crate::model::schedule::{Schedule, UpdateRule};
 use crate::{Error, Result};
 
@@ -26,13 +26,14 @@ pub struct TrainConfig {
 }
 
 /// One epoch of batches of 64, SGD with momentum 0.9 at 0.01, seed 1, a constant rate, no
-/// weight decay, no augmentation and no validation split: the command line's defaults.
+/// weight decay, no augmentation and no validation split: every face's defaults, written here
+/// alone.
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             epochs: 1,
             batch_size: 64,
-            optimizer: Optimizer::Sgd { lr: 0.01, momentum: 0.9 },
+            optimizer: OptimizerKind::Sgd.with(None, DEFAULT_MOMENTUM),
             seed: 1,
             schedule: Schedule::default(),
             weight_decay: 0.0,

@@ -3,25 +3,27 @@
 //! decides what to run and measures it.
 
 mod config;
+mod epochs;
 pub mod validation;
 
+use crate::data::Dataset;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::data::Split;
 use crate::data::augment::EpochShift;
-use crate::data::{Dataset, Split};
-use crate::evaluation::check_fits;
 pub use crate::evaluation::{Evaluation, evaluate_async, evaluate_with_loss_async};
 #[cfg(not(target_arch = "wasm32"))]
 pub use crate::evaluation::{evaluate, evaluate_with_loss};
 pub use crate::interrupt::Interrupt;
-use crate::model::optimizer::OptimizerState;
+use crate::model::optimizer::{Optimizer, OptimizerState};
 pub use crate::model::schedule::UpdateRule;
 use crate::model::{Parameters, Plan};
 use crate::rng::Rng;
-pub use crate::session::rate_to_try;
 use crate::{Error, Result};
 pub use config::TrainConfig;
+pub use epochs::{Epochs, fit_async, train_epoch_async};
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
-use web_time::Instant;
 
 /// What an engine's async methods return: a future borrowing the engine and its arguments. Not
 /// `Send`: a page or a native caller awaits it on the thread that owns the engine.
@@ -41,7 +43,7 @@ pub struct Progress {
     /// sees a submission's steps finish together, so it spreads the time between two readbacks
     /// evenly over the steps they brought.
     pub seconds: f64,
-    /// The first step (counted from 1 in the epoch) whose loss was NaN or infinite, if any: the
+    /// The first step (counted from 1 in the engine's call) whose loss was NaN or infinite, if any: the
     /// engine stops training there (the GPU path at the end of the submission holding it).
     pub diverged_at_step: Option<usize>,
 }
@@ -72,16 +74,32 @@ pub trait Engine {
     /// What runs the arithmetic, e.g. "CPU (2 threads)".
     fn device_name(&self) -> String;
 
-    /// Trains on `data` in the order given, in batches of `batch_size` (the last batch may be
-    /// smaller), calling `progress` after each step with the totals so far (the GPU path in
-    /// bursts, as each submission's figures come back). Resolves to the final totals.
+    /// Trains on the examples at positions `examples` of the epoch that visits `data` in the
+    /// order given, in batches of `batch_size` from `examples.start` (the last may be smaller),
+    /// each image shifted as its position in the whole epoch says (`set_augmentation`). So
+    /// positions `0..n` then `n..m` (n a multiple of the batch) train exactly as `0..m` at once.
+    /// Calls `progress` after each step with this call's totals so far (the GPU path in bursts,
+    /// as each submission's figures come back) and resolves to the final ones.
+    fn train_steps_async<'a>(
+        &'a mut self,
+        data: &'a Dataset,
+        order: &'a [u32],
+        examples: Range<usize>,
+        batch_size: usize,
+        progress: &'a mut dyn FnMut(Progress),
+    ) -> EngineFuture<'a, Progress>;
+
+    /// Trains on every example of the epoch that visits `data` in the order given (see
+    /// `train_steps_async`).
     fn train_epoch_async<'a>(
         &'a mut self,
         data: &'a Dataset,
         order: &'a [u32],
         batch_size: usize,
         progress: &'a mut dyn FnMut(Progress),
-    ) -> EngineFuture<'a, Progress>;
+    ) -> EngineFuture<'a, Progress> {
+        self.train_steps_async(data, order, 0..order.len(), batch_size, progress)
+    }
 
     /// The predicted class of every image in `data`.
     fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>>;
@@ -105,6 +123,12 @@ pub trait Engine {
     /// Replaces the optimizer state, e.g. with one saved by `checkpoint::save_training`, so
     /// training continues exactly where it stopped. (Never waits: the GPU path queues a write.)
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
+
+    /// Replaces the optimizer's settings for the updates to come, keeping its state (moments
+    /// and update count; the caller resets them for another kind). A new learning rate costs
+    /// nothing (each step's rate is data); on the GPU path other settings rebuild the training
+    /// pipelines, which hold them as constants. Never waits.
+    fn set_optimizer(&mut self, optimizer: Optimizer) -> Result<()>;
 
     /// Replaces every parameter, e.g. with a copy taken before an epoch that diverged (the
     /// session's rollback). (Never waits: the GPU path queues a write.)
@@ -138,6 +162,19 @@ pub trait Engine {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
         pollster::block_on(self.train_epoch_async(data, order, batch_size, progress))
+    }
+
+    /// `train_steps_async`, waiting for it (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn train_steps(
+        &mut self,
+        data: &Dataset,
+        order: &[u32],
+        examples: Range<usize>,
+        batch_size: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Progress> {
+        pollster::block_on(self.train_steps_async(data, order, examples, batch_size, progress))
     }
 
     /// `predict_async`, waiting for it (native only).
@@ -196,14 +233,27 @@ pub fn check_optimizer_state(plan: &Plan, state: &OptimizerState) -> Result<()> 
     Ok(())
 }
 
-/// The checks every `Engine::train_epoch` makes before it trains: a batch of at least one, and
-/// an order that names only examples the data set has.
-pub fn check_epoch(data: &Dataset, order: &[u32], batch_size: usize) -> Result<()> {
+/// The steps an epoch of `examples` takes in batches of `batch_size` (the last may be smaller).
+pub fn steps_in(examples: usize, batch_size: usize) -> usize {
+    examples.div_ceil(batch_size.max(1))
+}
+
+/// The checks every `Engine::train_steps` makes before it trains: a batch of at least one, an
+/// order that names only examples the data set has, and positions within it.
+pub fn check_epoch(data: &Dataset, order: &[u32], examples: &Range<usize>, batch_size: usize) -> Result<()> {
     if batch_size == 0 {
         return Err(Error::InvalidArgument("batch size must be at least 1".into()));
     }
     if order.iter().any(|&i| i as usize >= data.len()) {
         return Err(Error::InvalidArgument("the epoch's order names an example the data set lacks".into()));
+    }
+    if examples.start > examples.end || examples.end > order.len() {
+        return Err(Error::InvalidArgument(format!(
+            "positions {}..{} asked of an epoch of {} examples",
+            examples.start,
+            examples.end,
+            order.len()
+        )));
     }
     Ok(())
 }
@@ -251,21 +301,6 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<u32> {
     order
 }
 
-/// Trains for `config.epochs` epochs, evaluating on the test set after each.
-pub async fn fit_async(
-    engine: &mut dyn Engine,
-    split: &Split,
-    config: &TrainConfig,
-    observer: &mut dyn Observer,
-) -> Result<Vec<EpochReport>> {
-    config.validate()?;
-    let mut reports = Vec::with_capacity(config.epochs);
-    for epoch in 1..=config.epochs {
-        reports.push(train_epoch_async(engine, split, config, epoch, observer).await?);
-    }
-    Ok(reports)
-}
-
 /// `fit_async`, waiting for it (native only).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn fit(
@@ -289,74 +324,21 @@ pub fn train_epoch(
     pollster::block_on(train_epoch_async(engine, split, config, epoch, observer))
 }
 
-/// Trains epoch `epoch` (counted from 1) of `config` (on the training set less its validation
-/// split, each image shifted as `config.augmentation` says), then evaluates on the validation
-/// split, if any, and on the test set.
-pub async fn train_epoch_async(
-    engine: &mut dyn Engine,
-    split: &Split,
-    config: &TrainConfig,
-    epoch: usize,
-    observer: &mut dyn Observer,
-) -> Result<EpochReport> {
-    config.validate()?;
-    check_fits(engine.plan(), &split.train)?;
-    check_fits(engine.plan(), &split.test)?;
-    if split.train.is_empty() {
-        return Err(Error::InvalidArgument("the training set is empty".into()));
+// Sizing a piece of work to a time budget from how long the last piece took: the GPU path's
+// submissions (about 0.1 s of GPU work each), inference's pieces and a web page's slices of CPU
+// work (a fraction of a frame) follow the same rule.
+
+/// How much a piece may grow over the one it is sized from (a shrink is taken at once).
+pub const MAX_GROWTH: usize = 4;
+
+/// Items (steps, images) for the next piece to take about `target_seconds`, given that the last
+/// `done` items took `seconds`; at most `MAX_GROWTH` times `grow_from`, and at least 1. A time too
+/// short to measure grows by the most allowed.
+pub fn items_for(target_seconds: f64, done: usize, seconds: f64, grow_from: usize) -> usize {
+    let most = grow_from.saturating_mul(MAX_GROWTH).max(1);
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return most;
     }
-    config.augmentation.check_fits(split.train.rows, split.train.cols)?;
-    let holdout = validation::holdout(split.train.len(), config.validation, config.seed)?;
-    engine.set_update_rule(config.update_rule(split.train.len()));
-    engine.set_augmentation(config.augmentation.for_epoch(config.seed, epoch));
-    let order = validation::epoch_order_of(&holdout.trained, config.seed, epoch);
-    observer.epoch_started(epoch, order.len());
-    let start = Instant::now();
-    let totals = engine
-        .train_epoch_async(&split.train, &order, config.batch_size, &mut |p| observer.progress(p))
-        .await?;
-    let seconds = start.elapsed().as_secs_f64();
-    if let Some(step) = totals.diverged_at_step.or((!totals.loss_sum.is_finite()).then_some(0)) {
-        return Err(Error::Diverged(crate::error::Divergence::Loss {
-            loss: totals.loss_sum,
-            epoch,
-            step: (step > 0).then_some(step),
-            learning_rate: config.optimizer.lr(),
-            rate_to_try: rate_to_try(&config.optimizer),
-            last_saved: None,
-            restored: false,
-        }));
-    }
-    // Stopped while evaluating: the epoch's steps are all done, but it is not.
-    let stopped = |e: Error| match e {
-        Error::InferenceInterrupted { .. } => Error::Interrupted { steps_done: totals.steps_done },
-        other => other,
-    };
-    let validation = match holdout.held_out.is_empty() {
-        true => None,
-        false => {
-            let held = validation::subset(&split.train, &holdout.held_out);
-            let (evaluation, loss) = evaluate_with_loss_async(engine, &held).await.map_err(stopped)?;
-            Some(Held { accuracy: evaluation.accuracy(), loss })
-        }
-    };
-    let (test_accuracy, test_loss) = match split.test.is_empty() {
-        true => (f64::NAN, f64::NAN),
-        false => {
-            let (evaluation, loss) = evaluate_with_loss_async(engine, &split.test).await.map_err(stopped)?;
-            (evaluation.accuracy(), loss)
-        }
-    };
-    let report = EpochReport {
-        epoch,
-        train_loss: totals.loss_sum / totals.images_done as f64,
-        train_accuracy: totals.correct as f64 / totals.images_done as f64,
-        test_accuracy,
-        test_loss,
-        validation,
-        seconds,
-        images_per_second: totals.images_done as f64 / seconds,
-    };
-    observer.epoch_finished(&report);
-    Ok(report)
+    let per_item = seconds / done.max(1) as f64;
+    ((target_seconds / per_item).round() as usize).clamp(1, most)
 }

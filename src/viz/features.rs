@@ -234,14 +234,6 @@ impl Row {
     }
 }
 
-/// The softmax of `logits`, in f64 for a stable sum.
-pub fn softmax(logits: &[f32]) -> Vec<f64> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f64> = logits.iter().map(|&z| f64::from(z - max).exp()).collect();
-    let sum: f64 = exp.iter().sum();
-    exp.iter().map(|e| e / sum).collect()
-}
-
 /// The figure for one input: `image` is its bytes as the network reads them (0 background, 255
 /// ink, e.g. from `data::preprocess::load`), `activations` the engine's for that one image; the
 /// classes are labelled by `class_name` ("7", or "cat").
@@ -283,7 +275,7 @@ pub fn draw(
         rows.push(Row::new(label, a.values.clone(), (shape.channels, shape.height, shape.width), map_px));
     }
     let logits = activations.last().map(|a| a.values.as_slice()).unwrap_or_default();
-    let probabilities = softmax(logits);
+    let probabilities = crate::evaluation::softmax(logits);
     let classes = probabilities.len();
     let names: Vec<String> = (0..classes).map(class_name).collect();
     let longest = names.iter().map(|name| super::text_size(name, 12).0 as i32).max().unwrap_or(0);

@@ -9,7 +9,7 @@ pub mod lab;
 #[cfg(target_arch = "wasm32")]
 #[allow(clippy::await_holding_refcell_ref)]
 mod bindings {
-    use super::lab::{DataKind, Lab, TrainRequest, TrainTotals};
+    use super::lab::{DataKind, Lab, PlanState, TrainRequest, TrainTotals};
     use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
     use lenet_gpu::data::preprocess::rgba_to_gray;
     use lenet_gpu::train::Interrupt;
@@ -47,6 +47,16 @@ mod bindings {
             ("trainAccuracy", t.accuracy().into()),
             ("seconds", t.seconds.into()),
             ("imagesPerSecond", t.images_per_second().into()),
+            ("plan", t.plan.as_ref().map_or(JsValue::NULL, plan_object)),
+        ])
+    }
+
+    fn plan_object(p: &PlanState) -> JsValue {
+        object(&[
+            ("epoch", (p.epoch as f64).into()),
+            ("epochs", (p.epochs as f64).into()),
+            ("epochEnded", p.epoch_ended.into()),
+            ("stepsLeft", (p.steps_left as f64).into()),
         ])
     }
 
@@ -129,12 +139,16 @@ mod bindings {
             Ok(lab.has_mnist())
         }
 
-        /// How many training examples "synthetic" or "mnist" has.
-        #[wasm_bindgen(js_name = trainExamples)]
-        pub fn train_examples(&self, dataset: String) -> Promise {
+        /// Plans a Train click: `epochs` epochs (a share of one too) of "synthetic" or "mnist" at
+        /// `batchSize`; the `train` calls after it stop at each epoch's end and say where the
+        /// click stands (`plan`). Resolves to that: `{ epoch, epochs, epochEnded, stepsLeft }`.
+        #[wasm_bindgen(js_name = planEpochs)]
+        pub fn plan_epochs(&self, epochs: f64, batch_size: f64, dataset: String) -> Promise {
             self.run(move |lab| async move {
                 let dataset = DataKind::parse(&dataset).map_err(error)?;
-                Ok((lab.borrow_mut().train_examples(dataset).map_err(error)? as f64).into())
+                let plan =
+                    lab.borrow_mut().plan_epochs(epochs, batch_size as usize, dataset).map_err(error)?;
+                Ok(plan_object(&plan))
             })
         }
 

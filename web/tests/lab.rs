@@ -28,13 +28,21 @@ fn calls_add_up_to_one_long_call_across_an_epoch_boundary() {
     let whole = train(&mut once, 400, 0.01);
     let parts: Vec<TrainTotals> = [150, 200, 50].iter().map(|&n| train(&mut in_parts, n, 0.01)).collect();
     assert_eq!(parts.iter().map(|t| t.steps).sum::<usize>(), whole.steps);
-    assert_eq!(parts.iter().map(|t| t.images).sum::<usize>(), 400 * 32);
+    assert_eq!(parts.iter().map(|t| t.images).sum::<usize>(), whole.images);
+    // The first epoch's last batch holds its 16 examples left over, as `lenet train`'s does.
+    assert_eq!(whole.images, 400 * 32 - 16);
     let saved = |lab: &Lab| {
         let bytes = pollster::block_on(lab.save()).unwrap();
         SavedModel::from_bytes(&bytes, Path::new("page.safetensors"), None).unwrap()
     };
     assert_eq!(saved(&once).params, saved(&in_parts).params, "the same model, bit for bit");
-    assert_eq!(saved(&once).metadata, saved(&in_parts).metadata);
+    // The same record, each lab being a run of its own (with its own run id).
+    let record = |lab: &Lab| {
+        let mut metadata = saved(lab).metadata;
+        assert!(metadata.remove("run_id").is_some_and(|id| id.len() == 16));
+        metadata
+    };
+    assert_eq!(record(&once), record(&in_parts));
 }
 
 #[test]
@@ -74,4 +82,44 @@ fn mnist_without_its_files_is_refused_by_name() {
     let request = TrainRequest { steps: 1, batch_size: 8, learning_rate: 0.01, dataset: DataKind::Mnist };
     let e = pollster::block_on(lab.train(&request, &mut |_| {}, &no_pause)).unwrap_err();
     assert!(e.to_string().contains("MNIST is not loaded"), "{e}");
+}
+
+#[test]
+fn a_train_click_stops_at_each_epochs_end_and_says_where_it_stands() {
+    // 10,000 examples at batch 64: 157 steps an epoch. 30 steps first, then 1.5 epochs planned
+    // (236 steps, the click's 2 epochs) from there: to the run's first epoch end (127 steps),
+    // then 109 into the next.
+    let mut lab = open();
+    let request =
+        |steps| TrainRequest { steps, batch_size: 64, learning_rate: 0.01, dataset: DataKind::Synthetic };
+    pollster::block_on(lab.train(&request(30), &mut |_| {}, &no_pause)).unwrap();
+    let plan = lab.plan_epochs(1.5, 64, DataKind::Synthetic).unwrap();
+    assert_eq!((plan.epochs, plan.steps_left), (2, 236));
+    let mut seen = Vec::new();
+    loop {
+        let t = pollster::block_on(lab.train(&request(100), &mut |_| {}, &no_pause)).unwrap();
+        let plan = t.plan.expect("a planned call says where the click stands");
+        seen.push((t.steps, plan.epoch, plan.epoch_ended, plan.steps_left));
+        if plan.steps_left == 0 {
+            break;
+        }
+    }
+    assert_eq!(seen, vec![(100, 1, false, 136), (27, 1, true, 109), (100, 2, false, 9), (9, 2, false, 0)]);
+    // The click over, a call trains what it asks.
+    let t = pollster::block_on(lab.train(&request(200), &mut |_| {}, &no_pause)).unwrap();
+    assert_eq!((t.steps, t.plan), (200, None));
+    assert!(lab.plan_epochs(0.0, 64, DataKind::Synthetic).is_err());
+
+    // A fifth of an epoch (31 steps) from 14 steps before an epoch's end: the click's one epoch,
+    // stopping at the run's epoch end (where the page evaluates), then the 17 steps left.
+    let mut lab = open();
+    pollster::block_on(lab.train(&request(143), &mut |_| {}, &no_pause)).unwrap();
+    assert_eq!(lab.plan_epochs(0.2, 64, DataKind::Synthetic).unwrap().epochs, 1);
+    let plan = |lab: &mut Lab| {
+        pollster::block_on(lab.train(&request(50), &mut |_| {}, &no_pause)).unwrap().plan.unwrap()
+    };
+    let first = plan(&mut lab);
+    assert_eq!((first.epoch, first.epochs, first.epoch_ended, first.steps_left), (1, 1, true, 17));
+    let second = plan(&mut lab);
+    assert_eq!((second.epoch, second.epochs, second.epoch_ended, second.steps_left), (1, 1, false, 0));
 }

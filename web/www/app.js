@@ -100,13 +100,15 @@ async function useMnist(files, where) {
 }
 
 // ---- training -------------------------------------------------------------------------------
+// `context`: the Train click's epochs, as the module counts them ({ epoch, epochs }), if any.
 function showProgress(t, context) {
-  $('progress').textContent = `${context}step ${stepsSoFar + t.steps} · loss ${t.loss.toFixed(4)} · ` +
+  const epoch = context ? `epoch ${context.epoch}/${context.epochs} · ` : '';
+  $('progress').textContent = `${epoch}step ${stepsSoFar + t.steps} · loss ${t.loss.toFixed(4)} · ` +
     `train acc ${(100 * t.trainAccuracy).toFixed(1)}% · ${Math.round(t.imagesPerSecond)} images/s`;
 }
 
 // Trains `steps` steps as one call; returns the module's totals.
-async function trainSteps(steps, batchSize, learningRate, dataset, context = '') {
+async function trainSteps(steps, batchSize, learningRate, dataset, context = null) {
   let last = 0;
   const onProgress = (t) => {
     const now = performance.now();
@@ -115,7 +117,7 @@ async function trainSteps(steps, batchSize, learningRate, dataset, context = '')
   const t = await exclusive(() => page.train(steps, batchSize, learningRate, dataset, onProgress, pause));
   stepsSoFar += t.steps;
   history.push({ step: stepsSoFar, loss: t.loss, trainAccuracy: t.trainAccuracy });
-  showProgress({ ...t, steps: 0 }, context);
+  showProgress({ ...t, steps: 0 }, t.plan || context);
   return t;
 }
 
@@ -134,18 +136,16 @@ async function trainEpochs(event) {
   const lr = Number($('lr').value), dataset = $('dataset').value;
   training = true; stopping = false; setButtons();
   try {
-    const perEpoch = Math.ceil((await exclusive(() => page.trainExamples(dataset))) / batch);
-    const total = Math.max(1, Math.round(epochs * perEpoch));
-    let done = 0;
-    while (done < total && !stopping) {
-      const steps = Math.min(CHUNK_STEPS, total - done, perEpoch - (done % perEpoch));
-      const epoch = Math.floor(done / perEpoch) + 1;
-      await trainSteps(steps, batch, lr, dataset, `epoch ${epoch}/${Math.ceil(total / perEpoch)} · `);
-      done += steps;
+    // The module plans the click's steps; each call stops at an epoch's end and says where
+    // the click stands.
+    let plan = await exclusive(() => page.planEpochs(epochs, batch, dataset));
+    while (plan.stepsLeft > 0 && !stopping) {
+      const t = await trainSteps(CHUNK_STEPS, batch, lr, dataset, plan);
+      plan = t.plan;
       drawChart();
       await drawKernels();
       await readDigit(false);
-      if (done % perEpoch === 0 || done === total) {
+      if (plan.epochEnded || plan.stepsLeft === 0) {
         const accuracy = await evaluate(dataset);
         $('progress').textContent += ` · test acc ${(100 * accuracy).toFixed(2)}%`;
       }

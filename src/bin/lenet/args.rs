@@ -1,6 +1,6 @@
 //! The command line's shape (clap): the commands, and the arguments several of them share.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use lenet_gpu::data::mnist::{self, DatasetChoice, Loaded};
 use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::model::{Network, Shape, arch};
@@ -133,8 +133,8 @@ pub struct DatasetArgs {
     /// generated from the seed, MNIST-shaped), or `auto` (MNIST, or CIFAR-10 for a colour
     /// network; synthetic digits with a notice only when no data directory was named and none is
     /// found; for `eval`, the data set the model records).
-    #[arg(long, value_enum, default_value_t = DatasetKind::Auto)]
-    pub dataset: DatasetKind,
+    #[arg(long, default_value = "auto", value_parser = one_of(&DatasetChoice::ALL, DatasetChoice::name, None))]
+    pub dataset: DatasetChoice,
     /// Never try to download the data set.
     #[arg(long)]
     pub no_download: bool,
@@ -154,25 +154,24 @@ pub struct DatasetArgs {
     pub threads: Option<u32>,
 }
 
-#[derive(ValueEnum, Clone, Copy, PartialEq, Eq)]
-pub enum DatasetKind {
-    Auto,
-    Mnist,
-    FashionMnist,
-    Cifar10,
-    Synthetic,
-}
-
-impl DatasetKind {
-    pub fn choice(self) -> DatasetChoice {
-        match self {
-            DatasetKind::Auto => DatasetChoice::Auto,
-            DatasetKind::Mnist => DatasetChoice::Mnist,
-            DatasetKind::FashionMnist => DatasetChoice::FashionMnist,
-            DatasetKind::Cifar10 => DatasetChoice::Cifar10,
-            DatasetKind::Synthetic => DatasetChoice::Synthetic,
+/// A value parser for one of a library enum's names (`all`, each named by `name` and, in
+/// `--help`, described by `help`): the names, their list in `--help` and in clap's error are the
+/// library's, with no copy of the variants here.
+pub fn one_of<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+    help: Option<fn(T) -> &'static str>,
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    let values = all.iter().map(move |&v| {
+        let value = clap::builder::PossibleValue::new(name(v));
+        match help {
+            Some(help) => value.help(help(v)),
+            None => value,
         }
-    }
+    });
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(values)
+        .map(move |text| *all.iter().find(|&&v| name(v) == text).expect("one of the names listed"))
 }
 
 /// `--threads N`, for the whole process.

@@ -1,6 +1,6 @@
 //! `lenet eval`.
 
-use super::args::{DatasetArgs, DatasetKind, parse_arch, set_threads};
+use super::args::{DatasetArgs, parse_arch, set_threads};
 use super::outputs::{self, Kind};
 use super::{figures, hints};
 use anyhow::{Result, bail};
@@ -57,8 +57,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     // --dataset names another.
     let recorded = model.recorded_data();
     let choice = match args.dataset.dataset {
-        DatasetKind::Auto => recorded.unwrap_or(DatasetChoice::Auto),
-        kind => kind.choice(),
+        DatasetChoice::Auto => recorded.unwrap_or(DatasetChoice::Auto),
+        choice => choice,
     };
     // Evaluation reads the test set alone.
     let loaded = args.dataset.load(choice, args.seed, plan.input(), true)?;

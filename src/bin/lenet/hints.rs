@@ -112,9 +112,7 @@ fn remedy_words(remedy: Remedy) -> String {
         Remedy::OptimizerFile => {
             ": resuming needs the optimizer state that `lenet train --save` writes beside the model".into()
         }
-        Remedy::MetricsFile => {
-            format!(" of `lenet train --metrics` (its header is {})", lenet_gpu::metrics::HEADER)
-        }
+        Remedy::MetricsFile(header) => format!(" of `lenet train --metrics` (its header is {header})"),
     }
 }
 

@@ -160,7 +160,7 @@ fn features(args: FeaturesArgs) -> Result<()> {
     let picture = viz::features::draw(session.plan(), &image, &activations, &|c| classes.class_name(c))?;
     save(&picture, &args.out)?;
     let probabilities =
-        viz::features::softmax(&activations.last().context("the network has no layers")?.values);
+        lenet_gpu::evaluation::softmax(&activations.last().context("the network has no layers")?.values);
     let best =
         (0..probabilities.len()).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).unwrap_or(0);
     say!(

@@ -1,8 +1,7 @@
 //! `lenet train`.
 
 use super::args::{
-    DatasetArgs, DatasetKind, momentum, non_negative_float, parse_arch, percentage, positive_float,
-    set_threads,
+    DatasetArgs, momentum, non_negative_float, one_of, parse_arch, percentage, positive_float, set_threads,
 };
 use super::best::BestModel;
 use super::figures::TrainFigures;
@@ -12,7 +11,7 @@ use super::progress::ConsoleObserver;
 use super::target::Target;
 use crate::settings::{parse_augment, schedule_words};
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::data::mnist::DatasetChoice;
@@ -25,34 +24,6 @@ use lenet_gpu::session::{
 use lenet_gpu::train::{Observer, TrainConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum OptimizerArg {
-    /// SGD with momentum.
-    Sgd,
-    /// Adam (β1 0.9, β2 0.999, ε 1e-8).
-    Adam,
-}
-
-#[derive(ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ScheduleArg {
-    Constant,
-    Step,
-    Cosine,
-    #[value(name = "onecycle")]
-    OneCycle,
-}
-
-impl ScheduleArg {
-    fn kind(self) -> ScheduleKind {
-        match self {
-            ScheduleArg::Constant => ScheduleKind::Constant,
-            ScheduleArg::Step => ScheduleKind::Step,
-            ScheduleArg::Cosine => ScheduleKind::Cosine,
-            ScheduleArg::OneCycle => ScheduleKind::OneCycle,
-        }
-    }
-}
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -72,8 +43,8 @@ pub struct TrainArgs {
     #[arg(long, value_parser = momentum, allow_negative_numbers = true)]
     momentum: Option<f32>,
     /// The optimizer [default: sgd, or with --resume the checkpoint's].
-    #[arg(long, value_enum)]
-    optimizer: Option<OptimizerArg>,
+    #[arg(long, value_parser = one_of(&OptimizerKind::ALL, OptimizerKind::name, Some(OptimizerKind::help)))]
+    optimizer: Option<OptimizerKind>,
     /// A named recipe tuned for LeNet-5 on MNIST (on a validation split), filling in the settings
     /// not given: `fast` (99% test accuracy in 3 epochs: sgd, lr 0.1, momentum 0.9, onecycle,
     /// weight decay 5e-4, batch 128, 3 epochs) or `best` (the same for 15 epochs with --augment
@@ -86,8 +57,8 @@ pub struct TrainArgs {
     /// with --lr as max_lr and its defaults, momentum not cycled). All but `constant` are drawn
     /// over the run's length, so --resume needs the same --epochs [default: constant, or with
     /// --resume the checkpoint's].
-    #[arg(long, value_enum)]
-    schedule: Option<ScheduleArg>,
+    #[arg(long, value_parser = one_of(&ScheduleKind::ALL, ScheduleKind::name, None))]
+    schedule: Option<ScheduleKind>,
     /// Raise the learning rate linearly over the first STEPS updates (step t gets (t+1)/STEPS of
     /// it) before the schedule; with `onecycle`, its rise takes STEPS updates instead of 30% of
     /// the run [default: 0, or with --resume the checkpoint's].
@@ -184,14 +155,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         network: init.as_ref().map(|m| m.network.clone()).or(args.arch.clone()),
         seed: args.seed,
         batch_size: args.batch_size.map(|b| b as usize),
-        optimizer: args.optimizer.map(|o| match o {
-            OptimizerArg::Sgd => OptimizerKind::Sgd,
-            OptimizerArg::Adam => OptimizerKind::Adam,
-        }),
+        optimizer: args.optimizer,
         lr: args.lr,
         momentum: args.momentum,
         epochs: args.epochs.map(|e| e as usize),
-        schedule: args.schedule.map(ScheduleArg::kind),
+        schedule: args.schedule,
         warmup: args.warmup,
         weight_decay: args.weight_decay,
         augmentation: args.augment,
@@ -202,17 +170,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => given,
     };
     let settings = given.complete(recorded.as_ref().zip(args.resume.as_deref()));
+    let config = settings.config();
     let (network, optimizer) = (settings.network, settings.optimizer);
-    let config = TrainConfig {
-        epochs: settings.epochs,
-        batch_size: settings.batch_size,
-        optimizer,
-        seed: settings.seed,
-        schedule: settings.schedule,
-        weight_decay: settings.weight_decay,
-        augmentation: settings.augmentation,
-        validation: settings.validation,
-    };
     config.validate()?;
     let plan = arch::plan_for_mnist(&network)?;
     if let Some(warning) = arch::ending_activation_warning(&network) {
@@ -221,8 +180,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let dataset = data_to_resume(&args.dataset, recorded.as_ref());
     // A colour network's data is CIFAR-10 unless --dataset names another.
     let choice = match dataset.dataset {
-        DatasetKind::Auto if plan.input() == arch::CIFAR10_INPUT => DatasetChoice::Cifar10,
-        kind => kind.choice(),
+        DatasetChoice::Auto if plan.input() == arch::CIFAR10_INPUT => DatasetChoice::Cifar10,
+        choice => choice,
     };
     if let Some(collection) = choice.collection()
         && collection.input() != plan.input()
@@ -403,14 +362,8 @@ fn data_to_resume(given: &DatasetArgs, recorded: Option<&HashMap<String, String>
         data.limit_test = saved.filter(|&n| n > 0);
     }
     let Some(saved) = recorded.and_then(DataIdentity::recorded) else { return data };
-    if data.dataset == DatasetKind::Auto {
-        data.dataset = match saved.dataset.as_str() {
-            "mnist" => DatasetKind::Mnist,
-            "fashion-mnist" => DatasetKind::FashionMnist,
-            "cifar10" => DatasetKind::Cifar10,
-            "synthetic" => DatasetKind::Synthetic,
-            _ => DatasetKind::Auto,
-        };
+    if data.dataset == DatasetChoice::Auto {
+        data.dataset = DatasetChoice::named(&saved.dataset).unwrap_or(DatasetChoice::Auto);
     }
     if data.limit_train.is_none() {
         data.limit_train = u32::try_from(saved.train_examples).ok().filter(|&n| n > 0);

@@ -12,6 +12,7 @@ use crate::gpu::readback::{Mapping, map_read};
 use crate::train::Progress;
 use crate::{Error, Result};
 use std::collections::VecDeque;
+use std::ops::Range;
 use web_time::Instant;
 
 /// Submissions queued at once: one running, one waiting behind it, so the GPU stays busy while
@@ -21,7 +22,7 @@ pub(super) const IN_FLIGHT: usize = 2;
 
 /// A submission whose loss figures are on their way back.
 struct Submission {
-    /// Its steps, `first..end` in the epoch.
+    /// Its steps, `first..end` of the call.
     first: usize,
     end: usize,
     /// Which staging buffer its figures come back through.
@@ -44,41 +45,42 @@ pub(super) const FIRST_STEPS: usize = 1;
 /// behind the queue, long enough that submitting and reading back cost little beside it.
 const TARGET_SECONDS: f64 = 0.1;
 /// Steps per submission, adapted toward `TARGET_SECONDS` of GPU work from the time the
-/// submission just read back (`last_steps` steps) took, growing at most `pacing::MAX_GROWTH`-fold over
+/// submission just read back (`last_steps` steps) took, growing at most `train::MAX_GROWTH`-fold over
 /// both it and `queued_last`, the submission queued last, which the next one follows (with two
 /// in flight, the one read back is not the one before). It changes only the grouping of steps:
 /// every step's arithmetic, its uniforms and its loss slot are the same whatever the grouping,
 /// so no number depends on it.
 pub(super) fn next_submission_steps(last_steps: usize, seconds: f64, queued_last: usize) -> usize {
-    crate::pacing::items_for(TARGET_SECONDS, last_steps, seconds, last_steps.min(queued_last))
+    crate::train::items_for(TARGET_SECONDS, last_steps, seconds, last_steps.min(queued_last))
 }
 
 impl GpuEngine {
-    /// `Engine::train_epoch_async` on the GPU.
-    pub(super) async fn run_epoch(
+    /// `Engine::train_steps_async` on the GPU.
+    pub(super) async fn run_steps(
         &mut self,
         data: &Dataset,
         order: &[u32],
+        examples: Range<usize>,
         batch_size: usize,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Progress> {
-        crate::train::check_epoch(data, order, batch_size)?;
+        crate::train::check_epoch(data, order, &examples, batch_size)?;
         self.check_trains()?;
         self.gpu.check_errors()?; // a device lost earlier fails here, before anything is recorded
-        if order.is_empty() {
+        if examples.is_empty() {
             return Ok(Progress::default());
         }
-        // No bigger than the epoch: buffers for examples that never come would only waste memory.
-        let batch_size = batch_size.min(order.len());
-        let steps = order.len().div_ceil(batch_size);
+        // No bigger than the call: buffers for examples that never come would only waste memory.
+        let batch_size = batch_size.min(examples.len());
+        let steps = examples.len().div_ceil(batch_size);
         self.ensure_network(batch_size)?;
         self.ensure_data(data, order.len(), true)?;
         self.ensure_steps(steps);
         self.ensure_epoch_stats(steps);
         let resident = self.train_data.as_ref().expect("training data resident");
-        // The epoch's only uploads: its order and its step uniforms.
+        // The call's only uploads: the epoch's order and its steps' uniforms.
         self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(order));
-        self.write_steps(order.len(), batch_size, self.updates, self.augmentation);
+        self.write_steps(examples.clone(), batch_size, self.updates, self.augmentation);
 
         let net = self.network.as_ref().and_then(|n| n.training.as_ref()).expect("a training step built");
         let stats = self.epoch_stats.as_ref().expect("stats allocated");
@@ -157,7 +159,7 @@ impl GpuEngine {
             // Its steps one by one, in order, with the time since the last report spread evenly
             // over them: the GPU only shows when a whole submission is done.
             for (i, (step, pair)) in (done.first..done.end).zip(values.chunks_exact(2)).enumerate() {
-                totals.images_done += batch_size.min(order.len() - step * batch_size);
+                totals.images_done += batch_size.min(examples.len() - step * batch_size);
                 totals.loss_sum += pair[0] as f64;
                 totals.correct += pair[1] as u64;
                 totals.steps_done += 1;

@@ -329,14 +329,15 @@ impl Engine for GpuEngine {
         format!("GPU: {}", self.gpu.name())
     }
 
-    fn train_epoch_async<'a>(
+    fn train_steps_async<'a>(
         &'a mut self,
         data: &'a Dataset,
         order: &'a [u32],
+        examples: std::ops::Range<usize>,
         batch_size: usize,
         progress: &'a mut dyn FnMut(Progress),
     ) -> EngineFuture<'a, Progress> {
-        Box::pin(self.run_epoch(data, order, batch_size, progress))
+        Box::pin(self.run_steps(data, order, examples, batch_size, progress))
     }
 
     fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>> {
@@ -376,6 +377,16 @@ impl Engine for GpuEngine {
         crate::train::check_parameters(&self.plan, params)?;
         self.gpu.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(&params.values));
         self.gpu.check_errors()
+    }
+
+    fn set_optimizer(&mut self, optimizer: Optimizer) -> Result<()> {
+        self.check_trains()?;
+        // The rate is each step's uniform; the rest are constants of the update's pipeline.
+        if self.optimizer.at_rate(optimizer.lr()) != optimizer {
+            self.network = None;
+        }
+        self.optimizer = optimizer;
+        Ok(())
     }
 
     fn set_update_rule(&mut self, rule: UpdateRule) {

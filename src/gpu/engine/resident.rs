@@ -184,27 +184,27 @@ impl GpuEngine {
         self.predictions = Some(Predictions { capacity: len, buffer, predict });
     }
 
-    /// Writes the uniforms of the steps that cover `examples` examples in batches of `batch`,
-    /// the first being update `first_update + 1`: each with its update's learning rate and
-    /// weight decay (`rule`), so a schedule costs no upload beyond the epoch's uniforms; and
-    /// the gather's shifts, `shift` (training only).
+    /// Writes the uniforms of the steps that cover positions `examples` of the order in batches
+    /// of `batch`, the first being update `first_update + 1`: each with its update's learning
+    /// rate and weight decay (`rule`), so a schedule costs no upload beyond the call's uniforms;
+    /// and the gather's shifts, `shift` (training only).
     pub(super) fn write_steps(
         &self,
-        examples: usize,
+        examples: std::ops::Range<usize>,
         batch: usize,
         first_update: u64,
         shift: Option<EpochShift>,
     ) {
         let steps = self.steps.as_ref().expect("step uniforms allocated");
-        let mut bytes = vec![0u8; examples.div_ceil(batch) * self.step_stride as usize];
-        for (i, start) in (0..examples).step_by(batch).enumerate() {
-            let count = batch.min(examples - start);
+        let stride = self.step_stride as usize;
+        let mut bytes = vec![0u8; examples.len().div_ceil(batch) * stride];
+        for (i, start) in examples.clone().step_by(batch).enumerate() {
+            let count = batch.min(examples.end - start);
             let update = first_update + i as u64;
             let rates = self.rule.rates(&self.optimizer, update);
             let uniform =
                 StepUniform::new(start, count, i, &self.optimizer, update + 1, rates).shifted(shift);
-            let at = i * self.step_stride as usize;
-            bytes[at..at + STEP_SIZE as usize].copy_from_slice(bytemuck::bytes_of(&uniform));
+            bytes[i * stride..i * stride + STEP_SIZE as usize].copy_from_slice(bytemuck::bytes_of(&uniform));
         }
         self.gpu.queue.write_buffer(&steps.buffer, 0, &bytes);
     }
@@ -220,7 +220,7 @@ impl GpuEngine {
         let resident = self.eval_data.as_ref().expect("evaluation data resident");
         let identity: Vec<u32> = (0..data.len() as u32).collect();
         self.gpu.queue.write_buffer(&resident.order, 0, bytemuck::cast_slice(&identity));
-        self.write_steps(data.len(), batch, self.updates, None);
+        self.write_steps(0..data.len(), batch, self.updates, None);
         Ok((batch, steps))
     }
 }

@@ -9,23 +9,18 @@
 //! futures, so the lab slices its work into pieces of about `SLICE_SECONDS` and awaits `pause`
 //! (which in a browser lets it draw) between them.
 
-mod cursor;
 mod model;
 mod types;
 
-pub use types::{Backend, DataKind, Kernels, Reading, TrainRequest, TrainTotals};
+pub use types::{Backend, DataKind, Kernels, PlanState, Reading, TrainRequest, TrainTotals};
 
-use cursor::Cursor;
 use lenet_gpu::data::{Dataset, Split, mnist, synthetic};
-use lenet_gpu::error::Divergence;
 use lenet_gpu::gpu::context::is_software_name;
 use lenet_gpu::gpu::kernels::Blocking;
 use lenet_gpu::gpu::{DeviceChoice, Gpu, parity};
-use lenet_gpu::model::optimizer::{Optimizer, OptimizerState};
 use lenet_gpu::model::{Network, Parameters, arch};
-use lenet_gpu::pacing;
-use lenet_gpu::session::{DataIdentity, Session, TrainSpec, rate_to_try};
-use lenet_gpu::train::{Interrupt, TrainConfig};
+use lenet_gpu::session::{DataIdentity, Session, TrainSpec};
+use lenet_gpu::train::{Interrupt, Observer, Progress, TrainConfig};
 use lenet_gpu::{Error, Result};
 use std::future::Future;
 use std::pin::Pin;
@@ -36,8 +31,6 @@ const SLICE_SECONDS: f64 = 0.02;
 /// Synthetic digits the page trains and tests on (made by the CLI's generator).
 const SYNTHETIC_TRAIN: usize = 10_000;
 const SYNTHETIC_TEST: usize = 2_000;
-/// SGD with momentum, as `lenet train` and the PyTorch and TF.js anchors.
-const MOMENTUM: f32 = 0.9;
 
 /// Awaited between slices of CPU work: the browser draws meanwhile.
 pub type Pause<'a> = &'a dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>;
@@ -50,14 +43,16 @@ pub struct Lab {
     software: bool,
     /// Why the CPU path runs when WebGPU was wanted.
     fallback: Option<String>,
-    network: Network,
     seed: u64,
-    optimizer: Optimizer,
-    batch_size: usize,
     synthetic: Option<Split>,
     mnist: Option<Split>,
-    cursor: Option<Cursor>,
+    /// The data set the session trains on.
+    dataset: DataKind,
     cpu_slice_steps: usize,
+    /// The epoch's totals the session reported last, to tell each call's share.
+    reported: Progress,
+    /// The Train click under way: its steps left, its first epoch and how many it reaches.
+    plan: Option<Plan>,
     /// A device of the parity suite's own, opened on first use.
     parity_gpu: Option<Gpu>,
 }
@@ -88,8 +83,9 @@ impl Lab {
         };
         let network = Network::lenet5();
         let params = Parameters::init(&arch::plan_for_mnist(&network)?, seed);
-        let optimizer = Optimizer::Sgd { lr: 0.01, momentum: MOMENTUM };
-        let session = open_session(backend, &network, params, optimizer, seed, 64).await?;
+        // The library's defaults (SGD with momentum, as `lenet train` and the anchors).
+        let config = TrainConfig { seed, ..Default::default() };
+        let session = open_session(backend, &network, params, config).await?;
         let (adapter, software) = match &gpu {
             Some(gpu) if gpu.info.name.is_empty() => {
                 (browser_adapter.to_string(), gpu.is_software() || is_software_name(browser_adapter))
@@ -103,15 +99,14 @@ impl Lab {
             adapter,
             software,
             fallback,
-            network,
             seed,
-            optimizer,
-            batch_size: 64,
             // Made now, while the page loads, rather than in the first training call's frame.
             synthetic: Some(synthetic::generate(SYNTHETIC_TRAIN, SYNTHETIC_TEST, seed)),
             mnist: None,
-            cursor: None,
+            dataset: DataKind::Synthetic,
             cpu_slice_steps: 1,
+            reported: Progress::default(),
+            plan: None,
             parity_gpu: gpu,
         })
     }
@@ -139,15 +134,15 @@ impl Lab {
 
     /// The network's name, e.g. "LeNet-5".
     pub fn network_title(&self) -> String {
-        arch::title(&self.network)
+        arch::title(self.session.network())
     }
 
     /// MNIST from its four files' bytes (gzipped or raw, in `mnist::FILES`' order).
     pub fn set_mnist(&mut self, files: [Vec<u8>; 4]) -> Result<String> {
         let split = mnist::from_bytes(files)?;
         let described = mnist::sizes(&split, false);
-        if self.cursor.as_ref().is_some_and(|c| c.dataset == DataKind::Mnist) {
-            self.cursor = None;
+        if self.dataset == DataKind::Mnist {
+            self.session.leave_epoch(); // its place was in the MNIST replaced
         }
         self.mnist = Some(split);
         Ok(described)
@@ -155,11 +150,6 @@ impl Lab {
 
     pub fn has_mnist(&self) -> bool {
         self.mnist.is_some()
-    }
-
-    /// How many training examples `kind` has (generating or requiring it).
-    pub fn train_examples(&mut self, kind: DataKind) -> Result<usize> {
-        Ok(self.split(kind)?.train.len())
     }
 
     fn split(&mut self, kind: DataKind) -> Result<&Split> {
@@ -180,9 +170,42 @@ impl Lab {
         }
     }
 
+    /// Plans a Train click: `epochs` epochs' worth of steps of `dataset` (a share of one too; at
+    /// least a step) at `batch_size`, from where the run stands. The `train` calls after it train
+    /// at most the steps left, each stopping at the end of one of the run's epochs (where the page
+    /// evaluates), and say where the click stands in its own epochs.
+    pub fn plan_epochs(&mut self, epochs: f64, batch_size: usize, dataset: DataKind) -> Result<PlanState> {
+        if !(epochs.is_finite() && epochs > 0.0) {
+            return Err(Error::InvalidArgument(format!("epochs must be above 0, not {epochs}")));
+        }
+        if batch_size == 0 {
+            return Err(Error::InvalidArgument("batch size must be at least 1".into()));
+        }
+        let examples = self.split(dataset)?.train.len();
+        let per_epoch = examples.div_ceil(batch_size);
+        let steps = ((epochs * per_epoch as f64).round() as usize).max(1);
+        let count = steps.div_ceil(per_epoch);
+        self.plan = Some(Plan { steps, steps_left: steps, per_epoch, count });
+        Ok(PlanState { epoch: 1, epochs: count, epoch_ended: false, steps_left: steps })
+    }
+
     /// Trains `request.steps` steps, continuing from the current weights, optimizer state and
-    /// place in the shuffled epochs; `progress` sees the totals as they grow.
+    /// place in the shuffled epochs (`Session::train_steps_async`); `progress` sees the totals
+    /// as they grow. A new rate or batch size applies from the first step.
     pub async fn train(
+        &mut self,
+        request: &TrainRequest,
+        progress: &mut dyn FnMut(&TrainTotals),
+        pause: Pause<'_>,
+    ) -> Result<TrainTotals> {
+        let trained = self.train_planned(request, progress, pause).await;
+        if trained.is_err() {
+            self.plan = None; // a stopped or failed click is over
+        }
+        trained
+    }
+
+    async fn train_planned(
         &mut self,
         request: &TrainRequest,
         progress: &mut dyn FnMut(&TrainTotals),
@@ -192,105 +215,64 @@ impl Lab {
         if steps == 0 {
             return Err(Error::InvalidArgument("steps must be at least 1".into()));
         }
-        let optimizer = Optimizer::Sgd { lr: learning_rate, momentum: MOMENTUM };
-        let config = TrainConfig { epochs: 1, batch_size, optimizer, seed: self.seed, ..Default::default() };
-        config.validate()?;
-        if learning_rate != self.optimizer.lr() {
-            self.change_optimizer(optimizer).await?;
-        }
-        self.batch_size = batch_size;
         let examples = self.split(dataset)?.train.len();
-        if self.cursor.as_ref().is_none_or(|c| c.dataset != dataset) {
-            self.cursor = Some(Cursor::new(dataset, examples, self.seed));
-        }
-        let seed = self.seed;
+        let current = self.session.config().expect("a training session").clone();
+        let optimizer = current.optimizer.at_rate(learning_rate);
+        let config = TrainConfig { batch_size, optimizer, ..current };
+        let collection = (dataset == DataKind::Mnist).then_some(mnist::Collection::Mnist);
+        self.session.set_settings(config, DataIdentity::of(collection, examples))?;
+        self.dataset = dataset;
         let split = match dataset {
             DataKind::Synthetic => self.synthetic.as_ref(),
             DataKind::Mnist => self.mnist.as_ref(),
         }
         .expect("the data set is loaded");
-        let cursor = self.cursor.as_mut().expect("a cursor");
-        let started = Instant::now();
+        // Within a Train click: no further than its steps left and the epoch's end.
+        let steps = match &self.plan {
+            Some(plan) => {
+                let to_end = (examples - self.session.epoch_position()).div_ceil(batch_size);
+                steps.min(plan.steps_left).min(to_end)
+            }
+            None => steps,
+        };
+        let clock = (self.backend == Backend::Cpu).then(Instant::now);
         let mut totals = TrainTotals::default();
         while totals.steps < steps {
             let slice = match self.backend {
                 Backend::WebGpu => steps - totals.steps,
                 Backend::Cpu => (steps - totals.steps).min(self.cpu_slice_steps),
             };
-            let before = cursor.clone();
-            let order = cursor.take(slice * batch_size, seed);
             let slice_start = Instant::now();
-            let base = totals;
-            let result = self
-                .session
-                .engine()
-                .train_epoch_async(&split.train, &order, batch_size, &mut |p| {
-                    let now = TrainTotals {
-                        steps: base.steps + p.steps_done,
-                        images: base.images + p.images_done,
-                        loss_sum: base.loss_sum + p.loss_sum,
-                        correct: base.correct + p.correct,
-                        seconds: base.seconds + p.seconds,
-                    };
-                    progress(&now);
-                })
-                .await;
-            let done = match result {
-                Ok(done) => done,
-                Err(Error::Interrupted { steps_done }) => {
-                    // Only the steps trained count: the place in the epoch goes back to them.
-                    *cursor = before;
-                    cursor.take(steps_done * batch_size, seed);
-                    return Err(Error::Interrupted { steps_done: totals.steps + steps_done });
-                }
-                Err(e) => return Err(e),
-            };
-            if let Some(step) = done.diverged_at_step {
-                let divergence = Divergence::Loss {
-                    loss: done.loss_sum,
-                    epoch: cursor.epoch,
-                    step: Some(totals.steps + step),
-                    learning_rate,
-                    rate_to_try: rate_to_try(&optimizer),
-                    last_saved: None,
-                    restored: false,
-                };
-                return Err(Error::Diverged(divergence));
-            }
-            totals.steps += done.steps_done;
-            totals.images += done.images_done;
-            totals.loss_sum += done.loss_sum;
-            totals.correct += done.correct as u64;
-            match self.backend {
-                // One call: its own clock starts after building the batch's pipelines.
-                Backend::WebGpu => totals.seconds += done.seconds,
-                Backend::Cpu => {
-                    let took = slice_start.elapsed().as_secs_f64();
-                    self.cpu_slice_steps = pacing::items_for(SLICE_SECONDS, slice, took, slice);
-                    totals.seconds = started.elapsed().as_secs_f64();
-                }
+            let mut share = CallShare { reported: &mut self.reported, totals: &mut totals, clock, progress };
+            self.session.train_steps_async(split, slice, &mut share).await.map_err(|e| match e {
+                // Every step trained counts, and was reported.
+                Error::Interrupted { .. } => Error::Interrupted { steps_done: totals.steps },
+                other => other,
+            })?;
+            if self.backend == Backend::Cpu {
+                let took = slice_start.elapsed().as_secs_f64();
+                self.cpu_slice_steps = lenet_gpu::train::items_for(SLICE_SECONDS, slice, took, slice);
             }
             progress(&totals);
             if totals.steps < steps {
                 pause().await;
             }
         }
+        if let Some(plan) = &mut self.plan {
+            plan.steps_left -= totals.steps.min(plan.steps_left);
+            // The click's own epochs (its steps by the epoch's), counting its last step's.
+            let done = plan.steps - plan.steps_left;
+            totals.plan = Some(PlanState {
+                epoch: (1 + done.saturating_sub(1) / plan.per_epoch).min(plan.count),
+                epochs: plan.count,
+                epoch_ended: self.session.epoch_position() == 0,
+                steps_left: plan.steps_left,
+            });
+            if plan.steps_left == 0 {
+                self.plan = None;
+            }
+        }
         Ok(totals)
-    }
-
-    /// A new engine for `optimizer` (its rate is built into the GPU's kernels), holding the
-    /// current parameters and optimizer state.
-    async fn change_optimizer(&mut self, optimizer: Optimizer) -> Result<()> {
-        let params = self.session.parameters_async().await?;
-        let state: OptimizerState = self.session.engine().optimizer_state_async().await?;
-        let interrupt = self.session.interrupt();
-        let mut session =
-            open_session(self.backend, &self.network, params, optimizer, self.seed, self.batch_size).await?;
-        session.engine().set_optimizer_state(&state)?;
-        session.engine().set_interrupt(interrupt);
-        self.session = session;
-        self.optimizer = optimizer;
-        Ok(())
     }
 
     /// Accuracy (a fraction) on `kind`'s held-out set.
@@ -316,7 +298,12 @@ impl Lab {
             let started = Instant::now();
             let predicted = self.session.engine().predict_async(&part).await?;
             correct += predicted.iter().zip(&part.labels).filter(|(p, l)| p == l).count();
-            slice = pacing::items_for(SLICE_SECONDS, end - at, started.elapsed().as_secs_f64(), end - at);
+            slice = lenet_gpu::train::items_for(
+                SLICE_SECONDS,
+                end - at,
+                started.elapsed().as_secs_f64(),
+                end - at,
+            );
             at = end;
             if at < test.len() {
                 pause().await;
@@ -335,14 +322,52 @@ impl Lab {
     }
 }
 
-/// A session training `network` from `params` with `optimizer` on `backend`.
+/// A Train click's steps (`Lab::plan_epochs`).
+struct Plan {
+    steps: usize,
+    steps_left: usize,
+    /// Steps in an epoch at the click's batch size.
+    per_epoch: usize,
+    /// The click's epochs: its steps by the epoch's, rounded up.
+    count: usize,
+}
+
+/// A training call's share of the epochs' totals the session reports (an epoch's running totals,
+/// which may have begun in an earlier call): what the page shows.
+struct CallShare<'a> {
+    reported: &'a mut Progress,
+    totals: &'a mut TrainTotals,
+    /// The CPU path's clock, pauses included; the GPU path counts its training time alone.
+    clock: Option<Instant>,
+    progress: &'a mut dyn FnMut(&TrainTotals),
+}
+
+impl Observer for CallShare<'_> {
+    fn epoch_started(&mut self, _epoch: usize, _images: usize) {
+        *self.reported = Progress::default();
+    }
+
+    fn progress(&mut self, p: Progress) {
+        let last = std::mem::replace(self.reported, p);
+        let t = &mut *self.totals;
+        t.steps += p.steps_done - last.steps_done;
+        t.images += p.images_done - last.images_done;
+        t.loss_sum += p.loss_sum - last.loss_sum;
+        t.correct += p.correct - last.correct;
+        t.seconds = match self.clock {
+            Some(start) => start.elapsed().as_secs_f64(),
+            None => t.seconds + (p.seconds - last.seconds),
+        };
+        (self.progress)(t);
+    }
+}
+
+/// A session training `network` from `params` with `config` on `backend`.
 async fn open_session(
     backend: Backend,
     network: &Network,
     params: Parameters,
-    optimizer: Optimizer,
-    seed: u64,
-    batch_size: usize,
+    config: TrainConfig,
 ) -> Result<Session> {
     let device = match backend {
         Backend::WebGpu => DeviceChoice::Gpu,
@@ -351,7 +376,7 @@ async fn open_session(
     let spec = TrainSpec {
         device,
         network: network.clone(),
-        config: TrainConfig { epochs: 1, batch_size, optimizer, seed, ..Default::default() },
+        config,
         data: DataIdentity::of(None, SYNTHETIC_TRAIN),
         save_to: None,
         resume_from: None,

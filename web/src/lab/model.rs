@@ -1,11 +1,9 @@
 //! The model a `Lab` trains: what it reads in a drawn digit, conv1's kernels, and saving and
 //! loading it as the CLI's checkpoints.
 
-use super::{DataKind, Kernels, Lab, Reading, SYNTHETIC_TRAIN, open_session};
-use lenet_gpu::checkpoint;
-use lenet_gpu::data::{mnist, preprocess};
-use lenet_gpu::session::{DataIdentity, RunRecord, SavedModel, softmax};
-use lenet_gpu::train::TrainConfig;
+use super::{Kernels, Lab, Reading, open_session};
+use lenet_gpu::data::preprocess;
+use lenet_gpu::session::{SavedModel, softmax};
 use lenet_gpu::{Error, Result};
 use std::path::Path;
 
@@ -40,23 +38,7 @@ impl Lab {
     /// The model as the CLI saves it (safetensors, PyTorch's names), with the metadata of this
     /// lab's run: `lenet eval --model` evaluates it on the data it was trained on.
     pub async fn save(&self) -> Result<Vec<u8>> {
-        let params = self.session.parameters_async().await?;
-        let (dataset, examples, epochs) = match &self.cursor {
-            Some(c) => {
-                let collection = (c.dataset == DataKind::Mnist).then_some(mnist::Collection::Mnist);
-                (collection, c.order.len(), c.epochs_done())
-            }
-            None => (None, SYNTHETIC_TRAIN, 0),
-        };
-        let config = TrainConfig {
-            epochs: epochs.max(1),
-            batch_size: self.batch_size,
-            optimizer: self.optimizer,
-            seed: self.seed,
-            ..Default::default()
-        };
-        let record = RunRecord::new(&self.network, &config, &DataIdentity::of(dataset, examples), epochs);
-        checkpoint::to_bytes(&params, record.to_metadata())
+        self.session.to_bytes_async().await
     }
 
     /// Replaces the model with a saved one (its network and parameters; a fresh optimizer, and
@@ -64,19 +46,11 @@ impl Lab {
     pub async fn load(&mut self, bytes: &[u8]) -> Result<String> {
         let model = SavedModel::from_bytes(bytes, Path::new("the loaded model"), None)?;
         let interrupt = self.session.interrupt();
-        let mut session = open_session(
-            self.backend,
-            &model.network,
-            model.params,
-            self.optimizer,
-            self.seed,
-            self.batch_size,
-        )
-        .await?;
+        let config = self.session.config().expect("a training session").clone();
+        let mut session = open_session(self.backend, &model.network, model.params, config).await?;
         session.engine().set_interrupt(interrupt);
         self.session = session;
-        self.network = model.network;
-        self.cursor = None;
+        self.reported = Default::default();
         Ok(self.network_title())
     }
 }

@@ -53,6 +53,20 @@ pub struct TrainTotals {
     pub correct: u64,
     /// Training time, pauses included, pipeline building and data uploads not.
     pub seconds: f64,
+    /// Where the Train click's epochs stand (`Lab::plan_epochs`), after the call.
+    pub plan: Option<PlanState>,
+}
+
+/// Where the epochs of a Train click stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanState {
+    /// The click's epoch its last step was in, counted from 1 (its steps by an epoch's).
+    pub epoch: usize,
+    /// The click's epochs: its steps by an epoch's, rounded up.
+    pub epochs: usize,
+    /// Whether the call ended at one of the run's epoch ends (the page evaluates there).
+    pub epoch_ended: bool,
+    pub steps_left: usize,
 }
 
 impl TrainTotals {
