@@ -7,10 +7,11 @@
 //! ```
 
 use lenet_gpu::data::synthetic;
-use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::model::Network;
-use lenet_gpu::session::{DataIdentity, OptimizerKind, SavedModel, Session, TrainSpec};
-use lenet_gpu::train::{EpochReport, Observer, TrainConfig};
+use lenet_gpu::session::{
+    DataIdentity, DeviceChoice, EpochReport, Observer, OptimizerKind, SavedModel, Session, TrainConfig,
+    TrainSpec,
+};
 use std::path::Path;
 
 /// Prints one line per epoch (a page would redraw a chart; a notebook would update a bar).

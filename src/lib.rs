@@ -1,6 +1,11 @@
 //! lenet-gpu: a training engine for convolutional networks, with a CPU path (the reference and the
 //! fallback) and a GPU path through wgpu compute shaders.
 
+/// The README's library example, compiled and run as a doctest so that it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;
+
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;

@@ -42,7 +42,7 @@ from ._progress import EpochProgress as _EpochProgress  # noqa: E402
 #: it as NaN, and unlike NaN it equals itself, so a history survives a pickle equal).
 _HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_second")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "Model",
     "load_mnist",

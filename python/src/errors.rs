@@ -2,7 +2,7 @@
 //! panic there becomes a `RuntimeError`, never an abort that would kill a notebook's kernel.
 
 use lenet_gpu::Error;
-use lenet_gpu::train::Interrupt;
+use lenet_gpu::session::Interrupt;
 use pyo3::exceptions::{
     PyConnectionError, PyFileNotFoundError, PyIsADirectoryError, PyMemoryError, PyOSError, PyPermissionError,
     PyRuntimeError, PyValueError,

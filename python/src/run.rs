@@ -8,10 +8,10 @@
 //! run, its epochs numbered on.
 
 use crate::errors::{detached, to_py, value_error};
-use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::model::{Network, arch};
-use lenet_gpu::session::{DataIdentity, Notices, RunRecord, RunState, SavedModel, Session as Inner};
-use lenet_gpu::train::TrainConfig;
+use lenet_gpu::session::{
+    DataIdentity, DeviceChoice, Notices, RunRecord, RunState, SavedModel, Session as Inner, TrainConfig,
+};
 use pyo3::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! What `session.rs` needs beside the library: progress reported to Python during an epoch.
 
-use lenet_gpu::train::{Observer, Progress};
+use lenet_gpu::session::{Observer, Progress};
 use pyo3::prelude::*;
 use std::time::{Duration, Instant};
 

@@ -94,7 +94,7 @@ fn col2im(s: &ConvShape, cols: &[f32], image: &mut [f32]) {
     }
 }
 
-/// output [N, OC, OH, OW] = conv(input [N, C, H, W], weight [OC, C, KH, KW]) + bias [OC].
+/// `output [N, OC, OH, OW] = conv(input [N, C, H, W], weight [OC, C, KH, KW]) + bias [OC]`.
 pub fn conv2d_forward(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32], output: &mut [f32]) {
     let (k, p) = (s.patch_len(), s.positions());
     assert_eq!(input.len(), s.batch * s.input_len(), "conv input size");
@@ -124,7 +124,7 @@ pub fn conv2d_forward(s: &ConvShape, input: &[f32], weight: &[f32], bias: &[f32]
 }
 
 /// Gradients of a convolution, given d_output [N, OC, OH, OW]:
-/// d_weight [OC, C, KH, KW] = Σ_n d_out[OC, P] · cols[K, P]ᵀ, d_bias [OC] = Σ_n,p d_out,
+/// `d_weight [OC, C, KH, KW] = Σ_n d_out[OC, P] · cols[K, P]ᵀ`, `d_bias [OC] = Σ_n,p d_out`,
 /// and, when asked for, d_input [N, C, H, W] = col2im(weightᵀ · d_out).
 pub fn conv2d_backward(
     s: &ConvShape,

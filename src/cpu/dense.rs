@@ -4,7 +4,7 @@
 use super::gemm::gemm;
 pub use crate::model::shapes::DenseShape;
 
-/// output [N, OUT] = input [N, IN] · weight [OUT, IN]ᵀ + bias [OUT].
+/// `output [N, OUT] = input [N, IN] · weight [OUT, IN]ᵀ + bias [OUT]`.
 pub fn dense_forward(s: &DenseShape, input: &[f32], weight: &[f32], bias: &[f32], output: &mut [f32]) {
     assert_eq!(input.len(), s.batch * s.in_features, "dense input size");
     assert_eq!(weight.len(), s.out_features * s.in_features, "dense weight size");
@@ -16,7 +16,7 @@ pub fn dense_forward(s: &DenseShape, input: &[f32], weight: &[f32], bias: &[f32]
     gemm(s.batch, s.out_features, s.in_features, input, false, weight, true, 1.0, output);
 }
 
-/// d_weight [OUT, IN] = d_outputᵀ · input, d_bias [OUT] = Σ_n d_output, and, when asked for,
+/// `d_weight [OUT, IN] = d_outputᵀ · input`, `d_bias [OUT] = Σ_n d_output`, and, when asked for,
 /// d_input [N, IN] = d_output · weight.
 pub fn dense_backward(
     s: &DenseShape,

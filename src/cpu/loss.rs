@@ -3,7 +3,7 @@
 
 pub use crate::model::LossStats;
 
-/// Given logits [N, C] and labels [N], returns the summed loss and the correct count, and writes
+/// Given logits `[N, C]` and labels `[N]`, returns the summed loss and the correct count, and writes
 /// d_logits [N, C] = (softmax(logits) − onehot(label)) / N, the gradient of the mean loss.
 /// Numerically stable: the row maximum is subtracted before exponentiating.
 pub fn softmax_cross_entropy(

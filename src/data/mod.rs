@@ -131,7 +131,7 @@ impl Dataset {
         }
     }
 
-    /// Copies the examples at `indices` into `images` (scaled to [0,1], then normalized with
+    /// Copies the examples at `indices` into `images` (scaled to 0..=1, then normalized with
     /// each channel's mean and std, `normalization`) and `labels`. This is the CPU twin of the
     /// GPU's batch-gather kernel.
     pub fn gather_normalized(&self, indices: &[u32], images: &mut [f32], labels: &mut [u32]) {

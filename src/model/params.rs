@@ -10,7 +10,7 @@ use crate::rng::Rng;
 pub struct ParamView {
     /// PyTorch's state_dict name, e.g. "conv1.weight".
     pub name: String,
-    /// PyTorch's shape: conv weights [out, in, kh, kw], dense weights [out, in], biases [out].
+    /// PyTorch's shape: conv weights `[out, in, kh, kw]`, dense weights `[out, in]`, biases `[out]`.
     pub shape: Vec<usize>,
     pub offset: usize,
     pub len: usize,

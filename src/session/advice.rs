@@ -14,9 +14,13 @@ pub const CHANCE_STEPS: usize = 100;
 /// end at least 97% of ln(classes), what guessing uniformly scores.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChanceLevel {
+    /// The epoch (counted from 1).
     pub epoch: usize,
+    /// Its mean cross-entropy on the test set.
     pub test_loss: f64,
+    /// The classes guessed among: chance level is ln(classes).
     pub classes: usize,
+    /// The learning rate the epoch trained at.
     pub learning_rate: f32,
     /// The optimizer's default when the rate is below it, else `rate_to_try`'s.
     pub rate_to_try: f32,

@@ -67,6 +67,16 @@ impl Session {
         pollster::block_on(self.evaluate_async(data))
     }
 
+    /// `evaluate_shifts_async`, waiting for it.
+    pub fn evaluate_shifts(
+        &mut self,
+        data: &Dataset,
+        max: usize,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<crate::invariance::ShiftGrid> {
+        pollster::block_on(self.evaluate_shifts_async(data, max, progress))
+    }
+
     /// `evaluate_with_logits_async`, waiting for it.
     pub fn evaluate_with_logits(&mut self, data: &Dataset) -> Result<(Evaluation, f64, Vec<f32>)> {
         pollster::block_on(self.evaluate_with_logits_async(data))

@@ -23,6 +23,7 @@ use std::rc::Rc;
 pub struct RunState {
     /// Its settings, data, epochs trained (`record.epoch`) and run id.
     pub record: RunRecord,
+    /// The network's parameters.
     pub params: Parameters,
     /// Momentum or Adam's moments, and the update count, for `record.optimizer`.
     pub optimizer: OptimizerState,
@@ -179,8 +180,7 @@ impl Session {
         let notices = Rc::clone(&self.notices);
         let forward: Notices = Box::new(move |notice| (notices.borrow_mut())(notice));
         let mut trained = Session::train_from_state_async(spec, state, forward).await?;
-        trained.engine.set_interrupt(self.interrupt.clone());
-        trained.interrupt = self.interrupt.clone();
+        trained.set_interrupt(self.interrupt.clone());
         *self = trained;
         Ok(())
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 /// Which data, from where.
 #[derive(Clone, Debug)]
 pub struct DataRequest {
+    /// Which data set (`auto`: MNIST, or synthetic digits with a notice when none is found).
     pub choice: DatasetChoice,
     /// The directory of the data set's files (default: the collection's own, see
     /// `Collection::data_dir`).

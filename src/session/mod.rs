@@ -1,9 +1,11 @@
 //! The library's front door: a `Session` opens an engine on a device (with `auto`'s CPU
-//! fallback) for a network and its parameters, trains it epoch by epoch (saving after each,
+//! fallback) for a network and its parameters, trains it step by step or epoch by epoch (saving after each,
 //! resuming a saved run exactly, stopping on divergence), evaluates it, predicts with
 //! probabilities, shows what it sees, and saves it to a file or to bytes. The command line, a web
 //! page and a Python module are thin layers over it: it prints nothing and names no flag; what a
 //! user should know comes back as typed errors and `Notice`s.
+
+#![warn(missing_docs)]
 
 mod advice;
 #[cfg(not(target_arch = "wasm32"))]
@@ -26,16 +28,22 @@ pub use model_file::SavedModel;
 pub use notice::{Notice, Notices};
 pub use recipe::Recipe;
 pub use record::{DataIdentity, GivenSettings, RunRecord, RunSettings};
+// What the faces use beside a session, so that they import this module alone (and the tools
+// they show: `viz`, `convolve`, `bench`, `comparison`, `peak`).
+#[cfg(not(target_arch = "wasm32"))]
+pub use crate::gpu::list_adapters;
+pub use crate::gpu::{DeviceChoice, Gpu, adapter_name_hint, list_adapters_async, parity};
+pub use crate::model::optimizer::Optimizer;
+pub use crate::train::{
+    EpochReport, Evaluation, Held, Interrupt, Observer, Progress, Quiet, TrainConfig, items_for,
+};
 
 use crate::checkpoint;
 use crate::data::{Dataset, Split};
 use crate::error::Divergence;
-use crate::gpu::DeviceChoice;
 use crate::model::optimizer::OptimizerState;
 use crate::model::{Network, Parameters, Plan, arch};
-use crate::train::{
-    self, Engine, EpochReport, Epochs, Evaluation, Interrupt, LayerOutput, Observer, Progress, TrainConfig,
-};
+use crate::train::{self, Engine, Epochs, LayerOutput};
 use crate::{Error, Result};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -44,7 +52,9 @@ use std::rc::Rc;
 /// What a training session needs to know before it starts.
 #[derive(Clone, Debug)]
 pub struct TrainSpec {
+    /// Where to run (`auto`: a hardware GPU if there is one, else the CPU path).
     pub device: DeviceChoice,
+    /// The network to train.
     pub network: Network,
     /// Its `epochs` is the run's total: a resumed run trains the epochs after the saved one.
     pub config: TrainConfig,
@@ -167,10 +177,12 @@ impl Session {
         Ok(Session::new(engine, model.network, None, model.metadata, device, notices))
     }
 
+    /// The network the session runs.
     pub fn network(&self) -> &Network {
         &self.network
     }
 
+    /// The network planned: each layer's shapes and where its parameters sit.
     pub fn plan(&self) -> &Plan {
         self.engine.plan()
     }
@@ -198,6 +210,24 @@ impl Session {
     /// holding every step completed, and the epoch is not counted. Clear it before training again.
     pub fn interrupt(&self) -> Interrupt {
         self.interrupt.clone()
+    }
+
+    /// Makes the session stop when `interrupt` is requested: the handle a page's stop button or
+    /// a signal handler already holds, for a session that replaces another.
+    pub fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.engine.set_interrupt(interrupt.clone());
+        self.interrupt = interrupt;
+    }
+
+    /// The test set's accuracy with every image shifted by (dx, dy) for each dx and dy in
+    /// `-max..=max` (`invariance`); `progress(done, total)` after each shift.
+    pub async fn evaluate_shifts_async(
+        &mut self,
+        data: &Dataset,
+        max: usize,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<crate::invariance::ShiftGrid> {
+        crate::invariance::evaluate_shifts_async(self.engine.as_mut(), data, max, progress).await
     }
 
     /// The engine itself, for what the session does not wrap (benchmarks, shifted evaluations).

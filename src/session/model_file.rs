@@ -8,10 +8,15 @@ use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// A model as a file holds it: the network (the one it records, else the one asked for), its
+/// parameters and the file's metadata.
 #[derive(Clone, Debug)]
 pub struct SavedModel {
+    /// The network the parameters are for.
     pub network: Network,
+    /// Its parameters.
     pub params: Parameters,
+    /// The file's metadata (a training run's record: `RunRecord::to_metadata`).
     pub metadata: HashMap<String, String>,
 }
 

@@ -13,14 +13,22 @@ pub enum Notice {
     /// `auto` found a GPU but could not use it: the CPU path runs instead.
     GpuUnavailable(Error),
     /// Under `auto`, the GPU failed mid-run: the CPU path carries on from the last good state
-    /// (the start of the failing epoch).
+    /// (the start of the training call that failed: an epoch, or a page's few steps).
     GpuFailed(crate::error::GpuError),
     /// The GPU asked for is a software adapter (lavapipe, llvmpipe, SwiftShader): it runs the
     /// kernels on the CPU, where the CPU path is faster.
-    SoftwareAdapter { name: String },
+    SoftwareAdapter {
+        /// The adapter's name.
+        name: String,
+    },
     /// Resuming `model`: its last save was interrupted, so the run continues from the newer
     /// state in the optimizer file `from`.
-    RecoveredSave { model: PathBuf, from: PathBuf },
+    RecoveredSave {
+        /// The model file resumed from.
+        model: PathBuf,
+        /// The optimizer file beside it, saved after the model file.
+        from: PathBuf,
+    },
 }
 
 impl std::fmt::Display for Notice {

@@ -18,6 +18,7 @@ pub enum Recipe {
 }
 
 impl Recipe {
+    /// The recipes' names, as `--recipe` takes them.
     pub const NAMES: [&'static str; 2] = ["fast", "best"];
 
     /// The recipe's settings.

@@ -19,7 +19,9 @@ use std::path::Path;
 /// and how many training examples it had (each epoch's shuffle depends on both).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataIdentity {
+    /// The collection's key ("mnist", "synthetic", "numpy" for arrays from Python, …).
     pub dataset: String,
+    /// Its training examples (the validation split included).
     pub train_examples: usize,
 }
 
@@ -43,19 +45,27 @@ impl DataIdentity {
 /// The settings of a run a user may leave out, each None when not given.
 #[derive(Clone, Debug, Default)]
 pub struct GivenSettings {
+    /// The network.
     pub network: Option<Network>,
+    /// The seed of initialization, shuffling, augmentation and synthetic data.
     pub seed: Option<u64>,
+    /// Images per step.
     pub batch_size: Option<usize>,
+    /// The optimizer's kind.
     pub optimizer: Option<OptimizerKind>,
+    /// The learning rate (its kind's default when none is given or recorded).
     pub lr: Option<f32>,
     /// SGD's.
     pub momentum: Option<f32>,
     /// The run's total: with a resumed run, its recorded total when not given.
     pub epochs: Option<usize>,
+    /// The learning rate's schedule.
     pub schedule: Option<ScheduleKind>,
     /// Warmup updates.
     pub warmup: Option<u64>,
+    /// Weight decay.
     pub weight_decay: Option<f32>,
+    /// How training images are varied.
     pub augmentation: Option<Augmentation>,
     /// Training images held out for validation.
     pub validation: Option<usize>,
@@ -64,14 +74,23 @@ pub struct GivenSettings {
 /// A run's settings, every one decided.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSettings {
+    /// The network.
     pub network: Network,
+    /// The seed of initialization, shuffling, augmentation and synthetic data.
     pub seed: u64,
+    /// Images per step.
     pub batch_size: usize,
+    /// The optimizer with its rate (and SGD's momentum).
     pub optimizer: Optimizer,
+    /// The run's epochs in all.
     pub epochs: usize,
+    /// The learning rate's schedule and warmup.
     pub schedule: Schedule,
+    /// Weight decay.
     pub weight_decay: f32,
+    /// How training images are varied.
     pub augmentation: Augmentation,
+    /// Training images held out for validation.
     pub validation: usize,
 }
 
@@ -152,20 +171,28 @@ impl GivenSettings {
 /// One training run as a checkpoint records it.
 #[derive(Clone, Debug)]
 pub struct RunRecord {
+    /// The network trained.
     pub network: Network,
+    /// The data it trained on.
     pub data: DataIdentity,
     /// The last epoch trained (counted from 1).
     pub epoch: usize,
     /// Examples of the epoch after it trained so far (0 between epochs): a run saved between two
     /// steps (a page's, an interrupted notebook's) goes on after them.
     pub position: usize,
+    /// The run's seed.
     pub seed: u64,
+    /// Images per step.
     pub batch_size: usize,
+    /// The optimizer with its rate (and SGD's momentum).
     pub optimizer: Optimizer,
     /// The epochs the run was asked for in all.
     pub epochs: usize,
+    /// The learning rate's schedule and warmup.
     pub schedule: Schedule,
+    /// Weight decay.
     pub weight_decay: f32,
+    /// How training images are varied.
     pub augmentation: Augmentation,
     /// Training images held out for validation.
     pub validation: usize,
@@ -327,8 +354,9 @@ fn cannot_resume(path: &Path, problem: ResumeProblem) -> Error {
     Error::CannotResume { path: path.to_path_buf(), problem }
 }
 
-/// The metadata keys of the last epoch's test accuracy (a fraction) and test-set size.
+/// The metadata key of the last epoch's test accuracy (a fraction).
 pub const TEST_ACCURACY: &str = "test_accuracy";
+/// The metadata key of the last epoch's test-set size.
 pub const TEST_EXAMPLES: &str = "test_examples";
 
 /// Refuses to let the run `run_id` save to `path` when `path` is a file it did not write: another

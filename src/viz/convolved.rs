@@ -20,8 +20,8 @@ const SIDE: f32 = 256.0;
 const MOST: f32 = 12.0;
 const MIN_WIDTH: i32 = 560;
 
-/// Figure pixels per image pixel for an input of this size: a whole number up to [`MOST`] when
-/// the input is at most [`SIDE`] pixels long, else a fraction that shrinks it to that.
+/// Figure pixels per image pixel for an input of this size: a whole number up to `MOST` when
+/// the input is at most `SIDE` pixels long, else a fraction that shrinks it to that.
 pub fn scale(input: &Plane) -> f32 {
     let side = input.width.max(input.height).max(1) as f32;
     if side <= SIDE { (SIDE / side).floor().clamp(1.0, MOST) } else { SIDE / side }

@@ -36,8 +36,8 @@ const INPUT_SIDE: i32 = 224;
 const INDEX: u32 = 10;
 const BAR_HEIGHT: i32 = 90;
 
-/// The pixels per value every feature map is drawn at: the most (up to [`MAX_MAP_PX`]) at which
-/// each row of `maps` (channels, height, width) fits on one line, but at least [`MIN_MAP_PX`].
+/// The pixels per value every feature map is drawn at: the most (up to `MAX_MAP_PX`) at which
+/// each row of `maps` (channels, height, width) fits on one line, but at least `MIN_MAP_PX`.
 pub fn map_scale(maps: &[Shape]) -> i32 {
     maps.iter()
         .map(|s| {
@@ -48,7 +48,7 @@ pub fn map_scale(maps: &[Shape]) -> i32 {
         .max(MIN_MAP_PX)
 }
 
-/// The pixels per value of the input: about [`INPUT_SIDE`] on its longer side, and more than
+/// The pixels per value of the input: about `INPUT_SIDE` on its longer side, and more than
 /// any map's (`map_px` per value, the longest map side `longest`), so the input is the largest.
 pub fn input_scale(input: Shape, map_px: i32, longest: usize) -> i32 {
     let side = input.height.max(input.width).max(1) as i32;

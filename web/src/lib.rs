@@ -12,7 +12,7 @@ mod bindings {
     use super::lab::{DataKind, Lab, PlanState, TrainRequest, TrainTotals};
     use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
     use lenet_gpu::data::preprocess::rgba_to_gray;
-    use lenet_gpu::train::Interrupt;
+    use lenet_gpu::session::Interrupt;
     use std::cell::{Cell, RefCell};
     use std::future::Future;
     use std::pin::Pin;

@@ -2,8 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use lenet_gpu::data::mnist::{self, DatasetChoice, Loaded};
-use lenet_gpu::gpu::DeviceChoice;
 use lenet_gpu::model::{Network, Shape, arch};
+use lenet_gpu::session::DeviceChoice;
 use lenet_gpu::session::{self, DataRequest};
 use std::path::PathBuf;
 

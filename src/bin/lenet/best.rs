@@ -4,9 +4,9 @@
 
 use anyhow::{Context, Result, bail};
 use lenet_gpu::checkpoint::{self, RUN_ID};
+use lenet_gpu::session::EpochReport;
 use lenet_gpu::session::Session;
 use lenet_gpu::session::record::TEST_ACCURACY;
-use lenet_gpu::train::EpochReport;
 use std::path::{Path, PathBuf};
 
 /// The metadata key of the accuracy a best model was kept for, with validation (else test,

@@ -4,7 +4,7 @@ use super::outputs::{self, Kind, say};
 use anyhow::Result;
 use clap::Args;
 use lenet_gpu::convolve::{self, GrayScale, Kernel, NAMED_KERNELS};
-use lenet_gpu::gpu::{DeviceChoice, Gpu};
+use lenet_gpu::session::{DeviceChoice, Gpu};
 use lenet_gpu::viz;
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! `lenet devices`.
 
 use anyhow::Result;
-use lenet_gpu::gpu::list_adapters;
+use lenet_gpu::session::list_adapters;
 
 pub fn run() -> Result<()> {
     let adapters = list_adapters();

@@ -77,7 +77,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let network = model.network.clone();
     let mut session = Session::inference(args.dataset.device, model, Box::new(hints::notice))?;
     eprintln!("evaluating {} on {}", arch::title(&network), session.device_name());
-    let (evaluation, loss, logits) = lenet_gpu::evaluation::evaluate_with_logits(session.engine(), test)?;
+    let (evaluation, loss, logits) = session.evaluate_with_logits(test)?;
     println!(
         "test accuracy: {:.2}% ({} of {})",
         evaluation.accuracy() * 100.0,
@@ -116,7 +116,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let shift = args.shift.or(args.shift_plot.as_ref().map(|_| 4));
     if let Some(max) = shift {
-        figures::shift(session.engine(), test, max as usize, args.shift_plot.as_deref())?;
+        figures::shift(&mut session, test, max as usize, args.shift_plot.as_deref())?;
     }
     Ok(())
 }

@@ -6,9 +6,9 @@ use super::outputs;
 use anyhow::{Context, Result};
 use lenet_gpu::data::Dataset;
 use lenet_gpu::evaluation::Mistake;
-use lenet_gpu::invariance::{self, ShiftGrid};
+use lenet_gpu::invariance::ShiftGrid;
 use lenet_gpu::metrics::MetricsLog;
-use lenet_gpu::train::{Engine, Evaluation};
+use lenet_gpu::session::{Evaluation, Session};
 use lenet_gpu::viz;
 use std::path::{Path, PathBuf};
 
@@ -133,7 +133,7 @@ pub fn misclassified(
 
 /// `eval --shift MAX [--shift-plot FILE]`: the accuracy for every shift, as a table and a
 /// summary per distance.
-pub fn shift(engine: &mut dyn Engine, test: &Dataset, max: usize, plot: Option<&Path>) -> Result<()> {
+pub fn shift(session: &mut Session, test: &Dataset, max: usize, plot: Option<&Path>) -> Result<()> {
     let shifts = (2 * max + 1).pow(2);
     let bar = indicatif::ProgressBar::new(shifts as u64);
     bar.set_style(
@@ -143,7 +143,7 @@ pub fn shift(engine: &mut dyn Engine, test: &Dataset, max: usize, plot: Option<&
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let grid = invariance::evaluate_shifts(engine, test, max, &mut |done, _| bar.set_position(done as u64))?;
+    let grid = session.evaluate_shifts(test, max, &mut |done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     print!("{}", shift_table(&grid));
     if let Some(path) = plot {

@@ -175,7 +175,7 @@ pub fn notice(notice: Notice) {
 
 /// `--device`: the library's parse, and on a value it does not take (`cuda`, `metal`, …) what it
 /// takes and how to pick a GPU API.
-pub fn parse_device(text: &str) -> Result<lenet_gpu::gpu::DeviceChoice, String> {
+pub fn parse_device(text: &str) -> Result<lenet_gpu::session::DeviceChoice, String> {
     text.parse().map_err(|_: String| {
         "not a device: --device takes auto, cpu, gpu or an adapter index from `lenet devices`; wgpu picks the GPU API itself (Vulkan, Metal, DX12, GL; on an NVIDIA card Vulkan, as it has no CUDA backend), and WGPU_BACKEND=vulkan|metal|dx12|gl narrows it".to_string()
     })

@@ -2,7 +2,7 @@
 //! logs and CI output stay readable), and one summary line per epoch.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lenet_gpu::train::{EpochReport, Observer, Progress};
+use lenet_gpu::session::{EpochReport, Observer, Progress};
 use std::io::IsTerminal;
 
 pub struct ConsoleObserver {

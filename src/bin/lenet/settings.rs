@@ -3,7 +3,7 @@
 
 use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::model::schedule::{Schedule, ScheduleKind};
-use lenet_gpu::train::TrainConfig;
+use lenet_gpu::session::TrainConfig;
 
 /// `--augment`'s text as an `Augmentation` (the library's words for bad text).
 pub fn parse_augment(text: &str) -> std::result::Result<Augmentation, String> {

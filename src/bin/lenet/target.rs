@@ -1,7 +1,7 @@
 //! `train --target-accuracy P`: stop after the first epoch whose test accuracy (validation
 //! accuracy, with a validation split) reaches P, and say how long it took.
 
-use lenet_gpu::train::EpochReport;
+use lenet_gpu::session::EpochReport;
 use std::time::Instant;
 
 /// `--target-accuracy`: the time from the start of training to the first epoch reaching it.

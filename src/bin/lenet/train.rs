@@ -12,16 +12,15 @@ use super::target::Target;
 use crate::settings::{parse_augment, schedule_words};
 use anyhow::Result;
 use clap::Args;
-use lenet_gpu::cpu::optimizer::Optimizer;
 use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::data::mnist::DatasetChoice;
 use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::schedule::ScheduleKind;
 use lenet_gpu::model::{Network, arch};
 use lenet_gpu::session::{
-    self, DataIdentity, GivenSettings, OptimizerKind, Recipe, SavedModel, Session, TrainSpec,
+    self, DataIdentity, GivenSettings, Observer, Optimizer, OptimizerKind, Recipe, SavedModel, Session,
+    TrainConfig, TrainSpec,
 };
-use lenet_gpu::train::{Observer, TrainConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

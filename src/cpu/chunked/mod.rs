@@ -80,7 +80,7 @@ impl ChunkedNetwork {
     }
 
     /// One step's forward pass, loss and backward pass over the batch (`input` [n, C, H, W],
-    /// `labels` [n]): fills `grads` with the gradient of the mean loss, returns the loss.
+    /// `labels` `[n]`): fills `grads` with the gradient of the mean loss, returns the loss.
     pub fn forward_backward(
         &mut self,
         params: &[f32],

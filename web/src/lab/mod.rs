@@ -15,12 +15,11 @@ mod types;
 pub use types::{Backend, DataKind, Kernels, PlanState, Reading, TrainRequest, TrainTotals};
 
 use lenet_gpu::data::{Dataset, Split, mnist, synthetic};
-use lenet_gpu::gpu::context::is_software_name;
-use lenet_gpu::gpu::kernels::Blocking;
-use lenet_gpu::gpu::{DeviceChoice, Gpu, parity};
 use lenet_gpu::model::{Network, Parameters, arch};
-use lenet_gpu::session::{DataIdentity, Session, TrainSpec};
-use lenet_gpu::train::{Interrupt, Observer, Progress, TrainConfig};
+use lenet_gpu::session::{
+    DataIdentity, DeviceChoice, Gpu, Interrupt, Observer, Progress, Session, TrainConfig, TrainSpec,
+    adapter_name_hint, items_for, parity,
+};
 use lenet_gpu::{Error, Result};
 use std::future::Future;
 use std::pin::Pin;
@@ -64,9 +63,7 @@ impl Lab {
     /// `browser_adapter` is the adapter's name as the browser gives it ("" if unknown): wgpu
     /// leaves it empty there, and a software adapter gets the kernels that suit it.
     pub async fn open(prefer: &str, seed: u64, browser_adapter: &str) -> Result<Lab> {
-        if is_software_name(browser_adapter) {
-            Blocking::prefer(Some(Blocking::Blocked));
-        }
+        let software_named = adapter_name_hint(browser_adapter);
         let (backend, fallback, gpu) = match prefer {
             "cpu" => (Backend::Cpu, None, None),
             "auto" | "webgpu" => match Gpu::open_async(DeviceChoice::Gpu).await {
@@ -88,7 +85,7 @@ impl Lab {
         let session = open_session(backend, &network, params, config).await?;
         let (adapter, software) = match &gpu {
             Some(gpu) if gpu.info.name.is_empty() => {
-                (browser_adapter.to_string(), gpu.is_software() || is_software_name(browser_adapter))
+                (browser_adapter.to_string(), gpu.is_software() || software_named)
             }
             Some(gpu) => (gpu.info.name.clone(), gpu.is_software()),
             None => ("CPU (wasm, one thread)".to_string(), false),
@@ -251,7 +248,7 @@ impl Lab {
             })?;
             if self.backend == Backend::Cpu {
                 let took = slice_start.elapsed().as_secs_f64();
-                self.cpu_slice_steps = lenet_gpu::train::items_for(SLICE_SECONDS, slice, took, slice);
+                self.cpu_slice_steps = items_for(SLICE_SECONDS, slice, took, slice);
             }
             progress(&totals);
             if totals.steps < steps {
@@ -296,14 +293,8 @@ impl Lab {
                 ..*test
             };
             let started = Instant::now();
-            let predicted = self.session.engine().predict_async(&part).await?;
-            correct += predicted.iter().zip(&part.labels).filter(|(p, l)| p == l).count();
-            slice = lenet_gpu::train::items_for(
-                SLICE_SECONDS,
-                end - at,
-                started.elapsed().as_secs_f64(),
-                end - at,
-            );
+            correct += self.session.evaluate_async(&part).await?.correct() as usize;
+            slice = items_for(SLICE_SECONDS, end - at, started.elapsed().as_secs_f64(), end - at);
             at = end;
             if at < test.len() {
                 pause().await;

@@ -12,7 +12,7 @@ impl Lab {
     /// black .. 65535 white, either polarity), made MNIST-style as `lenet predict` makes a file.
     pub async fn predict(&mut self, gray: &[u16], width: usize, height: usize) -> Result<Reading> {
         let input = preprocess::mnist_style(gray, width, height)?;
-        let logits = self.session.engine().logits_async(&preprocess::dataset(&[input])).await?;
+        let logits = self.session.logits_async(&preprocess::dataset(&[input])).await?;
         Ok(Reading { probabilities: softmax(&logits), input: input.to_vec() })
     }
 
@@ -48,7 +48,7 @@ impl Lab {
         let interrupt = self.session.interrupt();
         let config = self.session.config().expect("a training session").clone();
         let mut session = open_session(self.backend, &model.network, model.params, config).await?;
-        session.engine().set_interrupt(interrupt);
+        session.set_interrupt(interrupt);
         self.session = session;
         self.reported = Default::default();
         Ok(self.network_title())
