@@ -162,6 +162,8 @@ class Model:
         progress: bool = True,
         momentum: float | None = None,
         augment: int | None = None,
+        target_accuracy: float | None = None,
+        keep_best: bool = False,
     ) -> dict:
         """Trains ``epochs`` epochs on images ``x`` with labels ``y``; returns this call's history.
 
@@ -182,7 +184,10 @@ class Model:
         lr : the learning rate; default 0.01 for "sgd", 0.001 for "adam" (a new optimizer without
             ``lr`` takes its own default).
         optimizer : "sgd" (with ``momentum``; the default) or "adam".
-        validation : ``(x_val, y_val)``, evaluated after each epoch ("val_loss", "val_accuracy").
+        validation : what to evaluate after each epoch ("val_loss", "val_accuracy"): a pair
+            ``(x_val, y_val)``; or a share of ``x`` (a fraction such as 0.1) or a number of its
+            images, held out from training (drawn from the seed, the same every epoch), as
+            ``lenet train --validation N`` does.
         callback : ``callback(epoch, logs)`` after each epoch, ``logs`` a dict of that epoch's
             figures; returning False stops training.
         progress : show a tqdm bar (``tqdm.auto``: a widget in Jupyter, when tqdm is installed)
@@ -193,6 +198,11 @@ class Model:
             (the same on the CPU and the GPU), so the network learns digits wherever they sit;
             0 (the default) trains on the images as they are; 2 is ``lenet train --recipe best``'s.
             Smaller than the images (28).
+        target_accuracy : stop after the first epoch whose validation accuracy (a fraction, e.g.
+            0.99) reaches it, as ``lenet train --target-accuracy`` does; needs ``validation``.
+        keep_best : end with the parameters of the epoch with the best validation accuracy (the
+            optimizer state stays the last epoch's), as ``lenet train --save-best`` keeps them in
+            a file; needs ``validation``.
 
         Returns
         -------
@@ -204,7 +214,7 @@ class Model:
 
         Ctrl-C (a notebook's interrupt) stops training within about a second, mid-epoch, with
         ``KeyboardInterrupt``; the model keeps every step it completed (the interrupted epoch is
-        not counted in ``epochs_done``).
+        not counted in ``epochs_done``, and the next ``fit`` trains the rest of it).
         """
         xs, _ = _arrays.images(x, "x")
         ys = _arrays.labels(y, len(xs), "y")
@@ -231,14 +241,28 @@ class Model:
         augment = last["augment"] if augment is None else _int(augment, "augment", 0)
         if augment >= xs.shape[-1]:
             raise ValueError(f"augment must be smaller than the images ({xs.shape[-1]} pixels), got {augment}")
-        val = None
-        if validation is not None:
-            if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
-                raise ValueError("validation must be a pair (x_val, y_val)")
+        val, held_out = None, 0
+        if isinstance(validation, (tuple, list)):
+            if len(validation) != 2:
+                raise ValueError("validation must be a pair (x_val, y_val), a fraction or a count")
             xv, _ = _arrays.images(validation[0], "validation[0]")
             val = _native.Data(xv, _arrays.labels(validation[1], len(xv), "validation[1]"))
             if len(xv) == 0:
                 raise ValueError("validation[0] is empty")
+        elif isinstance(validation, float):
+            if not 0.0 < validation < 1.0:
+                raise ValueError(f"validation as a share of x must be between 0 and 1, got {validation}")
+            held_out = max(1, round(validation * len(xs)))
+        elif validation is not None:
+            held_out = _int(validation, "validation", 1)
+        if held_out >= len(xs):
+            raise ValueError(f"validation holds out {held_out} of the {len(xs)} images: leave some to train on")
+        if target_accuracy is not None:
+            target_accuracy = _float(target_accuracy, "target_accuracy")
+            if not 0.0 < target_accuracy <= 1.0:
+                raise ValueError(f"target_accuracy is a fraction in (0, 1], e.g. 0.99, got {target_accuracy}")
+        if (target_accuracy is not None or keep_best) and validation is None:
+            raise ValueError("target_accuracy and keep_best judge epochs by their validation accuracy: give validation")
         train = _native.Data(xs, ys)
         # Kept for the next fit, unless this one diverges (its rate is then no setting to keep).
         previous, self._fit_settings = self._fit_settings, {
@@ -246,12 +270,23 @@ class Model:
         }
         history: dict = {key: [] for key in _HISTORY_KEYS}
         last = self.epochs_done + epochs
+        self._session.start_goals(target_accuracy, bool(keep_best))
+        trained = len(xs) - held_out
+        self._fit_epochs(epochs, last, trained, train, val, held_out, progress, callback, history, previous)
+        if keep_best:
+            self._session.restore_best()
+        return history
+
+    def _fit_epochs(self, epochs, last, images, train, val, held_out, progress, callback, history, previous):
+        settings = self._fit_settings
+        batch_size, optimizer, lr = settings["batch_size"], settings["optimizer"], settings["lr"]
+        momentum, augment = settings["momentum"], settings["augment"]
         for _ in range(epochs):
-            display = _EpochProgress(self.epochs_done + 1, last, len(xs), bool(progress), self.curve)
+            display = _EpochProgress(self.epochs_done + 1, last, images, bool(progress), self.curve)
             logs, note = None, None
             try:
                 logs, pending = self._session.train_epoch(
-                    train, batch_size, optimizer, lr, momentum, augment, display.update
+                    train, batch_size, optimizer, lr, momentum, augment, display.update, held_out
                 )
                 epoch = logs.pop("epoch")
                 if pending is None and val is not None:
@@ -270,7 +305,8 @@ class Model:
                 raise pending
             if callback is not None and callback(epoch, dict(logs)) is False:
                 break
-        return history
+            if logs.get("val_accuracy") is not None and self._session.consider(epoch, logs["val_accuracy"])[1]:
+                break
 
     # Running.
 

@@ -50,11 +50,13 @@ class Model:
         batch_size: Optional[int] = None,
         lr: Optional[float] = None,
         optimizer: Optional[str] = None,
-        validation: Optional[tuple[_Images, _Labels]] = None,
+        validation: Union[tuple[_Images, _Labels], float, int, None] = None,
         callback: Optional[Callable[[int, dict[str, float]], object]] = None,
         progress: bool = True,
         momentum: Optional[float] = None,
         augment: Optional[int] = None,
+        target_accuracy: Optional[float] = None,
+        keep_best: bool = False,
     ) -> dict[str, list[float]]: ...
     def evaluate(self, x: _Images, y: _Labels) -> dict[str, Union[float, npt.NDArray[np.int64]]]: ...
     def predict(self, x: _Images) -> _F32: ...

@@ -10,7 +10,8 @@
 use crate::errors::{detached, to_py, value_error};
 use lenet_gpu::model::{Network, arch};
 use lenet_gpu::session::{
-    DataIdentity, DeviceChoice, Notices, RunRecord, RunState, SavedModel, Session as Inner, TrainConfig,
+    DataIdentity, DeviceChoice, Goals, Notices, RunRecord, RunState, SavedModel, Session as Inner,
+    TrainConfig,
 };
 use pyo3::prelude::*;
 use std::cell::RefCell;
@@ -29,6 +30,8 @@ pub struct Session {
     /// The session's notices ("no hardware GPU found: running on the CPU path"), as text, until
     /// the Python layer takes them.
     pub notices: Rc<RefCell<Vec<String>>>,
+    /// The current `fit`'s target accuracy and best epoch (`Goals`).
+    pub goals: Goals,
 }
 
 // SAFETY: what keeps `Session` from being `Send` and `Sync` is its `Rc`s: the notice sink it
@@ -105,7 +108,7 @@ impl Session {
             }
             .map_err(to_py)
         })?;
-        Ok(Session { inner, device, seed, epochs_done, notices })
+        Ok(Session { inner, device, seed, epochs_done, notices, goals: Goals::default() })
     }
 
     /// The metadata a model file of the current state records.

@@ -13,7 +13,9 @@ use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::model::fusion::layer_label;
 use lenet_gpu::model::optimizer::{DEFAULT_MOMENTUM, Optimizer};
 use lenet_gpu::model::{Parameters, arch};
-use lenet_gpu::session::{DataIdentity, GivenSettings, OptimizerKind, RunState, SavedModel, TrainConfig};
+use lenet_gpu::session::{
+    DataIdentity, GivenSettings, Goals, Judged, Judgement, OptimizerKind, RunState, SavedModel, TrainConfig,
+};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -142,6 +144,7 @@ impl Session {
     /// stops the epoch soon after, raising KeyboardInterrupt; the model keeps every step done. `progress(images, loss_sum,
     /// correct)` is called about ten times a second.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (data, batch_size, optimizer, lr, momentum, augment, progress, validation=0))]
     fn train_epoch<'py>(
         &mut self,
         py: Python<'py>,
@@ -152,6 +155,7 @@ impl Session {
         momentum: f32,
         augment: u32,
         progress: Option<Py<PyAny>>,
+        validation: usize,
     ) -> PyResult<(Bound<'py, PyDict>, Option<Py<PyAny>>)> {
         let kind: OptimizerKind =
             optimizer.parse().map_err(|why| value_error(format!("optimizer: {why}")))?;
@@ -161,6 +165,7 @@ impl Session {
             optimizer: kind.with(lr, momentum),
             seed: self.seed,
             augmentation: Augmentation::shift(augment),
+            validation,
             ..Default::default()
         };
         let split = &data.split;
@@ -190,7 +195,38 @@ impl Session {
         out.set_item("accuracy", report.train_accuracy)?;
         out.set_item("seconds", report.seconds)?;
         out.set_item("images_per_second", report.images_per_second)?;
+        if let Some(held) = report.validation {
+            out.set_item("val_loss", held.loss)?;
+            out.set_item("val_accuracy", held.accuracy)?;
+        }
         Ok((out, observer.pending.map(|e| e.into_value(py).into_any())))
+    }
+
+    /// Starts a `fit`'s goals: stop after the first epoch whose validation accuracy reaches
+    /// `target` (a fraction), and, with `keep_best`, keep the best epoch's parameters.
+    #[pyo3(signature = (target=None, keep_best=false))]
+    fn start_goals(&mut self, target: Option<f64>, keep_best: bool) {
+        self.goals = Goals::new(target, keep_best);
+    }
+
+    /// After epoch `epoch`, judged by its validation `accuracy`: (whether it is the best so
+    /// far, whether it reached the target).
+    fn consider(&mut self, py: Python<'_>, epoch: usize, accuracy: f64) -> PyResult<(bool, bool)> {
+        let judgement = Judgement { epoch, accuracy, judged: Judged::Validation };
+        let (goals, inner) = (&mut self.goals, &self.inner);
+        let verdict = detached(py, || goals.consider(inner, judgement).map_err(to_py))?;
+        Ok((verdict.best, verdict.reached))
+    }
+
+    /// Puts the best epoch's parameters back (kept by `start_goals(keep_best=True)`); the epoch
+    /// and its accuracy, or None when none was kept.
+    fn restore_best(&mut self, py: Python<'_>) -> PyResult<Option<(usize, f64)>> {
+        let (Some(best), Some(params)) = (self.goals.best(), self.goals.best_parameters().cloned()) else {
+            return Ok(None);
+        };
+        let inner = &mut self.inner;
+        detached(py, || inner.set_parameters(&params).map_err(to_py))?;
+        Ok(Some((best.epoch, best.accuracy)))
     }
 
     /// Softmax probabilities, [N, classes].

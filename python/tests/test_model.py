@@ -91,6 +91,41 @@ def test_a_second_fit_continues_the_run(digits):
     assert reopened.fit(x, y, epochs=1, batch_size=16, lr=0.005, progress=False)["epoch"] == [3]
 
 
+def test_validation_may_be_a_share_or_a_count_of_x_held_out(digits):
+    x, y, _, _ = digits
+    share, count, none = (lenet_gpu.Model(device="cpu", seed=2) for _ in range(3))
+    a = share.fit(x, y, epochs=2, validation=0.125, progress=False)
+    b = count.fit(x, y, epochs=2, validation=64, progress=False)
+    c = none.fit(x, y, epochs=2, progress=False)
+    # An eighth of 512 is 64: the same images held out, the same run.
+    assert a["val_accuracy"] == b["val_accuracy"] and a["val_loss"] == b["val_loss"]
+    assert same_state(share.state_dict(), count.state_dict())
+    assert all(0.0 <= v <= 1.0 for v in a["val_accuracy"]) and c["val_accuracy"] == [None, None]
+    # Trained on 448 images, not 512: another run.
+    assert not same_state(share.state_dict(), none.state_dict())
+
+
+def test_target_accuracy_stops_and_keep_best_ends_on_the_best_epoch(digits):
+    x, y, xt, yt = digits
+    settings = dict(batch_size=32, lr=0.05, validation=(xt, yt), progress=False)
+    reference = lenet_gpu.Model(device="cpu", seed=3)
+    accuracies = reference.fit(x, y, epochs=5, **settings)["val_accuracy"]
+    # Stops after the first epoch reaching the third's accuracy.
+    target = accuracies[2]
+    first = next(i for i, a in enumerate(accuracies) if a >= target) + 1
+    stopped = lenet_gpu.Model(device="cpu", seed=3)
+    history = stopped.fit(x, y, epochs=5, target_accuracy=target, **settings)
+    assert history["epoch"] == list(range(1, first + 1)) and stopped.epochs_done == first
+    # Ends on the best epoch's parameters: those of a run stopped there.
+    best = accuracies.index(max(accuracies)) + 1
+    kept = lenet_gpu.Model(device="cpu", seed=3)
+    kept.fit(x, y, epochs=5, keep_best=True, **settings)
+    until_best = lenet_gpu.Model(device="cpu", seed=3)
+    until_best.fit(x, y, epochs=best, **settings)
+    assert same_state(kept.state_dict(), until_best.state_dict())
+    assert kept.evaluate(xt, yt)["accuracy"] == max(accuracies) and kept.epochs_done == 5
+
+
 def test_augment_shifts_the_training_images_by_the_seed(digits):
     x, y, _, _ = digits
     shifted, again, plain = (lenet_gpu.Model(device="cpu", seed=2) for _ in range(3))

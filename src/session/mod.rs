@@ -13,6 +13,7 @@ mod blocking;
 mod continue_from;
 mod data;
 mod device;
+mod goals;
 mod model_file;
 mod notice;
 mod recipe;
@@ -24,6 +25,7 @@ pub use advice::{CHANCE_STEPS, ChanceLevel, chance_level};
 pub use continue_from::RunState;
 pub use data::{DataRequest, load_data};
 pub use device::set_cpu_threads;
+pub use goals::{Goals, Judged, Judgement, Verdict, judged};
 pub use model_file::SavedModel;
 pub use notice::{Notice, Notices};
 pub use recipe::Recipe;
@@ -402,6 +404,12 @@ impl Session {
     /// The output of every layer `train::feature_layers` names for each image of `data`.
     pub async fn activations_async(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
         self.engine.activations_async(data).await
+    }
+
+    /// Replaces the parameters, the optimizer state kept: e.g. with the best epoch's, which
+    /// `Goals` kept in memory.
+    pub fn set_parameters(&mut self, params: &Parameters) -> Result<()> {
+        self.engine.set_parameters(params)
     }
 
     /// A copy of the current parameters.

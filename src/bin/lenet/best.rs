@@ -1,33 +1,27 @@
 //! `train --save-best`: the model of the epoch with the best test accuracy (validation accuracy,
-//! in a run holding a validation split out: the test set is not for choosing), kept in a file of
-//! its own beside the run's (`FILE.best.safetensors` by default).
+//! in a run holding a validation split out: the library's `Goals` judge), kept in a file of its
+//! own beside the run's (`FILE.best.safetensors` by default).
 
 use anyhow::{Context, Result, bail};
 use lenet_gpu::checkpoint::{self, RUN_ID};
-use lenet_gpu::session::EpochReport;
-use lenet_gpu::session::Session;
 use lenet_gpu::session::record::TEST_ACCURACY;
+use lenet_gpu::session::{EpochReport, Goals, Judged, Judgement, Session};
 use std::path::{Path, PathBuf};
 
 /// The metadata key of the accuracy a best model was kept for, with validation (else test,
 /// `TEST_ACCURACY`).
 const VALIDATION_ACCURACY: &str = "validation_accuracy";
 
-/// The accuracy an epoch is judged by, and the key it is recorded under.
-fn judged(report: &EpochReport) -> (f64, &'static str) {
-    match report.validation {
-        Some(held) => (held.accuracy, VALIDATION_ACCURACY),
-        None => (report.test_accuracy, TEST_ACCURACY),
+fn key(judged: Judged) -> &'static str {
+    match judged {
+        Judged::Validation => VALIDATION_ACCURACY,
+        Judged::Test => TEST_ACCURACY,
     }
 }
 
-/// Where `--save-best` keeps the best model, and which it is so far.
+/// Where `--save-best` keeps the best model (which one is the library's `Goals`' call).
 pub struct BestModel {
     pub path: PathBuf,
-    /// The best accuracy so far and its epoch (None before any epoch was kept).
-    best: Option<(f64, usize)>,
-    /// Which accuracy: "test", or "validation" with a validation split.
-    set: &'static str,
     /// Kept in this run (a resumed run may keep none: an earlier epoch stays the best).
     kept: bool,
 }
@@ -61,47 +55,42 @@ impl BestModel {
         Ok(Some(path))
     }
 
-    /// Starts keeping the best model of `session`'s run in `path`: a file already there that this
-    /// run kept (a resumed run) is the best so far.
-    pub fn new(path: PathBuf, session: &Session) -> BestModel {
+    /// Starts keeping the best model of `session`'s run in `path`; and the best so far, when a
+    /// file already there is this run's (a resumed run), for the goals to beat.
+    pub fn new(path: PathBuf, session: &Session) -> (BestModel, Option<Judgement>) {
         let run_id = session.record().and_then(|r| r.run_id);
         let held_out = session.config().is_some_and(|c| c.validation > 0);
-        let (key, set) = if held_out { (VALIDATION_ACCURACY, "validation") } else { (TEST_ACCURACY, "test") };
+        let judged = if held_out { Judged::Validation } else { Judged::Test };
         let best = checkpoint::read_metadata(&path).ok().and_then(|m| {
             let ours = run_id.is_some() && m.get(RUN_ID) == run_id.as_ref();
-            let accuracy = m.get(key)?.parse().ok()?;
+            let accuracy = m.get(key(judged))?.parse().ok()?;
             let epoch = m.get("epoch")?.parse().ok()?;
-            ours.then_some((accuracy, epoch))
+            ours.then_some(Judgement { epoch, accuracy, judged })
         });
-        BestModel { path, best, set, kept: false }
+        (BestModel { path, kept: false }, best)
     }
 
-    /// After an epoch: saves the model when its accuracy beats the best so far.
-    pub fn consider(&mut self, session: &Session, report: &EpochReport) -> Result<()> {
-        let (judged, key) = judged(report);
-        let better = self.best.is_none_or(|(accuracy, _)| judged > accuracy);
-        if !better || !judged.is_finite() {
-            return Ok(());
-        }
+    /// Saves `session`'s model, the best so far (`best`, of `report`'s epoch).
+    pub fn save(&mut self, session: &Session, report: &EpochReport, best: Judgement) -> Result<()> {
         let saving = || format!("saving the best model after epoch {}", report.epoch);
         let params = session.parameters().with_context(saving)?;
         let mut metadata = session.record().map(|r| r.to_metadata()).unwrap_or_default();
         metadata.insert(TEST_ACCURACY.into(), report.test_accuracy.to_string());
-        metadata.insert(key.into(), judged.to_string());
+        metadata.insert(key(best.judged).into(), best.accuracy.to_string());
         checkpoint::save(&self.path, &params, metadata).with_context(saving)?;
-        self.best = Some((judged, report.epoch));
         self.kept = true;
         Ok(())
     }
 
-    /// What it holds, for the run's last lines.
-    pub fn describe(&self) -> Option<String> {
-        let (accuracy, epoch) = self.best?;
+    /// What it holds (the goals' best), for the run's last lines.
+    pub fn describe(&self, goals: &Goals) -> Option<String> {
+        let best = goals.best()?;
         let verb = if self.kept { "saved to" } else { "still in" };
         Some(format!(
-            "best model (epoch {epoch}, {} acc {:.2}%) {verb} {}",
-            self.set,
-            accuracy * 100.0,
+            "best model (epoch {}, {} acc {:.2}%) {verb} {}",
+            best.epoch,
+            best.judged.name(),
+            best.accuracy * 100.0,
             self.path.display()
         ))
     }

@@ -18,8 +18,8 @@ use lenet_gpu::metrics::Observers;
 use lenet_gpu::model::schedule::ScheduleKind;
 use lenet_gpu::model::{Network, arch};
 use lenet_gpu::session::{
-    self, DataIdentity, GivenSettings, Observer, Optimizer, OptimizerKind, Recipe, SavedModel, Session,
-    TrainConfig, TrainSpec,
+    self, DataIdentity, GivenSettings, Goals, Judgement, Observer, Optimizer, OptimizerKind, Recipe,
+    SavedModel, Session, TrainConfig, TrainSpec,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -272,13 +272,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
         true => std::process::exit(130),
         false => interrupt.request(),
     });
-    let mut best = best_path.map(|path| BestModel::new(path, &session));
+    let mut target = args.target_accuracy.map(Target::new);
+    let mut goals = Goals::new(target.as_ref().map(Target::fraction), false);
+    let mut best = best_path.map(|path| {
+        let (best, so_far) = BestModel::new(path, &session);
+        if let Some(so_far) = so_far {
+            goals = std::mem::take(&mut goals).with_best(so_far);
+        }
+        best
+    });
     let mut console = ConsoleObserver::new(config.epochs, loaded.collection.is_none());
     let mut warned_chance = false; // once a run
     if let Some(f) = &mut figures {
         f.log.follow_schedule(optimizer, config.update_rule(loaded.split.train.len()));
     }
-    let mut target = args.target_accuracy.map(Target::new);
     while session.epochs_left() {
         let mut observers: Vec<&mut dyn Observer> = vec![&mut console];
         if let Some(f) = &mut figures {
@@ -301,20 +308,27 @@ pub fn run(args: TrainArgs) -> Result<()> {
             eprintln!("warning: {}", stuck.describe(&|rate| format!("--lr {rate}")));
             warned_chance = true;
         }
-        if let Some(best) = &mut best {
-            best.consider(&session, &report)?;
+        if let Some(t) = &mut target {
+            t.epoch_trained(&report);
         }
-        if target.as_mut().is_some_and(|t| t.reached(&report)) {
+        let (accuracy, judged) = session::judged(&report);
+        let judgement = Judgement { epoch: report.epoch, accuracy, judged };
+        let verdict = goals.consider(&session, judgement)?;
+        if let (Some(best), true) = (&mut best, verdict.best) {
+            best.save(&session, &report, judgement)?;
+        }
+        if let (Some(t), true) = (&target, verdict.reached) {
+            eprintln!("{}", t.reached(judgement));
             break;
         }
     }
-    if let Some(line) = target.and_then(|t| t.missed()) {
+    if let Some(line) = target.as_ref().and_then(|t| t.missed(&goals)) {
         eprintln!("{line}");
     }
     if let Some(path) = &save {
         eprintln!("model saved to {}", path.display());
     }
-    if let Some(line) = best.as_ref().and_then(BestModel::describe) {
+    if let Some(line) = best.as_ref().and_then(|b| b.describe(&goals)) {
         eprintln!("{line}");
     }
     for line in figures.iter().flat_map(|f| f.describe(args.metrics.as_deref())) {
