@@ -35,6 +35,7 @@ from . import _arrays  # noqa: E402  (after the runtime directory: the extension
 from ._native import DivergedError, GpuError  # noqa: E402
 from . import _native  # noqa: E402
 from ._args import device_arg as _device, float_arg as _float, int_arg as _int  # noqa: E402
+from ._args import held_out_arg as _held_out, target_arg as _target  # noqa: E402
 from ._functions import convolve, devices, load_mnist, synthetic_digits  # noqa: E402
 from ._progress import EpochProgress as _EpochProgress  # noqa: E402
 
@@ -241,28 +242,13 @@ class Model:
         augment = last["augment"] if augment is None else _int(augment, "augment", 0)
         if augment >= xs.shape[-1]:
             raise ValueError(f"augment must be smaller than the images ({xs.shape[-1]} pixels), got {augment}")
-        val, held_out = None, 0
+        val, held_out = None, _held_out(validation, len(xs))
         if isinstance(validation, (tuple, list)):
-            if len(validation) != 2:
-                raise ValueError("validation must be a pair (x_val, y_val), a fraction or a count")
             xv, _ = _arrays.images(validation[0], "validation[0]")
             val = _native.Data(xv, _arrays.labels(validation[1], len(xv), "validation[1]"))
             if len(xv) == 0:
                 raise ValueError("validation[0] is empty")
-        elif isinstance(validation, float):
-            if not 0.0 < validation < 1.0:
-                raise ValueError(f"validation as a share of x must be between 0 and 1, got {validation}")
-            held_out = max(1, round(validation * len(xs)))
-        elif validation is not None:
-            held_out = _int(validation, "validation", 1)
-        if held_out >= len(xs):
-            raise ValueError(f"validation holds out {held_out} of the {len(xs)} images: leave some to train on")
-        if target_accuracy is not None:
-            target_accuracy = _float(target_accuracy, "target_accuracy")
-            if not 0.0 < target_accuracy <= 1.0:
-                raise ValueError(f"target_accuracy is a fraction in (0, 1], e.g. 0.99, got {target_accuracy}")
-        if (target_accuracy is not None or keep_best) and validation is None:
-            raise ValueError("target_accuracy and keep_best judge epochs by their validation accuracy: give validation")
+        target_accuracy = _target(target_accuracy, keep_best, validation)
         train = _native.Data(xs, ys)
         # Kept for the next fit, unless this one diverges (its rate is then no setting to keep).
         previous, self._fit_settings = self._fit_settings, {

@@ -44,3 +44,35 @@ def device_arg(device) -> str:
     if not isinstance(device, str):
         raise ValueError(f'device must be "auto", "cpu", "gpu" or an adapter index, got {device!r}')
     return device
+
+
+def held_out_arg(validation, images: int) -> int:
+    """How many of `images` training images `fit`'s `validation` holds out: a share (a float in
+    (0, 1)) or a count of them; 0 for a pair (x_val, y_val) or None."""
+    if isinstance(validation, (tuple, list)):
+        if len(validation) != 2:
+            raise ValueError("validation must be a pair (x_val, y_val), a fraction or a count")
+        return 0
+    if validation is None:
+        return 0
+    if isinstance(validation, float):
+        if not 0.0 < validation < 1.0:
+            raise ValueError(f"validation as a share of x must be between 0 and 1, got {validation}")
+        held_out = max(1, round(validation * images))
+    else:
+        held_out = int_arg(validation, "validation", 1)
+    if held_out >= images:
+        raise ValueError(f"validation holds out {held_out} of the {images} images: leave some to train on")
+    return held_out
+
+
+def target_arg(target_accuracy, keep_best, validation):
+    """`fit`'s `target_accuracy` as a float fraction (or None), checked with `keep_best` against
+    `validation`, which both judge by."""
+    if target_accuracy is not None:
+        target_accuracy = float_arg(target_accuracy, "target_accuracy")
+        if not 0.0 < target_accuracy <= 1.0:
+            raise ValueError(f"target_accuracy is a fraction in (0, 1], e.g. 0.99, got {target_accuracy}")
+    if (target_accuracy is not None or keep_best) and validation is None:
+        raise ValueError("target_accuracy and keep_best judge epochs by their validation accuracy: give validation")
+    return target_accuracy
