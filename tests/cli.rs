@@ -281,9 +281,10 @@ fn out_of_range_arguments_are_rejected_by_the_parser_with_the_valid_range() {
     for (flag, value, range) in [
         ("--batch-size", "0", "1.."),
         ("--epochs", "0", "1.."),
-        ("--lr", "0", "positive finite number"),
-        ("--lr", "-1", "positive finite number"),
-        ("--lr", "NaN", "positive finite number"),
+        ("--lr", "0", "must be a positive number, got 0"),
+        ("--lr", "-1", "must be a positive number, got -1"),
+        ("--lr", "NaN", "must be finite, got NaN"),
+        ("--weight-decay", "-0.1", "at least 0, got -0.1"),
         ("--momentum", "1.5", "[0, 1)"),
         ("--momentum", "-0.5", "[0, 1)"),
     ] {

@@ -36,7 +36,8 @@ from ._native import DivergedError, GpuError  # noqa: E402
 from . import _native  # noqa: E402
 from ._args import device_arg as _device, float_arg as _float, int_arg as _int  # noqa: E402
 from ._args import held_out_arg as _held_out, target_arg as _target  # noqa: E402
-from ._functions import convolve, devices, load_mnist, synthetic_digits  # noqa: E402
+from ._args import maybe as _maybe, name_arg as _name, with_defaults as _with_defaults  # noqa: E402
+from ._functions import convolve, devices, load_cifar10, load_mnist, synthetic_digits  # noqa: E402
 from ._progress import EpochProgress as _EpochProgress  # noqa: E402
 
 #: The history's keys, every ``fit`` filling each (None where a fit had no validation: pandas reads
@@ -47,6 +48,7 @@ __version__ = "0.2.0"
 __all__ = [
     "Model",
     "load_mnist",
+    "load_cifar10",
     "synthetic_digits",
     "convolve",
     "devices",
@@ -61,7 +63,9 @@ class Model:
     Parameters
     ----------
     arch : "lenet5" (default), "lenet5-1998" (tanh, average pooling), a layer list such as
-        "conv8k3p1,relu,maxpool2,dense10", or a file holding one. Inputs are 1@28x28, 10 classes.
+        "conv8k3p1,relu,maxpool2,dense10", or a file holding one. Inputs are 1@28x28 (MNIST), or
+        3@32x32 for a colour network ("lenet5-cifar", or a list starting "input3x32x32": train it
+        on ``load_cifar10()``); 10 classes.
     device : "auto" (a hardware GPU if wgpu finds one, else the CPU path: it says so), "cpu",
         "gpu" (the best adapter, software ones such as lavapipe included) or an adapter index
         (see ``devices()``).
@@ -154,7 +158,7 @@ class Model:
         self,
         x,
         y,
-        epochs: int = 1,
+        epochs: int | None = None,
         batch_size: int | None = None,
         lr: float | None = None,
         optimizer: str | None = None,
@@ -165,26 +169,33 @@ class Model:
         augment: int | None = None,
         target_accuracy: float | None = None,
         keep_best: bool = False,
+        schedule: str | None = None,
+        warmup: int | None = None,
+        weight_decay: float | None = None,
+        recipe: str | None = None,
     ) -> dict:
         """Trains ``epochs`` epochs on images ``x`` with labels ``y``; returns this call's history.
 
         A second ``fit`` continues from the current state (parameters and optimizer state: SGD's
         momentum, Adam's moments and update count), its epochs numbered on; with the same
-        settings, ``fit(epochs=1)`` twice gives exactly what ``fit(epochs=2)`` gives, and so does
-        ``fit(epochs=1)``, a pickle (or ``save`` and ``Model.load``) and ``fit(epochs=1)``. A
-        setting left out (None) is the one the last ``fit`` used (a loaded model's: the one its
-        checkpoint records), else the default shown below; other settings in a later ``fit`` go
-        on from the current state (another optimizer from a fresh optimizer state).
+        settings and a constant rate, ``fit(epochs=1)`` twice gives exactly what
+        ``fit(epochs=2)`` gives, and so does ``fit(epochs=1)``, a pickle (or ``save`` and
+        ``Model.load``) and ``fit(epochs=1)``. A setting left out (None) is the one the last
+        ``fit`` used (a loaded model's: the one its checkpoint records), else the recipe's, else
+        the library's default shown below; other settings in a later ``fit`` go on from the
+        current state (another optimizer from a fresh optimizer state).
 
         Parameters
         ----------
-        x : images, [N, 28, 28] (or [N, 1, 28, 28], [N, 784]), uint8 0..255 or floats in [0, 1].
+        x : images, [N, 28, 28] (or [N, 1, 28, 28], [N, 784]), uint8 0..255 or floats in [0, 1];
+            for a colour network, [N, 32, 32, 3] or [N, 3, 32, 32] (as ``load_cifar10`` gives).
         y : their labels, [N], integers 0..9.
-        epochs : how many epochs this call trains (1 or more).
-        batch_size : images per step (1 or more; default 64).
-        lr : the learning rate; default 0.01 for "sgd", 0.001 for "adam" (a new optimizer without
-            ``lr`` takes its own default).
-        optimizer : "sgd" (with ``momentum``; the default) or "adam".
+        epochs : how many epochs this call trains (1 or more; default {default:epochs}, or the
+            recipe's).
+        batch_size : images per step (1 or more; default {default:batch_size}).
+        lr : the learning rate; default {default:lr} for "sgd", {default:adam_lr} for "adam" (a new
+            optimizer without ``lr`` takes its own default).
+        optimizer : {names:optimizer} (default "{default:optimizer}"; SGD with ``momentum``).
         validation : what to evaluate after each epoch ("val_loss", "val_accuracy"): a pair
             ``(x_val, y_val)``; or a share of ``x`` (a fraction such as 0.1) or a number of its
             images, held out from training (drawn from the seed, the same every epoch), as
@@ -193,17 +204,26 @@ class Model:
             figures; returning False stops training.
         progress : show a tqdm bar (``tqdm.auto``: a widget in Jupyter, when tqdm is installed)
             or else one line per epoch; False shows nothing.
-        momentum : SGD's momentum, in [0, 1) (default 0.9; Adam ignores it).
+        momentum : SGD's momentum, in [0, 1) (default {default:momentum}; Adam ignores it).
         augment : moves each training image by up to this many pixels along each axis as
             batches are assembled, a different shift per image and epoch drawn from the seed
             (the same on the CPU and the GPU), so the network learns digits wherever they sit;
-            0 (the default) trains on the images as they are; 2 is ``lenet train --recipe best``'s.
-            Smaller than the images (28).
+            {default:augment} (the default) trains on the images as they are; 2 is the "best"
+            recipe's. Smaller than the images.
         target_accuracy : stop after the first epoch whose validation accuracy (a fraction, e.g.
             0.99) reaches it, as ``lenet train --target-accuracy`` does; needs ``validation``.
         keep_best : end with the parameters of the epoch with the best validation accuracy (the
             optimizer state stays the last epoch's), as ``lenet train --save-best`` keeps them in
             a file; needs ``validation``.
+        schedule : how the learning rate moves, updated every step (PyTorch's schedulers stepped
+            per update): {names:schedule} (default "{default:schedule}"). All but "constant"
+            are drawn over the run's epochs: those trained before this ``fit`` and its own.
+        warmup : raise the rate linearly over this many first updates (default {default:warmup});
+            with "onecycle", its rise takes them instead of 30% of the run.
+        weight_decay : decoupled for Adam (AdamW), added to the gradient (L2) for SGD, as PyTorch
+            does (default {default:weight_decay}).
+        recipe : {names:recipe}: the settings ``lenet train --recipe`` uses (tuned for LeNet-5
+            on MNIST; "fast" reaches 99% in 3 epochs), for those this call does not give.
 
         Returns
         -------
@@ -217,43 +237,42 @@ class Model:
         ``KeyboardInterrupt``; the model keeps every step it completed (the interrupted epoch is
         not counted in ``epochs_done``, and the next ``fit`` trains the rest of it).
         """
-        xs, _ = _arrays.images(x, "x")
+        xs, _ = _arrays.images(x, "x", shape=self._session.input_shape)
         ys = _arrays.labels(y, len(xs), "y")
         if len(xs) == 0:
             raise ValueError("x is empty: fit needs at least one image")
-        last = self._fit_settings
-        epochs = _int(epochs, "epochs", 1)
-        batch_size = last["batch_size"] if batch_size is None else _int(batch_size, "batch_size", 1)
-        if optimizer is None:
-            optimizer = last["optimizer"]
-        elif optimizer not in ("sgd", "adam"):
-            raise ValueError(f'optimizer must be "sgd" or "adam", got {optimizer!r}')
-        if lr is not None:
-            lr = _float(lr, "lr")
-            if not lr > 0:
-                raise ValueError(f"lr must be a positive number, got {lr}")
-        elif optimizer == last["optimizer"]:
-            lr = last["lr"]
-        momentum = last["momentum"] if momentum is None else _float(momentum, "momentum")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        given = {
+            "batch_size": _maybe(_int, batch_size, "batch_size", 1),
+            "optimizer": _name(optimizer, "optimizer", _native.OPTIMIZER_NAMES),
+            "lr": _maybe(_float, lr, "lr"),
+            "momentum": _maybe(_float, momentum, "momentum"),
+            "augment": _maybe(_int, augment, "augment", 0),
+            "schedule": _name(schedule, "schedule", _native.SCHEDULE_NAMES),
+            "warmup": _maybe(_int, warmup, "warmup", 0),
+            "weight_decay": _maybe(_float, weight_decay, "weight_decay"),
+        }
+        epochs = _maybe(_int, epochs, "epochs", 1)
+        recipe = _name(recipe, "recipe", _native.RECIPE_NAMES)
+        # The library decides what is not given (the recipe's, the last fit's, its defaults)
+        # and checks every range.
+        settings = _native.fit_settings(self._fit_settings, given, epochs, recipe)
+        epochs = settings.pop("epochs")
+        if settings["augment"] >= xs.shape[-1]:
+            raise ValueError(
+                f"augment must be smaller than the images ({xs.shape[-1]} pixels), got {settings['augment']}"
+            )
         if callback is not None and not callable(callback):
             raise ValueError("callback must be callable as callback(epoch, logs)")
-        augment = last["augment"] if augment is None else _int(augment, "augment", 0)
-        if augment >= xs.shape[-1]:
-            raise ValueError(f"augment must be smaller than the images ({xs.shape[-1]} pixels), got {augment}")
         val, held_out = None, _held_out(validation, len(xs))
         if isinstance(validation, (tuple, list)):
-            xv, _ = _arrays.images(validation[0], "validation[0]")
+            xv, _ = _arrays.images(validation[0], "validation[0]", shape=self._session.input_shape)
             val = _native.Data(xv, _arrays.labels(validation[1], len(xv), "validation[1]"))
             if len(xv) == 0:
                 raise ValueError("validation[0] is empty")
         target_accuracy = _target(target_accuracy, keep_best, validation)
         train = _native.Data(xs, ys)
         # Kept for the next fit, unless this one diverges (its rate is then no setting to keep).
-        previous, self._fit_settings = self._fit_settings, {
-            "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "momentum": momentum, "augment": augment
-        }
+        previous, self._fit_settings = self._fit_settings, settings
         history: dict = {key: [] for key in _HISTORY_KEYS}
         last = self.epochs_done + epochs
         self._session.start_goals(target_accuracy, bool(keep_best))
@@ -264,15 +283,12 @@ class Model:
         return history
 
     def _fit_epochs(self, epochs, last, images, train, val, held_out, progress, callback, history, previous):
-        settings = self._fit_settings
-        batch_size, optimizer, lr = settings["batch_size"], settings["optimizer"], settings["lr"]
-        momentum, augment = settings["momentum"], settings["augment"]
         for _ in range(epochs):
             display = _EpochProgress(self.epochs_done + 1, last, images, bool(progress), self.curve)
             logs, note = None, None
             try:
                 logs, pending = self._session.train_epoch(
-                    train, batch_size, optimizer, lr, momentum, augment, display.update, held_out
+                    train, self._fit_settings, last, display.update, held_out
                 )
                 epoch = logs.pop("epoch")
                 if pending is None and val is not None:
@@ -305,7 +321,7 @@ class Model:
         x : images, as ``fit`` takes them.
         y : their labels, integers 0..9.
         """
-        xs, _ = _arrays.images(x, "x")
+        xs, _ = _arrays.images(x, "x", shape=self._session.input_shape)
         ys = _arrays.labels(y, len(xs), "y")
         if len(xs) == 0:
             raise ValueError("x is empty: evaluate needs at least one image")
@@ -322,10 +338,11 @@ class Model:
 
         Parameters
         ----------
-        x : images [N, 28, 28] (or [N, 1, 28, 28], [N, 784]) or one image [28, 28] ([784]), uint8
+        x : images [N, 28, 28] (or [N, 1, 28, 28], [N, 784]; a colour network's as ``fit`` takes
+            them) or one image [28, 28] ([784]), uint8
             0..255, floats in [0, 1] or bools (True is ink).
         """
-        xs, single = _arrays.images(x, "x", single_ok=True)
+        xs, single = _arrays.images(x, "x", single_ok=True, shape=self._session.input_shape)
         probabilities = self._session.probabilities(_native.Data(xs, np.zeros(len(xs), np.uint8)))
         return probabilities[0] if single else probabilities
 
@@ -340,6 +357,11 @@ class Model:
             an array: gray [H, W], RGB [H, W, 3] or RGBA [H, W, 4], uint8 0..255 or floats in
             [0, 1], dark ink on light paper or light on dark.
         """
+        if tuple(self._session.input_shape) != (1, 28, 28):
+            raise ValueError(
+                f"predict_image prepares a digit for a network of 28x28 gray inputs, but this one takes "
+                f"{'x'.join(map(str, self._session.input_shape))} images: give them to predict"
+            )
         if isinstance(image, (str, os.PathLike)):
             return self.predict(_native.read_digit(os.fspath(image)))
         return self.predict(_native.prepare_rgba(_arrays.rgba(image, "image")))
@@ -353,9 +375,9 @@ class Model:
         ----------
         image : one image, [28, 28] (or [1, 28, 28], [784]), uint8 0..255 or floats in [0, 1].
         """
-        xs, _ = _arrays.images(image, "image", single_ok=True)
+        xs, _ = _arrays.images(image, "image", single_ok=True, shape=self._session.input_shape)
         if len(xs) != 1:
-            raise ValueError(f"image must be one image ([28, 28]), got {len(xs)}")
+            raise ValueError(f"image must be one image, got {len(xs)}")
         outputs = self._session.activations(_native.Data(xs, np.zeros(1, np.uint8)))
         return [(name, values[0]) for name, values in outputs]
 
@@ -469,6 +491,13 @@ class Model:
         # optimizer state, so an unpickled model continues the run exactly.
         model, optimizer = self._session.training_bytes()
         return (_restore, (model, self._device, self.history, optimizer, self._fit_settings))
+
+
+Model.fit.__doc__ = _with_defaults(
+    Model.fit.__doc__,
+    _native.fit_defaults(),
+    {"optimizer": _native.OPTIMIZER_NAMES, "schedule": _native.SCHEDULE_NAMES, "recipe": _native.RECIPE_NAMES},
+)
 
 
 def _restore(

@@ -20,6 +20,7 @@ class GpuError(RuntimeError): ...
 class DivergedError(ArithmeticError): ...
 
 def load_mnist(dir: Optional[_Path] = None, download: bool = True) -> tuple[_U8, _U8, _U8, _U8]: ...
+def load_cifar10(dir: Optional[_Path] = None, download: bool = True) -> tuple[_U8, _U8, _U8, _U8]: ...
 def synthetic_digits(n: int, seed: int = 1) -> tuple[_U8, _U8]: ...
 def convolve(
     image: npt.ArrayLike, kernel: npt.ArrayLike, stride: int = 1, padding: int = 0, device: _Device = "cpu"
@@ -46,7 +47,7 @@ class Model:
         self,
         x: _Images,
         y: _Labels,
-        epochs: int = 1,
+        epochs: Optional[int] = None,
         batch_size: Optional[int] = None,
         lr: Optional[float] = None,
         optimizer: Optional[str] = None,
@@ -57,6 +58,10 @@ class Model:
         augment: Optional[int] = None,
         target_accuracy: Optional[float] = None,
         keep_best: bool = False,
+        schedule: Optional[str] = None,
+        warmup: Optional[int] = None,
+        weight_decay: Optional[float] = None,
+        recipe: Optional[str] = None,
     ) -> dict[str, list[float]]: ...
     def evaluate(self, x: _Images, y: _Labels) -> dict[str, Union[float, npt.NDArray[np.int64]]]: ...
     def predict(self, x: _Images) -> _F32: ...

@@ -76,3 +76,33 @@ def target_arg(target_accuracy, keep_best, validation):
     if (target_accuracy is not None or keep_best) and validation is None:
         raise ValueError("target_accuracy and keep_best judge epochs by their validation accuracy: give validation")
     return target_accuracy
+
+
+def maybe(check, value, *args):
+    """``check(value, *args)``, or None for None (a setting not given)."""
+    return None if value is None else check(value, *args)
+
+
+def _choices(names) -> str:
+    quoted = [f'"{n}"' for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def name_arg(value, name: str, names) -> str | None:
+    """`value` if it is one of the library's `names` for `name` (None: not given)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in names:
+        raise ValueError(f"{name} must be {_choices(names)}, got {value!r}")
+    return value
+
+
+def with_defaults(doc: str, defaults: dict, names: dict) -> str:
+    """`doc` with each ``{default:KEY}`` the library's default and each ``{names:KEY}`` the
+    library's names, so that ``help()`` shows what the library decides, written there alone."""
+    for key, value in defaults.items():
+        text = f"{value:.7g}" if isinstance(value, float) else str(value)
+        doc = doc.replace("{default:%s}" % key, text)
+    for key, values in names.items():
+        doc = doc.replace("{names:%s}" % key, _choices(values))
+    return doc

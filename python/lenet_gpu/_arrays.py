@@ -9,28 +9,57 @@ SIDE = 28
 CLASSES = 10
 
 
-def images(x, name: str = "x", single_ok: bool = False):
-    """`x` as a C-contiguous uint8 array [N, 28, 28], and whether it was one image.
+def images(x, name: str = "x", single_ok: bool = False, shape=(1, SIDE, SIDE)):
+    """`x` as a C-contiguous uint8 array of the network's input `shape` (channels, height,
+    width): [N, H, W] for gray images, [N, C, H, W] for colour ones (each channel a plane, as the
+    engine keeps them); and whether it was one image.
 
-    Accepts [N, 28, 28], [N, 1, 28, 28] or [N, 784] (and [28, 28] or [784] for one image when
-    `single_ok`: an input with a batch dimension, [1, 28, 28] included, is a batch); uint8
-    0..255, other integers in 0..255, floats in [0, 1] (scaled by 255 and rounded: the engine
-    keeps images as bytes, as MNIST's files hold them), or bools (True is full ink, 255)."""
+    Gray 28x28: accepts [N, 28, 28], [N, 1, 28, 28] or [N, 784] (and [28, 28] or [784] for one
+    image when `single_ok`: an input with a batch dimension, [1, 28, 28] included, is a batch).
+    Colour: [N, H, W, C] (channels last, as ``load_cifar10`` gives them) or [N, C, H, W] (and
+    one image without N when `single_ok`). Values: uint8 0..255, other integers in 0..255,
+    floats in [0, 1] (scaled by 255 and rounded: the engine keeps images as bytes, as the data
+    sets' files hold them), or bools (True is full ink, 255)."""
+    channels, rows, cols = shape
+    if channels != 1:
+        return _colour_images(x, name, single_ok, shape)
     a = np.asarray(x)
     single = False
-    shape = a.shape
-    if a.ndim == 4 and shape[1:] == (1, SIDE, SIDE):
-        a = a.reshape(shape[0], SIDE, SIDE)
-    elif a.ndim == 2 and shape[1] == SIDE * SIDE and shape != (SIDE, SIDE):
-        a = a.reshape(shape[0], SIDE, SIDE)
-    elif single_ok and a.shape in ((SIDE, SIDE), (SIDE * SIDE,)):
-        a, single = a.reshape(1, SIDE, SIDE), True
-    if a.ndim != 3 or a.shape[1:] != (SIDE, SIDE):
-        one = " (or one image: [28, 28])" if single_ok else ""
+    got = a.shape
+    if a.ndim == 4 and got[1:] == (1, rows, cols):
+        a = a.reshape(got[0], rows, cols)
+    elif a.ndim == 2 and got[1] == rows * cols and got != (rows, cols):
+        a = a.reshape(got[0], rows, cols)
+    elif single_ok and a.shape in ((rows, cols), (rows * cols,)):
+        a, single = a.reshape(1, rows, cols), True
+    if a.ndim != 3 or a.shape[1:] != (rows, cols):
+        one = f" (or one image: [{rows}, {cols}])" if single_ok else ""
         raise ValueError(
-            f"{name} must hold 28x28 images, shaped [N, 28, 28], [N, 1, 28, 28] or [N, 784]{one}; "
-            f"got shape {list(shape)}"
+            f"{name} must hold {rows}x{cols} images, shaped [N, {rows}, {cols}], [N, 1, {rows}, {cols}] "
+            f"or [N, {rows * cols}]{one}; got shape {list(got)}"
         )
+    return _bytes(a, name), single
+
+
+def _colour_images(x, name: str, single_ok: bool, shape):
+    channels, rows, cols = shape
+    a = np.asarray(x)
+    got, single = a.shape, False
+    if single_ok and a.ndim == 3:
+        a, single = a[np.newaxis], True
+    if a.ndim == 4 and a.shape[1:] == (rows, cols, channels):
+        a = a.transpose(0, 3, 1, 2)
+    if a.ndim != 4 or a.shape[1:] != (channels, rows, cols):
+        one = f" (or one image: [{rows}, {cols}, {channels}])" if single_ok else ""
+        raise ValueError(
+            f"{name} must hold the network's {channels}x{rows}x{cols} images, shaped "
+            f"[N, {rows}, {cols}, {channels}] or [N, {channels}, {rows}, {cols}]{one}; got shape {list(got)}"
+        )
+    return _bytes(a, name), single
+
+
+def _bytes(a, name: str):
+    """`a` as C-contiguous uint8 0..255, from bytes, other integers, floats in [0, 1] or bools."""
     if a.dtype == np.uint8:
         pass
     elif a.dtype == np.bool_:
@@ -50,7 +79,7 @@ def images(x, name: str = "x", single_ok: bool = False):
         a = a.astype(np.uint8)
     else:
         raise ValueError(f"{name} must be a numeric array (uint8 0..255 or float in [0, 1]), got dtype {a.dtype}")
-    return np.ascontiguousarray(a), single
+    return np.ascontiguousarray(a)
 
 
 def rgba(image, name: str = "image"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from . import _arrays, _native
 from ._args import device_arg, int_arg
 
@@ -26,6 +28,34 @@ def load_mnist(dir: str | os.PathLike | None = None, download: bool = True):
     """
     path = None if dir is None else os.fspath(dir)
     return _native.load_mnist(path, bool(download))
+
+
+def load_cifar10(dir: str | os.PathLike | None = None, download: bool = True):
+    """CIFAR-10 as NumPy arrays: ``(x_train, y_train, x_test, y_test)``, images uint8
+    [N, 32, 32, 3] (channels last, as Keras and torchvision give them; 50000 and 10000 of them)
+    and labels uint8 [N], for a colour network such as ``Model("lenet5-cifar")``.
+
+    The six binary files (``data_batch_1.bin`` .. ``data_batch_5.bin``, ``test_batch.bin``) are
+    read from ``dir`` (or its ``cifar-10-batches-bin``), else from the directory in the
+    ``LENET_CIFAR10_DIR`` environment variable, else from ``./data/cifar10``; when they are
+    missing and ``download`` is true the published archive is downloaded there first
+    (MD5-checked) and unpacked. Files are checked as ``lenet train --dataset cifar10`` checks
+    them.
+
+    Parameters
+    ----------
+    dir : the directory holding (or to hold) the files; a ``str`` or ``os.PathLike``.
+    download : whether to download missing files.
+    """
+    path = None if dir is None else os.fspath(dir)
+    x_train, y_train, x_test, y_test = _native.load_cifar10(path, bool(download))
+    channels_last = (0, 2, 3, 1)
+    return (
+        np.ascontiguousarray(x_train.transpose(channels_last)),
+        y_train,
+        np.ascontiguousarray(x_test.transpose(channels_last)),
+        y_test,
+    )
 
 
 def synthetic_digits(n: int, seed: int = 1):

@@ -23,6 +23,7 @@ class Session:
     arch: str
     arch_name: Optional[str]
     fit_settings: dict[str, object]
+    input_shape: tuple[int, int, int]
     epochs_done: int
     seed: int
     parameter_count: int
@@ -30,11 +31,8 @@ class Session:
     def train_epoch(
         self,
         data: Data,
-        batch_size: int,
-        optimizer: str,
-        lr: Optional[float],
-        momentum: float,
-        augment: int,
+        settings: dict[str, object],
+        total_epochs: int,
         progress: Optional[Callable[[int, float, int], object]],
         validation: int = 0,
     ) -> tuple[dict[str, float], Optional[BaseException]]: ...
@@ -54,6 +52,16 @@ class Session:
 def load_mnist(
     dir: Optional[str] = None, download: bool = True
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
+def load_cifar10(
+    dir: Optional[str] = None, download: bool = True
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
+def fit_settings(
+    last: dict[str, object], given: dict[str, object], epochs: Optional[int] = None, recipe: Optional[str] = None
+) -> dict[str, object]: ...
+def fit_defaults() -> dict[str, object]: ...
+OPTIMIZER_NAMES: list[str]
+SCHEDULE_NAMES: list[str]
+RECIPE_NAMES: list[str]
 def synthetic_digits(n: int, seed: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
 def read_digit(path: str) -> npt.NDArray[np.uint8]: ...
 def prepare_rgba(rgba: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]: ...

@@ -6,12 +6,13 @@ use crate::errors::value_error;
 use lenet_gpu::data::{Dataset, Split};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{
-    IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray3, PyUntypedArrayMethods,
+    IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 
-/// Images (`[N, H, W]` uint8) with their labels (`[N]` uint8), copied once into the engine's
-/// form, to train or evaluate on as often as needed.
+/// Images (`[N, H, W]` gray or `[N, C, H, W]` uint8, each channel a plane, as the engine keeps
+/// them) with their labels (`[N]` uint8), copied once into the engine's form, to train or
+/// evaluate on as often as needed.
 #[pyclass(frozen, module = "lenet_gpu._native")]
 pub struct Data {
     /// The images as the training set; the test set is left empty (a `Session` trains on a split).
@@ -21,15 +22,24 @@ pub struct Data {
 #[pymethods]
 impl Data {
     #[new]
-    fn new(py: Python<'_>, x: PyReadonlyArray3<'_, u8>, y: PyReadonlyArray1<'_, u8>) -> PyResult<Data> {
-        let [n, rows, cols] = *x.shape() else { unreachable!("a 3-D array") };
+    fn new(py: Python<'_>, x: PyReadonlyArrayDyn<'_, u8>, y: PyReadonlyArray1<'_, u8>) -> PyResult<Data> {
+        let (n, channels, rows, cols) = match *x.shape() {
+            [n, rows, cols] => (n, 1, rows, cols),
+            [n, channels, rows, cols] => (n, channels, rows, cols),
+            ref other => {
+                return Err(value_error(format!(
+                    "images of shape {other:?}: expected [N, H, W] or [N, C, H, W]"
+                )));
+            }
+        };
         if y.len() != n {
             return Err(value_error(format!("x holds {n} images but y holds {} labels", y.len())));
         }
         let (images, labels) = (x.as_slice().map_err(not_contiguous)?, y.as_slice().map_err(not_contiguous)?);
         // The copy (47 MB for MNIST's training set) runs without the GIL.
-        let train = py.detach(move || Dataset::gray(images.to_vec(), labels.to_vec(), rows, cols));
-        let test = Dataset::gray(Vec::new(), Vec::new(), rows, cols);
+        let (images, labels) = py.detach(move || (images.to_vec(), labels.to_vec()));
+        let train = Dataset { images, labels, channels, rows, cols };
+        let test = Dataset { images: Vec::new(), labels: Vec::new(), ..train };
         Ok(Data { split: Split { train, test } })
     }
 

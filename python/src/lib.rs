@@ -7,6 +7,7 @@ mod arrays;
 mod errors;
 mod run;
 mod session;
+mod settings;
 mod support;
 
 use arrays::{Data, array, rows};
@@ -26,9 +27,39 @@ use std::path::PathBuf;
 type Bytes<'py> = Bound<'py, PyArrayDyn<u8>>;
 type Arrays<'py> = (Bytes<'py>, Bytes<'py>);
 
+/// A data set's images ([N, H, W] gray, [N, C, H, W] colour: each channel a plane) and labels.
 fn arrays_of<'py>(py: Python<'py>, set: Dataset) -> PyResult<Arrays<'py>> {
     let n = set.len();
-    Ok((array(py, &[n, set.rows, set.cols], set.images)?, array(py, &[n], set.labels)?))
+    let shape = match set.channels {
+        1 => vec![n, set.rows, set.cols],
+        c => vec![n, c, set.rows, set.cols],
+    };
+    Ok((array(py, &shape, set.images)?, array(py, &[n], set.labels)?))
+}
+
+/// A collection's training and test sets from `dir` (else its default directory), downloaded
+/// there first when missing and `download` is true, checked as the command line checks them.
+fn load_collection<'py>(
+    py: Python<'py>,
+    choice: DatasetChoice,
+    input: lenet_gpu::model::Shape,
+    dir: Option<PathBuf>,
+    download: bool,
+) -> PyResult<(Bytes<'py>, Bytes<'py>, Bytes<'py>, Bytes<'py>)> {
+    let request = DataRequest {
+        choice,
+        data_dir: dir,
+        seed: 1,
+        download,
+        limit_train: None,
+        limit_test: None,
+        download_progress: false,
+        test_only: false,
+    };
+    let loaded = detached(py, || load_data(&request, input).map_err(to_py))?;
+    let (x_train, y_train) = arrays_of(py, loaded.split.train)?;
+    let (x_test, y_test) = arrays_of(py, loaded.split.test)?;
+    Ok((x_train, y_train, x_test, y_test))
 }
 
 /// MNIST's four files from `dir` (default: `LENET_DATA_DIR`, else ./data/mnist), downloaded
@@ -40,20 +71,19 @@ fn load_mnist<'py>(
     dir: Option<PathBuf>,
     download: bool,
 ) -> PyResult<(Bytes<'py>, Bytes<'py>, Bytes<'py>, Bytes<'py>)> {
-    let request = DataRequest {
-        choice: DatasetChoice::Mnist,
-        data_dir: dir,
-        seed: 1,
-        download,
-        limit_train: None,
-        limit_test: None,
-        download_progress: false,
-        test_only: false,
-    };
-    let loaded = detached(py, || load_data(&request, arch::DEFAULT_INPUT).map_err(to_py))?;
-    let (x_train, y_train) = arrays_of(py, loaded.split.train)?;
-    let (x_test, y_test) = arrays_of(py, loaded.split.test)?;
-    Ok((x_train, y_train, x_test, y_test))
+    load_collection(py, DatasetChoice::Mnist, arch::DEFAULT_INPUT, dir, download)
+}
+
+/// CIFAR-10's six files from `dir` (default: `LENET_CIFAR10_DIR`, else ./data/cifar10),
+/// downloaded there first when missing and `download` is true: images [N, 3, 32, 32].
+#[pyfunction]
+#[pyo3(signature = (dir=None, download=true))]
+fn load_cifar10<'py>(
+    py: Python<'py>,
+    dir: Option<PathBuf>,
+    download: bool,
+) -> PyResult<(Bytes<'py>, Bytes<'py>, Bytes<'py>, Bytes<'py>)> {
+    load_collection(py, DatasetChoice::Cifar10, arch::CIFAR10_INPUT, dir, download)
 }
 
 /// `n` MNIST-shaped digits drawn from `seed` (those `lenet train --dataset synthetic` trains on
@@ -149,6 +179,29 @@ fn set_threads(threads: usize) -> PyResult<()> {
     }
 }
 
+/// A `fit`'s settings (`settings::complete`): those `given` gives (None: not given), else
+/// `recipe`'s, else `last`'s, else the library's defaults, checked by the library; "epochs" is
+/// this fit's (given, else the recipe's, else 1).
+#[pyfunction]
+#[pyo3(signature = (last, given, epochs=None, recipe=None))]
+fn fit_settings<'py>(
+    py: Python<'py>,
+    last: Bound<'py, PyDict>,
+    given: Bound<'py, PyDict>,
+    epochs: Option<usize>,
+    recipe: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    settings::complete(py, &last, &given, epochs, recipe)
+}
+
+/// The library's defaults for `fit`, as its settings dict, with "adam_lr", Adam's default rate.
+#[pyfunction]
+fn fit_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let out = settings::to_dict(py, &lenet_gpu::session::TrainConfig::default())?;
+    out.set_item("adam_lr", lenet_gpu::session::OptimizerKind::Adam.default_learning_rate())?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Data>()?;
@@ -156,11 +209,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GpuError", m.py().get_type::<errors::GpuError>())?;
     m.add("DivergedError", m.py().get_type::<errors::DivergedError>())?;
     m.add_function(wrap_pyfunction!(load_mnist, m)?)?;
+    m.add_function(wrap_pyfunction!(load_cifar10, m)?)?;
     m.add_function(wrap_pyfunction!(synthetic_digits, m)?)?;
     m.add_function(wrap_pyfunction!(read_digit, m)?)?;
     m.add_function(wrap_pyfunction!(prepare_rgba, m)?)?;
     m.add_function(wrap_pyfunction!(convolve, m)?)?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_defaults, m)?)?;
+    for (setting, names) in settings::names() {
+        m.add(format!("{}_NAMES", setting.to_uppercase()), names)?;
+    }
     Ok(())
 }

@@ -91,14 +91,6 @@ impl Session {
         carried: Option<RunState>,
         notices: Vec<String>,
     ) -> PyResult<Session> {
-        // The Python side takes gray 28x28 images only: a colour network is refused here, when it
-        // is built or loaded, rather than failing at its first call.
-        let input = model.network.input;
-        if input != lenet_gpu::model::Shape::new(1, 28, 28) {
-            return Err(value_error(format!(
-                "this network takes {input} inputs, but the Python module takes gray 28x28 images only: train colour networks with `lenet train --dataset cifar10`"
-            )));
-        }
         let notices = Rc::new(RefCell::new(notices));
         let notices_for = sink(&notices);
         let inner = detached(py, || {

@@ -6,15 +6,14 @@
 use crate::arrays::{Data, array};
 use crate::errors::{detached, interruptible, to_py, value_error};
 use crate::run::{DATASET, Session, parse_device, parse_network, untrained_metadata};
+use crate::settings;
 use crate::support::PyObserver;
 use lenet_gpu::checkpoint;
 use lenet_gpu::data::Dataset;
-use lenet_gpu::data::augment::Augmentation;
 use lenet_gpu::model::fusion::layer_label;
-use lenet_gpu::model::optimizer::{DEFAULT_MOMENTUM, Optimizer};
 use lenet_gpu::model::{Parameters, arch};
 use lenet_gpu::session::{
-    DataIdentity, GivenSettings, Goals, Judged, Judgement, OptimizerKind, RunState, SavedModel, TrainConfig,
+    DataIdentity, GivenSettings, Goals, Judged, Judgement, RunState, SavedModel, TrainConfig,
 };
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -100,23 +99,21 @@ impl Session {
     }
 
     /// The settings a `fit` keeps when not told (batch size, optimizer, rate, momentum,
-    /// augmentation): the ones the model's run records, else the library's defaults, decided as
-    /// `lenet train --resume` decides them (`GivenSettings::complete`).
+    /// augmentation, schedule, warmup, weight decay): the ones the model's run records, else the
+    /// library's defaults, decided as `lenet train --resume` decides them
+    /// (`GivenSettings::complete`).
     #[getter]
     fn fit_settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let metadata = self.metadata();
         let settings = GivenSettings::default().complete(Some((&metadata, Path::new("<model>"))));
-        let (optimizer, momentum) = match settings.optimizer {
-            Optimizer::Sgd { momentum, .. } => ("sgd", momentum),
-            Optimizer::Adam { .. } => ("adam", DEFAULT_MOMENTUM),
-        };
-        let out = PyDict::new(py);
-        out.set_item("batch_size", settings.batch_size)?;
-        out.set_item("optimizer", optimizer)?;
-        out.set_item("lr", settings.optimizer.lr())?;
-        out.set_item("momentum", momentum)?;
-        out.set_item("augment", settings.augmentation.max_shift)?;
-        Ok(out)
+        settings::to_dict(py, &settings.config())
+    }
+
+    /// The images the network takes: (channels, height, width), (1, 28, 28) for LeNet-5.
+    #[getter]
+    fn input_shape(&self) -> (usize, usize, usize) {
+        let input = self.inner.network().input;
+        (input.channels, input.height, input.width)
     }
 
     #[getter]
@@ -139,34 +136,27 @@ impl Session {
         std::mem::take(&mut *self.notices.borrow_mut())
     }
 
-    /// Trains one epoch on `data`, each image shifted by up to `augment` pixels (0: none); returns the epoch's figures and the exception to raise after
-    /// it, if any (an error of `progress` during the epoch: the epoch still completes). A Ctrl-C
-    /// stops the epoch soon after, raising KeyboardInterrupt; the model keeps every step done. `progress(images, loss_sum,
-    /// correct)` is called about ten times a second.
-    #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (data, batch_size, optimizer, lr, momentum, augment, progress, validation=0))]
+    /// Trains one epoch on `data` with `settings` (as `settings::complete` decides them), in a
+    /// run of `total_epochs` (what schedules are drawn over); returns the epoch's figures and the
+    /// exception to raise after it, if any (an error of `progress` during the epoch: the epoch
+    /// still completes). A Ctrl-C stops the epoch soon after, raising KeyboardInterrupt; the
+    /// model keeps every step done. `progress(images, loss_sum, correct)` is called about ten
+    /// times a second; `validation` training images are held out.
+    #[pyo3(signature = (data, settings, total_epochs, progress, validation=0))]
     fn train_epoch<'py>(
         &mut self,
         py: Python<'py>,
         data: PyRef<'py, Data>,
-        batch_size: usize,
-        optimizer: &str,
-        lr: Option<f32>,
-        momentum: f32,
-        augment: u32,
+        settings: &Bound<'py, PyDict>,
+        total_epochs: usize,
         progress: Option<Py<PyAny>>,
         validation: usize,
     ) -> PyResult<(Bound<'py, PyDict>, Option<Py<PyAny>>)> {
-        let kind: OptimizerKind =
-            optimizer.parse().map_err(|why| value_error(format!("optimizer: {why}")))?;
         let config = TrainConfig {
-            epochs: self.epochs_done + 1,
-            batch_size,
-            optimizer: kind.with(lr, momentum),
+            epochs: total_epochs.max(self.epochs_done + 1),
             seed: self.seed,
-            augmentation: Augmentation::shift(augment),
             validation,
-            ..Default::default()
+            ..settings::given(settings)?.complete(None).config()
         };
         let split = &data.split;
         let mut observer = PyObserver { callback: progress, last: None, pending: None };

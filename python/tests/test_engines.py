@@ -1,11 +1,13 @@
 """The GPU path (lavapipe will do) against the CPU path, `fit` against `lenet train`, and the GIL
 released while the engine computes."""
 
+import pickle
 import subprocess
 import threading
 import time
 
 import numpy as np
+import pytest
 from conftest import same_state
 
 import lenet_gpu
@@ -58,6 +60,69 @@ def test_fit_equals_lenet_train_on_mnist(lenet_bin, tmp_path, mnist_dir, mnist):
     model = lenet_gpu.Model(device="cpu", seed=4)
     model.fit(x, y, epochs=1, progress=False)
     assert same_state(model.state_dict(), cli.state_dict())
+
+
+def test_fit_with_a_recipe_or_a_schedule_equals_lenet_train_with_it(lenet_bin, tmp_path):
+    x, y = lenet_gpu.synthetic_digits(600, seed=5)
+    data = ("--dataset", "synthetic", "--limit-train", "600", "--limit-test", "50", "--seed", "5")
+    # The "fast" recipe (SGD at 0.1, onecycle, weight decay 5e-4, batch 128), for 2 epochs with a
+    # warmup of its own.
+    (tmp_path / "recipe").mkdir()
+    (tmp_path / "schedule").mkdir()
+    cli = cli_train(lenet_bin, tmp_path / "recipe", *data, "--recipe", "fast", "--epochs", "2", "--warmup", "3")
+    model = lenet_gpu.Model(device="cpu", seed=5)
+    history = model.fit(x, y, recipe="fast", epochs=2, warmup=3, progress=False)
+    assert history["epoch"] == [1, 2] and cli.epochs_done == 2
+    assert same_state(model.state_dict(), cli.state_dict())
+    # Without a recipe: a cosine schedule and AdamW's weight decay.
+    cli = cli_train(lenet_bin, tmp_path / "schedule", *data, "--optimizer", "adam", "--schedule", "cosine",
+                    "--weight-decay", "0.01", "--batch-size", "100", "--epochs", "2")
+    model = lenet_gpu.Model(device="cpu", seed=5)
+    model.fit(x, y, epochs=2, optimizer="adam", schedule="cosine", weight_decay=0.01, batch_size=100,
+              progress=False)
+    assert same_state(model.state_dict(), cli.state_dict())
+    # A recipe's epochs when a fit gives none.
+    assert lenet_gpu.Model(device="cpu").fit(x[:200], y[:200], recipe="fast", progress=False)["epoch"] == [1, 2, 3]
+
+
+def write_cifar10(directory, train_per_file: int, test: int, seed: int = 3):
+    """CIFAR-10's six binary files, of random pixels whose mean brightness follows the label (so
+    that a network can learn something), in `directory`."""
+    rng = np.random.default_rng(seed)
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    for name, n in zip(names, [train_per_file] * 5 + [test]):
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        pixels = rng.integers(0, 80, (n, 3 * 32 * 32), dtype=np.uint8) + (labels[:, None] * 17).astype(np.uint8)
+        (directory / name).write_bytes(np.concatenate([labels[:, None], pixels], axis=1).tobytes())
+
+
+def test_colour_networks_train_on_load_cifar10_as_lenet_train_does(lenet_bin, tmp_path):
+    cifar = tmp_path / "cifar10"
+    cifar.mkdir()
+    write_cifar10(cifar, train_per_file=40, test=30)
+    x, y, xt, yt = lenet_gpu.load_cifar10(cifar, download=False)
+    assert x.shape == (200, 32, 32, 3) and xt.shape == (30, 32, 32, 3) and y.shape == (200,)
+    record = np.frombuffer((cifar / "data_batch_1.bin").read_bytes(), np.uint8).reshape(40, 3073)
+    assert np.array_equal(x[0].transpose(2, 0, 1).reshape(-1), record[0, 1:]), "channels last, as Keras gives them"
+    cli = cli_train(lenet_bin, tmp_path, "--dataset", "cifar10", "--data-dir", str(cifar), "--arch", "lenet5-cifar",
+                    "--epochs", "2", "--batch-size", "32", "--seed", "6", "--lr", "0.02")
+    model = lenet_gpu.Model("lenet5-cifar", device="cpu", seed=6)
+    history = model.fit(x, y, epochs=2, batch_size=32, lr=0.02, validation=(xt, yt), progress=False)
+    assert same_state(model.state_dict(), cli.state_dict())
+    assert 0.0 <= history["val_accuracy"][-1] <= 1.0
+    # Channels first (PyTorch's layout) and floats in [0, 1] are the same images.
+    p = model.predict(xt)
+    assert p.shape == (30, 10)
+    assert np.array_equal(model.predict(xt.transpose(0, 3, 1, 2)), p)
+    assert np.array_equal(model.predict(xt / 255.0), p)
+    assert np.array_equal(model.predict(xt[0]), p[0])
+    assert model.evaluate(xt, yt)["confusion"].sum() == 30
+    # And it survives a pickle.
+    assert np.array_equal(pickle.loads(pickle.dumps(model)).predict(xt), p)
+    with pytest.raises(ValueError, match=r"^x must hold the network's 3x32x32 images"):
+        model.predict(np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match=r"^predict_image prepares a digit"):
+        model.predict_image(np.zeros((28, 28), np.uint8))
 
 
 def test_the_gil_is_released_while_training(digits):

@@ -51,6 +51,11 @@ def check(exc, match, call):
         (dict(augment=-1), r"^augment must be at least 0, got -1"),
         (dict(augment=28), r"^augment must be smaller than the images \(28 pixels\), got 28"),
         (dict(augment=1.5), r"^augment must be an integer"),
+        (dict(schedule="linear"), r'^schedule must be "constant", "step", "cosine" or "onecycle", got \'linear\''),
+        (dict(recipe="slow"), r'^recipe must be "fast" or "best", got \'slow\''),
+        (dict(weight_decay=-0.5), r"^weight_decay must be a finite number of at least 0, got -0.5"),
+        (dict(weight_decay=float("inf")), r"^weight_decay must be finite"),
+        (dict(warmup=-1), r"^warmup must be at least 0, got -1"),
     ],
 )
 def test_bad_fit_arguments_are_value_errors_naming_them(model, kwargs, match):

@@ -311,9 +311,11 @@ def test_predict_image_takes_pil_images_and_arrays(tmp_path):
         model.predict_image(np.zeros((4, 4, 2)))
 
 
-def test_colour_networks_are_refused_when_built():
-    with pytest.raises(ValueError, match="gray 28x28 images only"):
-        lenet_gpu.Model("lenet5-cifar", device="cpu")
+def test_a_colour_network_takes_colour_images():
+    model = lenet_gpu.Model("lenet5-cifar", device="cpu")
+    assert model.predict(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 10)
+    with pytest.raises(ValueError, match=r"^x must hold the network's 3x32x32 images"):
+        model.fit(np.zeros((2, 28, 28), np.uint8), [0, 1])
 
 
 def test_exceptions_survive_a_pickle():

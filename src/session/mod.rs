@@ -39,6 +39,7 @@ pub use resume::resume_metadata;
 pub use crate::gpu::list_adapters;
 pub use crate::gpu::{DeviceChoice, Gpu, adapter_name_hint, list_adapters_async, parity};
 pub use crate::model::optimizer::Optimizer;
+pub use crate::train::config::check;
 pub use crate::train::{
     EpochReport, Evaluation, Held, Interrupt, Observer, Progress, Quiet, TrainConfig, items_for,
 };

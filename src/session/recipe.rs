@@ -57,22 +57,7 @@ impl Recipe {
     /// `given`, with the recipe's setting wherever `given` has none: what a command gives itself
     /// wins.
     pub fn fill(self, given: GivenSettings) -> GivenSettings {
-        let r = self.settings();
-        GivenSettings {
-            network: given.network.or(r.network),
-            seed: given.seed.or(r.seed),
-            batch_size: given.batch_size.or(r.batch_size),
-            // A learning rate belongs to its optimizer: the recipe's only with the recipe's.
-            lr: given.lr.or(if given.optimizer.is_none_or(|o| Some(o) == r.optimizer) { r.lr } else { None }),
-            optimizer: given.optimizer.or(r.optimizer),
-            momentum: given.momentum.or(r.momentum),
-            epochs: given.epochs.or(r.epochs),
-            schedule: given.schedule.or(r.schedule),
-            warmup: given.warmup.or(r.warmup),
-            weight_decay: given.weight_decay.or(r.weight_decay),
-            augmentation: given.augmentation.or(r.augmentation),
-            validation: given.validation.or(r.validation),
-        }
+        given.or(self.settings())
     }
 }
 

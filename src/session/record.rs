@@ -111,6 +111,26 @@ impl RunSettings {
 }
 
 impl GivenSettings {
+    /// These settings, with `fallback`'s wherever these have none (a recipe's, the last run's).
+    /// A learning rate belongs to its optimizer: `fallback`'s is taken only with its optimizer.
+    pub fn or(self, fallback: GivenSettings) -> GivenSettings {
+        let same_optimizer = self.optimizer.is_none_or(|o| Some(o) == fallback.optimizer);
+        GivenSettings {
+            network: self.network.or(fallback.network),
+            seed: self.seed.or(fallback.seed),
+            batch_size: self.batch_size.or(fallback.batch_size),
+            lr: self.lr.or(if same_optimizer { fallback.lr } else { None }),
+            optimizer: self.optimizer.or(fallback.optimizer),
+            momentum: self.momentum.or(fallback.momentum),
+            epochs: self.epochs.or(fallback.epochs),
+            schedule: self.schedule.or(fallback.schedule),
+            warmup: self.warmup.or(fallback.warmup),
+            weight_decay: self.weight_decay.or(fallback.weight_decay),
+            augmentation: self.augmentation.or(fallback.augmentation),
+            validation: self.validation.or(fallback.validation),
+        }
+    }
+
     /// The settings of a run: those given; for the others, those the run being resumed records
     /// in `recorded` (its checkpoint's metadata; `path` names it), so that a resumed run continues
     /// with its own settings unless told otherwise (its total of epochs too); else the defaults

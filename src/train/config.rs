@@ -46,25 +46,23 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Rejects values no training run can use, with the valid range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::InvalidArgument(msg));
+        let bad = |setting: &str, why: String| Err(Error::InvalidArgument(format!("{setting} {why}")));
         if self.epochs == 0 {
-            return bad("epochs must be at least 1".into());
+            return bad("epochs", "must be at least 1".into());
         }
         if self.batch_size == 0 {
-            return bad("batch size must be at least 1".into());
+            return bad("batch size", "must be at least 1".into());
         }
-        let lr = self.optimizer.lr();
-        if !(lr.is_finite() && lr > 0.0) {
-            return bad(format!("learning rate must be a positive finite number, got {lr}"));
+        if let Err(why) = check::learning_rate(self.optimizer.lr()) {
+            return bad("learning rate", why);
         }
         if let Optimizer::Sgd { momentum, .. } = self.optimizer
-            && !(0.0..1.0).contains(&momentum)
+            && let Err(why) = check::momentum(momentum)
         {
-            return bad(format!("momentum must be in [0, 1), got {momentum}"));
+            return bad("momentum", why);
         }
-        let wd = self.weight_decay;
-        if !(wd.is_finite() && wd >= 0.0) {
-            return bad(format!("weight decay must be a finite number of at least 0, got {wd}"));
+        if let Err(why) = check::weight_decay(self.weight_decay) {
+            return bad("weight decay", why);
         }
         Ok(())
     }
@@ -87,6 +85,36 @@ impl TrainConfig {
             schedule: self.schedule,
             total_updates: (self.steps_per_epoch(train_examples) * self.epochs) as u64,
             weight_decay: self.weight_decay,
+        }
+    }
+}
+
+/// The range of each setting with one, written once: `TrainConfig::validate` checks a whole run
+/// by them, and the faces check a value as it is given (`lenet train --lr`, `fit(lr=)`), each
+/// naming the setting its own way before the reason.
+pub mod check {
+    /// A learning rate: positive and finite.
+    pub fn learning_rate(lr: f32) -> Result<f32, String> {
+        match lr {
+            lr if !lr.is_finite() => Err(format!("must be finite, got {lr}")),
+            lr if lr <= 0.0 => Err(format!("must be a positive number, got {lr}")),
+            lr => Ok(lr),
+        }
+    }
+
+    /// SGD's momentum: in [0, 1).
+    pub fn momentum(momentum: f32) -> Result<f32, String> {
+        match (0.0..1.0).contains(&momentum) {
+            true => Ok(momentum),
+            false => Err(format!("must be in [0, 1), got {momentum}")),
+        }
+    }
+
+    /// Weight decay: finite and at least 0.
+    pub fn weight_decay(decay: f32) -> Result<f32, String> {
+        match decay.is_finite() && decay >= 0.0 {
+            true => Ok(decay),
+            false => Err(format!("must be a finite number of at least 0, got {decay}")),
         }
     }
 }

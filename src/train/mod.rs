@@ -2,7 +2,7 @@
 //! An `Engine` does the arithmetic (the CPU path here, the GPU path in `gpu`); this module
 //! decides what to run and measures it.
 
-mod config;
+pub mod config;
 mod epochs;
 pub mod validation;
 

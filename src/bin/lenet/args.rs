@@ -78,20 +78,10 @@ pub fn parse_arch(spec: &str) -> Result<Network, String> {
     arch::load_network(spec).map_err(|e| e.to_string())
 }
 
-pub fn positive_float(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(v) => Err(format!("must be a positive finite number, got {v}")),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-pub fn non_negative_float(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(v) => Err(format!("must be a finite number of at least 0, got {v}")),
-        Err(e) => Err(e.to_string()),
-    }
+/// A value parser for a number checked by one of the library's ranges (`train::config::check`):
+/// `--lr`, `--momentum` and `--weight-decay` say what `TrainConfig::validate` would.
+pub fn checked_float(check: fn(f32) -> Result<f32, String>) -> impl Fn(&str) -> Result<f32, String> + Clone {
+    move |s: &str| s.parse::<f32>().map_err(|e| e.to_string()).and_then(check)
 }
 
 /// A percentage in [1, 100], written with or without `%`.
@@ -102,14 +92,6 @@ pub fn percentage(s: &str) -> Result<f64, String> {
             Err(format!("is a percentage: {v} means {v}%; for {}% write {}", v * 100.0, v * 100.0))
         }
         Ok(v) => Err(format!("must be a percentage in [1, 100], got {v}")),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-pub fn momentum(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("must be in [0, 1), got {v}")),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -1,8 +1,6 @@
 //! `lenet train`.
 
-use super::args::{
-    DatasetArgs, momentum, non_negative_float, one_of, parse_arch, percentage, positive_float, set_threads,
-};
+use super::args::{DatasetArgs, checked_float, one_of, parse_arch, percentage, set_threads};
 use super::best::BestModel;
 use super::figures::TrainFigures;
 use super::hints;
@@ -19,7 +17,7 @@ use lenet_gpu::model::schedule::ScheduleKind;
 use lenet_gpu::model::{Network, arch};
 use lenet_gpu::session::{
     self, DataIdentity, GivenSettings, Goals, Judgement, Observer, Optimizer, OptimizerKind, Recipe,
-    SavedModel, Session, TrainConfig, TrainSpec,
+    SavedModel, Session, TrainConfig, TrainSpec, check,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,10 +34,10 @@ pub struct TrainArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: Option<u32>,
     /// Learning rate [default: 0.01 for sgd, 0.001 for adam, or with --resume the checkpoint's].
-    #[arg(long, value_parser = positive_float, allow_negative_numbers = true)]
+    #[arg(long, value_parser = checked_float(check::learning_rate), allow_negative_numbers = true)]
     lr: Option<f32>,
     /// Momentum for SGD, in [0, 1) [default: 0.9, or with --resume the checkpoint's].
-    #[arg(long, value_parser = momentum, allow_negative_numbers = true)]
+    #[arg(long, value_parser = checked_float(check::momentum), allow_negative_numbers = true)]
     momentum: Option<f32>,
     /// The optimizer [default: sgd, or with --resume the checkpoint's].
     #[arg(long, value_parser = one_of(&OptimizerKind::ALL, OptimizerKind::name, Some(OptimizerKind::help)))]
@@ -65,7 +63,7 @@ pub struct TrainArgs {
     warmup: Option<u64>,
     /// Weight decay: decoupled for adam (AdamW), added to the gradient (L2) for sgd, as PyTorch
     /// does [default: 0, or with --resume the checkpoint's].
-    #[arg(long, value_name = "WD", value_parser = non_negative_float, allow_negative_numbers = true)]
+    #[arg(long, value_name = "WD", value_parser = checked_float(check::weight_decay), allow_negative_numbers = true)]
     weight_decay: Option<f32>,
     /// Move every training image of every step by a random whole number of pixels, up to N along
     /// each axis (zero fill), drawn from the seed, the same on both paths: `shift:N` (N from 1
