@@ -70,21 +70,8 @@ pub fn flops_per_image(plan: &Plan) -> (f64, f64) {
     (forward, train)
 }
 
-/// One kernel's timing.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct KernelTiming {
-    pub kernel: String,
-    pub seconds: f64,
-    pub flops: f64,
-    /// Workgroups one dispatch launches (GPU kernels; None for the CPU path's).
-    pub workgroups: Option<u32>,
-}
-
-impl KernelTiming {
-    pub fn gflops(&self) -> f64 {
-        self.flops / self.seconds / 1e9
-    }
-}
+/// One kernel's timing (defined where the GPU engine measures it).
+pub use crate::gpu::KernelTiming;
 
 /// The best of a few runs of `f`, each `repeats` calls, in seconds per call.
 fn time(repeats: usize, mut f: impl FnMut()) -> f64 {

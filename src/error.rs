@@ -1,7 +1,7 @@
 //! The library's error type. The binary wraps it in `anyhow` for context; the library never panics
 //! on bad input, it returns one of these with a message a person can act on.
 
-use crate::data::mnist::Collection;
+use crate::collection::Collection;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +71,9 @@ pub enum Error {
     )]
     WouldOverwrite { path: PathBuf, held: String },
 
-    /// A checkpoint records another network than the one asked for.
+    /// A checkpoint records another network than the one asked for (each as `--arch` writes it).
     #[error("the network {given} does not match the architecture recorded in {}: {recorded}", path.display())]
-    ArchitectureMismatch { path: PathBuf, given: crate::model::Network, recorded: crate::model::Network },
+    ArchitectureMismatch { path: PathBuf, given: String, recorded: String },
 
     /// A run cannot be resumed from a checkpoint (see `session::RunRecord::check_resume`).
     #[error("cannot resume from {}: {}", path.display(), after_path(path, &problem.to_string()))]

@@ -9,13 +9,14 @@ pub struct ReadmeExample;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
+pub mod collection;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod comparison;
 pub mod convolve;
 pub mod cpu;
 pub mod data;
 pub mod error;
-pub mod evaluation;
+pub use train::evaluation;
 pub mod fallback;
 pub mod gpu;
 pub mod interrupt;

@@ -254,7 +254,7 @@ fn the_1998_lenet_trains_saves_evaluates_and_predicts_as_itself() {
         let logits = engine.logits(&lenet_gpu::data::preprocess::dataset(&[image])).unwrap();
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let sum: f64 = logits.iter().map(|&z| f64::from(z - max).exp()).sum();
-        let best = lenet_gpu::cpu::loss::argmax(&logits);
+        let best = lenet_gpu::model::argmax(&logits);
         format!("{best} ({:.1}%)", 100.0 / sum)
     };
     let (as_1998, as_lenet5) = (top(Network::lenet5_1998()), top(Network::lenet5()));

@@ -353,8 +353,7 @@ fn logits_agree_with_predict_and_between_the_paths() {
     let data = synthetic::generate(10, 300, 9).test;
     let logits = cpu.logits(&data).unwrap();
     assert_eq!(logits.len(), data.len() * 10);
-    let argmax: Vec<u8> =
-        logits.chunks_exact(10).map(|row| lenet_gpu::cpu::loss::argmax(row) as u8).collect();
+    let argmax: Vec<u8> = logits.chunks_exact(10).map(|row| lenet_gpu::model::argmax(row) as u8).collect();
     assert_eq!(argmax, cpu.predict(&data).unwrap());
     assert!(cpu.logits(&data.take(0)).unwrap().is_empty());
 

@@ -181,7 +181,7 @@ impl CpuEngine {
             let n = self.load_batch(data, indices, None);
             let logits = &mut logits[..n * classes];
             self.chunked.forward(&self.params.values, &self.batch_input[..n * pixels], n, logits);
-            predictions.extend(logits.chunks_exact(classes).map(|row| super::loss::argmax(row) as u8));
+            predictions.extend(logits.chunks_exact(classes).map(|row| crate::model::argmax(row) as u8));
         }
         Ok(predictions)
     }

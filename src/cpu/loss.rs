@@ -33,7 +33,7 @@ pub fn softmax_cross_entropy_of_batch(
     {
         let label = label as usize;
         assert!(label < classes, "label {label} out of range for {classes} classes");
-        let predicted = argmax(row);
+        let predicted = crate::model::argmax(row);
         let max = row[predicted];
         let sum_exp: f32 = row.iter().map(|&z| (z - max).exp()).sum();
         let log_sum_exp = sum_exp.ln();
@@ -45,15 +45,4 @@ pub fn softmax_cross_entropy_of_batch(
         }
     }
     stats
-}
-
-/// Index of the largest value; ties go to the lowest index.
-pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
 }

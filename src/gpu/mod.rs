@@ -3,6 +3,8 @@
 
 pub mod context;
 pub mod engine;
+#[cfg(not(target_arch = "wasm32"))]
+pub use engine::KernelTiming;
 pub mod kernels;
 pub mod ops;
 pub mod parity;

@@ -24,3 +24,14 @@ pub struct LossStats {
     /// How many examples had their label as the highest logit.
     pub correct: u32,
 }
+
+/// Index of the largest value; ties go to the lowest index.
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -20,8 +20,8 @@ mod recipe;
 pub mod record;
 mod resume;
 
-pub use crate::evaluation::{softmax, top_k};
 pub use crate::model::optimizer::{OptimizerKind, rate_to_try};
+pub use crate::train::evaluation::{softmax, top_k};
 pub use advice::{CHANCE_STEPS, ChanceLevel, chance_level};
 pub use continue_from::RunState;
 pub use data::{DataRequest, load_data};
@@ -389,12 +389,12 @@ impl Session {
         &mut self,
         data: &Dataset,
     ) -> Result<(Evaluation, f64, Vec<f32>)> {
-        crate::evaluation::evaluate_with_logits_async(self.engine.as_mut(), data).await
+        crate::train::evaluation::evaluate_with_logits_async(self.engine.as_mut(), data).await
     }
 
     /// The network's raw outputs for every image in `data`: [images, classes], row-major.
     pub async fn logits_async(&mut self, data: &Dataset) -> Result<Vec<f32>> {
-        crate::evaluation::logits_async(self.engine.as_mut(), data).await
+        crate::train::evaluation::logits_async(self.engine.as_mut(), data).await
     }
 
     /// The `k` most probable classes of every image in `data`, with their softmax probabilities,

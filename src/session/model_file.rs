@@ -33,6 +33,7 @@ impl SavedModel {
         let metadata = checkpoint::metadata_of(name, bytes)?;
         let network = match (checkpoint::network_in(&metadata, name)?, network) {
             (Some(recorded), Some(given)) if recorded != given => {
+                let (given, recorded) = (given.to_string(), recorded.to_string());
                 return Err(Error::ArchitectureMismatch { path: name.to_path_buf(), given, recorded });
             }
             (Some(network), _) | (None, Some(network)) => network,

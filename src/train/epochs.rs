@@ -8,9 +8,9 @@ use super::validation::{self, Holdout};
 use super::{Engine, EpochReport, Held, Observer, Progress, TrainConfig, evaluate_with_loss_async};
 use crate::data::Split;
 use crate::error::Divergence;
-use crate::evaluation::check_fits;
 use crate::model::Parameters;
 use crate::model::optimizer::OptimizerState;
+use crate::train::evaluation::check_fits;
 use crate::{Error, Result};
 
 /// Where a run stands in its epochs: how many are trained, and how far into the next.

@@ -4,15 +4,16 @@
 
 pub mod config;
 mod epochs;
+pub mod evaluation;
 pub mod validation;
 
+pub use self::evaluation::{Evaluation, evaluate_async, evaluate_with_loss_async};
+#[cfg(not(target_arch = "wasm32"))]
+pub use self::evaluation::{evaluate, evaluate_with_loss};
 use crate::data::Dataset;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::data::Split;
 use crate::data::augment::EpochShift;
-pub use crate::evaluation::{Evaluation, evaluate_async, evaluate_with_loss_async};
-#[cfg(not(target_arch = "wasm32"))]
-pub use crate::evaluation::{evaluate, evaluate_with_loss};
 pub use crate::interrupt::Interrupt;
 use crate::model::optimizer::{Optimizer, OptimizerState};
 pub use crate::model::schedule::UpdateRule;

@@ -275,7 +275,7 @@ pub fn draw(
         rows.push(Row::new(label, a.values.clone(), (shape.channels, shape.height, shape.width), map_px));
     }
     let logits = activations.last().map(|a| a.values.as_slice()).unwrap_or_default();
-    let probabilities = crate::evaluation::softmax(logits);
+    let probabilities = crate::train::evaluation::softmax(logits);
     let classes = probabilities.len();
     let names: Vec<String> = (0..classes).map(class_name).collect();
     let longest = names.iter().map(|name| super::text_size(name, 12).0 as i32).max().unwrap_or(0);

@@ -6,7 +6,7 @@
 use super::{Picture, fill_rect, gray, outline_rect, text, text_at, text_size};
 use crate::Result;
 use crate::data::Dataset;
-use crate::evaluation::Mistake;
+use crate::train::evaluation::Mistake;
 use plotters::style::RGBColor;
 use plotters::style::text_anchor::{HPos, VPos};
 

@@ -17,6 +17,8 @@ mod backward;
 mod epoch;
 #[cfg(not(target_arch = "wasm32"))]
 mod profile;
+#[cfg(not(target_arch = "wasm32"))]
+pub use profile::KernelTiming;
 mod resident;
 mod stages;
 mod step;

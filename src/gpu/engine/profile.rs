@@ -3,10 +3,25 @@
 
 use super::GpuEngine;
 use crate::Result;
-use crate::bench::KernelTiming;
 use crate::data::Dataset;
 use crate::gpu::kernels::Dispatch;
 use crate::train::Engine;
+
+/// One kernel's timing, as `bench --kernels` reports it (the CPU path's kernels too).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelTiming {
+    pub kernel: String,
+    pub seconds: f64,
+    pub flops: f64,
+    /// Workgroups one dispatch launches (GPU kernels; None for the CPU path's).
+    pub workgroups: Option<u32>,
+}
+
+impl KernelTiming {
+    pub fn gflops(&self) -> f64 {
+        self.flops / self.seconds / 1e9
+    }
+}
 
 impl GpuEngine {
     /// Every dispatch of a training step, in order, for benchmarks.

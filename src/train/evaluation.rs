@@ -197,7 +197,7 @@ pub async fn evaluate_with_logits_async(
 /// argmax, ties to the lowest class), and their mean cross-entropy (`mean_cross_entropy`).
 pub fn score(logits: &[f32], labels: &[u8], classes: usize) -> (Evaluation, f64) {
     let predictions: Vec<u8> =
-        logits.chunks_exact(classes).map(|row| crate::cpu::loss::argmax(row) as u8).collect();
+        logits.chunks_exact(classes).map(|row| crate::model::argmax(row) as u8).collect();
     (Evaluation::from_predictions(labels, &predictions, classes), mean_cross_entropy(logits, labels, classes))
 }
 
@@ -220,7 +220,7 @@ pub fn mistakes(logits: &[f32], labels: &[u8], classes: usize) -> Vec<Mistake> {
         .zip(labels)
         .enumerate()
         .filter_map(|(index, (row, &label))| {
-            let predicted = crate::cpu::loss::argmax(row);
+            let predicted = crate::model::argmax(row);
             (predicted != label as usize).then(|| Mistake {
                 index,
                 label,
