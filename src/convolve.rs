@@ -296,13 +296,18 @@ pub fn convolve(
                 &bias,
             ))?
         }
-        None => {
-            let mut out = vec![0.0; s.output_len()];
-            crate::cpu::conv::conv2d_forward(&s, &image.values, &kernel.0.values, &bias, &mut out);
-            out
-        }
+        None => return convolve_on_cpu(image, kernel, stride, padding),
     };
     Ok(Plane { width: s.out_w(), height: s.out_h(), values })
+}
+
+/// `image` convolved with `kernel` by the CPU op (what `convolve` does without a GPU; the page's
+/// too, in wasm).
+pub fn convolve_on_cpu(image: &Plane, kernel: &Kernel, stride: usize, padding: usize) -> Result<Plane> {
+    let s = shape(image, kernel, stride, padding)?;
+    let mut out = vec![0.0; s.output_len()];
+    crate::cpu::conv::conv2d_forward(&s, &image.values, &kernel.0.values, &[0.0], &mut out);
+    Ok(Plane { width: s.out_w(), height: s.out_h(), values: out })
 }
 
 /// How [`to_gray8`] maps a plane's values to gray levels.

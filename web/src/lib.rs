@@ -82,6 +82,25 @@ mod bindings {
         interrupt: Interrupt,
     }
 
+    /// Why `value` cannot be the setting `name` ("learningRate", "batchSize", "epochs"), in the
+    /// library's words (`session::check`), or "" when it can.
+    #[wasm_bindgen(js_name = checkSetting)]
+    pub fn check_setting(name: &str, value: f64) -> String {
+        use lenet_gpu::session::check;
+        let whole = |v: f64, least: f64| match v.fract() == 0.0 && v >= least {
+            true => Ok(v as f32),
+            false => Err(format!("must be a whole number of at least {least}, got {v}")),
+        };
+        let checked = match name {
+            "learningRate" => check::learning_rate(value as f32),
+            "batchSize" => whole(value, 1.0),
+            "epochs" if value.is_finite() && value > 0.0 => Ok(value as f32),
+            "epochs" => Err(format!("must be a number above 0 (a share of an epoch too), got {value}")),
+            other => Err(format!("is no setting of the page ({other})")),
+        };
+        checked.err().unwrap_or_default()
+    }
+
     /// Opens a lab (`prefer`: "auto", "webgpu" or "cpu"), LeNet-5 initialized from `seed`;
     /// `adapter`: the WebGPU adapter's name as the browser gives it ("" if none).
     #[wasm_bindgen]
@@ -114,11 +133,17 @@ mod bindings {
 
     #[wasm_bindgen]
     impl Page {
-        /// `{ backend, adapter, software, fallback, network }`.
+        /// `{ backend, adapter, software, fallback, network, batchSize, learningRate }`, the last
+        /// two the library's defaults (`TrainConfig::default`), which the page's fields start at.
         pub fn info(&self) -> Result<JsValue, JsValue> {
             let lab =
                 self.lab.try_borrow().map_err(|_| error("busy: ask again when the call under way ends"))?;
+            let defaults = lenet_gpu::session::TrainConfig::default();
+            // The rate as written (0.01), not as f32 widened to f64 (0.009999999776).
+            let rate: f64 = defaults.optimizer.lr().to_string().parse().unwrap_or(f64::NAN);
             Ok(object(&[
+                ("batchSize", (defaults.batch_size as f64).into()),
+                ("learningRate", rate.into()),
                 ("backend", lab.backend().key().into()),
                 ("adapter", lab.adapter().into()),
                 ("software", lab.is_software().into()),
@@ -149,6 +174,15 @@ mod bindings {
                 let plan =
                     lab.borrow_mut().plan_epochs(epochs, batch_size as usize, dataset).map_err(error)?;
                 Ok(plan_object(&plan))
+            })
+        }
+
+        /// Ends the Train click planned by `planEpochs` (one stopped between two `train` calls).
+        #[wasm_bindgen(js_name = endPlan)]
+        pub fn end_plan(&self) -> Promise {
+            self.run(move |lab| async move {
+                lab.borrow_mut().end_plan();
+                Ok(JsValue::UNDEFINED)
             })
         }
 
@@ -202,6 +236,79 @@ mod bindings {
             })
         }
 
+        /// The held-out set of "synthetic" or "mnist" scored: `{ accuracy, classes, confusion,
+        /// mistakes }`, `confusion` row by row (rows the true class), `mistakes` the most
+        /// confident ones, each `{ label, predicted, confidence, image }` (28x28 bytes).
+        pub fn score(&self, dataset: String, pause: Function) -> Promise {
+            self.run(move |lab| async move {
+                let dataset = DataKind::parse(&dataset).map_err(error)?;
+                let pause = pauser(pause);
+                let scored = lab.borrow_mut().score(dataset, &pause).await.map_err(error)?;
+                let confusion: Vec<f64> = scored.confusion.iter().map(|&n| n as f64).collect();
+                let mistakes: Array = scored
+                    .mistakes
+                    .iter()
+                    .map(|m| {
+                        object(&[
+                            ("label", f64::from(m.label).into()),
+                            ("predicted", f64::from(m.predicted).into()),
+                            ("confidence", m.confidence.into()),
+                            ("image", Uint8Array::from(m.image.as_slice()).into()),
+                        ])
+                    })
+                    .collect();
+                Ok(object(&[
+                    ("accuracy", scored.accuracy.into()),
+                    ("classes", (scored.classes as f64).into()),
+                    ("confusion", js_sys::Float64Array::from(confusion.as_slice()).into()),
+                    ("mistakes", mistakes.into()),
+                ]))
+            })
+        }
+
+        /// The feature maps the network computes for `input` (the 28x28 bytes `predict` gives
+        /// back): `[{ label, channels, height, width, values }]`, a layer each.
+        pub fn features(&self, input: Vec<u8>) -> Promise {
+            self.run(move |lab| async move {
+                let maps = lab.borrow_mut().features(&input).await.map_err(error)?;
+                Ok(maps
+                    .iter()
+                    .map(|m| {
+                        object(&[
+                            ("label", m.label.as_str().into()),
+                            ("channels", (m.channels as f64).into()),
+                            ("height", (m.height as f64).into()),
+                            ("width", (m.width as f64).into()),
+                            ("values", Float32Array::from(m.values.as_slice()).into()),
+                        ])
+                    })
+                    .collect::<Array>()
+                    .into())
+            })
+        }
+
+        /// The lesson's kernels applied to `input` (28x28 bytes): `[{ name, does, width, height,
+        /// pixels }]`, `pixels` gray levels.
+        #[wasm_bindgen(js_name = lessonKernels)]
+        pub fn lesson_kernels(&self, input: Vec<u8>) -> Promise {
+            self.run(move |lab| async move {
+                let filtered = lab.borrow().lesson_kernels(&input).map_err(error)?;
+                Ok(filtered
+                    .iter()
+                    .map(|f| {
+                        object(&[
+                            ("name", f.name.into()),
+                            ("does", f.does.into()),
+                            ("width", (f.width as f64).into()),
+                            ("height", (f.height as f64).into()),
+                            ("pixels", Uint8Array::from(f.pixels.as_slice()).into()),
+                        ])
+                    })
+                    .collect::<Array>()
+                    .into())
+            })
+        }
+
         /// The digit in RGBA pixels (a canvas's `getImageData`): `{ probabilities, input }`, the
         /// ten probabilities and the 28x28 bytes the network saw.
         pub fn predict(&self, rgba: Vec<u8>, width: usize, height: usize) -> Promise {
@@ -234,6 +341,14 @@ mod bindings {
             self.run(move |lab| async move {
                 let bytes = lab.borrow().save().await.map_err(error)?;
                 Ok(Uint8Array::from(bytes.as_slice()).into())
+            })
+        }
+
+        /// Starts over from the seed: a fresh initialization and optimizer state.
+        pub fn reset(&self) -> Promise {
+            self.run(move |lab| async move {
+                lab.borrow_mut().reset().await.map_err(error)?;
+                Ok(JsValue::UNDEFINED)
             })
         }
 

@@ -123,3 +123,113 @@ fn a_train_click_stops_at_each_epochs_end_and_says_where_it_stands() {
     let second = plan(&mut lab);
     assert_eq!((second.epoch, second.epochs, second.epoch_ended, second.steps_left), (1, 1, false, 0));
 }
+
+#[test]
+fn reset_starts_over_from_the_seed() {
+    let (mut lab, fresh) = (open(), open());
+    let params = |lab: &Lab| {
+        let bytes = pollster::block_on(lab.save()).unwrap();
+        SavedModel::from_bytes(&bytes, Path::new("page.safetensors"), None).unwrap().params
+    };
+    let first = train(&mut lab, 40, 0.01);
+    assert_ne!(params(&lab), params(&fresh));
+    pollster::block_on(lab.reset()).unwrap();
+    assert_eq!(params(&lab), params(&fresh), "the seed's initialization again");
+    // And the run starts over: the same steps give the same numbers as the first time.
+    assert_eq!(train(&mut lab, 40, 0.01).loss_sum, first.loss_sum);
+}
+
+#[test]
+fn a_stopped_call_says_how_many_steps_ran() {
+    let mut lab = open();
+    let interrupt = lab.interrupt();
+    let request =
+        TrainRequest { steps: 400, batch_size: 32, learning_rate: 0.01, dataset: DataKind::Synthetic };
+    let mut seen = 0;
+    let stopped = pollster::block_on(lab.train(
+        &request,
+        &mut |t| {
+            seen = t.steps;
+            if t.steps >= 7 {
+                interrupt.request();
+            }
+        },
+        &no_pause,
+    ));
+    match stopped {
+        Err(lenet_gpu::Error::Interrupted { steps_done }) => assert_eq!(steps_done, seen),
+        other => panic!("expected Interrupted, got {other:?}"),
+    }
+    assert!((7..400).contains(&seen), "{seen}");
+}
+
+#[test]
+fn auto_trains_on_the_cpu_path_where_the_only_adapter_is_a_software_one() {
+    // Here wgpu finds lavapipe (software) when Mesa's drivers are installed, else nothing: either
+    // way "auto" takes the CPU path and says why; "webgpu" takes the adapter when there is one.
+    let lab = pollster::block_on(Lab::open("auto", 5, "")).unwrap();
+    assert_eq!(lab.backend().key(), "cpu");
+    let why = lab.fallback().expect("a reason for the CPU path");
+    if let Ok(on_gpu) = pollster::block_on(Lab::open("webgpu", 5, "")) {
+        assert!(on_gpu.is_software(), "this machine's adapter is lavapipe: {}", on_gpu.adapter());
+        assert!(why.contains("software"), "{why}");
+    }
+}
+
+#[test]
+fn a_click_ended_between_two_calls_limits_no_later_call() {
+    let mut lab = open();
+    let request =
+        |steps| TrainRequest { steps, batch_size: 64, learning_rate: 0.01, dataset: DataKind::Synthetic };
+    lab.plan_epochs(1.0, 64, DataKind::Synthetic).unwrap();
+    let t = pollster::block_on(lab.train(&request(50), &mut |_| {}, &no_pause)).unwrap();
+    assert_eq!(t.plan.map(|p| p.steps_left), Some(107));
+    lab.end_plan(); // Stop between two calls of the click
+    let t = pollster::block_on(lab.train(&request(200), &mut |_| {}, &no_pause)).unwrap();
+    assert_eq!((t.steps, t.plan), (200, None));
+}
+
+#[test]
+fn an_evaluation_shows_its_confusion_matrix_and_most_confident_mistakes() {
+    let mut lab = open();
+    train(&mut lab, 20, 0.01);
+    let scored = pollster::block_on(lab.score(DataKind::Synthetic, &no_pause)).unwrap();
+    let classes = scored.classes;
+    assert_eq!((classes, scored.confusion.len()), (10, 100));
+    let total: u64 = scored.confusion.iter().sum();
+    let correct: u64 = (0..classes).map(|c| scored.confusion[c * classes + c]).sum();
+    assert_eq!(scored.accuracy, correct as f64 / total as f64);
+    assert_eq!(pollster::block_on(lab.evaluate(DataKind::Synthetic, &no_pause)).unwrap(), scored.accuracy);
+    assert!(!scored.mistakes.is_empty() && scored.mistakes.len() <= 8, "after 20 steps some are wrong");
+    for pair in scored.mistakes.windows(2) {
+        assert!(pair[0].confidence >= pair[1].confidence, "the most confident first");
+    }
+    for m in &scored.mistakes {
+        assert!(m.label != m.predicted && m.image.len() == 784);
+        assert!(scored.confusion[m.label as usize * classes + m.predicted as usize] > 0);
+    }
+}
+
+#[test]
+fn a_drawn_digit_shows_its_feature_maps_and_the_lessons_kernels() {
+    let mut lab = open();
+    // A vertical bar, 4 pixels wide, as `predict` would hand it back.
+    let image: Vec<u8> = (0..784)
+        .map(|i| if (12..16).contains(&(i % 28)) && (4..24).contains(&(i / 28)) { 255 } else { 0 })
+        .collect();
+    let maps = pollster::block_on(lab.features(&image)).unwrap();
+    let shapes: Vec<(usize, usize, usize)> = maps.iter().map(|m| (m.channels, m.height, m.width)).collect();
+    assert_eq!(shapes, [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5)]);
+    assert!(
+        maps[0].label.starts_with("conv1")
+            && maps.iter().all(|m| m.values.len() == m.channels * m.height * m.width)
+    );
+    let filtered = lab.lesson_kernels(&image).unwrap();
+    let names: Vec<&str> = filtered.iter().map(|f| f.name).collect();
+    assert_eq!(names, ["vertical-edge", "horizontal-edge", "outline", "blur"]);
+    assert!(filtered.iter().all(|f| (f.width, f.height, f.pixels.len()) == (28, 28, 784)));
+    // The vertical edge detector marks the bar's two sides: its left side brighter than its middle.
+    let vertical = &filtered[0].pixels;
+    assert!(vertical[14 * 28 + 11] != vertical[14 * 28 + 14], "an edge at the bar's side");
+    assert!(pollster::block_on(lab.features(&image[..100])).is_err_and(|e| e.to_string().contains("784")));
+}

@@ -96,7 +96,8 @@ const DIGITS = {
 };
 
 // ---- on WebGPU ------------------------------------------------------------------------------------
-const gpu = await openPage('http://127.0.0.1:8932/');
+// ?backend=webgpu: on a software adapter such as SwiftShader the page would choose the CPU path.
+const gpu = await openPage('http://127.0.0.1:8932/?backend=webgpu');
 console.log(`WebGPU page: backend ${gpu.ready.backend}, adapter "${gpu.ready.adapter}"`);
 const onWebGpu = gpu.ready.backend === 'webgpu';
 if (!onWebGpu && requireWebGpu) throw new Error('LENET_REQUIRE_WEBGPU=1 but the page found no WebGPU adapter');
@@ -127,6 +128,18 @@ await test('training on WebGPU: 200 steps reach 90% on held-out synthetic digits
   console.log(`  ${JSON.stringify(r)}`);
   check(r.accuracy >= 0.9 && r.accuracy <= 1, `accuracy ${r.accuracy}`);
   check(Number.isFinite(r.loss) && r.imagesPerSecond > 0, `loss ${r.loss}, images/s ${r.imagesPerSecond}`);
+});
+
+await test('Stop on WebGPU tells the steps that ran, at least those the progress line showed', async () => {
+  if (!onWebGpu) return 'skip';
+  const run = gpu.lenet(() => window.lenet.train({ steps: 400, batchSize: 16, dataset: 'synthetic' }).then(() => 'finished', (e) => e.message));
+  await gpu.page.waitForFunction(() => /step ([3-9]|\d\d+) of 400/.test(document.getElementById('progress').textContent), null, { timeout: 300000 });
+  const shown = Number(/step (\d+) of 400/.exec(await gpu.page.textContent('#progress'))[1]);
+  await gpu.page.click('#stop');
+  const message = await run;
+  console.log(`  progress showed ${shown} steps; ${message}`);
+  const ran = Number(/interrupted after (\d+) steps/.exec(message)?.[1]);
+  check(ran >= shown && ran < 400, `stopped: ${message} (shown ${shown})`);
 });
 
 await test('a train() while another runs rejects; the first one finishes', async () => {
@@ -188,14 +201,52 @@ await test('the CPU path in the browser: 300 steps reach 95% on synthetic digits
 });
 
 await test("the Train button trains a share of an epoch, showing progress, and ends with the test accuracy", async () => {
+  // The fields start at the library's defaults (TrainConfig::default, through page.info()).
+  const fields = [await cpu.page.inputValue('#batch'), await cpu.page.inputValue('#lr')];
+  check(fields[0] === '64' && fields[1] === '0.01', `batch and rate fields start at ${fields}`);
   await cpu.page.fill('#epochs', '0.2');
   await cpu.page.selectOption('#dataset', 'synthetic');
   await cpu.page.click('#train');
   await cpu.page.waitForFunction(() => /test acc \d+\.\d+%|error/.test(document.getElementById('progress').textContent), null, { timeout: 120000 });
   const line = await cpu.page.textContent('#progress');
   console.log(`  ${line}`);
-  check(/epoch 1\/1 · step \d+ · loss \d\.\d+ · train acc/.test(line), `progress: ${line}`);
+  check(/epoch 1\/1 · step (\d+) of \1 · loss \d\.\d+ · train acc/.test(line), `progress: ${line}`);
   check(await cpu.page.isEnabled('#train'), 'Train is enabled again');
+});
+
+await test('the progress line says "step N of M" and the time left within a second of Train, and Stop tells the steps that ran', async () => {
+  await cpu.page.fill('#epochs', '1');
+  await cpu.page.selectOption('#dataset', 'synthetic');
+  const started = Date.now();
+  await cpu.page.click('#train');
+  await cpu.page.waitForFunction(() => /step \d+ of \d+/.test(document.getElementById('progress').textContent), null, { timeout: 60000 });
+  const first = Date.now() - started;
+  await cpu.page.waitForFunction(() => /step ([1-9]\d*) of \d+ .*left/.test(document.getElementById('progress').textContent), null, { timeout: 60000 });
+  const line = await cpu.page.textContent('#progress');
+  console.log(`  first progress line ${first} ms after Train: ${line}`);
+  const points = await cpu.lenet(() => document.getElementById('chart').width > 0);
+  check(points, 'the chart is drawn');
+  await cpu.page.click('#stop');
+  await cpu.page.waitForFunction(() => /stopped|test acc/.test(document.getElementById('progress').textContent), null, { timeout: 60000 });
+  const stopped = await cpu.page.textContent('#progress');
+  console.log(`  ${stopped}`);
+  const ran = Number(/stopped after (\d+) steps of \d+/.exec(stopped)?.[1]);
+  check(ran >= Number(/step (\d+) of/.exec(line)[1]), `stop: ${stopped} (before: ${line})`);
+  check(await cpu.page.isEnabled('#train'), 'Train is enabled again');
+});
+
+await test('each field is checked as it is typed, in the library\'s words, and a bad one trains nothing', async () => {
+  const before = await cpu.page.textContent('#progress');
+  await cpu.page.fill('#lr', '0');
+  check(/learning rate must be a positive number, got 0/.test(await cpu.page.textContent('#form-error')), 'lr 0');
+  await cpu.page.fill('#epochs', '');
+  await cpu.page.click('#train');
+  const error = await cpu.page.textContent('#form-error');
+  check(/epochs is empty/.test(error) && /learning rate/.test(error), `form error: ${error}`);
+  check(await cpu.page.textContent('#progress') === before, 'nothing trained');
+  await cpu.page.fill('#lr', '0.01');
+  await cpu.page.fill('#epochs', '1');
+  check(await cpu.page.textContent('#form-error') === '', 'the reasons go when the fields are fixed');
 });
 
 await test('MNIST served beside the page is found and trains', async () => {
@@ -204,7 +255,76 @@ await test('MNIST served beside the page is found and trains', async () => {
   check(/MNIST served beside the page: 60000 train/.test(data), `data line: ${data}`);
   const r = await cpu.lenet(() => window.lenet.train({ steps: 200, batchSize: 64, learningRate: 0.01, dataset: 'mnist' }));
   console.log(`  ${JSON.stringify(r)}`);
+  check(r.steps === 200, `${r.steps} steps of 200: a Train click stopped earlier limits no later call`);
   check(r.accuracy >= 0.85, `accuracy ${r.accuracy}`);
+});
+
+await test('train() uses the data the page has selected unless told', async () => {
+  if (!haveMnist) return 'skip';
+  await cpu.page.selectOption('#dataset', 'mnist');
+  await cpu.lenet(() => window.lenet.train({ steps: 3 }));
+  const bytes = await cpu.lenet(async () => Array.from(await window.lenet.save()));
+  const header = JSON.parse(Buffer.from(bytes.slice(8, 8 + Number(new DataView(new Uint8Array(bytes.slice(0, 8)).buffer).getBigUint64(0, true)))).toString());
+  check(header.__metadata__.dataset === 'mnist', `trained on ${header.__metadata__.dataset}`);
+});
+
+await test('Reset starts over from the seed; a reload keeps the trained model; load() takes bytes, buffers and blobs', async () => {
+  const lab = await openPage('http://127.0.0.1:8932/?backend=cpu');
+  await draw(lab.page, DIGITS[7]);
+  const initial = await lab.lenet(() => window.lenet.predict());
+  const bars = await lab.page.locator('#bars .bar').count();
+  const top = await lab.page.textContent('#top3 li');
+  check(bars === 10 && /^\d — \d+\.\d%$/.test(top), `${bars} bars, first ranked "${top}"`);
+  await lab.lenet(() => window.lenet.train({ steps: 30, batchSize: 32 }));
+  const trained = await lab.lenet(() => window.lenet.predict());
+  check(trained.some((p, i) => p !== initial[i]), 'training changed the reading');
+  // A reload: the model is back, and reads the same digit the same.
+  await lab.page.reload();
+  await lab.page.evaluate(() => window.lenet.ready);
+  const back = await lab.page.textContent('#progress');
+  check(/last visit is back \(30 steps\)/.test(back), `after a reload: ${back}`);
+  await draw(lab.page, DIGITS[7]);
+  const reloaded = await lab.lenet(() => window.lenet.predict());
+  check(reloaded.every((p, i) => p === trained[i]), 'the same model after a reload');
+  // A rate far too high diverges: the library puts the model back, and it still reads digits.
+  await rejects(lab.lenet(() => window.lenet.train({ steps: 20, batchSize: 32, learningRate: 50 })), /diverged/, 'lr 50');
+  const after = await lab.lenet(() => window.lenet.predict());
+  check(after.every(Number.isFinite), `after divergence: ${after}`);
+  // Reset: the seed's network again.
+  await lab.page.click('#reset');
+  await lab.page.waitForFunction(() => /reset/.test(document.getElementById('progress').textContent));
+  const reset = await lab.lenet(() => window.lenet.predict());
+  check(reset.every((p, i) => p === initial[i]), `after Reset ${reset} vs ${initial}`);
+  // load(): a Uint8Array, an ArrayBuffer, a Blob; anything else rejects saying what it takes.
+  const kinds = await lab.lenet(async () => {
+    const bytes = await window.lenet.save();
+    return [await window.lenet.load(bytes), await window.lenet.load(bytes.buffer.slice(0)), await window.lenet.load(new Blob([bytes]))];
+  });
+  check(kinds.every((k) => k === 'LeNet-5'), `loaded ${kinds}`);
+  await rejects(lab.lenet(() => window.lenet.load()), /takes a model file's bytes/, 'load()');
+  await rejects(lab.lenet(() => window.lenet.load(42)), /takes a model file's bytes.*number/, 'load(42)');
+  // Screenshots at a desktop's width and a phone's: on the phone the drawing pad comes first.
+  mkdirSync(artifacts, { recursive: true });
+  await lab.page.setViewportSize({ width: 1280, height: 900 });
+  await lab.page.screenshot({ path: join(artifacts, 'page-1280.png'), fullPage: true });
+  await lab.page.setViewportSize({ width: 390, height: 844 });
+  await lab.lenet(() => window.lenet.train({ steps: 2, batchSize: 32 }));
+  await lab.page.screenshot({ path: join(artifacts, 'page-390.png'), fullPage: true });
+  const tops = await lab.lenet(() => ['digit', 'chart'].map((id) => document.getElementById(id).getBoundingClientRect().top));
+  check(tops[0] < tops[1], `at 390 px the pad (top ${tops[0]}) comes before the chart (${tops[1]})`);
+  const chart = await lab.lenet(() => [document.getElementById('chart').clientWidth, document.getElementById('chart').width / devicePixelRatio]);
+  check(chart[0] <= 390 && Math.abs(chart[0] - chart[1]) < 2, `the chart is drawn at its shown width: ${chart}`);
+  await lab.page.close();
+});
+
+await test('on a software WebGPU adapter the page trains on the CPU path by default and says why', async () => {
+  if (!onWebGpu || !gpu.ready.software) return 'skip';
+  const auto = await openPage('http://127.0.0.1:8932/');
+  const status = await auto.page.textContent('#status');
+  check(auto.ready.backend === 'cpu' && /software/.test(status), `backend ${auto.ready.backend}: ${status}`);
+  check(await auto.page.locator('#status a[href="?backend=webgpu"]').count() === 1, 'a link to WebGPU anyway');
+  check(/on your CPU/.test(await auto.page.textContent('h1')), 'the title says CPU');
+  await auto.page.close();
 });
 
 await test('without WebGPU the page says so and trains on the CPU path compiled to wasm', async () => {

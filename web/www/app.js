@@ -2,14 +2,19 @@
 // hook that tests (and anyone scripting the page) drive it through. The arithmetic is all in the
 // wasm module (pkg/, built from web/src by web/build.sh); this file only draws and paces.
 //
-// URL options: ?backend=cpu (or webgpu; default auto) and ?seed=N (default 1).
-import init, { open } from './pkg/lenet_web.js';
+// URL options: ?backend=cpu or webgpu (default auto: WebGPU on a hardware adapter, else the CPU
+// path) and ?seed=N (default 1).
+import init, { open, checkSetting } from './pkg/lenet_web.js';
 
 const $ = (id) => document.getElementById(id);
 const MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
 const options = new URLSearchParams(location.search);
 // Steps the Train button runs between redraws of the chart and kernels.
 const CHUNK_STEPS = 50;
+// How often the progress line and the chart take a new point while training.
+const POINT_MS = 400;
+// Where the model is kept between visits (safetensors bytes, base64).
+const STORED_MODEL = 'lenet-gpu/model';
 
 // ---- pacing -------------------------------------------------------------------------------
 // `pause` yields a macrotask (without setTimeout's 4 ms clamp): the browser draws and handles
@@ -40,6 +45,7 @@ let training = false; // a training run (button or hook) is under way
 let stopping = false;
 const history = [];   // { step, loss, trainAccuracy, testAccuracy? }
 let stepsSoFar = 0;
+let defaults = {};    // the library's batch size and learning rate (page.info())
 
 // ---- start ----------------------------------------------------------------------------------
 const ready = (async () => {
@@ -50,11 +56,16 @@ const ready = (async () => {
   page = await open(options.get('backend') || 'auto', Number(options.get('seed') || 1), adapterName);
   const info = page.info();
   if (info.backend === 'webgpu' && !info.adapter) info.adapter = adapterName;
+  // The fields start at the library's defaults, written there alone.
+  defaults = { batchSize: info.batchSize, learningRate: info.learningRate };
+  if (!$('batch').value) $('batch').value = defaults.batchSize;
+  if (!$('lr').value) $('lr').value = defaults.learningRate;
   showDevice(info);
   await findMnist();
+  await restoreModel();
   setButtons();
   await drawKernels();
-  return { adapter: info.adapter, backend: info.backend };
+  return { adapter: info.adapter, backend: info.backend, software: info.software, fallback: info.fallback };
 })();
 ready.catch((e) => { $('status').textContent = `error: ${e.message}`; });
 
@@ -65,19 +76,23 @@ async function browserAdapterName() {
 }
 
 function showDevice(info) {
+  $('title').textContent = `LeNet-5, trained on your ${info.backend === 'webgpu' ? 'GPU (WebGPU)' : 'CPU'}, in this page`;
+  const status = $('status');
+  const link = (href, text) => Object.assign(document.createElement('a'), { href, textContent: text });
   if (info.backend === 'webgpu') {
-    $('status').textContent = `Training on WebGPU: ${info.adapter || 'an unnamed adapter'}` +
-      (info.software ? ' (a software adapter: it runs on the CPU, so it is slow; a hardware GPU is far faster). ' : '');
-    if (info.software) {
-      const link = document.createElement('a');
-      link.href = '?backend=cpu';
-      link.textContent = 'Train on the CPU path compiled to WebAssembly instead (faster here).';
-      $('status').append(link);
-    }
+    status.textContent = `Training on WebGPU: ${info.adapter || 'an unnamed adapter'}` +
+      (info.software ? ' (a software adapter: it runs on the CPU, so it is slow; a hardware GPU is far faster). ' : '. ');
+    if (info.software) status.append(link('?backend=cpu', 'Train on the CPU path compiled to WebAssembly instead (faster here).'));
+  } else if (options.get('backend') === 'cpu') {
+    status.textContent = 'Training on the library\'s CPU path compiled to WebAssembly (one thread), as ?backend=cpu asks. ';
+    if (navigator.gpu) status.append(link('?backend=webgpu', 'Train on WebGPU instead.'));
+  } else if (navigator.gpu && /software/.test(info.fallback || '')) {
+    status.textContent = `Training on the library's CPU path compiled to WebAssembly (one thread): ${info.fallback}. `;
+    status.append(link('?backend=webgpu', 'Run the WGSL kernels on WebGPU anyway.'));
   } else {
     const why = !navigator.gpu ? 'this browser has no WebGPU' : (info.fallback || 'WebGPU was not used');
-    $('status').textContent = `No WebGPU here (${why}): training on the library's CPU path compiled to WebAssembly (one thread).`;
-    $('status').className = 'warning';
+    status.textContent = `No WebGPU here (${why}): training on the library's CPU path compiled to WebAssembly (one thread).`;
+    status.className = 'warning';
   }
 }
 
@@ -100,25 +115,61 @@ async function useMnist(files, where) {
 }
 
 // ---- training -------------------------------------------------------------------------------
-// `context`: the Train click's epochs, as the module counts them ({ epoch, epochs }), if any.
+// What the progress line says of the work under way: `done` of `total` steps since `started`
+// (the click's, or the hook call's), and the click's epochs ({ epoch, epochs }) if any.
+let work = null;
 function showProgress(t, context) {
   const epoch = context ? `epoch ${context.epoch}/${context.epochs} · ` : '';
-  $('progress').textContent = `${epoch}step ${stepsSoFar + t.steps} · loss ${t.loss.toFixed(4)} · ` +
-    `train acc ${(100 * t.trainAccuracy).toFixed(1)}% · ${Math.round(t.imagesPerSecond)} images/s`;
+  let step = `step ${stepsSoFar + t.steps}`;
+  let left = '';
+  if (work) {
+    const done = work.done + t.steps, seconds = (performance.now() - work.started) / 1000;
+    step = `step ${done} of ${work.total}`;
+    if (done > 0 && done < work.total && seconds > 0.5) left = ` · about ${duration(((work.total - done) * seconds) / done)} left`;
+  }
+  $('progress').textContent = `${epoch}${step} · loss ${t.loss.toFixed(4)} · ` +
+    `train acc ${(100 * t.trainAccuracy).toFixed(1)}% · ${Math.round(t.imagesPerSecond).toLocaleString('en')} images/s${left}`;
+}
+function duration(seconds) {
+  if (seconds < 90) return `${Math.max(1, Math.round(seconds))} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 90 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`;
 }
 
-// Trains `steps` steps as one call; returns the module's totals.
+// Trains `steps` steps as one call; returns the module's totals. While it runs, the progress
+// line and the chart take a point every POINT_MS (the loss and accuracy of the steps since the
+// last point), so the first one comes at once.
 async function trainSteps(steps, batchSize, learningRate, dataset, context = null) {
-  let last = 0;
-  const onProgress = (t) => {
-    const now = performance.now();
-    if (now - last > 100) { showProgress(t, context); last = now; }
+  let last = -Infinity, mark = { steps: 0, images: 0, lossSum: 0, correct: 0 };
+  const point = (t) => {
+    const images = t.images - mark.images;
+    if (images <= 0) return;
+    const lossSum = t.loss * t.images, correct = t.trainAccuracy * t.images;
+    history.push({ step: stepsSoFar + t.steps, loss: (lossSum - mark.lossSum) / images, trainAccuracy: (correct - mark.correct) / images });
+    mark = { steps: t.steps, images: t.images, lossSum, correct };
+    drawChart();
   };
-  const t = await exclusive(() => page.train(steps, batchSize, learningRate, dataset, onProgress, pause));
-  stepsSoFar += t.steps;
-  history.push({ step: stepsSoFar, loss: t.loss, trainAccuracy: t.trainAccuracy });
-  showProgress({ ...t, steps: 0 }, t.plan || context);
-  return t;
+  const onProgress = (t) => {
+    latest = t;
+    const now = performance.now();
+    if (now - last > POINT_MS) { showProgress(t, context); point(t); last = now; }
+  };
+  let latest = null;
+  try {
+    const t = await exclusive(() => page.train(steps, batchSize, learningRate, dataset, onProgress, pause));
+    point(t);
+    stepsSoFar += t.steps;
+    if (work) work.done += t.steps;
+    showProgress({ ...t, steps: 0 }, t.plan || context);
+    return t;
+  } catch (e) {
+    // A stop keeps the steps that ran: the module says how many.
+    const ran = Number(/interrupted after (\d+) steps?/.exec(e.message)?.[1] || 0);
+    if (latest) point({ ...latest });
+    stepsSoFar += ran;
+    if (work) work.done += ran;
+    throw e;
+  }
 }
 
 async function evaluate(dataset) {
@@ -128,10 +179,29 @@ async function evaluate(dataset) {
   return accuracy;
 }
 
+// The form's fields, each checked as it is typed by the library's rules (`checkSetting`); a
+// reason shows under the form and the field is marked invalid.
+const FIELDS = { epochs: 'epochs', batch: 'batchSize', lr: 'learningRate' };
+const LABELS = { epochs: 'epochs', batch: 'batch size', lr: 'learning rate' };
+function fieldProblems() {
+  const problems = [];
+  for (const [id, setting] of Object.entries(FIELDS)) {
+    const text = $(id).value.trim();
+    const why = text === '' ? 'is empty' : checkSetting(setting, Number(text));
+    $(id).setCustomValidity(why ? `${LABELS[id]} ${why}` : '');
+    $(id).setAttribute('aria-invalid', why ? 'true' : 'false');
+    if (why) problems.push(`${LABELS[id]} ${why}`);
+  }
+  $('form-error').textContent = problems.join('; ');
+  return problems;
+}
+for (const id of Object.keys(FIELDS)) $(id).addEventListener('input', () => { if (page) fieldProblems(); });
+
 // The Train button: epochs in chunks, the chart, kernels and drawn digit redrawn between them,
 // the held-out accuracy after each epoch.
 async function trainEpochs(event) {
   event.preventDefault();
+  if (fieldProblems().length) return;
   const epochs = Number($('epochs').value), batch = Number($('batch').value);
   const lr = Number($('lr').value), dataset = $('dataset').value;
   training = true; stopping = false; setButtons();
@@ -139,10 +209,11 @@ async function trainEpochs(event) {
     // The module plans the click's steps; each call stops at an epoch's end and says where
     // the click stands.
     let plan = await exclusive(() => page.planEpochs(epochs, batch, dataset));
+    work = { total: plan.stepsLeft, done: 0, started: performance.now() };
+    $('progress').textContent = `epoch 1/${plan.epochs} · step 0 of ${plan.stepsLeft} · starting…`;
     while (plan.stepsLeft > 0 && !stopping) {
       const t = await trainSteps(CHUNK_STEPS, batch, lr, dataset, plan);
       plan = t.plan;
-      drawChart();
       await drawKernels();
       await readDigit(false);
       if (plan.epochEnded || plan.stepsLeft === 0) {
@@ -150,31 +221,89 @@ async function trainEpochs(event) {
         $('progress').textContent += ` · test acc ${(100 * accuracy).toFixed(2)}%`;
       }
     }
+    if (stopping) $('progress').textContent = stopped();
   } catch (e) {
-    $('progress').textContent = stopping ? `stopped: ${e.message}` : `error: ${e.message}`;
+    $('progress').textContent = stopping ? stopped() : `error: ${e.message}`;
   } finally {
+    work = null;
+    await exclusive(() => page.endPlan());   // a click stopped between two calls is over too
     training = false; setButtons();
     drawChart();
     await drawKernels();
+    await storeModel();
   }
+}
+
+// What Stop ended: the steps that ran (the module counts them), all kept.
+function stopped() {
+  return `stopped after ${work.done} steps of ${work.total} (the model keeps them: Train goes on from there)`;
 }
 
 function setButtons() {
   $('train').disabled = !page || training;
   $('stop').disabled = !training;
   $('save').disabled = !page || training;
+  $('reset').disabled = !page || training;
 }
+
+// Starts over from the seed: a fresh network, no history, nothing kept for the next visit.
+async function resetModel() {
+  await exclusive(() => page.reset());
+  history.length = 0; stepsSoFar = 0;
+  localStorage.removeItem(STORED_MODEL);
+  $('progress').textContent = 'reset: a fresh network from the seed';
+  drawChart();
+  await drawKernels();
+  await readDigit(false);
+}
+$('reset').addEventListener('click', () => resetModel().catch((e) => { $('progress').textContent = `error: ${e.message}`; }));
+
+// ---- keeping the work: the model in the browser's storage, and a reload mid-training asked --
+async function storeModel(loaded = false) {
+  if (!stepsSoFar && !loaded) return;
+  try {
+    const bytes = await exclusive(() => page.save());
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    localStorage.setItem(STORED_MODEL, JSON.stringify({ model: btoa(text), steps: stepsSoFar }));
+  } catch (e) {
+    console.warn(`the model could not be kept for the next visit: ${e.message}`);
+  }
+}
+async function restoreModel() {
+  const stored = localStorage.getItem(STORED_MODEL);
+  if (!stored) return;
+  try {
+    const { model, steps } = JSON.parse(stored);
+    const bytes = Uint8Array.from(atob(model), (c) => c.charCodeAt(0));
+    await exclusive(() => page.load(bytes));
+    stepsSoFar = steps;
+    $('progress').textContent = `the model trained on your last visit is back (${steps} steps); Reset starts over`;
+  } catch (e) {
+    localStorage.removeItem(STORED_MODEL);
+    $('progress').textContent = `the model kept from your last visit could not be read (${e.message}): starting afresh`;
+  }
+}
+window.addEventListener('beforeunload', (event) => {
+  if (training) { event.preventDefault(); event.returnValue = ''; }
+});
 
 $('controls').addEventListener('submit', trainEpochs);
 $('stop').addEventListener('click', () => { stopping = true; page?.stop(); });
 
 // ---- the chart: loss (left axis) and accuracy (right axis, 0..100%) by step ------------------
 function drawChart() {
-  const c = $('chart'), g = c.getContext('2d');
+  // Drawn at the size it is shown (device pixels), so its text stays 12 px on a phone too.
+  const c = $('chart'), g = c.getContext('2d'), dpr = window.devicePixelRatio || 1;
+  const width = c.clientWidth || 640, height = Math.round(Math.min(240, Math.max(180, width * 0.4)));
+  if (c.width !== Math.round(width * dpr) || c.height !== Math.round(height * dpr)) {
+    c.width = Math.round(width * dpr); c.height = Math.round(height * dpr); c.style.height = `${height}px`;
+  }
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
   const pad = { l: 48, r: 48, t: 12, b: 28 };
-  const w = c.width - pad.l - pad.r, h = c.height - pad.t - pad.b;
-  g.clearRect(0, 0, c.width, c.height);
-  g.font = '11px system-ui, sans-serif';
+  const w = width - pad.l - pad.r, h = height - pad.t - pad.b;
+  g.clearRect(0, 0, width, height);
+  g.font = '12px system-ui, sans-serif';
   g.strokeStyle = '#999'; g.strokeRect(pad.l, pad.t, w, h);
   if (!history.length) return;
   const maxStep = history[history.length - 1].step, maxLoss = Math.max(...history.map((p) => p.loss), 1e-6);
@@ -182,9 +311,10 @@ function drawChart() {
   const yLoss = (v) => pad.t + h - (h * v) / maxLoss;
   const yAcc = (v) => pad.t + h - h * v;
   const line = (points, y, colour) => {
-    g.strokeStyle = colour; g.lineWidth = 1.5; g.beginPath();
+    g.strokeStyle = g.fillStyle = colour; g.lineWidth = 1.5; g.beginPath();
     points.forEach((p, i) => (i ? g.lineTo : g.moveTo).call(g, x(p.step), y(p)));
     g.stroke();
+    if (points.length === 1) { g.beginPath(); g.arc(x(points[0].step), y(points[0]), 2.5, 0, 2 * Math.PI); g.fill(); }
   };
   line(history, (p) => yLoss(p.loss), '#c33');
   line(history, (p) => yAcc(p.trainAccuracy), '#39c');
@@ -194,11 +324,11 @@ function drawChart() {
   }
   g.fillStyle = '#333';
   g.fillText(maxLoss.toFixed(2), 4, pad.t + 8); g.fillText('0', pad.l - 12, pad.t + h);
-  g.fillText('100%', c.width - pad.r + 4, pad.t + 8); g.fillText('0%', c.width - pad.r + 4, pad.t + h);
-  g.fillText(`step ${maxStep}`, c.width - pad.r - 50, c.height - 8);
-  g.fillStyle = '#c33'; g.fillText('loss', pad.l + 6, c.height - 8);
-  g.fillStyle = '#39c'; g.fillText('train accuracy', pad.l + 40, c.height - 8);
-  g.fillStyle = '#063'; g.fillText('● test accuracy', pad.l + 130, c.height - 8);
+  g.fillText('100%', width - pad.r + 4, pad.t + 8); g.fillText('0%', width - pad.r + 4, pad.t + h);
+  g.fillText(`step ${maxStep}`, width - pad.r - 50, height - 8);
+  g.fillStyle = '#c33'; g.fillText('loss', pad.l + 6, height - 8);
+  g.fillStyle = '#39c'; g.fillText('train accuracy', pad.l + 40, height - 8);
+  g.fillStyle = '#063'; g.fillText('● test accuracy', pad.l + 140, height - 8);
 }
 
 // ---- conv1's kernels: each on one gray scale, mid-gray 0 ------------------------------------
@@ -226,7 +356,7 @@ async function drawKernels() {
 const digit = $('digit'), pen = digit.getContext('2d', { willReadFrequently: true });
 function clearDigit() {
   pen.fillStyle = '#000'; pen.fillRect(0, 0, digit.width, digit.height);
-  $('top3').innerHTML = ''; $('seen').getContext('2d').clearRect(0, 0, 112, 112);
+  $('top3').innerHTML = ''; $('bars').replaceChildren(); $('seen').getContext('2d').clearRect(0, 0, 112, 112);
 }
 clearDigit();
 let drawing = false, lastRead = 0;
@@ -264,9 +394,17 @@ async function readDigit(strict) {
   scratch.getContext('2d').putImageData(image, 0, 0);
   seen.imageSmoothingEnabled = false;
   seen.drawImage(scratch, 0, 0, 112, 112);
-  const ranked = [...reading.probabilities].map((p, c) => [c, p]).sort((a, b) => b[1] - a[1]).slice(0, 3);
-  $('top3').innerHTML = ranked.map(([c, p]) => `<li>${c}: ${(100 * p).toFixed(1)}%</li>`).join('');
-  return Array.from(reading.probabilities);
+  const probabilities = Array.from(reading.probabilities);
+  const ranked = probabilities.map((p, c) => [c, p]).sort((a, b) => b[1] - a[1]).slice(0, 3);
+  $('top3').innerHTML = ranked.map(([c, p]) => `<li>${c} — ${(100 * p).toFixed(1)}%</li>`).join('');
+  // All ten, as bars: how sure the network is of each digit.
+  $('bars').replaceChildren(...probabilities.map((p, c) => {
+    const row = document.createElement('div');
+    row.className = 'bar';
+    row.innerHTML = `<span>${c}</span><meter min="0" max="1" value="${p}"></meter><span>${(100 * p).toFixed(1)}%</span>`;
+    return row;
+  }));
+  return probabilities;
 }
 
 // ---- files ------------------------------------------------------------------------------------
@@ -282,7 +420,7 @@ $('load').addEventListener('change', async (e) => {
   const file = e.target.files[0];
   if (!file) return;
   try {
-    const name = await window.lenet.load(new Uint8Array(await file.arrayBuffer()));
+    const name = await window.lenet.load(file);
     $('progress').textContent = `loaded ${file.name}: ${name}`;
   } catch (err) {
     $('progress').textContent = `error: ${err.message}`;
@@ -306,12 +444,16 @@ $('mnist-files').addEventListener('change', async (e) => {
 window.lenet = {
   ready,
   // Continues from the current weights and optimizer state; `accuracy` is on the held-out set.
-  async train({ steps = 100, batchSize = 64, learningRate = 0.01, dataset = 'synthetic' } = {}) {
+  async train({ steps = 100, batchSize, learningRate, dataset } = {}) {
     await ready;
+    batchSize ??= defaults.batchSize;
+    learningRate ??= defaults.learningRate;
+    dataset ??= $('dataset').value;
     if (training) throw new Error('busy: training is already running (one train() at a time)');
     training = true; setButtons();
     try {
       frames.reset();
+      work = { total: steps, done: 0, started: performance.now() };
       const t = await trainSteps(steps, batchSize, learningRate, dataset);
       const maxFrameGapMs = frames.maxGap;
       const accuracy = await evaluate(dataset);
@@ -321,7 +463,9 @@ window.lenet = {
         trainAccuracy: t.trainAccuracy, steps: t.steps, seconds: t.seconds, maxFrameGapMs,
       };
     } finally {
+      work = null;
       training = false; setButtons();
+      await storeModel();
     }
   },
   // The ten probabilities for the digit on the canvas (#digit); a blank canvas rejects.
@@ -333,13 +477,27 @@ window.lenet = {
     await ready;
     return exclusive(() => page.save());
   },
+  // A model file's bytes: a Uint8Array, an ArrayBuffer or a Blob (a File from an <input>).
   async load(bytes) {
     await ready;
+    if (bytes instanceof Blob) bytes = await bytes.arrayBuffer();
+    if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
+    if (!(bytes instanceof Uint8Array)) {
+      throw new Error(`load() takes a model file's bytes (a Uint8Array, an ArrayBuffer or a Blob), got ${bytes === null ? 'null' : typeof bytes}`);
+    }
     const name = await exclusive(() => page.load(bytes));
     history.length = 0; stepsSoFar = 0;
     drawChart();
     await drawKernels();
+    await readDigit(false);   // the drawing as the loaded model reads it
+    await storeModel(true);
     return name;
+  },
+  // Starts over from the seed (the Reset button).
+  async reset() {
+    await ready;
+    if (training) throw new Error('busy: stop training first');
+    await resetModel();
   },
   // { kernel: relative error } for every kernel, WebGPU against the CPU path.
   async parity(seed = Date.now()) {

@@ -12,7 +12,10 @@
 mod model;
 mod types;
 
-pub use types::{Backend, DataKind, Kernels, PlanState, Reading, TrainRequest, TrainTotals};
+pub use types::{
+    Backend, DataKind, FeatureMaps, Filtered, Kernels, PlanState, Reading, Scored, ShownMistake,
+    TrainRequest, TrainTotals,
+};
 
 use lenet_gpu::data::{Dataset, Split, mnist, synthetic};
 use lenet_gpu::model::{Network, Parameters, arch};
@@ -57,16 +60,26 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// A lab training LeNet-5 from a seeded initialization: on WebGPU when an adapter opens
-    /// (`prefer` "auto" or "webgpu"; a software adapter too, since the page exists to run the GPU
-    /// kernels), else, under "auto", on the CPU path; "cpu" asks for the CPU path.
-    /// `browser_adapter` is the adapter's name as the browser gives it ("" if unknown): wgpu
-    /// leaves it empty there, and a software adapter gets the kernels that suit it.
+    /// A lab training LeNet-5 from a seeded initialization. "auto": on WebGPU when a hardware
+    /// adapter opens; on the CPU path when none does, or when the adapter is a software one (it
+    /// runs the kernels on the CPU, slower than the CPU path itself), saying why. "webgpu": on
+    /// whatever adapter opens, software ones too (the WGSL kernels at any speed). "cpu": the CPU
+    /// path. `browser_adapter` is the adapter's name as the browser gives it ("" if unknown):
+    /// wgpu leaves it empty there, and a software adapter gets the kernels that suit it.
     pub async fn open(prefer: &str, seed: u64, browser_adapter: &str) -> Result<Lab> {
         let software_named = adapter_name_hint(browser_adapter);
         let (backend, fallback, gpu) = match prefer {
             "cpu" => (Backend::Cpu, None, None),
             "auto" | "webgpu" => match Gpu::open_async(DeviceChoice::Gpu).await {
+                Ok(Some(gpu)) if prefer == "auto" && (gpu.is_software() || software_named) => {
+                    let name =
+                        if gpu.info.name.is_empty() { browser_adapter } else { gpu.info.name.as_str() };
+                    let why = format!(
+                        "the WebGPU adapter here ({}) is a software one, which runs the GPU kernels on the CPU, slower than the CPU path",
+                        if name.is_empty() { "unnamed" } else { name }
+                    );
+                    (Backend::Cpu, Some(why), Some(gpu))
+                }
                 Ok(Some(gpu)) => (Backend::WebGpu, None, Some(gpu)),
                 Ok(None) => unreachable!("DeviceChoice::Gpu never asks for the CPU path"),
                 Err(e) if prefer == "auto" => (Backend::Cpu, Some(e.to_string()), None),
@@ -84,11 +97,12 @@ impl Lab {
         let config = TrainConfig { seed, ..Default::default() };
         let session = open_session(backend, &network, params, config).await?;
         let (adapter, software) = match &gpu {
+            _ if backend == Backend::Cpu => ("CPU (wasm, one thread)".to_string(), false),
             Some(gpu) if gpu.info.name.is_empty() => {
                 (browser_adapter.to_string(), gpu.is_software() || software_named)
             }
             Some(gpu) => (gpu.info.name.clone(), gpu.is_software()),
-            None => ("CPU (wasm, one thread)".to_string(), false),
+            None => unreachable!("the WebGPU backend has a device"),
         };
         Ok(Lab {
             session,
@@ -186,6 +200,12 @@ impl Lab {
         Ok(PlanState { epoch: 1, epochs: count, epoch_ended: false, steps_left: steps })
     }
 
+    /// Ends the Train click under way, if any (a click stopped between two calls): later calls
+    /// train the steps they ask for.
+    pub fn end_plan(&mut self) {
+        self.plan = None;
+    }
+
     /// Trains `request.steps` steps, continuing from the current weights, optimizer state and
     /// place in the shuffled epochs (`Session::train_steps_async`); `progress` sees the totals
     /// as they grow. A new rate or batch size applies from the first step.
@@ -234,6 +254,7 @@ impl Lab {
         };
         let clock = (self.backend == Backend::Cpu).then(Instant::now);
         let mut totals = TrainTotals::default();
+        let start = (self.session.epochs_done(), self.session.epoch_position());
         while totals.steps < steps {
             let slice = match self.backend {
                 Backend::WebGpu => steps - totals.steps,
@@ -241,11 +262,17 @@ impl Lab {
             };
             let slice_start = Instant::now();
             let mut share = CallShare { reported: &mut self.reported, totals: &mut totals, clock, progress };
-            self.session.train_steps_async(split, slice, &mut share).await.map_err(|e| match e {
-                // Every step trained counts, and was reported.
-                Error::Interrupted { .. } => Error::Interrupted { steps_done: totals.steps },
-                other => other,
-            })?;
+            let trained = self.session.train_steps_async(split, slice, &mut share).await;
+            if let Err(Error::Interrupted { .. }) = trained {
+                // The steps that ran, counted by where the run now stands in its epochs (a GPU
+                // submission under way when Stop came completes, reported or not).
+                let now = (self.session.epochs_done(), self.session.epoch_position());
+                let trained = self.session.config().expect("a training session").trained_examples(examples);
+                return Err(Error::Interrupted {
+                    steps_done: steps_between(start, now, trained, batch_size),
+                });
+            }
+            trained?;
             if self.backend == Backend::Cpu {
                 let took = slice_start.elapsed().as_secs_f64();
                 self.cpu_slice_steps = items_for(SLICE_SECONDS, slice, took, slice);
@@ -274,33 +301,55 @@ impl Lab {
 
     /// Accuracy (a fraction) on `kind`'s held-out set.
     pub async fn evaluate(&mut self, kind: DataKind, pause: Pause<'_>) -> Result<f64> {
+        Ok(self.score(kind, pause).await?.accuracy)
+    }
+
+    /// `kind`'s held-out set scored: accuracy, confusion matrix and the `MISTAKES_SHOWN` most
+    /// confident mistakes. The CPU path runs it in slices, with a pause between.
+    pub async fn score(&mut self, kind: DataKind, pause: Pause<'_>) -> Result<Scored> {
         self.split(kind)?;
         let test = match kind {
             DataKind::Synthetic => &self.synthetic.as_ref().expect("generated").test,
             DataKind::Mnist => &self.mnist.as_ref().expect("loaded").test,
         };
-        if self.backend == Backend::WebGpu {
-            return Ok(self.session.evaluate_async(test).await?.accuracy());
-        }
-        // The CPU path in slices of images, with a pause between.
-        let (mut correct, mut at, mut slice) = (0usize, 0usize, 200usize);
+        let classes = self.session.plan().classes();
+        let (mut confusion, mut logits) =
+            (vec![0u64; classes * classes], Vec::with_capacity(test.len() * classes));
+        let (mut at, mut slice) = (0usize, 200usize);
         let pixels = test.pixels_per_image();
         while at < test.len() {
-            let end = (at + slice).min(test.len());
+            // WebGPU scores the whole set in one call; the CPU path about 20 ms at a time.
+            let end = match self.backend {
+                Backend::WebGpu => test.len(),
+                Backend::Cpu => (at + slice).min(test.len()),
+            };
             let part = Dataset {
                 images: test.images[at * pixels..end * pixels].to_vec(),
                 labels: test.labels[at..end].to_vec(),
                 ..*test
             };
             let started = Instant::now();
-            correct += self.session.evaluate_async(&part).await?.correct() as usize;
+            let (evaluation, _, part_logits) = self.session.evaluate_with_logits_async(&part).await?;
+            confusion.iter_mut().zip(&evaluation.confusion).for_each(|(total, n)| *total += n);
+            logits.extend(part_logits);
             slice = items_for(SLICE_SECONDS, end - at, started.elapsed().as_secs_f64(), end - at);
             at = end;
             if at < test.len() {
                 pause().await;
             }
         }
-        Ok(correct as f64 / test.len().max(1) as f64)
+        let correct: u64 = (0..classes).map(|c| confusion[c * classes + c]).sum();
+        let mistakes = lenet_gpu::evaluation::mistakes(&logits, &test.labels, classes)
+            .into_iter()
+            .take(MISTAKES_SHOWN)
+            .map(|m| ShownMistake {
+                label: m.label,
+                predicted: m.predicted,
+                confidence: m.confidence,
+                image: test.image(m.index).to_vec(),
+            })
+            .collect();
+        Ok(Scored { accuracy: correct as f64 / test.len().max(1) as f64, classes, confusion, mistakes })
     }
 
     /// Every kernel on this lab's WebGPU device against the CPU path (`gpu::parity`).
@@ -312,6 +361,17 @@ impl Lab {
         parity::run_async(gpu, seed).await
     }
 }
+
+/// Steps of `batch_size` from `start` to `now` (each epochs done and examples into the next)
+/// in epochs of `examples` trained examples; an epoch's last step may be smaller.
+fn steps_between(start: (usize, usize), now: (usize, usize), examples: usize, batch_size: usize) -> usize {
+    let per_epoch = examples.div_ceil(batch_size);
+    let at = |(epochs, position): (usize, usize)| epochs * per_epoch + position.div_ceil(batch_size);
+    at(now).saturating_sub(at(start))
+}
+
+/// How many of an evaluation's mistakes the page shows.
+const MISTAKES_SHOWN: usize = 8;
 
 /// A Train click's steps (`Lab::plan_epochs`).
 struct Plan {

@@ -1,9 +1,12 @@
 //! The model a `Lab` trains: what it reads in a drawn digit, conv1's kernels, and saving and
 //! loading it as the CLI's checkpoints.
 
-use super::{Kernels, Lab, Reading, open_session};
+use super::{FeatureMaps, Filtered, Kernels, Lab, Reading, open_session};
+use lenet_gpu::convolve::{NamedKernel, Plane, convolve_on_cpu, to_gray8};
 use lenet_gpu::data::preprocess;
-use lenet_gpu::session::{SavedModel, softmax};
+use lenet_gpu::model::fusion::layer_label;
+use lenet_gpu::model::{Parameters, arch};
+use lenet_gpu::session::{SavedModel, TrainConfig, softmax};
 use lenet_gpu::{Error, Result};
 use std::path::Path;
 
@@ -14,6 +17,52 @@ impl Lab {
         let input = preprocess::mnist_style(gray, width, height)?;
         let logits = self.session.logits_async(&preprocess::dataset(&[input])).await?;
         Ok(Reading { probabilities: softmax(&logits), input: input.to_vec() })
+    }
+
+    /// The feature maps of every convolution (and pool) the network computes for `input`, a
+    /// 28x28 image as `predict` prepared it: what the network sees in the drawn digit.
+    pub async fn features(&mut self, input: &[u8]) -> Result<Vec<FeatureMaps>> {
+        let image: [u8; preprocess::SIDE * preprocess::SIDE] = input.try_into().map_err(|_| {
+            Error::InvalidArgument(format!("a 28x28 image has 784 bytes, not {}", input.len()))
+        })?;
+        let outputs = self.session.activations_async(&preprocess::dataset(&[image])).await?;
+        let plan = self.session.plan();
+        Ok(outputs
+            .into_iter()
+            .filter_map(|o| {
+                let shape = plan.layers[o.layer].output;
+                (shape.height > 1).then(|| FeatureMaps {
+                    label: layer_label(plan, o.layer),
+                    channels: shape.channels,
+                    height: shape.height,
+                    width: shape.width,
+                    values: o.values,
+                })
+            })
+            .collect())
+    }
+
+    /// The lesson's kernels (its vertical and horizontal edges, an outline, a blur) applied to
+    /// `input`, a 28x28 image, with padding 1 (the CPU op, as `lenet convolve` applies them).
+    pub fn lesson_kernels(&self, input: &[u8]) -> Result<Vec<Filtered>> {
+        let side = preprocess::SIDE;
+        let rows: Vec<Vec<f32>> =
+            input.chunks(side).map(|r| r.iter().map(|&v| f32::from(v) / 255.0).collect()).collect();
+        let image = Plane::from_rows(&rows)?;
+        ["vertical-edge", "horizontal-edge", "outline", "blur"]
+            .into_iter()
+            .map(|name| {
+                let named = NamedKernel::find(name).expect("a named kernel");
+                let out = convolve_on_cpu(&image, &named.kernel(), 1, 1)?;
+                Ok(Filtered {
+                    name: named.name,
+                    does: named.does,
+                    width: out.width,
+                    height: out.height,
+                    pixels: to_gray8(&out),
+                })
+            })
+            .collect()
     }
 
     /// conv1's kernels as they are now.
@@ -43,6 +92,22 @@ impl Lab {
 
     /// Replaces the model with a saved one (its network and parameters; a fresh optimizer, and
     /// training starts a new pass over the data).
+    /// Starts over: the network initialized from the lab's seed again, a fresh optimizer state,
+    /// the run at its first epoch's first step (what a reload of the page gives).
+    pub async fn reset(&mut self) -> Result<()> {
+        let network = self.session.network().clone();
+        let params = Parameters::init(&arch::plan_for_mnist(&network)?, self.seed);
+        let interrupt = self.session.interrupt();
+        let config =
+            TrainConfig { seed: self.seed, ..self.session.config().expect("a training session").clone() };
+        let mut session = open_session(self.backend, &network, params, config).await?;
+        session.set_interrupt(interrupt);
+        self.session = session;
+        self.reported = Default::default();
+        self.plan = None;
+        Ok(())
+    }
+
     pub async fn load(&mut self, bytes: &[u8]) -> Result<String> {
         let model = SavedModel::from_bytes(bytes, Path::new("the loaded model"), None)?;
         let interrupt = self.session.interrupt();

@@ -90,6 +90,45 @@ pub struct Reading {
     pub input: Vec<u8>,
 }
 
+/// One layer's feature maps for one image: `channels` maps of `height` x `width`, row-major.
+pub struct FeatureMaps {
+    /// The layer, as `lenet show features` names it ("conv1+relu").
+    pub label: String,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub values: Vec<f32>,
+}
+
+/// One of the lesson's kernels applied to the drawn digit, as gray levels (`convolve::to_gray8`).
+pub struct Filtered {
+    pub name: &'static str,
+    /// What it does, in a sentence.
+    pub does: &'static str,
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u8>,
+}
+
+/// An evaluation as the page shows it: the accuracy, the confusion matrix ([classes, classes],
+/// rows the true class) and the most confident mistakes with their images.
+pub struct Scored {
+    pub accuracy: f64,
+    pub classes: usize,
+    pub confusion: Vec<u64>,
+    pub mistakes: Vec<ShownMistake>,
+}
+
+/// A test image the network got wrong.
+pub struct ShownMistake {
+    pub label: u8,
+    pub predicted: u8,
+    /// The probability it gave the class it predicted.
+    pub confidence: f64,
+    /// The 28x28 image (0 background, 255 ink).
+    pub image: Vec<u8>,
+}
+
 /// conv1's kernels, [count, height, width] row-major.
 pub struct Kernels {
     pub count: usize,
