@@ -266,6 +266,19 @@ mod bindings {
             })
         }
 
+        /// A 28x28 image's reading as it is, unprepared (a test image's): `{ probabilities, input }`.
+        #[wasm_bindgen(js_name = readInput)]
+        pub fn read_input(&self, input: Vec<u8>) -> Promise {
+            self.run(move |lab| async move {
+                let reading = lab.borrow_mut().read_input(&input).await.map_err(error)?;
+                let probabilities: Vec<f32> = reading.probabilities.iter().map(|&p| p as f32).collect();
+                Ok(object(&[
+                    ("probabilities", Float32Array::from(probabilities.as_slice()).into()),
+                    ("input", Uint8Array::from(reading.input.as_slice()).into()),
+                ]))
+            })
+        }
+
         /// The feature maps the network computes for `input` (the 28x28 bytes `predict` gives
         /// back): `[{ label, channels, height, width, values }]`, a layer each.
         pub fn features(&self, input: Vec<u8>) -> Promise {

@@ -233,3 +233,16 @@ fn a_drawn_digit_shows_its_feature_maps_and_the_lessons_kernels() {
     assert!(vertical[14 * 28 + 11] != vertical[14 * 28 + 14], "an edge at the bar's side");
     assert!(pollster::block_on(lab.features(&image[..100])).is_err_and(|e| e.to_string().contains("784")));
 }
+
+#[test]
+fn a_test_image_reads_as_it_was_scored() {
+    let mut lab = open();
+    train(&mut lab, 20, 0.01);
+    let scored = pollster::block_on(lab.score(DataKind::Synthetic, &no_pause)).unwrap();
+    let mistake = scored.mistakes.first().expect("a mistake after 20 steps");
+    let reading = pollster::block_on(lab.read_input(&mistake.image)).unwrap();
+    let best =
+        (0..10).max_by(|&a, &b| reading.probabilities[a].total_cmp(&reading.probabilities[b])).unwrap();
+    assert_eq!(best, mistake.predicted as usize);
+    assert!((reading.probabilities[best] - mistake.confidence).abs() < 1e-9);
+}

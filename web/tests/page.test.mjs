@@ -212,6 +212,21 @@ await test("the Train button trains a share of an epoch, showing progress, and e
   console.log(`  ${line}`);
   check(/epoch 1\/1 · step (\d+) of \1 · loss \d\.\d+ · train acc/.test(line), `progress: ${line}`);
   check(await cpu.page.isEnabled('#train'), 'Train is enabled again');
+  // After the epoch: its confusion matrix (rows the true digit) and its most confident mistakes.
+  const cells = await cpu.lenet(() => [...document.querySelectorAll('#confusion td')].map((td) => Number(td.textContent)));
+  const total = cells.reduce((a, b) => a + b, 0), right = cells.filter((_, i) => i % 11 === 0).reduce((a, b) => a + b, 0);
+  const accuracy = Number(/test acc (\d+\.\d+)%/.exec(line)[1]);
+  check(cells.length === 100 && Math.abs((100 * right) / total - accuracy) < 0.01, `confusion ${total} images, ${right} right, vs ${accuracy}%`);
+  const shown = await cpu.page.locator('#mistakes button').count();
+  check(shown === Math.min(8, total - right), `${shown} mistakes shown of ${total - right}`);
+  if (shown) {
+    await cpu.page.click('#mistakes button');
+    await cpu.page.waitForFunction(() => document.querySelectorAll('#top3 li').length === 3);
+    const read = await cpu.page.textContent('#top3 li');
+    const label = await cpu.page.textContent('#mistakes button span');
+    console.log(`  a mistake (${label}) drawn in the pad reads ${read}`);
+    check(read.startsWith(`${label.split(' → ')[1]} — `), `the pad reads the mistake as the scoring did: ${label}, ${read}`);
+  }
 });
 
 await test('the progress line says "step N of M" and the time left within a second of Train, and Stop tells the steps that ran', async () => {
@@ -272,6 +287,11 @@ await test('Reset starts over from the seed; a reload keeps the trained model; l
   const lab = await openPage('http://127.0.0.1:8932/?backend=cpu');
   await draw(lab.page, DIGITS[7]);
   const initial = await lab.lenet(() => window.lenet.predict());
+  // What the network sees in it: conv1's 6 maps, pool1's 6, conv2's 16, pool2's 16; and the
+  // lesson's four kernels on it.
+  await lab.page.waitForFunction(() => document.querySelectorAll('#lesson canvas').length === 4);
+  const maps = await lab.lenet(() => [...document.querySelectorAll('#features figure')].map((f) => f.querySelectorAll('canvas').length));
+  check(maps.join() === '6,6,16,16', `feature maps: ${maps}`);
   const bars = await lab.page.locator('#bars .bar').count();
   const top = await lab.page.textContent('#top3 li');
   check(bars === 10 && /^\d — \d+\.\d%$/.test(top), `${bars} bars, first ranked "${top}"`);

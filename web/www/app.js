@@ -173,10 +173,43 @@ async function trainSteps(steps, batchSize, learningRate, dataset, context = nul
 }
 
 async function evaluate(dataset) {
-  const accuracy = await exclusive(() => page.evaluate(dataset, pause));
-  if (history.length) history[history.length - 1].testAccuracy = accuracy;
+  const scored = await exclusive(() => page.score(dataset, pause));
+  if (history.length) history[history.length - 1].testAccuracy = scored.accuracy;
   drawChart();
-  return accuracy;
+  showScore(scored);
+  return scored.accuracy;
+}
+
+// ---- after an epoch: the confusion matrix and the most confident mistakes ---------------------
+function showScore({ classes, confusion, mistakes }) {
+  const table = $('confusion');
+  const rows = Array.from({ length: classes }, (_, a) => confusion.subarray(a * classes, (a + 1) * classes));
+  const largest = Math.max(...rows.flatMap((row, a) => Array.from(row).filter((_, p) => p !== a)), 1);
+  table.innerHTML = `<tr><th></th>${rows.map((_, p) => `<th>${p}</th>`).join('')}</tr>` + rows.map((row, a) =>
+    `<tr><th>${a}</th>${Array.from(row).map((n, p) => {
+      // The diagonal (right) in green; mistakes in red, the more the darker.
+      const style = p === a ? 'background:#dfd' : n ? `background:rgba(200,40,40,${(0.15 + 0.6 * n / largest).toFixed(2)})` : '';
+      return `<td style="${style}">${n}</td>`;
+    }).join('')}</tr>`).join('');
+  const list = $('mistakes');
+  list.replaceChildren(...mistakes.map((m) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.title = `a ${m.label}, read as ${m.predicted} (${(100 * m.confidence).toFixed(1)}%): click to draw it in the pad`;
+    const c = document.createElement('canvas');
+    c.width = c.height = 28;
+    const g = c.getContext('2d'), image = g.createImageData(28, 28);
+    m.image.forEach((v, i) => image.data.set([v, v, v, 255], 4 * i));
+    g.putImageData(image, 0, 0);
+    button.append(c, Object.assign(document.createElement('span'), { textContent: `${m.label} → ${m.predicted}` }));
+    button.addEventListener('click', () => {
+      pen.imageSmoothingEnabled = false;
+      pen.drawImage(c, 0, 0, digit.width, digit.height);
+      readDigit(false, true, m.image);   // as the network read it when scored
+    });
+    return button;
+  }));
+  $('score').hidden = false;
 }
 
 // The form's fields, each checked as it is typed by the library's rules (`checkSetting`); a
@@ -215,7 +248,7 @@ async function trainEpochs(event) {
       const t = await trainSteps(CHUNK_STEPS, batch, lr, dataset, plan);
       plan = t.plan;
       await drawKernels();
-      await readDigit(false);
+      await readDigit(false, false);
       if (plan.epochEnded || plan.stepsLeft === 0) {
         const accuracy = await evaluate(dataset);
         $('progress').textContent += ` · test acc ${(100 * accuracy).toFixed(2)}%`;
@@ -300,7 +333,7 @@ function drawChart() {
     c.width = Math.round(width * dpr); c.height = Math.round(height * dpr); c.style.height = `${height}px`;
   }
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
-  const pad = { l: 48, r: 48, t: 12, b: 28 };
+  const pad = { l: 48, r: 48, t: 12, b: 42 };
   const w = width - pad.l - pad.r, h = height - pad.t - pad.b;
   g.clearRect(0, 0, width, height);
   g.font = '12px system-ui, sans-serif';
@@ -325,7 +358,9 @@ function drawChart() {
   g.fillStyle = '#333';
   g.fillText(maxLoss.toFixed(2), 4, pad.t + 8); g.fillText('0', pad.l - 12, pad.t + h);
   g.fillText('100%', width - pad.r + 4, pad.t + 8); g.fillText('0%', width - pad.r + 4, pad.t + h);
-  g.fillText(`step ${maxStep}`, width - pad.r - 50, height - 8);
+  // The last step under the axis' right end, the legend on the line below.
+  g.textAlign = 'right'; g.fillText(`step ${maxStep}`, width - pad.r, pad.t + h + 15); g.textAlign = 'left';
+  g.fillText('step 0', pad.l, pad.t + h + 15);
   g.fillStyle = '#c33'; g.fillText('loss', pad.l + 6, height - 8);
   g.fillStyle = '#39c'; g.fillText('train accuracy', pad.l + 40, height - 8);
   g.fillStyle = '#063'; g.fillText('● test accuracy', pad.l + 140, height - 8);
@@ -357,6 +392,7 @@ const digit = $('digit'), pen = digit.getContext('2d', { willReadFrequently: tru
 function clearDigit() {
   pen.fillStyle = '#000'; pen.fillRect(0, 0, digit.width, digit.height);
   $('top3').innerHTML = ''; $('bars').replaceChildren(); $('seen').getContext('2d').clearRect(0, 0, 112, 112);
+  $('features').replaceChildren(); $('lesson').replaceChildren();
 }
 clearDigit();
 let drawing = false, lastRead = 0;
@@ -372,18 +408,19 @@ digit.addEventListener('pointerdown', (e) => {
 digit.addEventListener('pointermove', (e) => {
   if (!drawing) return;
   pen.lineTo(...at(e)); pen.stroke();
-  if (performance.now() - lastRead > 200) { lastRead = performance.now(); readDigit(false); }
+  if (performance.now() - lastRead > 200) { lastRead = performance.now(); readDigit(false, false); }
 });
 digit.addEventListener('pointerup', () => { drawing = false; readDigit(false); });
 $('clear').addEventListener('click', clearDigit);
 
 // What the network reads on the canvas: shows it and returns the ten probabilities. A blank
 // canvas rejects when `strict`, and quietly shows nothing otherwise.
-async function readDigit(strict) {
+// `given`: 28x28 bytes to read as they are (a test image), instead of the pad prepared.
+async function readDigit(strict, deep = true, given = null) {
   const { data, width, height } = pen.getImageData(0, 0, digit.width, digit.height);
   let reading;
   try {
-    reading = await exclusive(() => page.predict(new Uint8Array(data.buffer), width, height));
+    reading = await exclusive(() => given ? page.readInput(given) : page.predict(new Uint8Array(data.buffer), width, height));
   } catch (e) {
     if (strict) throw e;
     return null;
@@ -398,6 +435,7 @@ async function readDigit(strict) {
   const ranked = probabilities.map((p, c) => [c, p]).sort((a, b) => b[1] - a[1]).slice(0, 3);
   $('top3').innerHTML = ranked.map(([c, p]) => `<li>${c} — ${(100 * p).toFixed(1)}%</li>`).join('');
   // All ten, as bars: how sure the network is of each digit.
+  if (deep) await showInside(reading.input);
   $('bars').replaceChildren(...probabilities.map((p, c) => {
     const row = document.createElement('div');
     row.className = 'bar';
@@ -405,6 +443,43 @@ async function readDigit(strict) {
     return row;
   }));
   return probabilities;
+}
+
+// What the network and the lesson's kernels make of the drawn digit: every feature map of conv1
+// and conv2 (and their pools), and four hand-made kernels, each on its own gray scale.
+async function showInside(input) {
+  const [maps, filtered] = await Promise.all([
+    exclusive(() => page.features(input)),
+    exclusive(() => page.lessonKernels(input)),
+  ]);
+  $('features').replaceChildren(...maps.map((m) => {
+    const figure = document.createElement('figure');
+    const size = m.height >= 20 ? 56 : m.height >= 10 ? 40 : 28;
+    for (let c = 0; c < m.channels; c++) {
+      const values = m.values.subarray(c * m.height * m.width, (c + 1) * m.height * m.width);
+      figure.append(plane(values, m.width, m.height, size));
+    }
+    figure.append(Object.assign(document.createElement('figcaption'), { textContent: `${m.label}: ${m.channels} maps of ${m.height}x${m.width}` }));
+    return figure;
+  }));
+  $('lesson').replaceChildren(...filtered.map((f) => {
+    const figure = document.createElement('figure');
+    figure.title = f.does;
+    figure.append(plane(f.pixels, f.width, f.height, 84, true),
+      Object.assign(document.createElement('figcaption'), { textContent: f.name }));
+    return figure;
+  }));
+}
+// A plane of values as a canvas `size` pixels wide: light high, dark low (0 black for feature
+// maps, which ReLU keeps at 0 or above), or gray levels as given (`gray`).
+function plane(values, width, height, size, gray = false) {
+  const c = document.createElement('canvas');
+  c.width = width; c.height = height; c.style.width = `${size}px`; c.style.height = `${Math.round(size * height / width)}px`;
+  const g = c.getContext('2d'), image = g.createImageData(width, height);
+  const top = gray ? 255 : Math.max(...values, 1e-6);
+  values.forEach((v, i) => { const level = Math.round((255 * Math.max(0, v)) / top); image.data.set([level, level, level, 255], 4 * i); });
+  g.putImageData(image, 0, 0);
+  return c;
 }
 
 // ---- files ------------------------------------------------------------------------------------

@@ -19,12 +19,18 @@ impl Lab {
         Ok(Reading { probabilities: softmax(&logits), input: input.to_vec() })
     }
 
+    /// The ten class probabilities of a 28x28 image taken as it is (a test image the page shows),
+    /// with no preparation: what the network read in it when it was scored.
+    pub async fn read_input(&mut self, input: &[u8]) -> Result<Reading> {
+        let image = as_image(input)?;
+        let logits = self.session.logits_async(&preprocess::dataset(&[image])).await?;
+        Ok(Reading { probabilities: softmax(&logits), input: input.to_vec() })
+    }
+
     /// The feature maps of every convolution (and pool) the network computes for `input`, a
     /// 28x28 image as `predict` prepared it: what the network sees in the drawn digit.
     pub async fn features(&mut self, input: &[u8]) -> Result<Vec<FeatureMaps>> {
-        let image: [u8; preprocess::SIDE * preprocess::SIDE] = input.try_into().map_err(|_| {
-            Error::InvalidArgument(format!("a 28x28 image has 784 bytes, not {}", input.len()))
-        })?;
+        let image = as_image(input)?;
         let outputs = self.session.activations_async(&preprocess::dataset(&[image])).await?;
         let plan = self.session.plan();
         Ok(outputs
@@ -118,4 +124,11 @@ impl Lab {
         self.reported = Default::default();
         Ok(self.network_title())
     }
+}
+
+/// `input` as a 28x28 image's bytes.
+fn as_image(input: &[u8]) -> Result<[u8; preprocess::SIDE * preprocess::SIDE]> {
+    input
+        .try_into()
+        .map_err(|_| Error::InvalidArgument(format!("a 28x28 image has 784 bytes, not {}", input.len())))
 }
