@@ -357,6 +357,15 @@ mod bindings {
             })
         }
 
+        /// Reads a blank image once, making the GPU's inference pipelines before the first digit.
+        #[wasm_bindgen(js_name = warmUp)]
+        pub fn warm_up(&self) -> Promise {
+            self.run(move |lab| async move {
+                lab.borrow_mut().warm_up().await.map_err(error)?;
+                Ok(JsValue::UNDEFINED)
+            })
+        }
+
         /// Starts over from the seed: a fresh initialization and optimizer state.
         pub fn reset(&self) -> Promise {
             self.run(move |lab| async move {

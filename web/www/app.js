@@ -46,6 +46,7 @@ let stopping = false;
 const history = [];   // { step, loss, trainAccuracy, testAccuracy? }
 let stepsSoFar = 0;
 let defaults = {};    // the library's batch size and learning rate (page.info())
+let warmUpMs = 0;     // how long making the GPU's inference pipelines took while loading
 
 // ---- start ----------------------------------------------------------------------------------
 const ready = (async () => {
@@ -53,6 +54,7 @@ const ready = (async () => {
   // wgpu does not read a browser adapter's name: ask the browser, as GPUAdapterInfo gives it
   // (the module chooses the kernels that suit a software adapter by it).
   const adapterName = (await browserAdapterName()) || '';
+  if (navigator.gpu && options.get('backend') !== 'cpu') $('status').textContent = 'Preparing the GPU: compiling its kernels…';
   page = await open(options.get('backend') || 'auto', Number(options.get('seed') || 1), adapterName);
   const info = page.info();
   if (info.backend === 'webgpu' && !info.adapter) info.adapter = adapterName;
@@ -61,11 +63,19 @@ const ready = (async () => {
   if (!$('batch').value) $('batch').value = defaults.batchSize;
   if (!$('lr').value) $('lr').value = defaults.learningRate;
   showDevice(info);
+  if (info.backend === 'webgpu') {
+    const shown = $('status').textContent;
+    $('status').textContent = `${shown} Preparing the kernels that read a digit…`;
+    const started = performance.now();
+    await exclusive(() => page.warmUp());
+    warmUpMs = performance.now() - started;
+    $('status').textContent = shown;
+  }
   await findMnist();
   await restoreModel();
   setButtons();
   await drawKernels();
-  return { adapter: info.adapter, backend: info.backend, software: info.software, fallback: info.fallback };
+  return { adapter: info.adapter, backend: info.backend, software: info.software, fallback: info.fallback, warmUpMs };
 })();
 ready.catch((e) => { $('status').textContent = `error: ${e.message}`; });
 

@@ -27,6 +27,15 @@ impl Lab {
         Ok(Reading { probabilities: softmax(&logits), input: input.to_vec() })
     }
 
+    /// Runs the network once on a blank image, so that what reading a digit needs on a GPU
+    /// (its pipelines, its buffers) is made while the page loads, not at the first drawing.
+    pub async fn warm_up(&mut self) -> Result<()> {
+        let blank = [0u8; preprocess::SIDE * preprocess::SIDE];
+        self.session.logits_async(&preprocess::dataset(&[blank])).await?;
+        self.features(&blank).await?;
+        Ok(())
+    }
+
     /// The feature maps of every convolution (and pool) the network computes for `input`, a
     /// 28x28 image as `predict` prepared it: what the network sees in the drawn digit.
     pub async fn features(&mut self, input: &[u8]) -> Result<Vec<FeatureMaps>> {
