@@ -405,7 +405,9 @@ function clearDigit() {
   $('features').replaceChildren(); $('lesson').replaceChildren();
 }
 clearDigit();
-let drawing = false, lastRead = 0;
+// While a stroke goes on, the digit is read at most every 200 ms and never twice at once: on a
+// slow adapter readings would otherwise queue up behind the pen.
+let drawing = false, lastRead = 0, readingNow = false;
 function at(event) {
   const r = digit.getBoundingClientRect();
   return [(event.clientX - r.left) * (digit.width / r.width), (event.clientY - r.top) * (digit.height / r.height)];
@@ -418,7 +420,10 @@ digit.addEventListener('pointerdown', (e) => {
 digit.addEventListener('pointermove', (e) => {
   if (!drawing) return;
   pen.lineTo(...at(e)); pen.stroke();
-  if (performance.now() - lastRead > 200) { lastRead = performance.now(); readDigit(false, false); }
+  if (!readingNow && performance.now() - lastRead > 200) {
+    lastRead = performance.now(); readingNow = true;
+    readDigit(false, false).finally(() => { readingNow = false; });
+  }
 });
 digit.addEventListener('pointerup', () => { drawing = false; readDigit(false); });
 $('clear').addEventListener('click', clearDigit);
@@ -553,6 +558,8 @@ window.lenet = {
       await storeModel();
     }
   },
+  // The longest gap between two frames since `frames.reset()`, in ms (`frames.maxGap`).
+  frames,
   // The ten probabilities for the digit on the canvas (#digit); a blank canvas rejects.
   async predict() {
     await ready;
