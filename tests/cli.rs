@@ -192,6 +192,37 @@ fn help_lists_every_command_and_every_train_flag_with_its_default() {
 }
 
 #[test]
+fn the_defaults_train_help_writes_are_the_librarys() {
+    // clap's help is written in doc comments; the defaults are `TrainConfig::default()` alone.
+    use lenet_gpu::model::optimizer::{Optimizer, OptimizerKind};
+    use lenet_gpu::session::TrainConfig;
+    let defaults = TrainConfig::default();
+    let run = Sandbox::new().run(&["train", "--help"]);
+    run.assert_success();
+    let blocks = option_blocks(&run.stdout);
+    let Optimizer::Sgd { lr, momentum } = defaults.optimizer else { panic!("SGD is the default") };
+    let adam = OptimizerKind::Adam.default_learning_rate();
+    for (flag, default) in [
+        ("--epochs", format!("[default: {},", defaults.epochs)),
+        ("--batch-size", format!("[default: {},", defaults.batch_size)),
+        ("--lr", format!("[default: {lr} for sgd, {adam} for adam,")),
+        ("--momentum", format!("[default: {momentum},")),
+        ("--optimizer", format!("[default: {},", defaults.optimizer.kind())),
+        ("--seed", format!("[default: {},", defaults.seed)),
+        ("--schedule", format!("[default: {},", defaults.schedule.kind)),
+        ("--warmup", format!("[default: {},", defaults.schedule.warmup)),
+        ("--weight-decay", format!("[default: {},", defaults.weight_decay)),
+        ("--augment", format!("[default: {},", defaults.augmentation)),
+    ] {
+        let block = &blocks[flag];
+        assert!(
+            block.contains(&default),
+            "{flag}'s help says another default than the library's {default:?}: {block}"
+        );
+    }
+}
+
+#[test]
 fn without_data_or_network_train_says_so_once_and_trains_on_synthetic_digits() {
     let sandbox = Sandbox::new();
     // No directory named (no --data-dir, no LENET_DATA_DIR): ./data/mnist is looked in.
