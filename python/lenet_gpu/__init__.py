@@ -39,6 +39,9 @@ from ._args import held_out_arg as _held_out, target_arg as _target  # noqa: E40
 from ._args import maybe as _maybe, name_arg as _name, with_defaults as _with_defaults  # noqa: E402
 from ._functions import convolve, devices, load_cifar10, load_mnist, synthetic_digits  # noqa: E402
 from ._progress import EpochProgress as _EpochProgress  # noqa: E402
+from ._files import ModelFiles as _ModelFiles  # noqa: E402
+# Pickles made before 0.2.0's split name `lenet_gpu._restore`: it stays here for them.
+from ._files import restore as _restore  # noqa: E402,F401
 
 #: The history's keys, every ``fit`` filling each (None where a fit had no validation: pandas reads
 #: it as NaN, and unlike NaN it equals itself, so a history survives a pickle equal).
@@ -57,7 +60,7 @@ __all__ = [
 ]
 
 
-class Model:
+class Model(_ModelFiles):
     """A network, its parameters, and the engine that trains and runs it.
 
     Parameters
@@ -395,130 +398,12 @@ class Model:
             raise ValueError(f"layer must be one of the conv layers {convs}, got {layer!r}")
         return state[f"{layer}.weight"]
 
-    # Parameters and files.
-
-    def state_dict(self) -> dict:
-        """The parameters as NumPy arrays (float32 copies) with PyTorch's names and shapes, so
-        ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in d.items()})`` works."""
-        return dict(self._session.state())
-
-    def load_state_dict(self, state_dict) -> None:
-        """Replaces every parameter from a dict of arrays (NumPy, or CPU PyTorch tensors) with
-        PyTorch's names and shapes. The optimizer state starts afresh; the epoch count stays.
-
-        Parameters
-        ----------
-        state_dict : a dict (or mapping) naming every parameter as ``state_dict()`` does.
-        """
-        if not hasattr(state_dict, "keys"):
-            raise ValueError("state_dict must be a dict of arrays named as state_dict() names them")
-        shapes = dict(self._session.state_shapes())
-        missing = [k for k in shapes if k not in state_dict]
-        unexpected = [k for k in state_dict.keys() if k not in shapes]
-        if missing or unexpected:
-            raise ValueError(
-                f"state_dict does not fit the network: missing {missing}, unexpected {unexpected}"
-            )
-        tensors = []
-        for name, shape in shapes.items():
-            value = state_dict[name]
-            if hasattr(value, "detach"):  # a PyTorch tensor
-                value = value.detach().cpu().numpy()
-            a = np.asarray(value)
-            if list(a.shape) != list(shape):
-                raise ValueError(f"state_dict[{name!r}] has shape {list(a.shape)}, but the network's is {list(shape)}")
-            if a.dtype.kind not in "fiu":
-                raise ValueError(f"state_dict[{name!r}] must be numeric, got dtype {a.dtype}")
-            a = np.ascontiguousarray(a, dtype=np.float32)
-            if not np.isfinite(a).all():
-                raise ValueError(f"state_dict[{name!r}] holds NaN or infinite values")
-            tensors.append((name, a))
-        self._session.load_state(tensors)
-        self._show_notices()
-
-    def save(self, path) -> None:
-        """Writes the model to ``path`` as ``lenet train --save`` does, atomically: safetensors with
-        PyTorch's names and the run recorded in its metadata, which ``lenet eval``,
-        ``lenet predict`` and ``safetensors.torch.load_file`` read. Once the model has trained,
-        its optimizer state (momentum or Adam's moments, the update count) goes beside it in
-        ``<path>.optim.safetensors``, so ``Model.load(path)`` continues the run exactly.
-
-        Parameters
-        ----------
-        path : where to write (a ``str`` or ``os.PathLike``); its directory must exist.
-        """
-        self._session.save(os.fspath(path))
-
-    @classmethod
-    def load(cls, path, device: str | int = "auto") -> "Model":
-        """A model from a checkpoint saved by ``save``, ``lenet train --save`` or PyTorch
-        (``safetensors.torch.save_file`` of a LeNet-5 state_dict). When the optimizer file that
-        ``save`` and ``lenet train --save`` write is beside it, the next ``fit`` continues the run
-        with its optimizer state, exactly as if it had not stopped (an unreadable one is
-        reported, and the optimizer then starts afresh).
-
-        Parameters
-        ----------
-        path : the checkpoint (a ``str`` or ``os.PathLike``).
-        device : where the model runs, as for ``Model(device=...)``; a GPU device absent here
-            falls back to the CPU path, saying so.
-        """
-        path = os.fspath(path)
-        session, device = _on_device(_device(device), lambda d: _native.Session.load(path, d))
-        return cls._wrap(session, device, {})
-
-    def to_bytes(self) -> bytes:
-        """The model checkpoint ``save`` writes to ``path``, as bytes (without the optimizer
-        state; a pickle keeps both)."""
-        return self._session.to_bytes()
-
-    @classmethod
-    def from_bytes(cls, data: bytes, device: str | int = "auto") -> "Model":
-        """A model from checkpoint bytes (``to_bytes``).
-
-        Parameters
-        ----------
-        data : the bytes of a checkpoint (``to_bytes``, or a file's).
-        device : where the model runs, as for ``Model(device=...)``; a GPU device absent here
-            falls back to the CPU path, saying so.
-        """
-        data = bytes(data)
-        session, device = _on_device(_device(device), lambda d: _native.Session.from_bytes(data, d, "<bytes>"))
-        return cls._wrap(session, device, {})
-
-    def __reduce__(self):
-        # Pickled as its two checkpoint files' bytes: the model, and once it has trained the
-        # optimizer state, so an unpickled model continues the run exactly.
-        model, optimizer = self._session.training_bytes()
-        return (_restore, (model, self._device, self.history, optimizer, self._fit_settings))
-
 
 Model.fit.__doc__ = _with_defaults(
     Model.fit.__doc__,
     _native.fit_defaults(),
     {"optimizer": _native.OPTIMIZER_NAMES, "schedule": _native.SCHEDULE_NAMES, "recipe": _native.RECIPE_NAMES},
 )
-
-
-def _restore(
-    data: bytes, device: str, history: dict, optimizer: bytes | None = None, settings: dict | None = None
-) -> Model:
-    session, device = _on_device(device, lambda d: _native.Session.from_bytes(data, d, "<pickle>", optimizer))
-    return Model._wrap(session, device, history, settings)
-
-
-def _on_device(device: str, open_on):
-    """``open_on(device)``, or where that device is absent here (a model pickled or saved on a
-    machine with a GPU, opened on one without), ``open_on("cpu")`` with a notice: the numbers are
-    the same within float32 rounding."""
-    try:
-        return open_on(device), device
-    except GpuError as e:
-        if device in ("cpu", "auto"):
-            raise
-        print(f"lenet_gpu: device={device!r} is not available here ({e}): running on the CPU path",
-              file=sys.stderr, flush=True)
-        return open_on("cpu"), "cpu"
 
 
 def _append(history: dict, total: dict, epoch: int, logs: dict) -> None:
