@@ -9,7 +9,7 @@ pub mod lab;
 #[cfg(target_arch = "wasm32")]
 #[allow(clippy::await_holding_refcell_ref)]
 mod bindings {
-    use super::lab::{DataKind, Lab, PlanState, TrainRequest, TrainTotals};
+    use super::lab::{DataKind, Lab, PlanState, Reading, TrainRequest, TrainTotals};
     use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array};
     use lenet_gpu::data::preprocess::rgba_to_gray;
     use lenet_gpu::session::Interrupt;
@@ -51,6 +51,15 @@ mod bindings {
         ])
     }
 
+    /// `{ probabilities, input }`: the ten probabilities and the 28x28 bytes the network saw.
+    fn reading_object(reading: &Reading) -> JsValue {
+        let probabilities: Vec<f32> = reading.probabilities.iter().map(|&p| p as f32).collect();
+        object(&[
+            ("probabilities", Float32Array::from(probabilities.as_slice()).into()),
+            ("input", Uint8Array::from(reading.input.as_slice()).into()),
+        ])
+    }
+
     fn plan_object(p: &PlanState) -> JsValue {
         object(&[
             ("epoch", (p.epoch as f64).into()),
@@ -86,19 +95,7 @@ mod bindings {
     /// library's words (`session::check`), or "" when it can.
     #[wasm_bindgen(js_name = checkSetting)]
     pub fn check_setting(name: &str, value: f64) -> String {
-        use lenet_gpu::session::check;
-        let whole = |v: f64, least: f64| match v.fract() == 0.0 && v >= least {
-            true => Ok(v as f32),
-            false => Err(format!("must be a whole number of at least {least}, got {v}")),
-        };
-        let checked = match name {
-            "learningRate" => check::learning_rate(value as f32),
-            "batchSize" => whole(value, 1.0),
-            "epochs" if value.is_finite() && value > 0.0 => Ok(value as f32),
-            "epochs" => Err(format!("must be a number above 0 (a share of an epoch too), got {value}")),
-            other => Err(format!("is no setting of the page ({other})")),
-        };
-        checked.err().unwrap_or_default()
+        super::lab::check_setting(name, value).err().unwrap_or_default()
     }
 
     /// Opens a lab (`prefer`: "auto", "webgpu" or "cpu"), LeNet-5 initialized from `seed`;
@@ -227,15 +224,6 @@ mod bindings {
             })
         }
 
-        /// Accuracy (a fraction) on the held-out set of "synthetic" or "mnist".
-        pub fn evaluate(&self, dataset: String, pause: Function) -> Promise {
-            self.run(move |lab| async move {
-                let dataset = DataKind::parse(&dataset).map_err(error)?;
-                let pause = pauser(pause);
-                Ok(lab.borrow_mut().evaluate(dataset, &pause).await.map_err(error)?.into())
-            })
-        }
-
         /// The held-out set of "synthetic" or "mnist" scored: `{ accuracy, classes, confusion,
         /// mistakes }`, `confusion` row by row (rows the true class), `mistakes` the most
         /// confident ones, each `{ label, predicted, confidence, image }` (28x28 bytes).
@@ -271,11 +259,7 @@ mod bindings {
         pub fn read_input(&self, input: Vec<u8>) -> Promise {
             self.run(move |lab| async move {
                 let reading = lab.borrow_mut().read_input(&input).await.map_err(error)?;
-                let probabilities: Vec<f32> = reading.probabilities.iter().map(|&p| p as f32).collect();
-                Ok(object(&[
-                    ("probabilities", Float32Array::from(probabilities.as_slice()).into()),
-                    ("input", Uint8Array::from(reading.input.as_slice()).into()),
-                ]))
+                Ok(reading_object(&reading))
             })
         }
 
@@ -328,11 +312,7 @@ mod bindings {
             self.run(move |lab| async move {
                 let gray = rgba_to_gray(rgba, width, height).map_err(error)?;
                 let reading = lab.borrow_mut().predict(&gray.pixels, width, height).await.map_err(error)?;
-                let probabilities: Vec<f32> = reading.probabilities.iter().map(|&p| p as f32).collect();
-                Ok(object(&[
-                    ("probabilities", Float32Array::from(probabilities.as_slice()).into()),
-                    ("input", Uint8Array::from(reading.input.as_slice()).into()),
-                ]))
+                Ok(reading_object(&reading))
             })
         }
 

@@ -97,7 +97,7 @@ function showDevice(info) {
   } else if (options.get('backend') === 'cpu') {
     status.textContent = 'Training on the library\'s CPU path compiled to WebAssembly (one thread), as ?backend=cpu asks. ';
     if (navigator.gpu) status.append(link('?backend=webgpu', 'Train on WebGPU instead.'));
-  } else if (navigator.gpu && /software/.test(info.fallback || '')) {
+  } else if (info.software) {
     status.textContent = `Training on the library's CPU path compiled to WebAssembly (one thread): ${info.fallback}. `;
     status.append(link('?backend=webgpu', 'Run the WGSL kernels on WebGPU anyway.'));
   } else {
@@ -151,7 +151,7 @@ function duration(seconds) {
 // line and the chart take a point every POINT_MS (the loss and accuracy of the steps since the
 // last point), so the first one comes at once.
 async function trainSteps(steps, batchSize, learningRate, dataset, context = null) {
-  let last = -Infinity, mark = { steps: 0, images: 0, lossSum: 0, correct: 0 };
+  let last = -Infinity, mark = { steps: 0, images: 0, lossSum: 0, correct: 0 }, latest = null;
   const point = (t) => {
     const images = t.images - mark.images;
     if (images <= 0) return;
@@ -165,7 +165,6 @@ async function trainSteps(steps, batchSize, learningRate, dataset, context = nul
     const now = performance.now();
     if (now - last > POINT_MS) { showProgress(t, context); point(t); last = now; }
   };
-  let latest = null;
   try {
     const t = await exclusive(() => page.train(steps, batchSize, learningRate, dataset, onProgress, pause));
     point(t);

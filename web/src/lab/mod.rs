@@ -40,7 +40,8 @@ pub type Pause<'a> = &'a dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>;
 pub struct Lab {
     session: Session,
     backend: Backend,
-    /// The adapter (or "CPU"), and whether it is a software one.
+    /// The adapter (or "CPU"), and whether the WebGPU adapter found is a software one (the CPU
+    /// path runs in its place under "auto").
     adapter: String,
     software: bool,
     /// Why the CPU path runs when WebGPU was wanted.
@@ -97,12 +98,15 @@ impl Lab {
         let config = TrainConfig { seed, ..Default::default() };
         let session = open_session(backend, &network, params, config).await?;
         let (adapter, software) = match &gpu {
-            _ if backend == Backend::Cpu => ("CPU (wasm, one thread)".to_string(), false),
+            // The CPU path; `software` still says whether the WebGPU adapter was a software one.
+            Some(gpu) if backend == Backend::Cpu => {
+                ("CPU (wasm, one thread)".to_string(), gpu.is_software() || software_named)
+            }
+            None => ("CPU (wasm, one thread)".to_string(), false),
             Some(gpu) if gpu.info.name.is_empty() => {
                 (browser_adapter.to_string(), gpu.is_software() || software_named)
             }
             Some(gpu) => (gpu.info.name.clone(), gpu.is_software()),
-            None => unreachable!("the WebGPU backend has a device"),
         };
         Ok(Lab {
             session,
@@ -186,11 +190,10 @@ impl Lab {
     /// at most the steps left, each stopping at the end of one of the run's epochs (where the page
     /// evaluates), and say where the click stands in its own epochs.
     pub fn plan_epochs(&mut self, epochs: f64, batch_size: usize, dataset: DataKind) -> Result<PlanState> {
-        if !(epochs.is_finite() && epochs > 0.0) {
-            return Err(Error::InvalidArgument(format!("epochs must be above 0, not {epochs}")));
-        }
-        if batch_size == 0 {
-            return Err(Error::InvalidArgument("batch size must be at least 1".into()));
+        for (name, words, value) in
+            [("epochs", "epochs", epochs), ("batchSize", "batch size", batch_size as f64)]
+        {
+            check_setting(name, value).map_err(|why| Error::InvalidArgument(format!("{words} {why}")))?;
         }
         let examples = self.split(dataset)?.train.len();
         let per_epoch = examples.div_ceil(batch_size);
@@ -359,6 +362,20 @@ impl Lab {
         }
         let gpu = self.parity_gpu.as_ref().expect("a device for the parity suite");
         parity::run_async(gpu, seed).await
+    }
+}
+
+/// Why `value` cannot be the page's setting `name` ("learningRate", "batchSize", "epochs"), in the
+/// library's words (`session::check`) where it has them: what the page's fields and a Train
+/// click are checked by.
+pub fn check_setting(name: &str, value: f64) -> std::result::Result<(), String> {
+    match name {
+        "learningRate" => lenet_gpu::session::check::learning_rate(value as f32).map(|_| ()),
+        "batchSize" if value.fract() == 0.0 && value >= 1.0 => Ok(()),
+        "batchSize" => Err(format!("must be a whole number of at least 1, got {value}")),
+        "epochs" if value.is_finite() && value > 0.0 => Ok(()),
+        "epochs" => Err(format!("must be a number above 0 (a share of an epoch too), got {value}")),
+        other => Err(format!("is no setting of the page ({other})")),
     }
 }
 
