@@ -89,8 +89,10 @@ fn calls_of_a_few_steps_add_up_to_one_call_and_to_whole_epochs() {
         assert_eq!((done.steps_done, straight.epochs_done()), (total, 2), "{device:?}");
         assert_eq!(straight.epoch_position(), 4 * BATCH, "{device:?}");
 
-        // The same in uneven calls, each crossing or meeting an epoch's end somewhere.
+        // The same in uneven calls, each crossing or meeting an epoch's end somewhere, from a
+        // session whose training buffers (and pipelines, on a GPU) were made beforehand.
         let mut pieces = open(device, &split);
+        pieces.prepare_training().unwrap();
         let mut watch = Watch::default();
         let mut steps = 0;
         for n in [1, 5, 3, 7, 2, 4] {
@@ -170,6 +172,8 @@ fn a_session_for_inference_or_no_steps_is_answered_plainly() {
     let model = session.run_state().unwrap().model();
     let mut inference = Session::inference(DeviceChoice::Cpu, model, Box::new(|_| {})).unwrap();
     let err = inference.train_steps(&split, 1, &mut Quiet).unwrap_err();
+    assert!(err.to_string().contains("only to run a model"), "{err}");
+    let err = inference.prepare_training().unwrap_err();
     assert!(err.to_string().contains("only to run a model"), "{err}");
 }
 

@@ -237,6 +237,11 @@ impl Engine for CpuEngine {
         Box::pin(async move { self.train_steps_now(data, order, examples, batch_size, progress) })
     }
 
+    fn prepare_training(&mut self, batch_size: usize) -> Result<()> {
+        self.reserve(batch_size);
+        Ok(())
+    }
+
     fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>> {
         Box::pin(async move { self.predict_now(data) })
     }

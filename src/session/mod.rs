@@ -313,6 +313,14 @@ impl Session {
         trained.map_err(|e| with_last_saved(e, run))
     }
 
+    /// Makes what the run's next steps need (on a GPU its training pipelines and buffers for
+    /// the run's batch size) now, so the first training call does not wait for it.
+    pub fn prepare_training(&mut self) -> Result<()> {
+        let run = self.run()?;
+        let batch = run.config.batch_size.min(run.data.train_examples.max(1));
+        self.engine.prepare_training(batch)
+    }
+
     /// Changes the run's settings from its next step on, the parameters and the place in the
     /// epochs kept: a new learning rate, momentum or batch size takes effect at once (on a GPU
     /// the rate without rebuilding anything); another optimizer kind starts with a fresh state

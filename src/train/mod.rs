@@ -102,6 +102,13 @@ pub trait Engine {
         self.train_steps_async(data, order, 0..order.len(), batch_size, progress)
     }
 
+    /// Makes what training at `batch_size` needs (the GPU path's pipelines and batch buffers,
+    /// the CPU path's workspace) now rather than in the first step, e.g. while a page loads.
+    /// Changes no parameter; training builds anything still missing itself.
+    fn prepare_training(&mut self, _batch_size: usize) -> Result<()> {
+        Ok(())
+    }
+
     /// The predicted class of every image in `data`.
     fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>>;
 

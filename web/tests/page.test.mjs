@@ -105,6 +105,8 @@ if (!onWebGpu && requireWebGpu) throw new Error('LENET_REQUIRE_WEBGPU=1 but the 
 await test('the page says which device it trains on and that MNIST is missing', async () => {
   const status = await gpu.page.textContent('#status');
   check(onWebGpu ? /WebGPU/.test(status) : /CPU path/.test(status), `status: ${status}`);
+  // On a software adapter it offers the faster CPU path, and the warm-up leaves the link there.
+  if (gpu.ready.software) check(await gpu.page.locator('#status a[href="?backend=cpu"]').count() === 1, 'a link to the CPU path');
   const data = await gpu.page.textContent('#data');
   check(/not found/.test(data) && /synthetic/.test(data), `data line: ${data}`);
 });

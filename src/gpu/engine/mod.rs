@@ -342,6 +342,11 @@ impl Engine for GpuEngine {
         Box::pin(self.run_steps(data, order, examples, batch_size, progress))
     }
 
+    fn prepare_training(&mut self, batch_size: usize) -> Result<()> {
+        self.check_trains()?;
+        self.ensure_network(batch_size)
+    }
+
     fn predict_async<'a>(&'a mut self, data: &'a Dataset) -> EngineFuture<'a, Vec<u8>> {
         Box::pin(self.predict_gpu(data))
     }

@@ -1,12 +1,12 @@
 //! The model a `Lab` trains: what it reads in a drawn digit, conv1's kernels, and saving and
 //! loading it as the CLI's checkpoints.
 
-use super::{FeatureMaps, Filtered, Kernels, Lab, Reading, open_session};
+use super::{Backend, DataKind, FeatureMaps, Filtered, Kernels, Lab, Reading, open_session};
 use lenet_gpu::convolve::{NamedKernel, Plane, convolve_on_cpu, to_gray8};
 use lenet_gpu::data::preprocess;
 use lenet_gpu::model::fusion::layer_label;
 use lenet_gpu::model::{Parameters, arch};
-use lenet_gpu::session::{SavedModel, TrainConfig, softmax};
+use lenet_gpu::session::{Quiet, SavedModel, TrainConfig, softmax};
 use lenet_gpu::{Error, Result};
 use std::path::Path;
 
@@ -27,12 +27,34 @@ impl Lab {
         Ok(Reading { probabilities: softmax(&logits), input: input.to_vec() })
     }
 
-    /// Runs the network once on a blank image, so that what reading a digit needs on a GPU
-    /// (its pipelines, its buffers) is made while the page loads, not at the first drawing.
+    /// Makes while the page loads what the first drawing and the first Train would otherwise
+    /// wait for: on a GPU the pipelines and buffers that read a digit (run once on a blank
+    /// image) and those that train; on the CPU path, optimized code for a training step.
     pub async fn warm_up(&mut self) -> Result<()> {
         let blank = [0u8; preprocess::SIDE * preprocess::SIDE];
         self.session.logits_async(&preprocess::dataset(&[blank])).await?;
         self.features(&blank).await?;
+        self.session.prepare_training()?;
+        match self.backend {
+            // A browser compiles pipelines in its GPU process, in order: a readback behind
+            // them resolves when they are made, so the page says "preparing" until then.
+            Backend::WebGpu => drop(self.session.parameters_async().await?),
+            Backend::Cpu => self.warm_up_cpu_step().await?,
+        }
+        Ok(())
+    }
+
+    /// A browser first runs wasm through a quick compiler and optimizes a function once it has
+    /// run a while, so the first training step takes about three times a later one (a 60 ms
+    /// frame gap). A step of a throwaway copy of the network, whose weights are dropped, runs
+    /// that first one while the page loads.
+    async fn warm_up_cpu_step(&mut self) -> Result<()> {
+        let network = self.session.network().clone();
+        let params = Parameters::init(self.session.plan(), self.seed);
+        let config = self.session.config().expect("a training session").clone();
+        let mut copy = open_session(Backend::Cpu, &network, params, config).await?;
+        let split = self.split(DataKind::Synthetic)?;
+        copy.train_steps_async(split, 1, &mut Quiet).await?;
         Ok(())
     }
 
