@@ -8,12 +8,14 @@
 //! order so results do not depend on the number of threads.
 
 pub mod activation;
+pub mod blocked_gemm;
 pub mod chunked;
 pub mod conv;
 mod conv_direct;
 pub mod dense;
 pub mod engine;
 pub mod gemm;
+pub mod isa;
 pub mod loss;
 pub mod network;
 pub mod optimizer;

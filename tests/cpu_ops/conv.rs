@@ -89,6 +89,10 @@ fn im2col_convolution_matches_direct_loops_on_random_shapes() {
         ConvShape::square(2, 3, 33, 20, 1, 3, 1, 1),
         ConvShape::square(2, 2, 17, 5, 4, 3, 1, 2),
         ConvShape::square(1, 1, 4, 40, 5, 4, 1, 0),
+        // Wide layers, on the blocked GEMM where the CPU has AVX2: 40 channels (past the direct
+        // kernels' 32), 70 with a stride (more rows than one tile block, a ragged edge).
+        ConvShape::square(2, 5, 9, 8, 40, 3, 1, 1),
+        ConvShape::square(1, 3, 12, 12, 70, 3, 2, 1),
     ];
     for s in &shapes {
         let x = random(s.batch * s.input_len(), &mut rng);
@@ -116,6 +120,8 @@ fn conv_backward_matches_finite_differences() {
         ConvShape { kernel_h: 2, kernel_w: 3, ..ConvShape::square(2, 3, 5, 7, 4, 1, 1, 2) },
         ConvShape { kernel_h: 7, kernel_w: 1, ..ConvShape::square(1, 1, 9, 4, 3, 1, 1, 0) },
         ConvShape::square(1, 6, 14, 14, 16, 5, 1, 0),
+        // 40 channels: the forward pass and the weight gradient on the blocked GEMM (AVX2).
+        ConvShape::square(1, 2, 5, 5, 40, 3, 1, 1),
     ] {
         let x = random(s.batch * s.input_len(), &mut rng);
         let w = random(s.weight_len(), &mut rng);

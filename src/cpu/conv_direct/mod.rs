@@ -62,10 +62,7 @@ const NARROW_CHANNELS: usize = 6;
 const LANES: usize = 8;
 
 fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    super::isa::avx2_fma()
 }
 
 fn narrow(s: &ConvShape) -> bool {
