@@ -45,11 +45,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.peak {
         let p = lenet_gpu::peak::measure(lenet_gpu::peak::DEFAULT_ROUNDS);
         say!(
-            "peak f32 FLOP/s ({} loop): 1 thread {:.1} GFLOP/s, {} threads {:.1} GFLOP/s",
+            "peak f32 FLOP/s ({} loop): 1 thread {:.1} GFLOP/s, {} threads {:.1} GFLOP/s; the CPU path's kernels: {} ({} sets them)",
             p.kernel,
             p.one_thread_gflops,
             p.threads,
-            p.all_threads_gflops
+            p.all_threads_gflops,
+            lenet_gpu::cpu::isa::level().name(),
+            lenet_gpu::cpu::isa::VARIABLE
         );
         return Ok(());
     }
