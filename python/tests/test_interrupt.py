@@ -9,8 +9,12 @@ import time
 
 import pytest
 
+# Each script first restores Python's own Ctrl-C handler: a parent that ignores SIGINT (a job
+# started with nohup or `&` from a script) passes that on, and Python then never raises
+# KeyboardInterrupt.
 SCRIPT = r"""
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import lenet_gpu
 x, y = lenet_gpu.synthetic_digits(int(sys.argv[2]), seed=1)
 model = lenet_gpu.Model(device=sys.argv[1])
@@ -58,6 +62,7 @@ def test_ctrl_c_stops_fit_with_keyboard_interrupt(device, request):
 
 EVALUATE = r"""
 import os, signal, sys, threading, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import lenet_gpu
 x, y = lenet_gpu.synthetic_digits(int(sys.argv[2]), seed=2)
 model = lenet_gpu.Model(device=sys.argv[1])
