@@ -19,6 +19,7 @@ mod notice;
 mod recipe;
 pub mod record;
 mod resume;
+mod saving;
 
 pub use crate::model::optimizer::{OptimizerKind, rate_to_try};
 pub use crate::train::evaluation::{softmax, top_k};
@@ -44,7 +45,6 @@ pub use crate::train::{
     EpochReport, Evaluation, Held, Interrupt, Observer, Progress, Quiet, TrainConfig, items_for,
 };
 
-use crate::checkpoint;
 use crate::data::{Dataset, Split};
 use crate::error::Divergence;
 use crate::model::optimizer::OptimizerState;
@@ -52,7 +52,7 @@ use crate::model::{Network, Parameters, Plan, arch};
 use crate::train::{self, Engine, Epochs, LayerOutput};
 use crate::{Error, Result};
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 /// What a training session needs to know before it starts.
@@ -427,53 +427,6 @@ impl Session {
     /// A copy of the current parameters.
     pub async fn parameters_async(&self) -> Result<Parameters> {
         self.engine.parameters_async().await
-    }
-
-    /// What a checkpoint of the run records now (None for an inference session).
-    pub fn record(&self) -> Option<RunRecord> {
-        let run = self.run.as_ref()?;
-        // A run trained step by step may go past the epochs it was opened for (a page's).
-        let epochs = run.config.epochs.max(run.epochs.done());
-        let config = TrainConfig { epochs, ..run.config.clone() };
-        let record = RunRecord::new(&self.network, &config, &run.data, run.epochs.done());
-        Some(RunRecord { run_id: run.run_id.clone(), position: run.epochs.position(), ..record })
-    }
-
-    /// The metadata a model file of this session holds: the run record, or the metadata the
-    /// model came with.
-    fn model_metadata(&self) -> std::collections::HashMap<String, String> {
-        let mut metadata = self.record().map_or_else(|| self.metadata.clone(), |r| r.to_metadata());
-        if let Some((accuracy, examples)) = self.run.as_ref().and_then(|r| r.last_test) {
-            metadata.insert(record::TEST_ACCURACY.into(), accuracy.to_string());
-            metadata.insert(record::TEST_EXAMPLES.into(), examples.to_string());
-        }
-        metadata
-    }
-
-    /// The metadata of a model file without its optimizer file: no place within an epoch, which
-    /// only a run's pair of files continues from.
-    fn model_alone_metadata(&self) -> std::collections::HashMap<String, String> {
-        let mut metadata = self.model_metadata();
-        metadata.remove(record::POSITION);
-        metadata
-    }
-
-    /// Saves the model (safetensors, PyTorch's state_dict names) to `path`, atomically.
-    pub async fn save_async(&self, path: &Path) -> Result<()> {
-        checkpoint::save(path, &self.parameters_async().await?, self.model_alone_metadata())
-    }
-
-    /// The model as the bytes `save_async` would write.
-    pub async fn to_bytes_async(&self) -> Result<Vec<u8>> {
-        checkpoint::to_bytes(&self.parameters_async().await?, self.model_alone_metadata())
-    }
-
-    /// Saves the model and, beside it, the optimizer state a resumed run needs.
-    pub async fn save_training_async(&self, path: &Path) -> Result<()> {
-        self.run()?;
-        let params = self.engine.parameters_async().await?;
-        let state = self.engine.optimizer_state_async().await?;
-        checkpoint::save_training(path, &params, &state, self.model_metadata())
     }
 }
 
