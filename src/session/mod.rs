@@ -134,8 +134,7 @@ impl Session {
         // Where the CPU path may run, before any parameter or activation is allocated (no step
         // is bigger than the data). A GPU holds its activations in its own memory.
         if matches!(device, DeviceChoice::Cpu | DeviceChoice::Auto) {
-            let largest_step = config.batch_size.min(data.train_examples.max(1));
-            crate::memory::check_training(&plan, largest_step, &config.optimizer)?;
+            crate::memory::check_training(&plan, largest_step(&config, &data), &config.optimizer)?;
         }
         let record = RunRecord::new(&network, &config, &data, 0);
         // A resumed run keeps the id of the run it continues; any other run gets a new one.
@@ -317,8 +316,7 @@ impl Session {
     /// the run's batch size) now, so the first training call does not wait for it.
     pub fn prepare_training(&mut self) -> Result<()> {
         let run = self.run()?;
-        let batch = run.config.batch_size.min(run.data.train_examples.max(1));
-        self.engine.prepare_training(batch)
+        self.engine.prepare_training(largest_step(&run.config, &run.data))
     }
 
     /// Changes the run's settings from its next step on, the parameters and the place in the
@@ -333,8 +331,11 @@ impl Session {
         if matches!(self.device, DeviceChoice::Cpu | DeviceChoice::Auto)
             && config.batch_size > run.config.batch_size
         {
-            let largest_step = config.batch_size.min(data.train_examples.max(1));
-            crate::memory::check_training(self.engine.plan(), largest_step, &config.optimizer)?;
+            crate::memory::check_training(
+                self.engine.plan(),
+                largest_step(&config, &data),
+                &config.optimizer,
+            )?;
         }
         if config.optimizer != run.config.optimizer {
             self.engine.set_optimizer(config.optimizer)?;
@@ -428,6 +429,11 @@ impl Session {
     pub async fn parameters_async(&self) -> Result<Parameters> {
         self.engine.parameters_async().await
     }
+}
+
+/// The most images a step of a run takes: its batch, or the whole training set when smaller.
+fn largest_step(config: &TrainConfig, data: &DataIdentity) -> usize {
+    config.batch_size.min(data.train_examples.max(1))
 }
 
 /// What a session opened to run a model answers when asked to train.
