@@ -32,10 +32,18 @@ pub fn to_bytes(params: &Parameters, metadata: HashMap<String, String>) -> Resul
     let bytes: Vec<Vec<u8>> = params
         .views
         .iter()
-        .map(|v| params.values[v.offset..v.offset + v.len].iter().flat_map(|x| x.to_le_bytes()).collect())
+        .map(|v| {
+            let values = params.values[v.offset..v.offset + v.len].iter();
+            if v.count {
+                values.flat_map(|&x| (x as i64).to_le_bytes()).collect()
+            } else {
+                values.flat_map(|x| x.to_le_bytes()).collect()
+            }
+        })
         .collect();
     let tensors = params.views.iter().zip(&bytes).map(|(v, b)| {
-        let view = TensorView::new(Dtype::F32, v.shape.clone(), b).expect("view length matches its shape");
+        let dtype = if v.count { Dtype::I64 } else { Dtype::F32 };
+        let view = TensorView::new(dtype, v.shape.clone(), b).expect("view length matches its shape");
         (v.name.clone(), view)
     });
     safetensors::serialize(tensors, Some(metadata)).map_err(|e| Error::InvalidArgument(e.to_string()))
@@ -296,8 +304,9 @@ pub fn parse(bytes: &[u8], path: &Path, plan: &Plan) -> Result<(Parameters, Hash
         let tensor = file.tensor(&v.name).map_err(|_| {
             bad(format!("tensor {} is missing (the checkpoint has: {})", v.name, sorted_names(&file)))
         })?;
-        if tensor.dtype() != Dtype::F32 {
-            return Err(bad(format!("tensor {} is {:?}, expected F32", v.name, tensor.dtype())));
+        let expected = if v.count { Dtype::I64 } else { Dtype::F32 };
+        if tensor.dtype() != expected {
+            return Err(bad(format!("tensor {} is {:?}, expected {expected:?}", v.name, tensor.dtype())));
         }
         if tensor.shape() != v.shape.as_slice() {
             return Err(bad(format!(
@@ -312,6 +321,12 @@ pub fn parse(bytes: &[u8], path: &Path, plan: &Plan) -> Result<(Parameters, Hash
     let mut params = Parameters::zeros(plan);
     for (v, tensor) in views.iter().zip(&tensors) {
         let dst = &mut params.values[v.offset..v.offset + v.len];
+        if v.count {
+            for (d, chunk) in dst.iter_mut().zip(tensor.data().chunks_exact(8)) {
+                *d = i64::from_le_bytes(chunk.try_into().expect("8 bytes")) as f32;
+            }
+            continue;
+        }
         for (d, chunk) in dst.iter_mut().zip(tensor.data().chunks_exact(4)) {
             *d = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }

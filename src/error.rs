@@ -175,6 +175,8 @@ pub enum GpuError {
     DataTooLarge { images: usize, bytes: u64, device: String, binding_bytes: u64 },
     /// An image (of `lenet convolve`) too large for one binding.
     ImageTooLarge { bytes: usize, limit: usize },
+    /// A layer the GPU's kernels do not run yet (`Layer::is_layer_by_layer_only`), described.
+    LayerNotOnGpu { layer: String },
 }
 
 impl std::fmt::Display for GpuError {
@@ -204,6 +206,10 @@ impl std::fmt::Display for GpuError {
             GpuError::ImageTooLarge { bytes, limit } => {
                 write!(f, "the image needs a {bytes}-byte buffer, over the adapter's limit of {limit}")
             }
+            GpuError::LayerNotOnGpu { layer } => write!(
+                f,
+                "the GPU path does not run {layer} layers yet: batch norm, dropout, global pooling, GELU and residual blocks run on the CPU path only"
+            ),
         }
     }
 }

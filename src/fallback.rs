@@ -207,6 +207,10 @@ impl Engine for Fallback {
         self.augmentation = shift;
     }
 
+    fn set_dropout_key(&mut self, key: u32) {
+        self.engine.set_dropout_key(key);
+    }
+
     fn set_interrupt(&mut self, interrupt: Interrupt) {
         self.engine.set_interrupt(interrupt.clone());
         self.interrupt = interrupt;

@@ -16,8 +16,8 @@ pub fn training_bytes(plan: &Plan, batch: usize, optimizer: &Optimizer) -> u64 {
     };
     let per_parameter = (2 + state) * 4;
     let per_example: u64 = plan
-        .layers
-        .iter()
+        .all_layers()
+        .into_iter()
         .map(|l| {
             let out = l.output.len() as u64;
             let argmax = if matches!(l.layer, Layer::MaxPool { .. }) { out * 4 } else { 0 };

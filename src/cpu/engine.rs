@@ -2,8 +2,8 @@
 //! memory allocated once, and the ops of this module run step by step.
 
 use super::chunked::ChunkedNetwork;
-use super::network::{Workspace, forward, forward_backward};
-use super::optimizer::{Optimizer, OptimizerState, optimizer_step};
+use super::network::{Mode, Workspace, forward, forward_backward_in, update_statistics};
+use super::optimizer::{Optimizer, OptimizerState, optimizer_step_over};
 use crate::data::Dataset;
 use crate::data::augment::EpochShift;
 use crate::model::schedule::UpdateRule;
@@ -24,13 +24,19 @@ pub struct CpuEngine {
     rule: UpdateRule,
     /// The current epoch's shifts (`Engine::set_augmentation`).
     augmentation: Option<EpochShift>,
+    /// The current epoch's dropout key (`Engine::set_dropout_key`).
+    dropout_key: u32,
+    /// What the optimizer updates: everything but batch norms' running statistics.
+    trained: Vec<Range<usize>>,
     state: OptimizerState,
     /// Training and inference a chunk of images at a time through the whole network.
     chunked: ChunkedNetwork,
     /// Layer-by-layer activations over a whole batch: `activations`, and the reference steps.
     workspace: Workspace,
     /// Steps run layer by layer over the whole batch (`network::forward_backward`), the way
-    /// every step ran before the chunked path: kept as the reference it is tested against.
+    /// every step ran before the chunked path: kept as the reference it is tested against, and
+    /// the only way for networks with layers past LeNet's (`Layer::is_layer_by_layer_only`),
+    /// which inference then runs layer by layer too.
     layer_by_layer: bool,
     batch_input: Vec<f32>,
     batch_labels: Vec<u32>,
@@ -44,7 +50,9 @@ impl CpuEngine {
             interrupt: Interrupt::default(),
             workspace: Workspace::new(&plan, 0),
             chunked: ChunkedNetwork::new(plan.clone()),
-            layer_by_layer: false,
+            layer_by_layer: plan.first_layer_by_layer_only().is_some(),
+            trained: plan.trained_ranges(),
+            dropout_key: 0,
             grads: vec![0.0; n],
             state: OptimizerState::new(n),
             params,
@@ -70,12 +78,15 @@ impl CpuEngine {
             self.batch_input = vec![0.0; batch * self.plan.input().len()];
             self.batch_labels = vec![0; batch];
         }
-        self.chunked.reserve(batch);
+        if self.layer_by_layer {
+            self.reserve_workspace(batch);
+        } else {
+            self.chunked.reserve(batch);
+        }
     }
 
-    /// `reserve`, and the layer-by-layer workspace too.
+    /// The layer-by-layer workspace for batches of `batch` (allocates only when it grows).
     fn reserve_workspace(&mut self, batch: usize) {
-        self.reserve(batch);
         if self.workspace.capacity() < batch {
             self.workspace = Workspace::new(&self.plan, batch);
         }
@@ -96,38 +107,46 @@ impl CpuEngine {
 
     /// One SGD/Adam step on the examples at `indices` (never shifted).
     pub fn train_step(&mut self, data: &Dataset, indices: &[u32]) -> super::loss::LossStats {
-        self.train_step_at(data, indices, None)
+        self.train_step_at(data, indices, 0, None)
     }
 
-    /// One step, its images shifted when `shifted` says how (see `load_batch`).
+    /// One step on the images at `indices`, the first at position `first` of the epoch (which
+    /// keys its dropout masks, and with the epoch's `shift`, its images' shifts).
     fn train_step_at(
         &mut self,
         data: &Dataset,
         indices: &[u32],
-        shifted: Option<(EpochShift, usize)>,
+        first: usize,
+        shift: Option<EpochShift>,
     ) -> super::loss::LossStats {
-        if self.layer_by_layer {
-            self.reserve_workspace(indices.len());
-        }
         self.reserve(indices.len());
-        let n = self.load_batch(data, indices, shifted);
+        let n = self.load_batch(data, indices, shift.map(|s| (s, first)));
         let pixels = self.plan.input().len();
         let (input, labels) = (&self.batch_input[..n * pixels], &self.batch_labels[..n]);
         let stats = if self.layer_by_layer {
-            forward_backward(
-                &self.plan,
-                &self.params.values,
-                input,
-                labels,
-                &mut self.workspace,
-                &mut self.grads,
-            )
+            let mode = Mode::Train { epoch_key: self.dropout_key, first_position: first as u32 };
+            let (plan, params) = (&self.plan, &self.params.values);
+            forward_backward_in(plan, params, input, labels, &mut self.workspace, &mut self.grads, mode)
         } else {
             self.chunked.forward_backward(&self.params.values, input, labels, &mut self.grads)
         };
         let rates = self.rule.rates(&self.optimizer, self.state.step);
-        optimizer_step(&self.optimizer, rates, &mut self.state, &mut self.params.values, &self.grads);
+        let (params, grads) = (&mut self.params.values, &self.grads);
+        optimizer_step_over(&self.optimizer, rates, &mut self.state, params, grads, &self.trained);
+        if self.layer_by_layer {
+            update_statistics(&self.plan, &self.workspace, n, &mut self.params.values);
+        }
         stats
+    }
+
+    /// The logits of the `n` images loaded into `logits`, in evaluation mode.
+    fn forward_into(&mut self, n: usize, logits: &mut [f32]) {
+        let input = &self.batch_input[..n * self.plan.input().len()];
+        if self.layer_by_layer {
+            logits.copy_from_slice(forward(&self.plan, &self.params.values, input, n, &mut self.workspace));
+        } else {
+            self.chunked.forward(&self.params.values, input, n, logits);
+        }
     }
 
     /// The gradients of the last step.
@@ -148,8 +167,7 @@ impl CpuEngine {
         let mut totals = Progress::default();
         let (first, count) = (examples.start, examples.len());
         for (step, indices) in order[examples].chunks(batch_size).enumerate() {
-            let shifted = self.augmentation.map(|shift| (shift, first + step * batch_size));
-            let stats = self.train_step_at(data, indices, shifted);
+            let stats = self.train_step_at(data, indices, first + step * batch_size, self.augmentation);
             totals.images_done += indices.len();
             totals.loss_sum += stats.loss_sum as f64;
             totals.correct += stats.correct as u64;
@@ -174,13 +192,12 @@ impl CpuEngine {
         self.reserve(batch);
         let all: Vec<u32> = (0..data.len() as u32).collect();
         let classes = self.plan.classes();
-        let pixels = self.plan.input().len();
         let mut predictions = Vec::with_capacity(data.len());
         let mut logits = vec![0.0; batch * classes];
         for indices in all.chunks(batch) {
             let n = self.load_batch(data, indices, None);
             let logits = &mut logits[..n * classes];
-            self.chunked.forward(&self.params.values, &self.batch_input[..n * pixels], n, logits);
+            self.forward_into(n, logits);
             predictions.extend(logits.chunks_exact(classes).map(|row| crate::model::argmax(row) as u8));
         }
         Ok(predictions)
@@ -190,18 +207,18 @@ impl CpuEngine {
         let batch = PREDICT_BATCH.min(data.len().max(1));
         self.reserve(batch);
         let all: Vec<u32> = (0..data.len() as u32).collect();
-        let pixels = self.plan.input().len();
         let classes = self.plan.classes();
         let mut out = vec![0.0; data.len() * classes];
         for (indices, logits) in all.chunks(batch).zip(out.chunks_mut(batch * classes)) {
             let n = self.load_batch(data, indices, None);
-            self.chunked.forward(&self.params.values, &self.batch_input[..n * pixels], n, logits);
+            self.forward_into(n, logits);
         }
         Ok(out)
     }
 
     fn activations_now(&mut self, data: &Dataset) -> Result<Vec<LayerOutput>> {
         let batch = PREDICT_BATCH.min(data.len().max(1));
+        self.reserve(batch);
         self.reserve_workspace(batch);
         let all: Vec<u32> = (0..data.len() as u32).collect();
         let pixels = self.plan.input().len();
@@ -289,6 +306,10 @@ impl Engine for CpuEngine {
 
     fn set_augmentation(&mut self, shift: Option<EpochShift>) {
         self.augmentation = shift;
+    }
+
+    fn set_dropout_key(&mut self, key: u32) {
+        self.dropout_key = key;
     }
 
     fn set_interrupt(&mut self, interrupt: Interrupt) {

@@ -8,11 +8,13 @@
 //! order so results do not depend on the number of threads.
 
 pub mod activation;
+pub mod batchnorm;
 pub mod blocked_gemm;
 pub mod chunked;
 pub mod conv;
 mod conv_direct;
 pub mod dense;
+pub mod dropout;
 pub mod engine;
 pub mod gemm;
 pub mod isa;

@@ -4,6 +4,7 @@
 pub use crate::model::optimizer::{Optimizer, OptimizerState};
 pub use crate::model::schedule::UpdateRates;
 use rayon::prelude::*;
+use std::ops::Range;
 
 const TASK: usize = 16 * 1024;
 
@@ -16,30 +17,59 @@ pub fn optimizer_step(
     params: &mut [f32],
     grads: &[f32],
 ) {
+    let all = 0..params.len();
+    optimizer_step_over(opt, rates, state, params, grads, &[all]);
+}
+
+/// `optimizer_step` on the values in `ranges` alone (`Plan::trained_ranges`: a batch norm's
+/// running statistics are not trained), one update counted.
+pub fn optimizer_step_over(
+    opt: &Optimizer,
+    rates: UpdateRates,
+    state: &mut OptimizerState,
+    params: &mut [f32],
+    grads: &[f32],
+    ranges: &[Range<usize>],
+) {
     assert_eq!(params.len(), grads.len(), "optimizer sizes");
     assert_eq!(params.len(), state.first.len(), "optimizer state size");
     state.step += 1;
+    for r in ranges {
+        let (p, g) = (&mut params[r.clone()], &grads[r.clone()]);
+        let (m, v) = (&mut state.first[r.clone()], &mut state.second[r.clone()]);
+        update(opt, rates, state.step, p, g, m, v);
+    }
+}
+
+/// One update of `params`, with the optimizer's moments `first` and `second` (SGD's velocity
+/// is `first`), at update number `step`.
+fn update(
+    opt: &Optimizer,
+    rates: UpdateRates,
+    step: u64,
+    params: &mut [f32],
+    grads: &[f32],
+    first: &mut [f32],
+    second: &mut [f32],
+) {
     let UpdateRates { lr, weight_decay: wd } = rates;
     match *opt {
         Optimizer::Sgd { momentum, .. } => {
-            params
-                .par_chunks_mut(TASK)
-                .zip(grads.par_chunks(TASK))
-                .zip(state.first.par_chunks_mut(TASK))
-                .for_each(|((p, g), v)| {
+            params.par_chunks_mut(TASK).zip(grads.par_chunks(TASK)).zip(first.par_chunks_mut(TASK)).for_each(
+                |((p, g), v)| {
                     for ((p, &g), v) in p.iter_mut().zip(g).zip(v) {
                         // L2, as PyTorch's SGD: the decay joins the gradient (and the momentum).
                         let g = if wd != 0.0 { g + wd * *p } else { g };
                         *v = momentum * *v + g;
                         *p -= lr * *v;
                     }
-                });
+                },
+            );
         }
         Optimizer::Adam { beta1, beta2, eps, .. } => {
-            let (c1, c2) = opt.bias_corrections(state.step);
+            let (c1, c2) = opt.bias_corrections(step);
             // Decoupled, as PyTorch's AdamW: the parameters shrink before the update.
             let decay = 1.0 - lr * wd;
-            let OptimizerState { first, second, .. } = state;
             params
                 .par_chunks_mut(TASK)
                 .zip(grads.par_chunks(TASK))

@@ -223,3 +223,33 @@ pub mod serial {
         }
     }
 }
+
+/// Global average pooling: output [N, C] = the mean of each plane of input [N, C, plane] (plane
+/// = H·W), summed in order then divided, as PyTorch's `AdaptiveAvgPool2d(1)`.
+pub fn global_avgpool_forward(
+    batch: usize,
+    channels: usize,
+    plane: usize,
+    input: &[f32],
+    output: &mut [f32],
+) {
+    assert_eq!(input.len(), batch * channels * plane, "global pool input size");
+    assert_eq!(output.len(), batch * channels, "global pool output size");
+    output
+        .par_iter_mut()
+        .zip(input.par_chunks(plane))
+        .for_each(|(y, p)| *y = p.iter().sum::<f32>() / plane as f32);
+}
+
+/// d_input = d_output / plane, over each plane.
+pub fn global_avgpool_backward(
+    batch: usize,
+    channels: usize,
+    plane: usize,
+    d_output: &[f32],
+    d_input: &mut [f32],
+) {
+    assert_eq!(d_input.len(), batch * channels * plane, "global pool input size");
+    assert_eq!(d_output.len(), batch * channels, "global pool output size");
+    d_input.par_chunks_mut(plane).zip(d_output.par_iter()).for_each(|(dx, &dy)| dx.fill(dy / plane as f32));
+}

@@ -7,6 +7,7 @@ pub mod arch;
 pub mod fusion;
 pub mod optimizer;
 mod params;
+mod plan;
 pub mod schedule;
 pub mod shapes;
 mod spec;
@@ -14,7 +15,8 @@ mod spec;
 pub use arch::parse_network;
 pub(crate) use params::views;
 pub use params::{ParamView, Parameters};
-pub use spec::{Layer, Network, Plan, PlannedLayer, Shape};
+pub use plan::{Plan, PlannedLayer};
+pub use spec::{DropoutRate, Layer, Network, Shape, shortcut_stride};
 
 /// What one batch's loss computation reports, on either path (`cpu::loss`, `shaders/loss.wgsl`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -14,6 +14,9 @@ pub struct ParamView {
     pub shape: Vec<usize>,
     pub offset: usize,
     pub len: usize,
+    /// A count PyTorch keeps as an int64 (a batch norm's `num_batches_tracked`): files hold it
+    /// so, the buffer as an f32 (exact up to 2^24).
+    pub count: bool,
 }
 
 /// The parameters of a planned network.
@@ -30,14 +33,22 @@ impl Parameters {
     }
 
     /// PyTorch's default initialization for Conv2d and Linear: weights Kaiming-uniform with
-    /// a = √5, which is uniform in ±1/√fan_in, and biases uniform in ±1/√fan_in too.
+    /// a = √5, which is uniform in ±1/√fan_in, and biases uniform in ±1/√fan_in too. A batch
+    /// norm starts as PyTorch's does: weight 1, bias 0, running mean 0, running variance 1, no
+    /// batches counted (and draws nothing, so the other layers' values do not move).
     pub fn init(plan: &Plan, seed: u64) -> Parameters {
         let mut params = Parameters::zeros(plan);
         let mut rng = Rng::derive(seed, "init");
-        for layer in &plan.layers {
+        for layer in plan.all_layers() {
             let (Some((w_off, w_len)), Some((b_off, b_len))) = (layer.weight, layer.bias) else {
                 continue;
             };
+            if let Some((s_off, _)) = layer.statistics {
+                // The bias, the running mean and the count stay 0.
+                params.values[w_off..w_off + w_len].fill(1.0);
+                params.values[s_off + w_len..s_off + 2 * w_len].fill(1.0);
+                continue;
+            }
             let fan_in = w_len / layer.output.channels;
             let bound = 1.0 / (fan_in as f32).sqrt();
             for v in &mut params.values[w_off..w_off + w_len] {
@@ -56,10 +67,11 @@ impl Parameters {
     }
 }
 
-/// The named views of a plan, weight then bias for each layer with parameters.
+/// The named views of a plan, weight then bias for each layer with parameters (a batch norm's
+/// `running_mean`, `running_var` and `num_batches_tracked`, a scalar, after them).
 pub fn views(plan: &Plan) -> Vec<ParamView> {
     let mut out = Vec::new();
-    for layer in &plan.layers {
+    for layer in plan.all_layers() {
         let (Some((w_off, w_len)), Some((b_off, b_len))) = (layer.weight, layer.bias) else {
             continue;
         };
@@ -67,6 +79,7 @@ pub fn views(plan: &Plan) -> Vec<ParamView> {
             Layer::Conv2d { out_channels, kernel_h, kernel_w, .. } => {
                 vec![out_channels, layer.input.channels, kernel_h, kernel_w]
             }
+            Layer::BatchNorm => vec![w_len],
             _ => vec![layer.output.channels, layer.input.len()],
         };
         out.push(ParamView {
@@ -74,13 +87,35 @@ pub fn views(plan: &Plan) -> Vec<ParamView> {
             shape: weight_shape,
             offset: w_off,
             len: w_len,
+            count: false,
         });
         out.push(ParamView {
             name: format!("{}.bias", layer.name),
             shape: vec![b_len],
             offset: b_off,
             len: b_len,
+            count: false,
         });
+        if let Some((s_off, _)) = layer.statistics {
+            for (i, what) in ["running_mean", "running_var"].into_iter().enumerate() {
+                let (offset, len) = (s_off + i * b_len, b_len);
+                out.push(ParamView {
+                    name: format!("{}.{what}", layer.name),
+                    shape: vec![len],
+                    offset,
+                    len,
+                    count: false,
+                });
+            }
+            let offset = s_off + 2 * b_len;
+            out.push(ParamView {
+                name: format!("{}.num_batches_tracked", layer.name),
+                shape: vec![],
+                offset,
+                len: 1,
+                count: true,
+            });
+        }
     }
     out
 }

@@ -2,8 +2,6 @@
 //! shape; `Network::plan` checks that the shapes chain and says where each layer's parameters
 //! live in the flat buffer.
 
-use crate::{Error, Result};
-
 /// The shape of one sample: channels x height x width (a dense layer's output is C x 1 x 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -63,6 +61,54 @@ pub enum Layer {
     Dense {
         out_features: usize,
     },
+    /// Batch normalization over channels (PyTorch's `BatchNorm2d`; `BatchNorm1d` after a dense
+    /// layer): in training each channel is normalized by the batch's mean and variance, in
+    /// evaluation by running statistics kept beside the parameters.
+    BatchNorm,
+    /// Inverted dropout: in training each value is zeroed with probability `rate` and the rest
+    /// scaled by 1 / (1 − rate); in evaluation nothing changes.
+    Dropout {
+        rate: DropoutRate,
+    },
+    /// The mean of each channel's plane (PyTorch's `AdaptiveAvgPool2d(1)`): C@HxW → C.
+    GlobalAvgPool,
+    /// GELU in PyTorch's exact form, x · Φ(x) (`nn.GELU()`).
+    Gelu,
+    /// x + body(x): the body's layers applied in order, added to the block's input, through a
+    /// 1x1 convolution (the shortcut) when the body changes its shape.
+    Residual {
+        body: Vec<Layer>,
+    },
+}
+
+/// A dropout rate in thousandths, so a layer stays comparable and prints as it was written
+/// (`dropout0.25`): from 0.001 to 0.999.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DropoutRate(u16);
+
+impl DropoutRate {
+    pub const MAX_THOUSANDTHS: u16 = 999;
+
+    /// The rate `thousandths` / 1000, if it is between 0.001 and 0.999.
+    pub fn from_thousandths(thousandths: u16) -> Option<DropoutRate> {
+        (1..=Self::MAX_THOUSANDTHS).contains(&thousandths).then_some(DropoutRate(thousandths))
+    }
+
+    pub fn thousandths(self) -> u16 {
+        self.0
+    }
+
+    pub fn as_f32(self) -> f32 {
+        self.0 as f32 / 1000.0
+    }
+}
+
+/// `0.25`, `0.1`, `0.005`: the shortest decimal.
+impl std::fmt::Display for DropoutRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let digits = format!("{:03}", self.0);
+        write!(f, "0.{}", digits.trim_end_matches('0'))
+    }
 }
 
 impl Layer {
@@ -90,12 +136,26 @@ impl Layer {
                 let w = sliding_output(input.width, window, stride, 0)?;
                 Ok(Shape::new(input.channels, h, w))
             }
-            Layer::Relu | Layer::Tanh => Ok(input),
+            Layer::Relu | Layer::Tanh | Layer::Gelu | Layer::BatchNorm | Layer::Dropout { .. } => Ok(input),
             Layer::Dense { out_features } => {
                 if out_features == 0 {
                     return Err("a dense layer needs at least 1 output".into());
                 }
                 Ok(Shape::new(out_features, 1, 1))
+            }
+            Layer::GlobalAvgPool => Ok(Shape::new(input.channels, 1, 1)),
+            Layer::Residual { ref body } => {
+                if body.is_empty() {
+                    return Err("a residual block needs at least one layer".into());
+                }
+                let mut shape = input;
+                for (i, layer) in body.iter().enumerate() {
+                    shape = layer.output_shape(shape).map_err(|why| {
+                        format!("its layer {} ({}) cannot take input {shape}: {why}", i + 1, layer.describe())
+                    })?;
+                }
+                shortcut_stride(input, shape)?;
+                Ok(shape)
             }
         }
     }
@@ -111,13 +171,46 @@ impl Layer {
             Layer::Relu => "relu".to_string(),
             Layer::Tanh => "tanh".to_string(),
             Layer::Dense { out_features } => format!("dense {out_features}"),
+            Layer::BatchNorm => "batch norm".to_string(),
+            Layer::Dropout { rate } => format!("dropout {rate}"),
+            Layer::GlobalAvgPool => "global avg-pool".to_string(),
+            Layer::Gelu => "gelu".to_string(),
+            Layer::Residual { ref body } => format!("residual block of {} layers", body.len()),
         }
+    }
+
+    /// Whether only the CPU path's layer-by-layer passes run this layer: the layers past
+    /// LeNet's (batch norm, dropout, global pooling, GELU, residual blocks), which neither the
+    /// chunked CPU step nor the GPU's kernels have yet.
+    pub fn is_layer_by_layer_only(&self) -> bool {
+        matches!(
+            self,
+            Layer::BatchNorm
+                | Layer::Dropout { .. }
+                | Layer::GlobalAvgPool
+                | Layer::Gelu
+                | Layer::Residual { .. }
+        )
     }
 }
 
+/// The stride of the 1x1 convolution that takes a residual block's `input` to its body's
+/// `output` (1 when only the channels differ), or why none can.
+pub fn shortcut_stride(input: Shape, output: Shape) -> std::result::Result<usize, String> {
+    let fits = |s: usize| {
+        sliding_output(input.height, 1, s, 0) == Ok(output.height)
+            && sliding_output(input.width, 1, s, 0) == Ok(output.width)
+    };
+    (1..=input.height.max(input.width)).find(|&s| fits(s)).ok_or_else(|| {
+        format!(
+            "its body turns {input} into {output}, which no 1x1 convolution on the shortcut can match (the body may shrink the planes only by a stride)"
+        )
+    })
+}
+
 /// The compact form used in checkpoints' metadata: `conv6k5p2`, `relu`, `maxpool2`, `avgpool2`,
-/// `tanh`, `dense120` (stride and padding written only when not the default; `k3x5` for a
-/// non-square kernel).
+/// `tanh`, `dense120`, `bn`, `dropout0.25`, `gap`, `gelu`, `res(conv16k3p1,bn,relu)` (stride and
+/// padding written only when not the default; `k3x5` for a non-square kernel).
 impl std::fmt::Display for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match *self {
@@ -141,6 +234,14 @@ impl std::fmt::Display for Layer {
             Layer::Relu => write!(f, "relu"),
             Layer::Tanh => write!(f, "tanh"),
             Layer::Dense { out_features } => write!(f, "dense{out_features}"),
+            Layer::BatchNorm => write!(f, "bn"),
+            Layer::Dropout { rate } => write!(f, "dropout{rate}"),
+            Layer::GlobalAvgPool => write!(f, "gap"),
+            Layer::Gelu => write!(f, "gelu"),
+            Layer::Residual { ref body } => {
+                let body: Vec<String> = body.iter().map(|l| l.to_string()).collect();
+                write!(f, "res({})", body.join(","))
+            }
         }
     }
 }
@@ -170,48 +271,6 @@ impl Network {
     /// The layers in compact form, e.g. `conv6k5p2,relu,maxpool2,...,dense10`.
     pub fn layers_string(&self) -> String {
         self.layers.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",")
-    }
-}
-
-/// One layer with everything derived from its place in the network.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedLayer {
-    pub layer: Layer,
-    /// PyTorch-style name for layers with parameters ("conv1", "fc2"), else the kind ("relu").
-    pub name: String,
-    pub input: Shape,
-    pub output: Shape,
-    /// Offset of the weight in the flat parameter buffer and its length; the bias follows it.
-    pub weight: Option<(usize, usize)>,
-    pub bias: Option<(usize, usize)>,
-}
-
-impl PlannedLayer {
-    pub fn parameter_count(&self) -> usize {
-        self.weight.map_or(0, |w| w.1) + self.bias.map_or(0, |b| b.1)
-    }
-}
-
-/// A network whose shapes have been checked, with every layer's shapes and parameter offsets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    pub network: Network,
-    pub layers: Vec<PlannedLayer>,
-    pub parameter_count: usize,
-}
-
-impl Plan {
-    pub fn input(&self) -> Shape {
-        self.network.input
-    }
-
-    pub fn output(&self) -> Shape {
-        self.layers.last().map_or(self.network.input, |l| l.output)
-    }
-
-    /// The number of classes, for a classifier whose last layer gives C x 1 x 1.
-    pub fn classes(&self) -> usize {
-        self.output().len()
     }
 }
 
@@ -268,57 +327,5 @@ impl Network {
                 Layer::Dense { out_features: 10 },
             ],
         }
-    }
-
-    /// Checks that every layer accepts its input and lays out the parameters in the order of
-    /// PyTorch's state_dict: for each layer, weight then bias.
-    pub fn plan(&self) -> Result<Plan> {
-        if self.input.is_empty() {
-            return Err(Error::Network(format!("the input shape {} is empty", self.input)));
-        }
-        if self.layers.is_empty() {
-            return Err(Error::Network("a network needs at least one layer".into()));
-        }
-        let (mut convs, mut denses, mut offset) = (0, 0, 0);
-        let mut shape = self.input;
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter().enumerate() {
-            let output = layer.output_shape(shape).map_err(|why| {
-                Error::Network(format!(
-                    "layer {} ({}) cannot take input {shape}: {why}",
-                    i + 1,
-                    layer.describe()
-                ))
-            })?;
-            let (name, weight_len, bias_len) = match *layer {
-                Layer::Conv2d { out_channels, kernel_h, kernel_w, .. } => {
-                    convs += 1;
-                    (
-                        format!("conv{convs}"),
-                        out_channels * shape.channels * kernel_h * kernel_w,
-                        out_channels,
-                    )
-                }
-                Layer::Dense { out_features } => {
-                    denses += 1;
-                    (format!("fc{denses}"), out_features * shape.len(), out_features)
-                }
-                Layer::MaxPool { .. } => ("maxpool".to_string(), 0, 0),
-                Layer::AvgPool { .. } => ("avgpool".to_string(), 0, 0),
-                Layer::Relu => ("relu".to_string(), 0, 0),
-                Layer::Tanh => ("tanh".to_string(), 0, 0),
-            };
-            let (weight, bias) = if weight_len > 0 {
-                let w = (offset, weight_len);
-                let b = (offset + weight_len, bias_len);
-                offset += weight_len + bias_len;
-                (Some(w), Some(b))
-            } else {
-                (None, None)
-            };
-            layers.push(PlannedLayer { layer: layer.clone(), name, input: shape, output, weight, bias });
-            shape = output;
-        }
-        Ok(Plan { network: self.clone(), layers, parameter_count: offset })
     }
 }

@@ -52,6 +52,13 @@ async fn open(
     // The CPU path's (for an inference engine, never used: it only runs the model).
     let optimizer = optimizer.unwrap_or(Optimizer::Sgd { lr: 0.01, momentum: 0.0 });
     let tell = |notice: Notice| (notices.borrow_mut())(notice);
+    if device == DeviceChoice::Auto
+        && let Some(refusal) = plan.not_on_gpu()
+    {
+        // Not worth opening a GPU whose kernels cannot run the network.
+        tell(Notice::GpuUnavailable(Error::Gpu(refusal)));
+        return Ok(Box::new(CpuEngine::new(plan, params, optimizer)));
+    }
     let gpu = match Gpu::open_async(device).await {
         Err(e) if device == DeviceChoice::Auto => {
             tell(Notice::GpuUnavailable(e));

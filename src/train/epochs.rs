@@ -157,6 +157,7 @@ impl Epochs {
         // Set every call: a live session may have changed its settings since the last.
         engine.set_update_rule(config.update_rule(split.train.len()));
         engine.set_augmentation(config.augmentation.for_epoch(config.seed, w.epoch));
+        engine.set_dropout_key(dropout_key(config.seed, w.epoch));
         let batch = config.batch_size;
         let end = w.next.saturating_add(steps.saturating_mul(batch)).min(w.order.len());
         let base = w.totals;
@@ -281,4 +282,10 @@ pub async fn fit_async(
         reports.push(epochs.train_epoch_async(engine, split, config, observer).await?);
     }
     Ok(reports)
+}
+
+/// The key of epoch `epoch`'s (counted from 1) dropout masks in a run seeded `seed`: a stream of
+/// its own, so adding dropout to a network moves neither its initialization nor its shuffling.
+pub fn dropout_key(seed: u64, epoch: usize) -> u32 {
+    crate::rng::Rng::derive(seed, &format!("dropout/epoch-{epoch}")).next_u64() as u32
 }

@@ -154,6 +154,11 @@ pub trait Engine {
     /// applies to evaluation or prediction.
     fn set_augmentation(&mut self, shift: Option<EpochShift>);
 
+    /// Sets the key of the epochs to come's dropout masks (`dropout_key`): a dropout layer's
+    /// mask in a step is a hash of it, the step's first position in the epoch and the layer.
+    /// Engines whose networks have no dropout ignore it.
+    fn set_dropout_key(&mut self, _key: u32) {}
+
     /// Makes training check `interrupt` and stop early when it is requested (see `Interrupt`).
     fn set_interrupt(&mut self, interrupt: Interrupt);
 

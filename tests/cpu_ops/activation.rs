@@ -49,3 +49,37 @@ fn relu_backward_matches_finite_differences() {
     relu_backward(&relu(&x), &g, &mut dx);
     check_gradient("relu d_input", &x, &dx, |x| dot(&g, &relu(x)));
 }
+
+#[test]
+fn erf_and_gelu_by_known_values() {
+    use lenet_gpu::cpu::activation::{erf, gelu};
+    for (x, e) in [
+        (0.0, 0.0),
+        (0.5, 0.520_499_9),
+        (1.0, 0.842_700_8),
+        (2.0, 0.995_322_3),
+        (-1.0, -0.842_700_8),
+        (4.0, 1.0),
+    ] {
+        assert!((erf(x) - e).abs() <= 3e-7, "erf({x}) = {}, expected {e}", erf(x));
+    }
+    // PyTorch's exact GELU: x Φ(x).
+    assert!((gelu(1.0) - 0.841_344_7).abs() < 3e-7, "gelu(1) = {}", gelu(1.0));
+    assert!((gelu(-1.0) + 0.158_655_25).abs() < 3e-7, "gelu(-1) = {}", gelu(-1.0));
+}
+
+#[test]
+fn gelu_backward_matches_finite_differences() {
+    use lenet_gpu::cpu::activation::{gelu_backward, gelu_forward};
+    let mut rng = Rng::new(43);
+    let x: Vec<f32> = random(200, &mut rng).iter().map(|v| v * 4.0).collect();
+    let g = random(200, &mut rng);
+    let gelu = |x: &[f32]| {
+        let mut y = vec![0.0; x.len()];
+        gelu_forward(x, &mut y);
+        y
+    };
+    let mut dx = vec![0.0; 200];
+    gelu_backward(&x, &g, &mut dx);
+    check_gradient("gelu d_input", &x, &dx, |x| dot(&g, &gelu(x)));
+}

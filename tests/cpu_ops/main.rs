@@ -9,9 +9,11 @@
 mod common;
 
 mod activation;
+mod batchnorm;
 mod chunked;
 mod conv;
 mod dense;
+mod dropout;
 mod loss;
 mod network;
 mod optimizer;

@@ -136,3 +136,15 @@ fn activation_pattern(plan: &Plan, ws: &Workspace, n: usize) -> Vec<u32> {
     }
     pattern
 }
+
+#[test]
+fn beyond_lenet_network_gradient_matches_finite_differences_everywhere() {
+    // Every layer past LeNet's, smooth (GELU, no max-pool): batch norms in training mode (the
+    // batch's statistics depend on every parameter before them), a residual block with an
+    // identity shortcut and one with a strided 1x1 convolution, dropout (its mask fixed by the
+    // step's key), global average pooling. The running statistics get no gradient.
+    let network: Network = "input2x8x8,conv4k3p1,bn,gelu,res(conv4k3p1,bn,gelu,conv4k3p1,bn),gelu,res(conv6k3s2p1,gelu),dropout0.25,gap,dense3"
+        .parse()
+        .unwrap();
+    assert_eq!(check_network_gradient(&network), network.plan().unwrap().parameter_count);
+}

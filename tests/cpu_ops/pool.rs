@@ -202,3 +202,29 @@ fn max_pooling_2x2_stride_2_equals_a_brute_force_search_with_ties_and_odd_sizes(
         }
     }
 }
+
+#[test]
+fn global_average_pooling_by_hand_and_by_finite_differences() {
+    use lenet_gpu::cpu::pool::{global_avgpool_backward, global_avgpool_forward};
+    // Two images of two 2x2 planes.
+    let x = [1.0, 2.0, 3.0, 6.0, -1.0, 0.0, 0.0, 5.0, 4.0, 4.0, 4.0, 4.0, 0.0, 0.0, 0.0, 2.0];
+    let mut y = [0.0; 4];
+    global_avgpool_forward(2, 2, 4, &x, &mut y);
+    assert_eq!(y, [3.0, 1.0, 4.0, 0.5]);
+    let mut dx = [0.0; 16];
+    global_avgpool_backward(2, 2, 4, &[4.0, 8.0, 0.0, -2.0], &mut dx);
+    assert_eq!(&dx[..8], &[1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]);
+    assert_eq!(&dx[12..], &[-0.5; 4]);
+    let mut rng = lenet_gpu::rng::Rng::new(12);
+    let (x, g) = (super::random(3 * 4 * 9, &mut rng), super::random(12, &mut rng));
+    let pool = |x: &[f32]| {
+        let mut y = vec![0.0; 12];
+        global_avgpool_forward(3, 4, 9, x, &mut y);
+        y
+    };
+    let mut dx = vec![0.0; x.len()];
+    global_avgpool_backward(3, 4, 9, &g, &mut dx);
+    crate::common::gradcheck::check_gradient("global pool d_input", &x, &dx, |x| {
+        crate::common::gradcheck::dot(&g, &pool(x))
+    });
+}

@@ -136,6 +136,7 @@ fn gpu(e: &GpuError) -> String {
             format!("{e}: use fewer (--limit-train, --limit-test) or --device cpu")
         }
         GpuError::ImageTooLarge { .. } => format!("{e} (use --device cpu)"),
+        GpuError::LayerNotOnGpu { .. } => format!("{e} (use --device cpu or auto)"),
         GpuError::Other(_) => e.to_string(),
     }
 }

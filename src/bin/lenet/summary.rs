@@ -58,21 +58,50 @@ pub fn run(args: SummaryArgs) -> Result<()> {
     let rule = "-".repeat(NAME + KIND + SHAPE + PARAMS + 3);
     println!("{rule}");
     row("input", "", &plan.input().to_string(), 0);
-    for l in &plan.layers {
+    rows(&plan.layers, "");
+    println!("{rule}");
+    println!("total parameters: {}", group_thousands(plan.trained_count()));
+    let statistics = plan.parameter_count - plan.trained_count();
+    if statistics > 0 {
+        println!("(and {} running statistics of the batch norms, not trained)", group_thousands(statistics));
+    }
+    Ok(())
+}
+
+/// A row per layer, a residual block's layers indented under it, then its sum.
+fn rows(layers: &[PlannedLayer], indent: &str) {
+    for l in layers {
         // A dense layer reads a map of several values per position as one flat vector.
         if matches!(l.layer, Layer::Dense { .. }) && (l.input.height, l.input.width) != (1, 1) {
             row(
-                "flatten",
+                &format!("{indent}flatten"),
                 &format!("flatten {} into {} values", l.input, l.input.len()),
                 &l.input.len().to_string(),
                 0,
             );
         }
-        row(&l.name, &kind(l), &l.output.to_string(), l.parameter_count());
+        if let Layer::Residual { .. } = l.layer {
+            row(&format!("{indent}{}", l.name), "residual block: x + body(x)", "", 0);
+            let inner = format!("{indent}  ");
+            rows(&l.body, &inner);
+            let shortcut = match &l.shortcut {
+                Some(conv) => {
+                    let name = format!("{inner}{}", conv.name);
+                    row(
+                        &name,
+                        &format!("shortcut: {}", kind(conv)),
+                        &conv.output.to_string(),
+                        conv.parameter_count(),
+                    );
+                    "the shortcut's"
+                }
+                None => "x",
+            };
+            row(&format!("{indent}  add"), &format!("body(x) + {shortcut}"), &l.output.to_string(), 0);
+            continue;
+        }
+        row(&format!("{indent}{}", l.name), &kind(l), &l.output.to_string(), l.parameter_count());
     }
-    println!("{rule}");
-    println!("total parameters: {}", group_thousands(plan.parameter_count));
-    Ok(())
 }
 
 /// A layer in words; a convolution with the channels it reads and writes.
@@ -83,6 +112,7 @@ fn kind(l: &PlannedLayer) -> String {
             l.input.channels
         ),
         Layer::Dense { out_features } => format!("dense {} -> {out_features}", l.input.len()),
+        Layer::BatchNorm => format!("batch norm over {} channels", l.input.channels),
         _ => l.layer.describe(),
     }
 }

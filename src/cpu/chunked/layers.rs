@@ -85,6 +85,7 @@ pub fn forward<'b>(
                 let (w, bias) = ranges(l);
                 dense_forward(&dense_shape(l, n), x, &params[w], &params[bias], y);
             }
+            _ => unreachable!("the chunked path runs LeNet's layers only, not {:?}", l.layer),
         }
     }
     let last = plan.layers.len() - 1;
@@ -155,6 +156,7 @@ pub fn backward(
                     dx.iter_mut().zip(y).zip(dy).for_each(|((dx, &y), &dy)| *dx = dy * (1.0 - y * y));
                 }
             }
+            _ => unreachable!("the chunked path runs LeNet's layers only, not {:?}", l.layer),
         }
     }
 }

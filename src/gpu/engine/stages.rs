@@ -83,12 +83,16 @@ fn stage_of(l: &PlannedLayer, batch: usize) -> Stage {
             Stage::Dense { shape: dense_shape(l, batch), w_off, b_off }
         }
         Layer::Relu | Layer::Tanh => Stage::Activation { len: batch * l.input.len() },
+        _ => unreachable!("`fuse` refuses {:?}", l.layer),
     }
 }
 
 /// The plan's layers as GPU stages, each activation folded into the stage before it by the
 /// rule `model::fusion::fuse` gives.
 pub(super) fn fuse(plan: &Plan, batch: usize) -> Result<Vec<FusedStage>> {
+    if let Some(refusal) = plan.not_on_gpu() {
+        return Err(crate::Error::Gpu(refusal));
+    }
     Ok(fusion::fuse(plan)
         .into_iter()
         .map(|f| {

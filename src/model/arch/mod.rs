@@ -9,8 +9,16 @@
 //!          | "avgpool" WINDOW ["s" STRIDE]
 //!          | "relu"
 //!          | "tanh"
+//!          | "gelu"                                 (PyTorch's exact GELU)
+//!          | "bn"                                   (batch norm over channels; also "batchnorm")
+//!          | "dropout" RATE                         (RATE a fraction: dropout0.25)
+//!          | "gap"                                  (global average pooling: C@HxW → C)
+//!          | "res(" layer ("," layer)* ")"          (x + the layers applied to x, on one line)
 //!          | "dense" OUT
 //! ```
+//!
+//! A residual block adds its input to its layers' output; where they change the shape, a 1x1
+//! convolution on the shortcut (its stride what the planes shrink by) takes the input there.
 //!
 //! Whitespace around items is ignored, newlines separate items as commas do (a line may end with
 //! a comma), and `#` starts a comment that runs to the end of the line. Keywords are not case

@@ -2,7 +2,7 @@
 //! and shapes, the limits on sizes, and the error messages that name the faulty item.
 
 use super::{DEFAULT_INPUT, named};
-use crate::model::{Layer, Network, Shape};
+use crate::model::{DropoutRate, Layer, Network, Shape};
 use crate::{Error, Result};
 
 /// The largest number any size may be: keeps every shape computation far from overflow.
@@ -89,7 +89,7 @@ fn split_items(text: &str) -> Result<Vec<Item<'_>>> {
     let mut items: Vec<Item> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
-        let pieces: Vec<&str> = line.split(',').map(str::trim).collect();
+        let pieces: Vec<&str> = split_outside_parentheses(line).into_iter().map(str::trim).collect();
         for (j, &piece) in pieces.iter().enumerate() {
             if !piece.is_empty() {
                 items.push(Item { text: piece, line: i + 1 });
@@ -107,6 +107,24 @@ fn split_items(text: &str) -> Result<Vec<Item<'_>>> {
         }
     }
     Ok(items)
+}
+
+/// `line` split at the commas outside parentheses: a residual block's layers stay one item.
+fn split_outside_parentheses(line: &str) -> Vec<&str> {
+    let (mut pieces, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in line.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                pieces.push(&line[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&line[start..]);
+    pieces
 }
 
 fn is_input(text: &str) -> bool {
@@ -170,6 +188,28 @@ fn layer(text: &str) -> std::result::Result<Layer, String> {
             return Err(c.unexpected("nothing more"));
         }
         Ok(Layer::Tanh)
+    } else if let Some(word) =
+        ["bn", "batchnorm", "gap", "globalavgpool", "gelu"].into_iter().find(|&w| c.keyword(w))
+    {
+        if !c.at_end() {
+            return Err(c.unexpected("nothing more"));
+        }
+        Ok(match word {
+            "bn" | "batchnorm" => Layer::BatchNorm,
+            "gelu" => Layer::Gelu,
+            _ => Layer::GlobalAvgPool,
+        })
+    } else if c.keyword("dropout") {
+        let rate = c.rate()?;
+        if !c.at_end() {
+            return Err(c.unexpected("nothing more"));
+        }
+        Ok(Layer::Dropout { rate })
+    } else if c.keyword("res(") {
+        let Some(inner) = c.rest().strip_suffix(')') else {
+            return Err("a residual block ends with \")\" on the line it starts: res(layer,layer,...)".into());
+        };
+        residual(inner)
     } else if c.keyword("dense") {
         let out_features = c.number("number of outputs", 1)?;
         if !c.at_end() {
@@ -181,8 +221,26 @@ fn layer(text: &str) -> std::result::Result<Layer, String> {
     } else if text.trim().eq_ignore_ascii_case("softmax") {
         Err("the softmax is implicit: training's loss (softmax cross-entropy) and the predicted probabilities apply it to the last layer's outputs, so leave softmax out and end with dense10".into())
     } else {
-        Err("unknown layer: expected conv<out>k<size>[x<width>][s<stride>][p<pad>], maxpool<window>[s<stride>], avgpool<window>[s<stride>], relu, tanh or dense<out>".into())
+        Err("unknown layer: expected conv<out>k<size>[x<width>][s<stride>][p<pad>], maxpool<window>[s<stride>], avgpool<window>[s<stride>], relu, tanh, gelu, bn, dropout<rate>, gap, res(<layers>) or dense<out>".into())
     }
+}
+
+/// A residual block's layers, the text between `res(` and its `)`: errors name the layer inside.
+fn residual(inner: &str) -> std::result::Result<Layer, String> {
+    let mut body = Vec::new();
+    for (i, item) in split_outside_parentheses(inner).into_iter().map(str::trim).enumerate() {
+        if item.is_empty() {
+            return Err(format!("its layer {} is empty: expected a layer between the commas", i + 1));
+        }
+        if named(item).is_some() || is_input(item) {
+            return Err(format!(
+                "its layer {} \"{item}\": a block holds layers, not a network or an input",
+                i + 1
+            ));
+        }
+        body.push(layer(item).map_err(|why| format!("its layer {} \"{item}\": {why}", i + 1))?);
+    }
+    Ok(Layer::Residual { body })
 }
 
 /// `C`, `CxHxW` or `C@HxW`, each size at least 1.
@@ -223,14 +281,7 @@ fn check_sizes(network: &Network, name: impl Fn(usize) -> String) -> Result<()> 
     let mut total: u128 = 0;
     for (i, layer) in network.layers.iter().enumerate() {
         let Ok(output) = layer.output_shape(shape) else { break };
-        let parameters = match *layer {
-            Layer::Conv2d { out_channels, kernel_h, kernel_w, .. } => {
-                let out = out_channels as u128;
-                out * shape.channels as u128 * kernel_h as u128 * kernel_w as u128 + out
-            }
-            Layer::Dense { out_features } => (out_features as u128) * len(shape) + out_features as u128,
-            Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::Relu | Layer::Tanh => 0,
-        };
+        let parameters = parameters(layer, shape);
         total += parameters;
         let problem = if len(output) > MAX_VALUES {
             Some(format!("its output {output} has {} values", len(output)))
@@ -250,6 +301,36 @@ fn check_sizes(network: &Network, name: impl Fn(usize) -> String) -> Result<()> 
         shape = output;
     }
     Ok(())
+}
+
+/// The values `layer` puts in the flat buffer for `input`, in wide integers (a residual block's
+/// largest output is its own, the body's at most as large as a layer of its own would be).
+fn parameters(layer: &Layer, input: Shape) -> u128 {
+    let len = |s: Shape| s.channels as u128 * s.height as u128 * s.width as u128;
+    match layer {
+        Layer::Conv2d { out_channels, kernel_h, kernel_w, .. } => {
+            let out = *out_channels as u128;
+            out * input.channels as u128 * *kernel_h as u128 * *kernel_w as u128 + out
+        }
+        Layer::Dense { out_features } => (*out_features as u128) * len(input) + *out_features as u128,
+        Layer::BatchNorm => 4 * input.channels as u128 + 1,
+        Layer::Residual { body } => {
+            let (mut shape, mut total) = (input, 0);
+            for l in body {
+                let Ok(output) = l.output_shape(shape) else { return total };
+                total += parameters(l, shape);
+                shape = output;
+            }
+            total + if shape != input { shape.channels as u128 * (input.channels as u128 + 1) } else { 0 }
+        }
+        Layer::MaxPool { .. }
+        | Layer::AvgPool { .. }
+        | Layer::Relu
+        | Layer::Tanh
+        | Layer::Gelu
+        | Layer::Dropout { .. }
+        | Layer::GlobalAvgPool => 0,
+    }
 }
 
 /// Reads an item left to right.
@@ -296,6 +377,34 @@ impl Cursor<'_> {
         }
         self.pos += digits;
         Ok(value)
+    }
+
+    /// What is left to read.
+    fn rest(&self) -> &str {
+        &self.text[self.pos..]
+    }
+
+    /// A dropout rate: a decimal fraction from 0.001 to 0.999, at most three decimals.
+    fn rate(&mut self) -> std::result::Result<DropoutRate, String> {
+        let rest = self.rest();
+        let len = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').len();
+        let text = &rest[..len];
+        let thousandths = text
+            .strip_prefix("0.")
+            .or_else(|| text.strip_prefix('.'))
+            .filter(|d| (1..=3).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+            .map(|d| format!("{d:0<3}").parse::<u16>().expect("three digits"))
+            .and_then(DropoutRate::from_thousandths);
+        match thousandths {
+            Some(rate) => {
+                self.pos += len;
+                Ok(rate)
+            }
+            None if text.is_empty() => Err("expected a rate after \"dropout\", such as dropout0.25".into()),
+            None => Err(format!(
+                "the dropout rate {text} must be a fraction from 0.001 to 0.999 (at most three decimals), such as 0.25"
+            )),
+        }
     }
 
     /// The letters just read (the keyword a number belongs to: "conv", "k", "s", ...).
