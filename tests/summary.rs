@@ -95,3 +95,44 @@ fn flatten_softmax_unknown_names_and_a_final_activation_are_explained() {
     let run = sandbox.run(&["summary", "--arch", "lenet5"]);
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
 }
+
+#[test]
+fn the_summary_indents_a_blocks_layers_and_counts_the_running_statistics_apart() {
+    let sandbox = Sandbox::new("summary-blocks");
+    let arch = "conv4k3p1,bn,relu,res(conv8k3s2p1,bn,relu,conv8k3p1,bn),gelu,gap,dropout0.5,dense10";
+    let run = sandbox.run(&["summary", "--arch", arch]);
+    assert!(run.success(), "{}", run.stderr);
+    // A block's layers indented under it, then its sum.
+    let names: Vec<&str> = run.stdout.lines().skip(3).map(|l| l.trim_end()).collect();
+    let at = |name: &str| {
+        names
+            .iter()
+            .position(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name}:\n{}", run.stdout))
+    };
+    let order = [
+        "res1",
+        "  conv2",
+        "  bn2",
+        "  conv3",
+        "  bn3",
+        "  shortcut1",
+        "  add",
+        "gelu",
+        "gap",
+        "dropout",
+        "fc1",
+    ];
+    assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{}", run.stdout);
+    assert!(run.stdout.contains("shortcut: conv 1x1, 4 -> 8 channels, stride 2, pad 0"), "{}", run.stdout);
+    assert!(run.stdout.contains("body(x) + the shortcut's"), "{}", run.stdout);
+    // Trained: 4·9+4, 8 (bn1), 8·4·9+8, 16, 8·8·9+8, 16, 8·4+8 (shortcut), 8·10+10; three batch
+    // norms' statistics (2C + 1 each) apart.
+    assert_eq!(40 + 8 + 296 + 16 + 584 + 16 + 40 + 90, 1090);
+    assert!(run.stdout.contains("total parameters: 1,090"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("(and 43 running statistics of the batch norms, not trained)"),
+        "{}",
+        run.stdout
+    );
+}

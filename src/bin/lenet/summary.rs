@@ -19,14 +19,32 @@ pub struct SummaryArgs {
     model: Option<PathBuf>,
 }
 
-/// The widths of the table's columns.
+/// The least widths of the table's columns (the name and kind columns widen for longer ones).
 const NAME: usize = 8;
 const KIND: usize = 44;
 const SHAPE: usize = 14;
 const PARAMS: usize = 10;
 
-fn row(name: &str, kind: &str, shape: &str, params: usize) {
-    println!("{name:<NAME$} {kind:<KIND$} {shape:>SHAPE$} {params:>PARAMS$}");
+/// One row of the table: name, kind, output shape, parameters.
+type Row = (String, String, String, usize);
+
+fn row(rows: &mut Vec<Row>, name: &str, kind: &str, shape: &str, params: usize) {
+    rows.push((name.to_string(), kind.to_string(), shape.to_string(), params));
+}
+
+/// The table: a header, a rule, the rows, a rule.
+fn print_table(rows: &[Row]) {
+    let name = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(NAME);
+    let kind = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(KIND);
+    let line =
+        |n: &str, k: &str, s: &str, p: &str| println!("{n:<name$} {k:<kind$} {s:>SHAPE$} {p:>PARAMS$}");
+    line("layer", "kind", "output shape", "params");
+    let rule = "-".repeat(name + kind + SHAPE + PARAMS + 3);
+    println!("{rule}");
+    for (n, k, s, p) in rows {
+        line(n, k, s, &p.to_string());
+    }
+    println!("{rule}");
 }
 
 pub fn run(args: SummaryArgs) -> Result<()> {
@@ -54,12 +72,10 @@ pub fn run(args: SummaryArgs) -> Result<()> {
     } else {
         println!("network: {network}");
     }
-    println!("{:<NAME$} {:<KIND$} {:>SHAPE$} {:>PARAMS$}", "layer", "kind", "output shape", "params");
-    let rule = "-".repeat(NAME + KIND + SHAPE + PARAMS + 3);
-    println!("{rule}");
-    row("input", "", &plan.input().to_string(), 0);
-    rows(&plan.layers, "");
-    println!("{rule}");
+    let mut table = Vec::new();
+    row(&mut table, "input", "", &plan.input().to_string(), 0);
+    rows(&mut table, &plan.layers, "");
+    print_table(&table);
     println!("total parameters: {}", group_thousands(plan.trained_count()));
     let statistics = plan.parameter_count - plan.trained_count();
     if statistics > 0 {
@@ -69,11 +85,12 @@ pub fn run(args: SummaryArgs) -> Result<()> {
 }
 
 /// A row per layer, a residual block's layers indented under it, then its sum.
-fn rows(layers: &[PlannedLayer], indent: &str) {
+fn rows(table: &mut Vec<Row>, layers: &[PlannedLayer], indent: &str) {
     for l in layers {
         // A dense layer reads a map of several values per position as one flat vector.
         if matches!(l.layer, Layer::Dense { .. }) && (l.input.height, l.input.width) != (1, 1) {
             row(
+                table,
                 &format!("{indent}flatten"),
                 &format!("flatten {} into {} values", l.input, l.input.len()),
                 &l.input.len().to_string(),
@@ -81,13 +98,14 @@ fn rows(layers: &[PlannedLayer], indent: &str) {
             );
         }
         if let Layer::Residual { .. } = l.layer {
-            row(&format!("{indent}{}", l.name), "residual block: x + body(x)", "", 0);
+            row(table, &format!("{indent}{}", l.name), "residual block: x + body(x)", "", 0);
             let inner = format!("{indent}  ");
-            rows(&l.body, &inner);
+            rows(table, &l.body, &inner);
             let shortcut = match &l.shortcut {
                 Some(conv) => {
                     let name = format!("{inner}{}", conv.name);
                     row(
+                        table,
                         &name,
                         &format!("shortcut: {}", kind(conv)),
                         &conv.output.to_string(),
@@ -97,10 +115,10 @@ fn rows(layers: &[PlannedLayer], indent: &str) {
                 }
                 None => "x",
             };
-            row(&format!("{indent}  add"), &format!("body(x) + {shortcut}"), &l.output.to_string(), 0);
+            row(table, &format!("{indent}  add"), &format!("body(x) + {shortcut}"), &l.output.to_string(), 0);
             continue;
         }
-        row(&format!("{indent}{}", l.name), &kind(l), &l.output.to_string(), l.parameter_count());
+        row(table, &format!("{indent}{}", l.name), &kind(l), &l.output.to_string(), l.parameter_count());
     }
 }
 
