@@ -285,3 +285,30 @@ fn the_gpu_path_refuses_the_new_layers_clearly_and_auto_runs_them_on_the_cpu() {
         assert!(error.to_string().contains("does not run gelu layers yet"), "{error}");
     }
 }
+
+#[test]
+fn a_run_cut_anywhere_and_continued_from_its_state_is_the_same_run() {
+    // Dropout masks keyed by each step's place in its epoch, shifts too, and the running
+    // statistics kept in the parameters: pieces of any size, and a new session continuing from
+    // the run's state, train the same numbers as one call.
+    let split = synthetic::generate(200, 20, 3);
+    let spec = || {
+        let mut spec = spec(ARCH, DeviceChoice::Cpu, 200);
+        spec.config.epochs = 3;
+        spec.config.augmentation = lenet_gpu::data::augment::Augmentation::shift(1);
+        spec
+    };
+    // 200 images in batches of 32: 7 steps an epoch.
+    let mut straight = Session::train(spec(), Box::new(|_| {})).unwrap();
+    assert_eq!(straight.train_steps(&split, 21, &mut Quiet).unwrap().steps_done, 21);
+    let mut pieces = Session::train(spec(), Box::new(|_| {})).unwrap();
+    pieces.train_steps(&split, 5, &mut Quiet).unwrap();
+    pieces.train_steps(&split, 6, &mut Quiet).unwrap();
+    let state = pieces.run_state().unwrap();
+    drop(pieces);
+    let mut continued = Session::continuing(DeviceChoice::Cpu, state, Box::new(|_| {})).unwrap();
+    continued.train_with(spec().config, DataIdentity::of(None, 200)).unwrap();
+    continued.train_steps(&split, 10, &mut Quiet).unwrap();
+    assert_eq!(bits(&continued.parameters().unwrap()), bits(&straight.parameters().unwrap()));
+    assert_eq!(straight.parameters().unwrap().view("bn1.num_batches_tracked").unwrap(), [21.0]);
+}

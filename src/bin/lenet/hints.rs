@@ -164,6 +164,10 @@ pub fn notice(notice: Notice) {
         Notice::NoHardwareGpu => {
             format!("{notice} (--device gpu accepts a software adapter such as lavapipe)")
         }
+        // The remedy is what happens: no hint.
+        Notice::GpuUnavailable(Error::Gpu(e @ GpuError::LayerNotOnGpu { .. })) => {
+            format!("{e}: running on the CPU path")
+        }
         Notice::GpuUnavailable(e) => format!("{}: running on the CPU path", error(&e)),
         Notice::GpuFailed(e) => {
             format!("the GPU failed ({}); continuing on the CPU path from the last good state", gpu(&e))

@@ -248,7 +248,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     eprintln!(
         "training {} ({} parameters) on {}: {} epoch{}, batch {}, {optimizer_words}, seed {}",
         arch::title(&network),
-        session.plan().parameter_count,
+        session.plan().trained_count(),
         session.device_name(),
         config.epochs,
         if config.epochs == 1 { "" } else { "s" },

@@ -70,7 +70,11 @@ pub fn load_network(spec: &str) -> Result<Network> {
     }
     parse_network(spec).map_err(|e| match e {
         // A lone item with a path's characters was most likely meant as a file.
-        Error::Network(why) if !spec.contains(',') && spec.contains(['/', '\\', '.']) => {
+        Error::Network(why)
+            if !spec.contains(',')
+                && spec.contains(['/', '\\', '.'])
+                && !spec.trim().to_ascii_lowercase().starts_with("dropout") =>
+        {
             Error::Network(format!("{spec}: no such file, and not an architecture either ({why})"))
         }
         // A lone word that is no layer was most likely meant as a network's name.
