@@ -327,3 +327,31 @@ fn the_archive_is_unpacked_into_the_six_files_and_a_bad_one_is_named() {
     let error = cifar::unpack(&archive, other.path()).unwrap_err().to_string();
     assert!(error.contains("cannot be unpacked"), "{error}");
 }
+
+#[test]
+fn the_cifar_networks_past_lenet_train_save_and_evaluate_on_generated_files() {
+    // Plumbing only: CIFAR-10 itself cannot be fetched here, so nothing is said of accuracy.
+    let sandbox = Sandbox::new();
+    fill(sandbox.cifar.path());
+    for (name, title) in
+        [("resnet8-cifar", "ResNet-8 (CIFAR-10)"), ("airbench94", "airbench94's network (CIFAR-10)")]
+    {
+        let model = sandbox.work.join(&format!("{name}.safetensors"));
+        let m = model.to_str().unwrap();
+        let args =
+            ["train", "--dataset", "cifar10", "--arch", name, "--batch-size", "10", "--limit-train", "20"];
+        let train = sandbox.run(&[&args[..], &["--limit-test", "10", "--save", m]].concat());
+        assert_success(&train);
+        assert!(train.stderr.contains(&format!("training {title} (")), "{}", train.stderr);
+        assert!(
+            train.stderr.contains("running on the CPU path"),
+            "auto trains them on the CPU path: {}",
+            train.stderr
+        );
+        let eval = sandbox.run(&["eval", "--model", m, "--limit-test", "10"]);
+        assert_success(&eval);
+        let metadata = lenet_gpu::checkpoint::read_metadata(&model).unwrap();
+        let recorded = lenet_gpu::model::arch::load_network(name).unwrap().layers_string();
+        assert_eq!(metadata.get("architecture"), Some(&recorded), "{name}");
+    }
+}

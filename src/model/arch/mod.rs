@@ -53,7 +53,7 @@ pub const MNIST_CLASSES: usize = 10;
 /// The largest architecture file read: anything bigger is surely not one.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
-/// The network `spec` names: `lenet5` or `lenet5-1998`, an existing file holding an
+/// The network `spec` names: one of `NAMES`, an existing file holding an
 /// architecture, or an architecture itself. Errors in a file name the file.
 pub fn load_network(spec: &str) -> Result<Network> {
     let path = Path::new(spec);
@@ -134,10 +134,30 @@ impl std::fmt::Display for Network {
 }
 
 /// The networks known by name: the lesson's LeNet-5, the 1998 original (tanh, average pooling),
-/// and LeNet-5's shape on CIFAR-10's colour images.
-pub const NAMES: [&str; 3] = ["lenet5", "lenet5-1998", "lenet5-cifar"];
+/// LeNet-5's shape on CIFAR-10's colour images, and two networks past LeNet for CIFAR-10 (see
+/// `RESNET8_CIFAR`, `AIRBENCH94`).
+pub const NAMES: [&str; 5] = ["lenet5", "lenet5-1998", "lenet5-cifar", "resnet8-cifar", "airbench94"];
 
-/// The network a name stands for: `lenet5` or `lenet5-1998`, any case, also with a hyphen after
+/// A ResNet-8 for CIFAR-10 (He et al.'s CIFAR ResNets with one block a stage, widths 16, 32, 64):
+/// a stem, three residual blocks of two 3x3 convolutions with batch norm (the second and third
+/// halving the planes, a 1x1 convolution on their shortcuts), global average pooling, dense10.
+pub const RESNET8_CIFAR: &str = "input3x32x32,conv16k3p1,bn,relu,\
+res(conv16k3p1,bn,relu,conv16k3p1,bn),relu,\
+res(conv32k3s2p1,bn,relu,conv32k3p1,bn),relu,\
+res(conv64k3s2p1,bn,relu,conv64k3p1,bn),relu,gap,dense10";
+
+/// airbench94's network (Jordan, arXiv 2404.00498: 94% on CIFAR-10 in 3.29 s on an A100), its
+/// layers and shapes: a 2x2 convolution of 24 channels (the paper initializes it by whitening),
+/// then three groups of conv, max-pool, batch norm, GELU, conv, batch norm, GELU (widths 64,
+/// 256, 256), a 3x3 max-pool and a dense layer. Its convolutions have biases here, and its final
+/// scaling by 1/9 is left out.
+pub const AIRBENCH94: &str = "input3x32x32,conv24k2,gelu,\
+conv64k3p1,maxpool2,bn,gelu,conv64k3p1,bn,gelu,\
+conv256k3p1,maxpool2,bn,gelu,conv256k3p1,bn,gelu,\
+conv256k3p1,maxpool2,bn,gelu,conv256k3p1,bn,gelu,\
+maxpool3,dense10";
+
+/// The network a name of `NAMES` stands for, any case, LeNet-5's also with a hyphen after
 /// "lenet" as the paper writes it ("LeNet-5").
 fn named(text: &str) -> Option<Network> {
     let lower = text.to_ascii_lowercase();
@@ -145,6 +165,8 @@ fn named(text: &str) -> Option<Network> {
         "lenet5" => Some(Network::lenet5()),
         "lenet5-1998" => Some(Network::lenet5_1998()),
         "lenet5-cifar" => Some(Network::lenet5_cifar()),
+        "resnet8-cifar" => Some(parse_network(RESNET8_CIFAR).expect("ResNet-8 parses")),
+        "airbench94" => Some(parse_network(AIRBENCH94).expect("airbench94 parses")),
         _ => None,
     }
 }
@@ -160,6 +182,8 @@ pub fn title(network: &Network) -> String {
         Some("lenet5") => "LeNet-5".to_string(),
         Some("lenet5-1998") => "LeNet-5 (1998)".to_string(),
         Some("lenet5-cifar") => "LeNet-5 (CIFAR-10)".to_string(),
+        Some("resnet8-cifar") => "ResNet-8 (CIFAR-10)".to_string(),
+        Some("airbench94") => "airbench94's network (CIFAR-10)".to_string(),
         _ => network.to_string(),
     }
 }
