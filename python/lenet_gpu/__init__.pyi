@@ -1,10 +1,13 @@
 """Type stubs of lenet_gpu's public API (the docstrings are in __init__.py)."""
 
 import os
-from typing import Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import torch
 
 __version__: str
 __all__: list[str]
@@ -70,6 +73,7 @@ class Model:
     def kernels(self, layer: str = "conv1") -> _F32: ...
     def state_dict(self) -> dict[str, _F32]: ...
     def load_state_dict(self, state_dict: Mapping[str, npt.ArrayLike]) -> None: ...
+    def to_torch(self) -> "torch.nn.Module": ...
     def save(self, path: _Path) -> None: ...
     @classmethod
     def load(cls, path: _Path, device: _Device = "auto") -> Model: ...

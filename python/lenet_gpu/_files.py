@@ -1,6 +1,6 @@
-"""`Model`'s parameters and files: ``state_dict`` and ``load_state_dict``, ``save`` and ``load``,
-bytes and pickling, as a mixin the class takes (the methods are `Model`'s; they live here so that
-each file keeps one job)."""
+"""`Model`'s parameters and files: ``state_dict`` and ``load_state_dict``, ``to_torch``, ``save``
+and ``load``, bytes and pickling, as a mixin the class takes (the methods are `Model`'s; they
+live here so that each file keeps one job)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,29 @@ class ModelFiles:
             tensors.append((name, a))
         self._session.load_state(tensors)
         self._show_notices()
+
+    def to_torch(self):
+        """The network as a PyTorch module (``torch.nn.Module``, in evaluation mode) holding a copy
+        of the current parameters: the same layers, parameter names and numbers, so
+        ``module.load_state_dict(..., strict=True)`` takes this model's ``state_dict()`` or a file
+        ``save`` wrote (``safetensors.torch.load_file``). Needs PyTorch (``pip install torch``);
+        ``import lenet_gpu`` does not.
+
+        Returns
+        -------
+        A ``torch.nn.Module`` whose forward takes normalized float32 images [N, C, H, W] and
+        returns the logits [N, classes] (``softmax`` of them is what ``predict`` gives). Its
+        ``prepare(x)`` turns the images ``predict`` takes into that input, normalized as the engine
+        does (its ``mean`` and ``std`` per channel, after scaling to [0, 1]); ``arch`` and
+        ``input_shape`` say what it is. Layers are named as ``state_dict()`` names them: conv1,
+        conv2, ... (a residual block's in place, its 1x1 shortcut ``shortcutK``), fc1, ..., bn1,
+        ... (``BatchNorm2d``, or ``BatchNorm1d`` on a dense layer's output), with each batch
+        norm's ``num_batches_tracked`` an int64 as PyTorch keeps it. Dropout is off in evaluation
+        mode, as in ``predict``; ``module.train()`` turns it and the batch statistics on.
+        """
+        from . import _torch  # imports torch, or says how to install it
+
+        return _torch.from_model(self)
 
     def save(self, path) -> None:
         """Writes the model to ``path`` as ``lenet train --save`` does, atomically: safetensors with

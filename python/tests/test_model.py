@@ -2,6 +2,7 @@
 state_dict, files, pickling."""
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -208,6 +209,15 @@ def test_state_dict_has_pytorchs_names_and_shapes_and_round_trips(digits):
     assert np.array_equal(other.predict(digits[2]), model.predict(digits[2]))
     assert other.kernels().shape == (6, 1, 5, 5)
     assert np.array_equal(other.kernels("conv2"), state["conv2.weight"])
+
+
+def test_to_torch_without_pytorch_says_how_to_install_it(monkeypatch):
+    # As if PyTorch were absent (test_torch.py checks the module where it is installed).
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "lenet_gpu._torch", raising=False)
+    monkeypatch.delattr(lenet_gpu, "_torch", raising=False)
+    with pytest.raises(ImportError, match="pip install torch"):
+        lenet_gpu.Model(device="cpu").to_torch()
 
 
 def test_activations_name_every_layer_the_engine_keeps(digits):
