@@ -146,7 +146,8 @@ class Model(_ModelFiles):
 
     @property
     def parameter_count(self) -> int:
-        """How many numbers the network learns (61706 for LeNet-5)."""
+        """How many numbers the network learns (61706 for LeNet-5): a batch norm's running
+        statistics, kept but not learned, are not counted, as in PyTorch's parameters()."""
         return self._session.parameter_count
 
     def __repr__(self) -> str:

@@ -128,7 +128,7 @@ impl Session {
 
     #[getter]
     fn parameter_count(&self) -> usize {
-        self.inner.plan().parameter_count
+        self.inner.plan().trained_count()
     }
 
     /// The notices since the last call, as text.
