@@ -312,3 +312,12 @@ fn a_run_cut_anywhere_and_continued_from_its_state_is_the_same_run() {
     assert_eq!(bits(&continued.parameters().unwrap()), bits(&straight.parameters().unwrap()));
     assert_eq!(straight.parameters().unwrap().view("bn1.num_batches_tracked").unwrap(), [21.0]);
 }
+
+#[test]
+fn a_layer_too_large_inside_a_block_is_refused_by_name() {
+    let message = parse_error("res(conv16777216k1,conv1k1)");
+    assert!(
+        message.contains("layer 1 \"res(conv16777216k1,conv1k1)\": too large: its output 16777216@28x28"),
+        "{message}"
+    );
+}

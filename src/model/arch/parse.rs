@@ -283,8 +283,9 @@ fn check_sizes(network: &Network, name: impl Fn(usize) -> String) -> Result<()> 
         let Ok(output) = layer.output_shape(shape) else { break };
         let parameters = parameters(layer, shape);
         total += parameters;
-        let problem = if len(output) > MAX_VALUES {
-            Some(format!("its output {output} has {} values", len(output)))
+        let widest = widest_output(layer, shape, output);
+        let problem = if len(widest) > MAX_VALUES {
+            Some(format!("its output {widest} has {} values", len(widest)))
         } else if parameters > MAX_VALUES {
             Some(format!("it has {parameters} parameters"))
         } else if total > MAX_VALUES {
@@ -301,6 +302,24 @@ fn check_sizes(network: &Network, name: impl Fn(usize) -> String) -> Result<()> 
         shape = output;
     }
     Ok(())
+}
+
+/// The largest of `layer`'s output (`output`, for `input`) and, in a residual block, its body's.
+fn widest_output(layer: &Layer, input: Shape, output: Shape) -> Shape {
+    let len = |s: Shape| s.channels as u128 * s.height as u128 * s.width as u128;
+    let mut widest = output;
+    if let Layer::Residual { body } = layer {
+        let mut shape = input;
+        for l in body {
+            let Ok(out) = l.output_shape(shape) else { break };
+            let inner = widest_output(l, shape, out);
+            if len(inner) > len(widest) {
+                widest = inner;
+            }
+            shape = out;
+        }
+    }
+    widest
 }
 
 /// The values `layer` puts in the flat buffer for `input`, in wide integers (a residual block's
