@@ -321,3 +321,11 @@ fn a_layer_too_large_inside_a_block_is_refused_by_name() {
         "{message}"
     );
 }
+
+#[test]
+fn blocks_nested_past_reason_are_refused_not_overflowing_the_stack() {
+    let deep = |n: usize| format!("{}relu{},dense10", "res(".repeat(n), ")".repeat(n));
+    assert!(parse_network(&deep(32)).is_ok());
+    let message = parse_error(&deep(100_000));
+    assert!(message.contains("residual blocks nest more than 32 deep"), "{message}");
+}

@@ -8,6 +8,9 @@ use crate::{Error, Result};
 /// The largest number any size may be: keeps every shape computation far from overflow.
 const MAX_NUMBER: usize = 1 << 24;
 
+/// The deepest residual blocks may nest: far past any network's, and well within the stack.
+const MAX_NESTING: i32 = 32;
+
 /// The most values a layer's output (per image), a layer's parameters or the whole network's
 /// parameters may hold: beyond this the buffers could not be allocated anyway, and the products
 /// that size them could overflow.
@@ -89,6 +92,20 @@ fn split_items(text: &str) -> Result<Vec<Item<'_>>> {
     let mut items: Vec<Item> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
+        let depth = line.chars().scan(0i32, |d, c| {
+            *d += match c {
+                '(' => 1,
+                ')' => -1,
+                _ => 0,
+            };
+            Some(*d)
+        });
+        if depth.max().unwrap_or(0) > MAX_NESTING {
+            return Err(Error::Network(format!(
+                "residual blocks nest more than {MAX_NESTING} deep{}",
+                if text.trim().contains('\n') { format!(" on line {}", i + 1) } else { String::new() }
+            )));
+        }
         let pieces: Vec<&str> = split_outside_parentheses(line).into_iter().map(str::trim).collect();
         for (j, &piece) in pieces.iter().enumerate() {
             if !piece.is_empty() {
