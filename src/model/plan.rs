@@ -212,13 +212,19 @@ impl Planner {
                 planned.body = self.layers(body, input, number)?;
                 if input != output {
                     let stride = shortcut_stride(input, output).map_err(Error::Network)?;
-                    let conv = Layer::conv(output.channels, 1, stride, 0);
-                    let mut shortcut = self.layer(&conv, input, output, number)?;
                     // Numbered on its own, so the body's convolutions keep the names they would have without it.
-                    self.convs -= 1;
                     self.shortcuts += 1;
-                    shortcut.name = format!("shortcut{}", self.shortcuts);
-                    planned.shortcut = Some(Box::new(shortcut));
+                    planned.shortcut = Some(Box::new(PlannedLayer {
+                        layer: Layer::conv(output.channels, 1, stride, 0),
+                        name: format!("shortcut{}", self.shortcuts),
+                        input,
+                        output,
+                        weight: Some(self.take(output.channels * input.channels)),
+                        bias: Some(self.take(output.channels)),
+                        statistics: None,
+                        body: Vec::new(),
+                        shortcut: None,
+                    }));
                 }
             }
             Layer::MaxPool { .. } => planned.name = "maxpool".to_string(),
